@@ -1,0 +1,42 @@
+import nx from '@nx/eslint-plugin';
+
+// The layer order is a checked fact: each library may import only the libraries below it.
+const layers = [
+  'services',
+  'app-service-builder',
+  'auth-middleware',
+  'routes-app',
+  'server-app',
+  'napi-config',
+];
+const layerConstraints = layers.map((layer, i) => ({
+  sourceTag: `scope:${layer}`,
+  onlyDependOnLibsWithTags: layers.slice(0, i + 1).map((l) => `scope:${l}`),
+}));
+
+export default [
+  ...nx.configs['flat/base'],
+  ...nx.configs['flat/typescript'],
+  {
+    ignores: ['**/dist', '**/node_modules', '**/.nx', '**/coverage', '**/*.cjs'],
+  },
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: true,
+          allow: [],
+          depConstraints: [
+            ...layerConstraints,
+            // Apps sit on top and may use every library; e2e specs may also use the apps.
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
+            { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:lib', 'type:app'] },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+];

@@ -1,0 +1,5 @@
+module.exports = {
+  ...require('../../jest.preset.cjs'),
+  displayName: 'app-service-builder',
+  rootDir: __dirname,
+};

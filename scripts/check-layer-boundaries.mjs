@@ -1,0 +1,31 @@
+// Proves the layer order is enforced by lint: for every pair of libraries, an import from a
+// lower layer into a higher one must be a lint error, and the reverse must lint clean.
+// Uses one in-process ESLint so the 30 probes cost one start-up, and writes no files.
+import { ESLint } from 'eslint';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+process.chdir(root);
+const layers = ['services', 'app-service-builder', 'auth-middleware', 'routes-app', 'server-app', 'napi-config'];
+const eslint = new ESLint({ cwd: root });
+
+let passed = 0;
+let failed = 0;
+for (const [i, from] of layers.entries()) {
+  for (const [j, to] of layers.entries()) {
+    if (i === j) continue;
+    const [result] = await eslint.lintText(`import '@bodhi/${to}';\n`, {
+      filePath: `${root}/libs/${from}/src/lib/layer-probe.ts`,
+    });
+    const rejected = result.messages.some((m) => m.ruleId === '@nx/enforce-module-boundaries');
+    const mustReject = j > i;
+    if (rejected === mustReject) {
+      passed++;
+    } else {
+      failed++;
+      console.error(`FAIL: ${from} -> ${to} ${mustReject ? 'is a higher layer but lint accepts it' : 'is allowed but lint rejects it'}`);
+    }
+  }
+}
+console.log(`layer boundaries: ${passed} passed, ${failed} failed`);
+process.exitCode = failed === 0 ? 0 : 1;
