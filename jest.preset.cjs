@@ -1,20 +1,31 @@
-// Shared Jest setup for every library: ts-jest transpiles only (type errors are the
-// `typecheck` target's job, which keeps test start-up fast), and @bodhi/* aliases
-// resolve to each library's src/index.ts exactly as tsconfig.base.json says.
+// Shared Jest setup for every library. NestJS 12 (like openid-client and oidc-provider)
+// ships ES modules only, so the workspace is ESM and Jest runs in its native ESM mode
+// (node --experimental-vm-modules, set by each test target). ts-jest transpiles only —
+// type errors are the `typecheck` target's job, which keeps test start-up fast — and
+// @bodhi/* aliases resolve to each library's src exactly as tsconfig.base.json says.
 const path = require('node:path');
-const { pathsToModuleNameMapper } = require('ts-jest');
 const { compilerOptions } = require('./tsconfig.base.json');
+
+const aliases = Object.fromEntries(
+  Object.entries(compilerOptions.paths).map(([alias, [target]]) => [
+    `^${alias.replace(/[/.]/g, '\\$&')}$`,
+    path.join(__dirname, target),
+  ]),
+);
 
 module.exports = {
   testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
   transform: {
-    '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(__dirname, 'tsconfig.spec.base.json') }],
+    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: path.join(__dirname, 'tsconfig.spec.base.json') }],
   },
-  moduleFileExtensions: ['ts', 'js', 'json'],
-  moduleNameMapper: pathsToModuleNameMapper(compilerOptions.paths, {
-    prefix: `${__dirname}/`,
-  }),
+  moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
+  moduleNameMapper: {
+    ...aliases,
+    // Source imports say './x.js' (Node ESM rules); the file on disk is x.ts.
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
   testMatch: ['<rootDir>/src/**/*.spec.ts'],
-  // Store tests talk to real databases; give slow CI machines room without hiding hangs.
+  // Store tests talk to real databases; give slow machines room without hiding hangs.
   testTimeout: 30000,
 };

@@ -103,8 +103,8 @@ install_postgresql() {
   command -v apt-get >/dev/null 2>&1 \
     || die "PostgreSQL server binaries not found and apt-get is unavailable; install PostgreSQL (initdb, pg_ctl) manually"
   log "PostgreSQL server binaries not found; installing the 'postgresql' package with apt-get"
-  "${sudo[@]}" apt-get update -qq >&2
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+  "${sudo[@]}" apt-get update -qq >&2 9>&-
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2 9>&-
 }
 
 # ---------------------------------------------------------------------------
@@ -186,15 +186,16 @@ choose_run_as() {
 }
 
 # as_pg CMD ARGS... : run as $RUN_AS (from / so an unreadable cwd does not matter).
+# fd 9 (the lock) is closed so that a started postmaster does not inherit the lock.
 as_pg() {
   if [[ -z "$RUN_AS" ]]; then
-    (cd / && "$@")
+    (cd / && "$@") 9>&-
   elif command -v runuser >/dev/null 2>&1; then
-    (cd / && runuser -u "$RUN_AS" -- "$@")
+    (cd / && runuser -u "$RUN_AS" -- "$@") 9>&-
   else
     local cmd
     cmd="$(printf '%q ' "$@")"
-    (cd / && su "$RUN_AS" -s /bin/bash -c "$cmd")
+    (cd / && su "$RUN_AS" -s /bin/bash -c "$cmd") 9>&-
   fi
 }
 
@@ -223,7 +224,7 @@ url_matches_compose() {
 
 up_docker() {
   log "starting $COMPOSE_FILE with ${COMPOSE[*]}"
-  "${COMPOSE[@]}" -f "$COMPOSE_FILE" up -d --wait >&2
+  "${COMPOSE[@]}" -f "$COMPOSE_FILE" up -d --wait >&2 9>&-
   write_state mode=docker
   if ! wait_for_login 60; then
     die "container started but login with $SAFE_URL does not work (see: ${COMPOSE[*]} -f $COMPOSE_FILE logs)"
@@ -393,7 +394,7 @@ cmd_down() {
     docker)
       docker_available || die "state says docker, but no Docker daemon / compose answers"
       log "stopping $COMPOSE_FILE"
-      "${COMPOSE[@]}" -f "$COMPOSE_FILE" down -v >&2
+      "${COMPOSE[@]}" -f "$COMPOSE_FILE" down -v >&2 9>&-
       ;;
     local)
       [[ -n "$STATE_DATA_DIR" ]] || die "state file $STATE_FILE has no data_dir"

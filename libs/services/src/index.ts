@@ -1,1 +1,42 @@
-export {};
+export * from './lib/settings/setting.constants.js';
+export {
+  bodhiEnvSchema,
+  InvalidSettingsError,
+  parseSettings,
+} from './lib/settings/setting.schema.js';
+export type { BodhiSettings, Env } from './lib/settings/setting.schema.js';
+export { SettingService } from './lib/settings/setting.service.js';
+export { SettingsModule } from './lib/settings/settings.module.js';
+export type { SettingsModuleOptions } from './lib/settings/settings.module.js';
+export { BODHI_SETTINGS } from './lib/settings/setting.tokens.js';
+
+export { SessionModule } from './lib/session/session.module.js';
+export { SESSION_MODULE_OPTIONS } from './lib/session/session.module-definition.js';
+export {
+  InvalidSessionOptionsError,
+  resolveSessionOptions,
+} from './lib/session/session.options.js';
+export type {
+  ResolvedSessionOptions,
+  SessionModuleOptions,
+} from './lib/session/session.options.js';
+export { sessionOptionsFromSettings } from './lib/session/session-options.from-settings.js';
+export { DefaultSessionService } from './lib/session/session.service.js';
+export { SessionStoreBackend, sessionRef } from './lib/session/session-store.backend.js';
+export { SessionPruner } from './lib/session/session.pruner.js';
+export {
+  InjectSessionDataSource,
+  SESSION_COOKIE_NAME,
+  SESSION_DATA_SOURCE,
+} from './lib/session/session.constants.js';
+export {
+  createSessionDataSource,
+  SessionDbUnavailableError,
+} from './lib/session/session-data-source.factory.js';
+export {
+  describeSessionDb,
+  InvalidSessionDbUrlError,
+  parseSessionDbUrl,
+} from './lib/session/session-db-url.util.js';
+export type { SessionDbKind, SessionDbTarget } from './lib/session/session-db-url.util.js';
+export { redactSecrets, redactUrlPasswords } from './lib/util/redact.util.js';

@@ -1,0 +1,117 @@
+import express from 'express';
+import session from 'express-session';
+import request from 'supertest';
+import type { DataSource } from 'typeorm';
+import {
+  createTestSessionDb,
+  openTestStore,
+  SESSION_BACKENDS,
+  TEST_SECRET,
+  TestSessionDb,
+} from '../../testing.js';
+import { resolveSessionOptions } from './session.options.js';
+import { DefaultSessionService } from './session.service.js';
+import { SessionStoreBackend } from './session-store.backend.js';
+
+/** A plain Express app (no Nest) logging in and out through a given session middleware. */
+function loginApp(middleware: express.RequestHandler) {
+  const app = express();
+  app.use(middleware);
+  app.post('/login/:user', (req, res) => {
+    req.session.user_id = req.params.user;
+    res.json({ ok: true });
+  });
+  app.get('/me', (req, res) => res.json({ user: req.session.user_id ?? null }));
+  app.post('/logout', (req, res, next) =>
+    req.session.destroy((err) =>
+      err ? next(err) : res.clearCookie('bodhiapp_session_id').json({ ok: true }),
+    ),
+  );
+  return app;
+}
+
+const cookieOf = (res: request.Response) =>
+  String(res.headers['set-cookie']?.[0] ?? '').split(';')[0];
+
+describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) => {
+  let db: TestSessionDb;
+  let dataSource: DataSource;
+  let store: SessionStoreBackend;
+
+  beforeAll(async () => {
+    db = await createTestSessionDb(kind);
+    ({ dataSource, store } = await openTestStore(db));
+  });
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await db?.drop();
+  });
+
+  it('logs in, reuses the cookie, logs out — with stock express-session', async () => {
+    const app = loginApp(
+      session({
+        store,
+        secret: TEST_SECRET,
+        resave: false,
+        saveUninitialized: false,
+        name: 'bodhiapp_session_id',
+      }),
+    );
+    const login = await request(app).post('/login/alice').expect(200);
+    const cookie = cookieOf(login);
+    expect(cookie).toMatch(/^bodhiapp_session_id=s%3A/);
+    expect(await store.idsForUser('alice')).toHaveLength(1);
+
+    await request(app).get('/me').set('Cookie', cookie).expect(200, { user: 'alice' });
+    await request(app).get('/me').expect(200, { user: null });
+
+    await request(app).post('/logout').set('Cookie', cookie).expect(200);
+    expect(await store.idsForUser('alice')).toHaveLength(0);
+    await request(app).get('/me').set('Cookie', cookie).expect(200, { user: null });
+  });
+
+  it('sessionMiddleware(): named, HttpOnly, SameSite=Strict cookie; nothing stored for anonymous requests', async () => {
+    const options = resolveSessionOptions({
+      url: db.url,
+      schema: db.schema,
+      tableName: db.table,
+      secret: TEST_SECRET,
+    });
+    const app = loginApp(new DefaultSessionService(store, options).sessionMiddleware());
+    const before = await store.countSessions();
+    const anon = await request(app).get('/me').expect(200);
+    expect(anon.headers['set-cookie']).toBeUndefined();
+    expect(await store.countSessions()).toBe(before);
+
+    const login = await request(app).post('/login/bob').expect(200);
+    const raw = String(login.headers['set-cookie']?.[0]);
+    expect(raw).toMatch(/^bodhiapp_session_id=s%3A/);
+    expect(raw).toMatch(/; HttpOnly/i);
+    expect(raw).toMatch(/; SameSite=Strict/i);
+    expect(raw).not.toMatch(/; Secure/i);
+    await request(app).get('/me').set('Cookie', cookieOf(login)).expect(200, { user: 'bob' });
+
+    // A cookie signed with another secret is not honoured.
+    const forged = cookieOf(login).replace(
+      /\.[^.]+$/,
+      '.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+    );
+    await request(app).get('/me').set('Cookie', forged).expect(200, { user: null });
+  });
+
+  it('sessionMiddleware() marks the cookie Secure behind https', async () => {
+    const options = resolveSessionOptions({
+      url: db.url,
+      schema: db.schema,
+      tableName: db.table,
+      secret: TEST_SECRET,
+      secureCookie: true,
+    });
+    const app = loginApp(new DefaultSessionService(store, options).sessionMiddleware());
+    const login = await request(app)
+      .post('/login/carol')
+      .set('X-Forwarded-Proto', 'https')
+      .expect(200);
+    expect(String(login.headers['set-cookie']?.[0])).toMatch(/; Secure/i);
+  });
+});

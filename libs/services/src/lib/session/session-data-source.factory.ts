@@ -1,0 +1,99 @@
+import { Logger } from '@nestjs/common';
+import { DataSource, DataSourceOptions } from 'typeorm';
+import { redactSecrets, urlPassword } from '../util/redact.util.js';
+import { migrationsTableName, sessionMigrations } from './migrations/session.migrations.js';
+import { describeSessionDb } from './session-db-url.util.js';
+import type { ResolvedSessionOptions } from './session.options.js';
+import { quoteIdent, SessionTableRef } from './session-sql.js';
+
+/** The session database could not be opened or migrated; the message is safe to print. */
+export class SessionDbUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SessionDbUnavailableError';
+  }
+}
+
+export function sessionTableRef(options: ResolvedSessionOptions): SessionTableRef {
+  return { kind: options.target.kind, table: options.tableName, schema: options.schema };
+}
+
+function dataSourceOptions(options: ResolvedSessionOptions): DataSourceOptions {
+  const ref = sessionTableRef(options);
+  const common = {
+    migrations: sessionMigrations(ref),
+    migrationsTableName: migrationsTableName(options.tableName),
+    migrationsRun: false,
+    synchronize: false,
+    // TypeORM would log query parameters (session data, tokens) on errors.
+    logging: false,
+  } as const;
+  const { target } = options;
+  if (target.kind === 'sqlite') {
+    return {
+      ...common,
+      type: 'better-sqlite3',
+      database: target.database,
+      enableWAL: target.database !== ':memory:',
+      // WAL + NORMAL keeps every committed write across a process crash (only an OS crash
+      // may lose the last transactions); busy_timeout lets a second process wait for the lock.
+      prepareDatabase: (db: { pragma(sql: string): unknown }) => {
+        db.pragma('busy_timeout = 5000');
+        db.pragma('synchronous = NORMAL');
+      },
+    };
+  }
+  return {
+    ...common,
+    type: 'postgres',
+    url: target.url,
+    schema: options.schema,
+    applicationName: 'bodhi-session',
+    extra: { max: options.poolSize, connectionTimeoutMillis: 10_000 },
+  };
+}
+
+/**
+ * Serializes migrations across processes sharing one PostgreSQL: a session-level advisory
+ * lock held on its own connection while the schema is created and migrations run.
+ */
+async function migratePostgres(ds: DataSource, options: ResolvedSessionOptions): Promise<void> {
+  const lock = ds.createQueryRunner();
+  const key = `bodhi-session-migrate:${options.schema ?? 'public'}.${options.tableName}`;
+  try {
+    await lock.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
+    if (options.schema)
+      await lock.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(options.schema)}`);
+    await ds.runMigrations({ transaction: 'each' });
+  } finally {
+    await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [key]).catch(() => undefined);
+    await lock.release();
+  }
+}
+
+/** Opens the session database named by the options and brings its schema up to date. */
+export async function createSessionDataSource(
+  options: ResolvedSessionOptions,
+  logger = new Logger('SessionDataSource'),
+): Promise<DataSource> {
+  const where = describeSessionDb(options.target);
+  const ds = new DataSource(dataSourceOptions(options));
+  const safe = (e: unknown) =>
+    redactSecrets(e instanceof Error ? e.message : String(e), [
+      options.target.kind === 'postgres' ? urlPassword(options.target.url) : undefined,
+    ]);
+  try {
+    await ds.initialize();
+  } catch (e) {
+    throw new SessionDbUnavailableError(`Cannot open session database (${where}): ${safe(e)}`);
+  }
+  try {
+    if (options.target.kind === 'postgres') await migratePostgres(ds, options);
+    else await ds.runMigrations({ transaction: 'all' });
+  } catch (e) {
+    await ds.destroy().catch(() => undefined);
+    throw new SessionDbUnavailableError(`Cannot migrate session database (${where}): ${safe(e)}`);
+  }
+  logger.log(`Session store ready: ${where}, table ${options.tableName}`);
+  return ds;
+}

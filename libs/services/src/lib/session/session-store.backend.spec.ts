@@ -1,0 +1,211 @@
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import type { SessionData } from 'express-session';
+import type { DataSource } from 'typeorm';
+import {
+  createTestSessionDb,
+  openTestStore,
+  SESSION_BACKENDS,
+  sessionFixture,
+  TestSessionDb,
+} from '../../testing.js';
+import { SessionStoreBackend } from './session-store.backend.js';
+
+const HOUR = 3_600_000;
+
+describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
+  let db: TestSessionDb;
+  let dataSource: DataSource;
+  let store: SessionStoreBackend;
+
+  beforeAll(async () => {
+    db = await createTestSessionDb(kind);
+    ({ dataSource, store } = await openTestStore(db, { ttlSeconds: 600 }));
+  });
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await db?.drop();
+  });
+  beforeEach(() => store.clearSessions());
+
+  const row = async (id: string) =>
+    (
+      await db.query<{ data: string; expires_at: string | number; user_id: string | null }>(
+        `SELECT data, expires_at, user_id FROM ${db.qualifiedTable} WHERE id = $1`,
+        [id],
+      )
+    )[0];
+  const rowCount = async () =>
+    Number((await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${db.qualifiedTable}`))[0].n);
+
+  it('saves a session with user_id and loads it back', async () => {
+    const s = sessionFixture(HOUR, { user_id: 'user-1', access_token: 'a'.repeat(900) });
+    await store.saveSession('sid-1', s);
+    const loaded = await store.findSession('sid-1');
+    expect(loaded).toEqual(JSON.parse(JSON.stringify(s)));
+    const r = await row('sid-1');
+    expect(r.user_id).toBe('user-1');
+    expect(Number(r.expires_at)).toBe(new Date(s.cookie.expires!).getTime());
+  });
+
+  it('saves a session without user_id as NULL', async () => {
+    await store.saveSession('anon', sessionFixture(HOUR, { oauth_state: 'x' }));
+    expect((await row('anon')).user_id).toBeNull();
+    expect(await store.findSession('anon')).toMatchObject({ oauth_state: 'x' });
+  });
+
+  it('ignores a user_id that is not a string', async () => {
+    await store.saveSession('odd', sessionFixture(HOUR, { user_id: 42 }));
+    expect((await row('odd')).user_id).toBeNull();
+  });
+
+  it('upserts: a second save replaces data, expiry and user_id in the one row', async () => {
+    await store.saveSession('sid', sessionFixture(HOUR, { step: 1 }));
+    const later = sessionFixture(2 * HOUR, { step: 2, user_id: 'u2' });
+    await store.saveSession('sid', later);
+    expect(await rowCount()).toBe(1);
+    const r = await row('sid');
+    expect(JSON.parse(r.data).step).toBe(2);
+    expect(r.user_id).toBe('u2');
+    expect(Number(r.expires_at)).toBe(new Date(later.cookie.expires!).getTime());
+  });
+
+  it('takes expiry from the TTL when the cookie has none', async () => {
+    const before = Date.now();
+    await store.saveSession('no-expiry', {
+      cookie: { originalMaxAge: null },
+    } as unknown as SessionData);
+    const expires = Number((await row('no-expiry')).expires_at);
+    expect(expires).toBeGreaterThanOrEqual(before + 600_000);
+    expect(expires).toBeLessThanOrEqual(Date.now() + 600_000);
+  });
+
+  it('does not load an expired session, though its row is still there', async () => {
+    await store.saveSession('old', sessionFixture(-1000, { user_id: 'u' }));
+    expect(await store.findSession('old')).toBeNull();
+    expect(await row('old')).toBeDefined();
+  });
+
+  it('returns null for an unknown id', async () => {
+    expect(await store.findSession('nope')).toBeNull();
+  });
+
+  it('touch moves the expiry only', async () => {
+    await store.saveSession('t', sessionFixture(60_000, { user_id: 'u', n: 1 }));
+    const { data } = await row('t');
+    const extended = sessionFixture(2 * HOUR, { user_id: 'other', n: 99 });
+    expect(await store.touchSession('t', extended)).toBe(true);
+    const r = await row('t');
+    expect(Number(r.expires_at)).toBe(new Date(extended.cookie.expires!).getTime());
+    expect(r.data).toBe(data);
+    expect(r.user_id).toBe('u');
+  });
+
+  it('touch does not revive an expired session', async () => {
+    await store.saveSession('dead', sessionFixture(-1000));
+    expect(await store.touchSession('dead', sessionFixture(HOUR))).toBe(false);
+    expect(await store.findSession('dead')).toBeNull();
+  });
+
+  it('destroy removes the row', async () => {
+    await store.saveSession('d', sessionFixture(HOUR));
+    expect(await store.destroySession('d')).toBe(true);
+    expect(await row('d')).toBeUndefined();
+    expect(await store.destroySession('d')).toBe(false);
+  });
+
+  it('all, length and ids see live sessions only; clear removes every row', async () => {
+    await store.saveSession('b-live', sessionFixture(HOUR, { user_id: 'u1' }));
+    await store.saveSession('a-live', sessionFixture(HOUR));
+    await store.saveSession('expired', sessionFixture(-5000));
+    expect(Object.keys(await store.allSessions()).sort()).toEqual(['a-live', 'b-live']);
+    expect(await store.countSessions()).toBe(2);
+    expect(await store.ids()).toEqual(['a-live', 'b-live']);
+    expect(await store.clearSessions()).toBe(3);
+    expect(await rowCount()).toBe(0);
+  });
+
+  it('counts, lists and clears one user without touching others', async () => {
+    await store.saveSession('alice-1', sessionFixture(HOUR, { user_id: 'alice' }));
+    await store.saveSession('alice-2', sessionFixture(HOUR, { user_id: 'alice' }));
+    await store.saveSession('alice-old', sessionFixture(-1000, { user_id: 'alice' }));
+    await store.saveSession('bob-1', sessionFixture(HOUR, { user_id: 'bob' }));
+    await store.saveSession('anon', sessionFixture(HOUR));
+    expect(await store.countForUser('alice')).toBe(2);
+    expect(await store.idsForUser('alice')).toEqual(['alice-1', 'alice-2']);
+    expect(await store.destroyForUser('alice')).toBe(2);
+    expect(await store.countForUser('alice')).toBe(0);
+    expect(await row('alice-old')).toBeUndefined();
+    expect(await store.idsForUser('bob')).toEqual(['bob-1']);
+    expect(await store.findSession('anon')).not.toBeNull();
+  });
+
+  it('treats ids and user ids with quotes, wildcards, NUL-free unicode literally', async () => {
+    const ids = [`it's`, 'a%b', 'a_b', '"q"', 'ユーザー', 'x;DROP TABLE y'];
+    for (const id of ids) await store.saveSession(id, sessionFixture(HOUR, { user_id: `${id}-u` }));
+    await store.saveSession('ab', sessionFixture(HOUR, { user_id: 'ab-u' }));
+    for (const id of ids) {
+      expect(await store.findSession(id)).toMatchObject({ user_id: `${id}-u` });
+      expect(await store.idsForUser(`${id}-u`)).toEqual([id]);
+    }
+    expect(await store.destroyForUser('a%b-u')).toBe(1);
+    expect(await store.countSessions()).toBe(ids.length);
+  });
+
+  it('dumps [id, userId|null] of live sessions sorted by id', async () => {
+    await store.saveSession('s2', sessionFixture(HOUR, { user_id: 'u2' }));
+    await store.saveSession('s1', sessionFixture(HOUR));
+    await store.saveSession('s0', sessionFixture(-1000, { user_id: 'gone' }));
+    expect(await store.dump()).toEqual([
+      ['s1', null],
+      ['s2', 'u2'],
+    ]);
+  });
+
+  it('treats a corrupt row as absent, removes it and warns', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const expires = Date.now() + HOUR;
+      for (const [id, data] of [
+        ['bad-json', '{not json'],
+        ['bad-array', '[1,2]'],
+        ['bad-null', 'null'],
+      ]) {
+        await db.query(
+          `INSERT INTO ${db.qualifiedTable} (id, data, expires_at) VALUES ($1, $2, $3)`,
+          [id, data, expires],
+        );
+      }
+      await store.saveSession('good', sessionFixture(HOUR, { user_id: 'g' }));
+      expect(await store.findSession('bad-json')).toBeNull();
+      expect(await row('bad-json')).toBeUndefined();
+      expect(Object.keys(await store.allSessions())).toEqual(['good']);
+      expect(await rowCount()).toBe(1);
+      expect(warn).toHaveBeenCalledTimes(3);
+      expect(warn.mock.calls.flat().join(' ')).not.toContain('bad-json');
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('serves express-session through callbacks', async () => {
+    const s = sessionFixture(HOUR, { user_id: 'cb' });
+    await new Promise<void>((resolve, reject) =>
+      store.set('cb', s, (e) => (e ? reject(e) : resolve())),
+    );
+    const got = await new Promise<SessionData | null | undefined>((resolve, reject) =>
+      store.get('cb', (e, v) => (e ? reject(e) : resolve(v))),
+    );
+    expect(got).toMatchObject({ user_id: 'cb' });
+    const n = await new Promise<number | undefined>((resolve) =>
+      store.length((_e, v) => resolve(v)),
+    );
+    expect(n).toBe(1);
+    await new Promise<void>((resolve) => store.destroy('cb', () => resolve()));
+    expect(await store.findSession('cb')).toBeNull();
+  });
+
+  it('answers ping', async () => {
+    await expect(store.ping()).resolves.toBeUndefined();
+  });
+});

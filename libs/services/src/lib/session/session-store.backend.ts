@@ -1,0 +1,231 @@
+import { Logger } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { SessionData, Store } from 'express-session';
+import type { DataSource } from 'typeorm';
+import type { SessionDbKind } from './session-db-url.util.js';
+import { SessionStatements, sessionStatements, SessionTableRef } from './session-sql.js';
+
+declare module 'express-session' {
+  interface SessionData {
+    /** Owner of the session; written to the indexed `user_id` column on every save. */
+    user_id?: string;
+  }
+}
+
+type Row = Record<string, unknown>;
+type Callback<T = void> = (err?: unknown, result?: T) => void;
+
+/** Sessions are bearer credentials: logs name a session by a short hash, never its id. */
+export function sessionRef(sid: string): string {
+  return createHash('sha256').update(sid).digest('hex').slice(0, 12);
+}
+
+/** Adapts a promise to express-session's node-style callback. */
+function settle<T>(work: Promise<T>, cb?: Callback<T>): void {
+  work.then(
+    (value) => cb?.(null, value),
+    (err) => cb?.(err),
+  );
+}
+
+/**
+ * The express-session `Store` over the session table, on SQLite or PostgreSQL. Every
+ * operation is one SQL statement, with no read-before-write: `set` is an upsert of data,
+ * expiry and user id together; reads filter out expired rows in the query itself.
+ * The promise-returning methods are the API the rest of the server uses.
+ */
+export class SessionStoreBackend extends Store {
+  readonly kind: SessionDbKind;
+  private readonly sql: SessionStatements;
+  private readonly logger = new Logger('SessionStore');
+
+  constructor(
+    private readonly dataSource: DataSource,
+    ref: SessionTableRef,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    super();
+    this.kind = ref.kind;
+    this.sql = sessionStatements(ref);
+  }
+
+  // ---- express-session Store contract -------------------------------------------------
+
+  override get(sid: string, cb: Callback<SessionData | null>): void {
+    settle(this.findSession(sid), cb);
+  }
+
+  override set(sid: string, session: SessionData, cb?: Callback): void {
+    settle(this.saveSession(sid, session), cb);
+  }
+
+  override destroy(sid: string, cb?: Callback): void {
+    settle(
+      this.destroySession(sid).then(() => undefined),
+      cb,
+    );
+  }
+
+  override touch(sid: string, session: SessionData, cb?: Callback): void {
+    settle(
+      this.touchSession(sid, session).then(() => undefined),
+      cb,
+    );
+  }
+
+  override all(cb: Callback<Record<string, SessionData>>): void {
+    settle(this.allSessions(), cb);
+  }
+
+  override length(cb: Callback<number>): void {
+    settle(this.countSessions(), cb);
+  }
+
+  override clear(cb?: Callback): void {
+    settle(
+      this.clearSessions().then(() => undefined),
+      cb,
+    );
+  }
+
+  // ---- promise API ---------------------------------------------------------------------
+
+  /** The live session, or null when missing, expired or unreadable (then removed). */
+  async findSession(sid: string): Promise<SessionData | null> {
+    const [row] = await this.rows(this.sql.get, [sid, this.now()]);
+    return row ? this.parse(sid, String(row.data)) : null;
+  }
+
+  async saveSession(sid: string, session: SessionData): Promise<void> {
+    const userId = typeof session.user_id === 'string' ? session.user_id : null;
+    await this.run(this.sql.set, [sid, JSON.stringify(session), this.expiresAt(session), userId]);
+  }
+
+  /** Moves the expiry of a live session; data is untouched. True if a session was touched. */
+  async touchSession(sid: string, session: SessionData): Promise<boolean> {
+    return (await this.run(this.sql.touch, [this.expiresAt(session), sid, this.now()])) > 0;
+  }
+
+  async destroySession(sid: string): Promise<boolean> {
+    return (await this.run(this.sql.destroy, [sid])) > 0;
+  }
+
+  async allSessions(): Promise<Record<string, SessionData>> {
+    const out: Record<string, SessionData> = {};
+    for (const row of await this.rows(this.sql.all, [this.now()])) {
+      const sid = String(row.id);
+      const session = await this.parse(sid, String(row.data));
+      if (session) out[sid] = session;
+    }
+    return out;
+  }
+
+  async countSessions(): Promise<number> {
+    const [row] = await this.rows(this.sql.length, [this.now()]);
+    return Number(row.n);
+  }
+
+  /** Removes every row, expired ones included; returns how many. */
+  async clearSessions(): Promise<number> {
+    return this.run(this.sql.clear, []);
+  }
+
+  /** Ids of the live sessions, sorted. */
+  async ids(): Promise<string[]> {
+    return (await this.rows(this.sql.ids, [this.now()])).map((r) => String(r.id));
+  }
+
+  async idsForUser(userId: string): Promise<string[]> {
+    return (await this.rows(this.sql.idsForUser, [userId, this.now()])).map((r) => String(r.id));
+  }
+
+  async countForUser(userId: string): Promise<number> {
+    const [row] = await this.rows(this.sql.countForUser, [userId, this.now()]);
+    return Number(row.n);
+  }
+
+  /** Removes all of a user's rows; returns how many of them were live sessions. */
+  async destroyForUser(userId: string): Promise<number> {
+    const now = this.now();
+    const removed = await this.rows(this.sql.destroyForUser, [userId]);
+    return removed.filter((r) => Number(r.expires_at) > now).length;
+  }
+
+  /** `[id, userId | null]` for every live session, sorted by id. */
+  async dump(): Promise<[string, string | null][]> {
+    return (await this.rows(this.sql.dump, [this.now()])).map((r) => [
+      String(r.id),
+      r.user_id == null ? null : String(r.user_id),
+    ]);
+  }
+
+  /** Deletes up to `batchSize` expired rows in one statement; returns how many. */
+  async pruneBatch(batchSize: number): Promise<number> {
+    return this.run(this.sql.pruneBatch, [this.now(), batchSize]);
+  }
+
+  /** One round trip to the database; throws when it does not answer within `timeoutMs`. */
+  async ping(timeoutMs = 2000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`session store did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([this.rows(this.sql.ping, []), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ---- internals -----------------------------------------------------------------------
+
+  /** Expiry from the cookie when it has one, else now + TTL; epoch ms by the app clock. */
+  private expiresAt(session: SessionData): number {
+    const expires = session.cookie?.expires;
+    const ms = expires ? new Date(expires).getTime() : NaN;
+    return Number.isFinite(ms) ? ms : this.now() + this.ttlMs;
+  }
+
+  /**
+   * A row that is not a JSON object is treated as absent and removed (only if it still
+   * holds the same bytes, so a concurrent good write survives), with a warning.
+   */
+  private async parse(sid: string, data: string): Promise<SessionData | null> {
+    try {
+      const value: unknown = JSON.parse(data);
+      if (value && typeof value === 'object' && !Array.isArray(value)) return value as SessionData;
+    } catch {
+      // fall through
+    }
+    this.logger.warn(`Removing session ${sessionRef(sid)}: stored data is not a session object`);
+    await this.run(this.sql.destroyIfData, [sid, data]).catch((e: Error) =>
+      this.logger.warn(`Could not remove unreadable session ${sessionRef(sid)}: ${e.message}`),
+    );
+    return null;
+  }
+
+  private async exec(
+    sql: string,
+    params: unknown[],
+  ): Promise<{ records: Row[]; affected: number }> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      const result = await runner.query(sql, params, true);
+      return { records: result.records ?? [], affected: result.affected ?? 0 };
+    } finally {
+      await runner.release();
+    }
+  }
+
+  private async rows(sql: string, params: unknown[]): Promise<Row[]> {
+    return (await this.exec(sql, params)).records;
+  }
+
+  private async run(sql: string, params: unknown[]): Promise<number> {
+    return (await this.exec(sql, params)).affected;
+  }
+}

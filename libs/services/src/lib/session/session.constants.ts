@@ -1,0 +1,12 @@
+import { Inject } from '@nestjs/common';
+
+/** Cookie carrying the signed session id, as BodhiApp names it. */
+export const SESSION_COOKIE_NAME = 'bodhiapp_session_id';
+
+/** Token of the session store's TypeORM DataSource (already initialized and migrated). */
+export const SESSION_DATA_SOURCE = Symbol('SESSION_DATA_SOURCE');
+/** Token of the resolved (defaulted, validated) session options. */
+export const RESOLVED_SESSION_OPTIONS = Symbol('RESOLVED_SESSION_OPTIONS');
+
+export const InjectSessionDataSource = () => Inject(SESSION_DATA_SOURCE);
+export const InjectResolvedSessionOptions = () => Inject(RESOLVED_SESSION_OPTIONS);

@@ -1,0 +1,131 @@
+import { Logger } from '@nestjs/common';
+import { jest } from '@jest/globals';
+import { Test } from '@nestjs/testing';
+import type { DataSource } from 'typeorm';
+import {
+  createTestSessionDb,
+  SESSION_BACKENDS,
+  sessionFixture,
+  TEST_SECRET,
+  testSessionOptions,
+} from '../../testing.js';
+import { SettingService } from '../settings/setting.service.js';
+import { SettingsModule } from '../settings/settings.module.js';
+import { SESSION_DATA_SOURCE } from './session.constants.js';
+import { SessionModule } from './session.module.js';
+import { sessionOptionsFromSettings } from './session-options.from-settings.js';
+import { SessionPruner } from './session.pruner.js';
+import { DefaultSessionService } from './session.service.js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+describe.each(SESSION_BACKENDS)('SessionModule on %s', (kind) => {
+  it('forRootAsync with settings injects DefaultSessionService that round-trips a session', async () => {
+    const db = await createTestSessionDb(kind);
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-home-'));
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        SettingsModule.forRoot({
+          env: {
+            BODHI_HOME: home,
+            BODHI_SESSION_DB_URL: db.url,
+            BODHI_SESSION_DB_SCHEMA: db.schema,
+            BODHI_SESSION_DB_TABLE: db.table,
+          },
+        }),
+        SessionModule.forRootAsync({
+          useFactory: sessionOptionsFromSettings,
+          inject: [SettingService],
+        }),
+      ],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    const service = app.get(DefaultSessionService);
+    const dataSource = app.get<DataSource>(SESSION_DATA_SOURCE);
+    const pruner = app.get(SessionPruner);
+    try {
+      await service
+        .getSessionStore()
+        .saveSession('nest-sid', sessionFixture(60_000, { user_id: 'nest-user' }));
+      expect(await service.getSessionStore().findSession('nest-sid')).toMatchObject({
+        user_id: 'nest-user',
+      });
+      expect(await service.countSessionsForUser('nest-user')).toBe(1);
+      expect(await service.getSessionIdsForUser('nest-user')).toEqual(['nest-sid']);
+      expect(await service.dumpAllSessions()).toEqual([['nest-sid', 'nest-user']]);
+      await expect(service.ping()).resolves.toBeUndefined();
+      expect(await service.clearSessionsForUser('nest-user')).toBe(1);
+      await service.getSessionStore().saveSession('a', sessionFixture(60_000));
+      expect(await service.clearAllSessions()).toBe(1);
+      // The pruner was started by bootstrap (settings default: every 60 s).
+      expect((pruner as unknown as { timer?: NodeJS.Timeout }).timer).toBeDefined();
+    } finally {
+      await app.close();
+      await db.drop();
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+    expect(dataSource.isInitialized).toBe(false);
+    expect((pruner as unknown as { timer?: NodeJS.Timeout }).timer).toBeUndefined();
+  });
+
+  it('forRoot with plain options works without settings', async () => {
+    const db = await createTestSessionDb(kind);
+    const moduleRef = await Test.createTestingModule({
+      imports: [SessionModule.forRoot(testSessionOptions(db))],
+    }).compile();
+    const app = await moduleRef.createNestApplication({ logger: false }).init();
+    try {
+      const store = app.get(DefaultSessionService).getSessionStore();
+      expect(store.kind).toBe(kind);
+      await store.saveSession('x', sessionFixture(60_000));
+      expect(await store.ids()).toEqual(['x']);
+    } finally {
+      await app.close();
+      await db.drop();
+    }
+  });
+});
+
+describe('SessionModule boot failures', () => {
+  const boot = async (url: string) => {
+    const moduleRef = Test.createTestingModule({
+      imports: [SessionModule.forRoot({ url, secret: TEST_SECRET })],
+    });
+    return moduleRef.compile();
+  };
+
+  beforeAll(() => jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined));
+  afterAll(() => jest.restoreAllMocks());
+
+  it('rejects an unknown scheme naming BODHI_SESSION_DB_URL, without the password', async () => {
+    await expect(boot('mysql://root:hunter22@db/x')).rejects.toThrow(
+      /BODHI_SESSION_DB_URL must start with/,
+    );
+    await expect(boot('mysql://root:hunter22@db/x')).rejects.not.toThrow(/hunter22/);
+  });
+
+  it('fails fast with host and database named when PostgreSQL does not answer, password hidden', async () => {
+    const error = await boot('postgres://bodhi:hunter22@127.0.0.1:1/nowhere').catch(
+      (e: Error) => e,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(
+      /Cannot open session database \(PostgreSQL 127\.0\.0\.1:1\/nowhere\)/,
+    );
+    expect((error as Error).message).not.toContain('hunter22');
+  });
+
+  it('fails with a clear error when the SQLite directory cannot be created', async () => {
+    const file = path.join(os.tmpdir(), `bodhi-not-a-dir-${process.pid}`);
+    fs.writeFileSync(file, 'x');
+    try {
+      await expect(boot(`sqlite:${file}/sub/session.sqlite`)).rejects.toThrow(
+        /Cannot open session database \(SQLite /,
+      );
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
+});

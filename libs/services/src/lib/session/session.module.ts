@@ -1,0 +1,56 @@
+import { Module, OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { createSessionDataSource, sessionTableRef } from './session-data-source.factory.js';
+import {
+  InjectSessionDataSource,
+  RESOLVED_SESSION_OPTIONS,
+  SESSION_DATA_SOURCE,
+} from './session.constants.js';
+import { ConfigurableSessionModule, SESSION_MODULE_OPTIONS } from './session.module-definition.js';
+import {
+  ResolvedSessionOptions,
+  resolveSessionOptions,
+  SessionModuleOptions,
+} from './session.options.js';
+import { SessionPruner } from './session.pruner.js';
+import { DefaultSessionService } from './session.service.js';
+import { SessionStoreBackend } from './session-store.backend.js';
+
+/**
+ * The session store as a dynamic module: `SessionModule.forRoot({ url, secret, … })` or
+ * `forRootAsync({ useFactory, inject, imports })`. The URL scheme picks the backend; the
+ * DataSource is opened and migrated during bootstrap (a bad URL or an unreachable database
+ * fails boot) and destroyed on application shutdown, after the pruner has stopped.
+ */
+@Module({
+  providers: [
+    {
+      provide: RESOLVED_SESSION_OPTIONS,
+      useFactory: (options: SessionModuleOptions) => resolveSessionOptions(options),
+      inject: [SESSION_MODULE_OPTIONS],
+    },
+    {
+      provide: SESSION_DATA_SOURCE,
+      useFactory: (options: ResolvedSessionOptions) => createSessionDataSource(options),
+      inject: [RESOLVED_SESSION_OPTIONS],
+    },
+    {
+      provide: SessionStoreBackend,
+      useFactory: (ds: DataSource, options: ResolvedSessionOptions) =>
+        new SessionStoreBackend(ds, sessionTableRef(options), options.ttlMs),
+      inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS],
+    },
+    DefaultSessionService,
+    SessionPruner,
+  ],
+  exports: [DefaultSessionService, SessionStoreBackend, SessionPruner, SESSION_DATA_SOURCE],
+})
+export class SessionModule extends ConfigurableSessionModule implements OnApplicationShutdown {
+  constructor(@InjectSessionDataSource() private readonly dataSource: DataSource) {
+    super();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+  }
+}

@@ -1,0 +1,93 @@
+import {
+  DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
+  DEFAULT_SESSION_TABLE,
+  DEFAULT_SESSION_TTL_SECONDS,
+  MIN_SESSION_SECRET_LENGTH,
+} from '../settings/setting.constants.js';
+import { SQL_IDENTIFIER } from '../settings/setting.schema.js';
+import { parseSessionDbUrl, SessionDbTarget } from './session-db-url.util.js';
+
+export interface SessionModuleOptions {
+  /** Session database: `sqlite:<path>`, `sqlite::memory:` or `postgres(ql)://…`. Required. */
+  url: string;
+  /** Cookie-signing secret, or several for rotation (the first signs, all verify). Required. */
+  secret: string | string[];
+  /** Session table name. Default `bodhi_sessions`. */
+  tableName?: string;
+  /** PostgreSQL schema holding the table (created when missing). Default `public`; ignored on SQLite. */
+  schema?: string;
+  /** Idle lifetime of a session in seconds; each use slides it. Default 10800 (180 minutes). */
+  ttlSeconds?: number;
+  /** Seconds between prunes of expired rows; 0 turns pruning off. Default 60. */
+  pruneIntervalSeconds?: number;
+  /** Most rows one prune statement deletes, so pruning never holds long locks. Default 1000. */
+  pruneBatchSize?: number;
+  /** Set the cookie's Secure flag (the public scheme is https). Default false. */
+  secureCookie?: boolean;
+  /** PostgreSQL connection pool size per process. Default 10. */
+  poolSize?: number;
+}
+
+/** Options with every default applied and every value checked. */
+export interface ResolvedSessionOptions {
+  target: SessionDbTarget;
+  secrets: string[];
+  tableName: string;
+  schema?: string;
+  ttlMs: number;
+  pruneIntervalMs: number;
+  pruneBatchSize: number;
+  secureCookie: boolean;
+  poolSize: number;
+}
+
+export class InvalidSessionOptionsError extends Error {
+  constructor(message: string) {
+    super(`Invalid session options: ${message}`);
+    this.name = 'InvalidSessionOptionsError';
+  }
+}
+
+function positiveInt(name: string, value: number, allowZero = false): number {
+  if (!Number.isInteger(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new InvalidSessionOptionsError(
+      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer`,
+    );
+  }
+  return value;
+}
+
+function sqlName(name: string, value: string): string {
+  if (!SQL_IDENTIFIER.test(value)) {
+    throw new InvalidSessionOptionsError(`${name} must be a plain SQL name (letters, digits, _)`);
+  }
+  return value;
+}
+
+export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSessionOptions {
+  const target = parseSessionDbUrl(options.url ?? '');
+  const secrets = (Array.isArray(options.secret) ? options.secret : [options.secret]).filter(
+    Boolean,
+  );
+  if (secrets.length === 0 || secrets.some((s) => s.length < MIN_SESSION_SECRET_LENGTH)) {
+    throw new InvalidSessionOptionsError(
+      `secret must be at least ${MIN_SESSION_SECRET_LENGTH} characters`,
+    );
+  }
+  return {
+    target,
+    secrets,
+    tableName: sqlName('tableName', options.tableName ?? DEFAULT_SESSION_TABLE),
+    schema: options.schema === undefined ? undefined : sqlName('schema', options.schema),
+    ttlMs: positiveInt('ttlSeconds', options.ttlSeconds ?? DEFAULT_SESSION_TTL_SECONDS) * 1000,
+    pruneIntervalMs:
+      positiveInt(
+        'pruneIntervalSeconds',
+        options.pruneIntervalSeconds ?? DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
+        true,
+      ) * 1000,
+    pruneBatchSize: positiveInt('pruneBatchSize', options.pruneBatchSize ?? 1000),
+    secureCookie: options.secureCookie ?? false,
+    poolSize: positiveInt('poolSize', options.poolSize ?? 10),
+  };
+}

@@ -1,0 +1,87 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { InjectResolvedSessionOptions, InjectSessionDataSource } from './session.constants.js';
+import type { ResolvedSessionOptions } from './session.options.js';
+import { SessionStoreBackend } from './session-store.backend.js';
+
+/**
+ * Deletes expired rows on an interval, in bounded batches so no statement holds locks for
+ * long. The timer never keeps the process alive; a failed round is logged and the next
+ * one runs as planned. On PostgreSQL an advisory lock lets one instance of a cluster prune
+ * at a time.
+ */
+@Injectable()
+export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(SessionPruner.name);
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<number>;
+
+  constructor(
+    private readonly store: SessionStoreBackend,
+    @InjectSessionDataSource() private readonly dataSource: DataSource,
+    @InjectResolvedSessionOptions() private readonly options: ResolvedSessionOptions,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.start();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.stop();
+  }
+
+  start(): void {
+    if (this.timer || this.options.pruneIntervalMs === 0) return;
+    this.timer = setInterval(() => void this.tick(), this.options.pruneIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the timer and waits for a round in flight, so the DataSource can close after. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One full prune round; returns the rows removed (0 if another instance holds the lock). */
+  pruneOnce(): Promise<number> {
+    this.running ??= this.pruneAll().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      const removed = await this.pruneOnce();
+      if (removed > 0) this.logger.log(`Pruned ${removed} expired sessions`);
+    } catch (e) {
+      this.logger.error(`Pruning expired sessions failed: ${(e as Error).message}`);
+    }
+  }
+
+  private async pruneAll(): Promise<number> {
+    if (this.store.kind !== 'postgres') return this.deleteBatches();
+    const lock = this.dataSource.createQueryRunner();
+    const key = `bodhi-session-prune:${this.options.schema ?? 'public'}.${this.options.tableName}`;
+    try {
+      const [row] = await lock.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [key]);
+      if (!row.locked) return 0;
+      try {
+        return await this.deleteBatches();
+      } finally {
+        await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
+      }
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async deleteBatches(): Promise<number> {
+    const { pruneBatchSize } = this.options;
+    let total = 0;
+    for (;;) {
+      const removed = await this.store.pruneBatch(pruneBatchSize);
+      total += removed;
+      if (removed < pruneBatchSize) return total;
+    }
+  }
+}

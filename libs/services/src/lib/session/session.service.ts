@@ -1,0 +1,77 @@
+import { Injectable } from '@nestjs/common';
+import type { RequestHandler } from 'express';
+import session from 'express-session';
+import { InjectResolvedSessionOptions, SESSION_COOKIE_NAME } from './session.constants.js';
+import type { ResolvedSessionOptions } from './session.options.js';
+import { SessionStoreBackend } from './session-store.backend.js';
+
+/**
+ * What every layer of the server injects to work with sessions: the express-session
+ * middleware over our store, and the per-user and admin operations on the store.
+ */
+@Injectable()
+export class DefaultSessionService {
+  private middleware?: RequestHandler;
+
+  constructor(
+    private readonly store: SessionStoreBackend,
+    @InjectResolvedSessionOptions() private readonly options: ResolvedSessionOptions,
+  ) {}
+
+  /**
+   * express-session over the store: cookie `bodhiapp_session_id`, HttpOnly, SameSite=Strict,
+   * Secure behind https, signed; no empty sessions stored, no rewrite of unchanged ones.
+   * The cookie and the row both slide to now + TTL on every use (`rolling` + `touch`).
+   */
+  sessionMiddleware(): RequestHandler {
+    this.middleware ??= session({
+      store: this.store,
+      name: SESSION_COOKIE_NAME,
+      secret: this.options.secrets,
+      saveUninitialized: false,
+      resave: false,
+      rolling: true,
+      // Lets express-session see https through a TLS-terminating proxy when Secure is on.
+      proxy: this.options.secureCookie ? true : undefined,
+      cookie: {
+        httpOnly: true,
+        sameSite: 'strict',
+        secure: this.options.secureCookie,
+        maxAge: this.options.ttlMs,
+        path: '/',
+      },
+    });
+    return this.middleware;
+  }
+
+  getSessionStore(): SessionStoreBackend {
+    return this.store;
+  }
+
+  /** Logs a user out everywhere; returns the number of live sessions removed. */
+  clearSessionsForUser(userId: string): Promise<number> {
+    return this.store.destroyForUser(userId);
+  }
+
+  /** Removes every session row; returns how many rows were removed. */
+  clearAllSessions(): Promise<number> {
+    return this.store.clearSessions();
+  }
+
+  countSessionsForUser(userId: string): Promise<number> {
+    return this.store.countForUser(userId);
+  }
+
+  getSessionIdsForUser(userId: string): Promise<string[]> {
+    return this.store.idsForUser(userId);
+  }
+
+  dumpAllSessions(): Promise<[string, string | null][]> {
+    return this.store.dump();
+  }
+
+  /** Health check: resolves when the store answers `SELECT 1` within `timeoutMs`. */
+  ping(timeoutMs?: number): Promise<void> {
+    return this.store.ping(timeoutMs);
+  }
+}

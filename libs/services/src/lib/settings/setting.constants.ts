@@ -1,0 +1,28 @@
+/**
+ * Names of the environment variables (and embedder settings) the server reads.
+ * One source of truth: SettingService validates these, and napi-config re-exports them.
+ */
+export const BODHI_HOME = 'BODHI_HOME';
+export const BODHI_SESSION_DB_URL = 'BODHI_SESSION_DB_URL';
+export const BODHI_DEPLOYMENT = 'BODHI_DEPLOYMENT';
+export const BODHI_PUBLIC_SCHEME = 'BODHI_PUBLIC_SCHEME';
+export const BODHI_SESSION_SECRET = 'BODHI_SESSION_SECRET';
+export const BODHI_SESSION_TTL_SECONDS = 'BODHI_SESSION_TTL_SECONDS';
+export const BODHI_SESSION_PRUNE_INTERVAL_SECONDS = 'BODHI_SESSION_PRUNE_INTERVAL_SECONDS';
+export const BODHI_SESSION_DB_TABLE = 'BODHI_SESSION_DB_TABLE';
+export const BODHI_SESSION_DB_SCHEMA = 'BODHI_SESSION_DB_SCHEMA';
+
+export const DEPLOYMENT_MODES = ['standalone', 'cluster'] as const;
+export type DeploymentMode = (typeof DEPLOYMENT_MODES)[number];
+
+export const PUBLIC_SCHEMES = ['http', 'https'] as const;
+export type PublicScheme = (typeof PUBLIC_SCHEMES)[number];
+
+/** Sessions live 180 minutes past their last use unless configured otherwise. */
+export const DEFAULT_SESSION_TTL_SECONDS = 180 * 60;
+export const DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS = 60;
+export const DEFAULT_SESSION_TABLE = 'bodhi_sessions';
+/** File under BODHI_HOME holding the generated cookie secret of a standalone install. */
+export const SESSION_SECRET_FILE = 'session_secret';
+/** Shortest accepted cookie-signing secret: 32 characters. */
+export const MIN_SESSION_SECRET_LENGTH = 32;

@@ -1,0 +1,143 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { InvalidSessionDbUrlError, parseSessionDbUrl } from '../session/session-db-url.util.js';
+import {
+  BODHI_DEPLOYMENT,
+  BODHI_HOME,
+  BODHI_PUBLIC_SCHEME,
+  BODHI_SESSION_DB_SCHEMA,
+  BODHI_SESSION_DB_TABLE,
+  BODHI_SESSION_DB_URL,
+  BODHI_SESSION_PRUNE_INTERVAL_SECONDS,
+  BODHI_SESSION_SECRET,
+  BODHI_SESSION_TTL_SECONDS,
+  DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
+  DEFAULT_SESSION_TABLE,
+  DEFAULT_SESSION_TTL_SECONDS,
+  DEPLOYMENT_MODES,
+  MIN_SESSION_SECRET_LENGTH,
+  PUBLIC_SCHEMES,
+} from './setting.constants.js';
+
+export type Env = Record<string, string | undefined>;
+
+/** SQL identifiers are interpolated into DDL, so only plain names are accepted. */
+export const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+const identifier = z
+  .string()
+  .regex(
+    SQL_IDENTIFIER,
+    'must be a plain SQL name: letters, digits, _ (at most 63), not starting with a digit',
+  );
+const positiveSeconds = z.coerce
+  .number()
+  .int('must be a whole number of seconds')
+  .positive('must be positive');
+
+/**
+ * The schema every BODHI_* setting passes through at boot (a Standard Schema, so it also
+ * plugs into ConfigModule's `validationSchema`). Messages never echo a value, because
+ * URLs and secrets are among them.
+ */
+export const bodhiEnvSchema = z
+  .object({
+    [BODHI_HOME]: z.string().optional(),
+    [BODHI_SESSION_DB_URL]: z
+      .string()
+      .optional()
+      .superRefine((url, ctx) => {
+        if (url === undefined) return;
+        try {
+          parseSessionDbUrl(url);
+        } catch (e) {
+          if (!(e instanceof InvalidSessionDbUrlError)) throw e;
+          ctx.addIssue({
+            code: 'custom',
+            message: e.message.replace(`${BODHI_SESSION_DB_URL} `, ''),
+          });
+        }
+      }),
+    [BODHI_DEPLOYMENT]: z.enum(DEPLOYMENT_MODES).default('standalone'),
+    [BODHI_PUBLIC_SCHEME]: z.enum(PUBLIC_SCHEMES).default('http'),
+    [BODHI_SESSION_SECRET]: z
+      .string()
+      .min(MIN_SESSION_SECRET_LENGTH, `must be at least ${MIN_SESSION_SECRET_LENGTH} characters`)
+      .optional(),
+    [BODHI_SESSION_TTL_SECONDS]: positiveSeconds.default(DEFAULT_SESSION_TTL_SECONDS),
+    [BODHI_SESSION_PRUNE_INTERVAL_SECONDS]: positiveSeconds.default(
+      DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
+    ),
+    [BODHI_SESSION_DB_TABLE]: identifier.default(DEFAULT_SESSION_TABLE),
+    [BODHI_SESSION_DB_SCHEMA]: identifier.optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (env[BODHI_DEPLOYMENT] !== 'cluster') return;
+    const url = env[BODHI_SESSION_DB_URL];
+    if (!url || parseSessionDbUrl(url).kind !== 'postgres') {
+      ctx.addIssue({
+        code: 'custom',
+        path: [BODHI_SESSION_DB_URL],
+        message: `must be a postgres:// URL when ${BODHI_DEPLOYMENT}=cluster (instances share one PostgreSQL)`,
+      });
+    }
+    if (!env[BODHI_SESSION_SECRET]) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [BODHI_SESSION_SECRET],
+        message: `is required when ${BODHI_DEPLOYMENT}=cluster (every instance must sign cookies alike)`,
+      });
+    }
+  });
+
+/** Validated, defaulted settings: what SettingService serves. */
+export interface BodhiSettings {
+  home: string;
+  sessionDbUrl: string;
+  deployment: (typeof DEPLOYMENT_MODES)[number];
+  publicScheme: (typeof PUBLIC_SCHEMES)[number];
+  /** Undefined means: standalone, generate and keep one under BODHI_HOME. */
+  sessionSecret?: string;
+  sessionTtlSeconds: number;
+  sessionPruneIntervalSeconds: number;
+  sessionTable: string;
+  sessionSchema?: string;
+}
+
+/** Boot-stopping configuration error: one message naming each offending variable. */
+export class InvalidSettingsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration: ${problems.join('; ')}`);
+    this.name = 'InvalidSettingsError';
+  }
+}
+
+/**
+ * Validates the environment (blank values count as unset, as with `FOO=` in a shell)
+ * and fills in defaults, including the SQLite file under BODHI_HOME.
+ */
+export function parseSettings(env: Env): BodhiSettings {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''),
+  );
+  const result = bodhiEnvSchema.safeParse(present);
+  if (!result.success) {
+    throw new InvalidSettingsError(
+      result.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`),
+    );
+  }
+  const v = result.data;
+  const home = path.resolve(v[BODHI_HOME] ?? path.join(os.homedir(), '.cache', 'bodhi'));
+  return {
+    home,
+    sessionDbUrl: v[BODHI_SESSION_DB_URL] ?? `sqlite:${path.join(home, 'session.sqlite')}`,
+    deployment: v[BODHI_DEPLOYMENT],
+    publicScheme: v[BODHI_PUBLIC_SCHEME],
+    sessionSecret: v[BODHI_SESSION_SECRET],
+    sessionTtlSeconds: v[BODHI_SESSION_TTL_SECONDS],
+    sessionPruneIntervalSeconds: v[BODHI_SESSION_PRUNE_INTERVAL_SECONDS],
+    sessionTable: v[BODHI_SESSION_DB_TABLE],
+    sessionSchema: v[BODHI_SESSION_DB_SCHEMA],
+  };
+}

@@ -1,0 +1,103 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Test } from '@nestjs/testing';
+import { InvalidSettingsError, parseSettings } from './setting.schema.js';
+import { SettingService } from './setting.service.js';
+import { SettingsModule } from './settings.module.js';
+
+const SECRET = 'x'.repeat(40);
+
+describe('settings', () => {
+  let home: string;
+  beforeEach(() => {
+    home = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-settings-')), 'home');
+  });
+  afterEach(() => fs.rmSync(path.dirname(home), { recursive: true, force: true }));
+
+  const service = async (env: Record<string, string | undefined>) => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [SettingsModule.forRoot({ env })],
+    }).compile();
+    return moduleRef.get(SettingService);
+  };
+
+  it('defaults: SQLite under BODHI_HOME (created), standalone, http, 180-minute TTL', async () => {
+    const s = await service({ BODHI_HOME: home });
+    expect(fs.statSync(home).isDirectory()).toBe(true);
+    expect(s.bodhiHome()).toBe(home);
+    expect(s.sessionDbUrl()).toBe(`sqlite:${home}/session.sqlite`);
+    expect(s.deploymentMode()).toBe('standalone');
+    expect(s.publicScheme()).toBe('http');
+    expect(s.sessionTtlSeconds()).toBe(10800);
+    expect(s.sessionPruneIntervalSeconds()).toBe(60);
+    expect(s.sessionTable()).toBe('bodhi_sessions');
+    expect(s.sessionSchema()).toBeUndefined();
+  });
+
+  it('defaults BODHI_HOME to ~/.cache/bodhi', () => {
+    expect(parseSettings({}).home).toBe(path.join(os.homedir(), '.cache', 'bodhi'));
+  });
+
+  it('reads every variable and treats blank values as unset', async () => {
+    const s = await service({
+      BODHI_HOME: home,
+      BODHI_SESSION_DB_URL: 'postgres://u:p@db/sessions',
+      BODHI_DEPLOYMENT: 'cluster',
+      BODHI_PUBLIC_SCHEME: 'https',
+      BODHI_SESSION_SECRET: SECRET,
+      BODHI_SESSION_TTL_SECONDS: '600',
+      BODHI_SESSION_PRUNE_INTERVAL_SECONDS: '5',
+      BODHI_SESSION_DB_TABLE: 'my_sessions',
+      BODHI_SESSION_DB_SCHEMA: '  ',
+    });
+    expect(s.sessionDbUrl()).toBe('postgres://u:p@db/sessions');
+    expect(s.deploymentMode()).toBe('cluster');
+    expect(s.publicScheme()).toBe('https');
+    expect(s.sessionSecret()).toBe(SECRET);
+    expect(s.sessionTtlSeconds()).toBe(600);
+    expect(s.sessionPruneIntervalSeconds()).toBe(5);
+    expect(s.sessionTable()).toBe('my_sessions');
+    expect(s.sessionSchema()).toBeUndefined();
+  });
+
+  it('generates a standalone cookie secret once, keeps it in BODHI_HOME with mode 600', async () => {
+    const first = (await service({ BODHI_HOME: home })).sessionSecret();
+    const file = path.join(home, 'session_secret');
+    expect(first).toMatch(/^[0-9a-f]{64}$/);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect((await service({ BODHI_HOME: home })).sessionSecret()).toBe(first);
+  });
+
+  it.each([
+    [{ BODHI_DEPLOYMENT: 'swarm' }, 'BODHI_DEPLOYMENT'],
+    [{ BODHI_PUBLIC_SCHEME: 'ftp' }, 'BODHI_PUBLIC_SCHEME'],
+    [{ BODHI_SESSION_DB_URL: 'mysql://root:hunter22@db/x' }, 'BODHI_SESSION_DB_URL'],
+    [{ BODHI_SESSION_TTL_SECONDS: 'soon' }, 'BODHI_SESSION_TTL_SECONDS'],
+    [{ BODHI_SESSION_TTL_SECONDS: '-5' }, 'BODHI_SESSION_TTL_SECONDS'],
+    [{ BODHI_SESSION_PRUNE_INTERVAL_SECONDS: '1.5' }, 'BODHI_SESSION_PRUNE_INTERVAL_SECONDS'],
+    [{ BODHI_SESSION_DB_TABLE: 'x; drop table y' }, 'BODHI_SESSION_DB_TABLE'],
+    [{ BODHI_SESSION_DB_SCHEMA: '1abc' }, 'BODHI_SESSION_DB_SCHEMA'],
+    [{ BODHI_SESSION_SECRET: 'hunter22' }, 'BODHI_SESSION_SECRET'],
+    [{ BODHI_DEPLOYMENT: 'cluster', BODHI_SESSION_SECRET: SECRET }, 'BODHI_SESSION_DB_URL'],
+    [
+      {
+        BODHI_DEPLOYMENT: 'cluster',
+        BODHI_SESSION_SECRET: SECRET,
+        BODHI_SESSION_DB_URL: 'sqlite:/tmp/x.db',
+      },
+      'BODHI_SESSION_DB_URL',
+    ],
+    [
+      { BODHI_DEPLOYMENT: 'cluster', BODHI_SESSION_DB_URL: 'postgres://u:hunter22@db/x' },
+      'BODHI_SESSION_SECRET',
+    ],
+  ])('stops boot on %j naming %s, never echoing secrets', async (env, variable) => {
+    const error = await service({ BODHI_HOME: home, ...env }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidSettingsError);
+    const message = (error as Error).message;
+    expect(message).toMatch(new RegExp(`^Invalid configuration: .*${variable} `));
+    expect(message).not.toContain('hunter22');
+    expect(fs.existsSync(home)).toBe(false);
+  });
+});

@@ -1,0 +1,77 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BODHI_SETTINGS } from './setting.tokens.js';
+import type { BodhiSettings } from './setting.schema.js';
+import { DeploymentMode, PublicScheme, SESSION_SECRET_FILE } from './setting.constants.js';
+
+/**
+ * Read access to the validated settings. Construction creates BODHI_HOME, so the
+ * default SQLite file and the generated cookie secret always have a place to live.
+ */
+@Injectable()
+export class SettingService {
+  private readonly logger = new Logger(SettingService.name);
+  private cachedSecret?: string;
+
+  constructor(@Inject(BODHI_SETTINGS) private readonly settings: BodhiSettings) {
+    fs.mkdirSync(settings.home, { recursive: true });
+  }
+
+  bodhiHome(): string {
+    return this.settings.home;
+  }
+
+  /** `BODHI_SESSION_DB_URL`, or the SQLite file `$BODHI_HOME/session.sqlite`. */
+  sessionDbUrl(): string {
+    return this.settings.sessionDbUrl;
+  }
+
+  deploymentMode(): DeploymentMode {
+    return this.settings.deployment;
+  }
+
+  publicScheme(): PublicScheme {
+    return this.settings.publicScheme;
+  }
+
+  sessionTtlSeconds(): number {
+    return this.settings.sessionTtlSeconds;
+  }
+
+  sessionPruneIntervalSeconds(): number {
+    return this.settings.sessionPruneIntervalSeconds;
+  }
+
+  sessionTable(): string {
+    return this.settings.sessionTable;
+  }
+
+  sessionSchema(): string | undefined {
+    return this.settings.sessionSchema;
+  }
+
+  /**
+   * The cookie-signing secret. A standalone install without `BODHI_SESSION_SECRET` gets a
+   * random one kept in `$BODHI_HOME/session_secret` (mode 600), so logins survive restarts.
+   * Cluster mode never gets here without a configured secret (the schema requires it).
+   */
+  sessionSecret(): string {
+    if (this.settings.sessionSecret) return this.settings.sessionSecret;
+    this.cachedSecret ??= this.readOrCreateSecretFile();
+    return this.cachedSecret;
+  }
+
+  private readOrCreateSecretFile(): string {
+    const file = path.join(this.settings.home, SESSION_SECRET_FILE);
+    try {
+      // 'wx' fails if another process created it first; then we read theirs.
+      fs.writeFileSync(file, randomBytes(32).toString('hex'), { flag: 'wx', mode: 0o600 });
+      this.logger.log(`Generated a cookie-signing secret in ${file}`);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    return fs.readFileSync(file, 'utf8').trim();
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Test support shared by every library's specs (import from `@bodhi/services/testing`):
+ * a throwaway session database per suite, on SQLite or the test PostgreSQL.
+ */
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import pg from 'pg';
+import type { SessionDbKind } from './lib/session/session-db-url.util.js';
+import { redactUrlPasswords } from './lib/util/redact.util.js';
+import type { SessionData } from 'express-session';
+import {
+  createSessionDataSource,
+  sessionTableRef,
+} from './lib/session/session-data-source.factory.js';
+import { resolveSessionOptions, SessionModuleOptions } from './lib/session/session.options.js';
+import { SessionStoreBackend } from './lib/session/session-store.backend.js';
+
+/** Every store test runs on both: `describe.each(SESSION_BACKENDS)`. */
+export const SESSION_BACKENDS: SessionDbKind[] = ['sqlite', 'postgres'];
+
+export const TEST_PG_URL =
+  process.env.BODHI_TEST_PG_URL ??
+  'postgres://bodhi_test:bodhi_test@localhost:54320/bodhi_sessions';
+
+export const TEST_SECRET = 'test-secret-0123456789abcdef0123456789';
+
+export interface TestSessionDb {
+  kind: SessionDbKind;
+  url: string;
+  /** PostgreSQL schema private to this suite (undefined on SQLite, which gets its own file). */
+  schema?: string;
+  table: string;
+  /** Runs SQL on a connection of its own, bypassing the store: what a test checks against. */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** The session table, qualified for raw queries. */
+  qualifiedTable: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * A private place for one suite's sessions: a new SQLite file in a temp directory, or a
+ * new schema in the test PostgreSQL (so suites run in parallel without meeting). A
+ * PostgreSQL that does not answer fails the suite here — it is never skipped.
+ */
+export async function createTestSessionDb(
+  kind: SessionDbKind,
+  table = 'sessions',
+): Promise<TestSessionDb> {
+  const suffix = `${process.pid}_${randomBytes(4).toString('hex')}`;
+  if (kind === 'sqlite') {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-session-test-'));
+    const file = path.join(dir, 'session.sqlite');
+    let db: Database.Database | undefined;
+    const open = () => (db ??= new Database(file));
+    return {
+      kind,
+      url: `sqlite:${file}`,
+      table,
+      qualifiedTable: `"${table}"`,
+      async query<T>(sql: string, params: unknown[] = []) {
+        // Tests write PostgreSQL-style $n placeholders; SQLite binds them as positional ?.
+        const order: number[] = [];
+        const stmt = open().prepare(
+          sql.replace(/\$(\d+)/g, (_, n) => (order.push(Number(n) - 1), '?')),
+        );
+        const args = order.map((i) => params[i]);
+        return (stmt.reader ? stmt.all(...args) : (stmt.run(...args), [])) as T[];
+      },
+      async drop() {
+        db?.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const schema = `t_${suffix}`;
+  const client = new pg.Client({ connectionString: TEST_PG_URL });
+  try {
+    await client.connect();
+  } catch (e) {
+    throw new Error(
+      `Test PostgreSQL is not reachable at BODHI_TEST_PG_URL (${redactUrlPasswords(TEST_PG_URL)}): ` +
+        `${(e as Error).message}. Start it with "npm run test:deps:up".`,
+    );
+  }
+  return {
+    kind,
+    url: TEST_PG_URL,
+    schema,
+    table,
+    qualifiedTable: `"${schema}"."${table}"`,
+    async query<T>(sql: string, params: unknown[] = []) {
+      return (await client.query(sql, params)).rows as T[];
+    },
+    async drop() {
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await client.end();
+    },
+  };
+}
+
+/** Session module options pointing at a test database (add overrides as needed). */
+export function testSessionOptions(
+  db: TestSessionDb,
+  overrides: Partial<SessionModuleOptions> = {},
+): SessionModuleOptions {
+  return {
+    url: db.url,
+    schema: db.schema,
+    tableName: db.table,
+    secret: TEST_SECRET,
+    pruneIntervalSeconds: 0,
+    ...overrides,
+  };
+}
+
+/** A ready store on a test database, without Nest: DataSource opened and migrated. */
+export async function openTestStore(
+  db: TestSessionDb,
+  overrides: Partial<SessionModuleOptions> = {},
+) {
+  const options = resolveSessionOptions(testSessionOptions(db, overrides));
+  const dataSource = await createSessionDataSource(options);
+  const store = new SessionStoreBackend(dataSource, sessionTableRef(options), options.ttlMs);
+  return { options, dataSource, store };
+}
+
+/** A session as express-session stores it, expiring `inMs` from now. */
+export function sessionFixture(inMs: number, extra: Record<string, unknown> = {}): SessionData {
+  return {
+    cookie: {
+      originalMaxAge: inMs,
+      expires: new Date(Date.now() + inMs),
+      httpOnly: true,
+      path: '/',
+    },
+    ...extra,
+  } as SessionData;
+}
+
+/** Resolves once `predicate` holds; rejects after `timeoutMs` (a hang guard, not a speed check). */
+export async function until(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
