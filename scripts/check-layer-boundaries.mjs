@@ -6,7 +6,14 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 process.chdir(root);
-const layers = ['services', 'app-service-builder', 'auth-middleware', 'routes-app', 'server-app', 'napi-config'];
+const layers = [
+  'services',
+  'app-service-builder',
+  'auth-middleware',
+  'routes-app',
+  'server-app',
+  'napi-config',
+];
 const eslint = new ESLint({ cwd: root });
 
 let passed = 0;
@@ -23,7 +30,9 @@ for (const [i, from] of layers.entries()) {
       passed++;
     } else {
       failed++;
-      console.error(`FAIL: ${from} -> ${to} ${mustReject ? 'is a higher layer but lint accepts it' : 'is allowed but lint rejects it'}`);
+      console.error(
+        `FAIL: ${from} -> ${to} ${mustReject ? 'is a higher layer but lint accepts it' : 'is allowed but lint rejects it'}`,
+      );
     }
   }
 }

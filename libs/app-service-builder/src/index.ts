@@ -1,1 +1,2 @@
-export {};
+export { AppServicesModule } from './lib/app-services.module.js';
+export type { AppServicesOptions } from './lib/app-services.module.js';

@@ -12,6 +12,7 @@ import {
 import { SessionStoreBackend } from './session-store.backend.js';
 
 const HOUR = 3_600_000;
+const expiryOf = (s: SessionData) => new Date(s.cookie.expires as Date).getTime();
 
 describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
   let db: TestSessionDb;
@@ -45,7 +46,7 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     expect(loaded).toEqual(JSON.parse(JSON.stringify(s)));
     const r = await row('sid-1');
     expect(r.user_id).toBe('user-1');
-    expect(Number(r.expires_at)).toBe(new Date(s.cookie.expires!).getTime());
+    expect(Number(r.expires_at)).toBe(expiryOf(s));
   });
 
   it('saves a session without user_id as NULL', async () => {
@@ -67,7 +68,7 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     const r = await row('sid');
     expect(JSON.parse(r.data).step).toBe(2);
     expect(r.user_id).toBe('u2');
-    expect(Number(r.expires_at)).toBe(new Date(later.cookie.expires!).getTime());
+    expect(Number(r.expires_at)).toBe(expiryOf(later));
   });
 
   it('takes expiry from the TTL when the cookie has none', async () => {
@@ -96,7 +97,7 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     const extended = sessionFixture(2 * HOUR, { user_id: 'other', n: 99 });
     expect(await store.touchSession('t', extended)).toBe(true);
     const r = await row('t');
-    expect(Number(r.expires_at)).toBe(new Date(extended.cookie.expires!).getTime());
+    expect(Number(r.expires_at)).toBe(expiryOf(extended));
     expect(r.data).toBe(data);
     expect(r.user_id).toBe('u');
   });
