@@ -206,7 +206,13 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     expect(await store.findSession('cb')).toBeNull();
   });
 
-  it('answers ping', async () => {
+  it('answers ping, and reports a database that does not answer in time', async () => {
     await expect(store.ping()).resolves.toBeUndefined();
+    const hung = jest.spyOn(dataSource, 'createQueryRunner').mockReturnValueOnce({
+      query: () => new Promise(() => undefined),
+      release: async () => undefined,
+    } as never);
+    await expect(store.ping(50)).rejects.toThrow('session store did not answer within 50 ms');
+    hung.mockRestore();
   });
 });

@@ -88,6 +88,22 @@ describe.each(SESSION_BACKENDS)('SessionModule on %s', (kind) => {
   });
 });
 
+describe('SessionModule on sqlite::memory:', () => {
+  it('keeps sessions in memory for the life of the app', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [SessionModule.forRoot({ url: 'sqlite::memory:', secret: TEST_SECRET })],
+    }).compile();
+    const app = await moduleRef.createNestApplication({ logger: false }).init();
+    try {
+      const store = app.get(DefaultSessionService).getSessionStore();
+      await store.saveSession('m', sessionFixture(60_000, { user_id: 'mem' }));
+      expect(await store.dump()).toEqual([['m', 'mem']]);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('SessionModule boot failures', () => {
   const boot = async (url: string) => {
     const moduleRef = Test.createTestingModule({
