@@ -1,6 +1,7 @@
 // Proves the layer order is enforced by lint: for every pair of libraries, an import from a
 // lower layer into a higher one must be a lint error, and the reverse must lint clean.
 // Uses one in-process ESLint so the 30 probes cost one start-up, and writes no files.
+import { createProjectGraphAsync } from '@nx/devkit';
 import { ESLint } from 'eslint';
 import { fileURLToPath } from 'node:url';
 
@@ -14,6 +15,9 @@ const layers = [
   'server-app',
   'napi-config',
 ];
+// The Nx rule reads the cached project graph and silently skips itself without one (as on
+// a fresh clone), so build the graph first.
+await createProjectGraphAsync({ exitOnError: true });
 const eslint = new ESLint({ cwd: root });
 
 let passed = 0;
