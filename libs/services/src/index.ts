@@ -6,6 +6,7 @@ export {
 } from './lib/settings/setting.schema.js';
 export type { BodhiSettings, Env } from './lib/settings/setting.schema.js';
 export { SettingService } from './lib/settings/setting.service.js';
+export type { AuthSettings } from './lib/settings/setting.service.js';
 export { SettingsModule } from './lib/settings/settings.module.js';
 export type { SettingsModuleOptions } from './lib/settings/settings.module.js';
 export { BODHI_SETTINGS } from './lib/settings/setting.tokens.js';
@@ -24,6 +25,7 @@ export { sessionOptionsFromSettings } from './lib/session/session-options.from-s
 export { DefaultSessionService } from './lib/session/session.service.js';
 export { SessionStoreBackend, sessionRef } from './lib/session/session-store.backend.js';
 export { SessionPruner } from './lib/session/session.pruner.js';
+export { SessionLock, SessionLockTimeoutError } from './lib/session/session-lock.js';
 export {
   InjectSessionDataSource,
   SESSION_COOKIE_NAME,

@@ -12,6 +12,7 @@ import {
 import { resolveSessionOptions } from './session.options.js';
 import { DefaultSessionService } from './session.service.js';
 import { SessionStoreBackend } from './session-store.backend.js';
+import { SessionLock } from './session-lock.js';
 
 /** A plain Express app (no Nest) logging in and out through a given session middleware. */
 function loginApp(middleware: express.RequestHandler) {
@@ -77,7 +78,13 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
       tableName: db.table,
       secret: TEST_SECRET,
     });
-    const app = loginApp(new DefaultSessionService(store, options).sessionMiddleware());
+    const app = loginApp(
+      new DefaultSessionService(
+        store,
+        options,
+        new SessionLock(dataSource, kind),
+      ).sessionMiddleware(),
+    );
     const before = await store.countSessions();
     const anon = await request(app).get('/me').expect(200);
     expect(anon.headers['set-cookie']).toBeUndefined();
@@ -107,7 +114,13 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
       secret: TEST_SECRET,
       secureCookie: true,
     });
-    const app = loginApp(new DefaultSessionService(store, options).sessionMiddleware());
+    const app = loginApp(
+      new DefaultSessionService(
+        store,
+        options,
+        new SessionLock(dataSource, kind),
+      ).sessionMiddleware(),
+    );
     const login = await request(app)
       .post('/login/carol')
       .set('X-Forwarded-Proto', 'https')

@@ -15,6 +15,7 @@ import {
 import { SessionPruner } from './session.pruner.js';
 import { DefaultSessionService } from './session.service.js';
 import { SessionStoreBackend } from './session-store.backend.js';
+import { SessionLock } from './session-lock.js';
 
 /**
  * The session store as a dynamic module: `SessionModule.forRoot({ url, secret, … })` or
@@ -38,6 +39,12 @@ import { SessionStoreBackend } from './session-store.backend.js';
       provide: SessionStoreBackend,
       useFactory: (ds: DataSource, options: ResolvedSessionOptions) =>
         new SessionStoreBackend(ds, sessionTableRef(options), options.ttlMs),
+      inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS],
+    },
+    {
+      provide: SessionLock,
+      useFactory: (ds: DataSource, options: ResolvedSessionOptions) =>
+        new SessionLock(ds, options.target.kind),
       inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS],
     },
     DefaultSessionService,

@@ -4,6 +4,7 @@ import session from 'express-session';
 import { InjectResolvedSessionOptions, SESSION_COOKIE_NAME } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
+import { SessionLock } from './session-lock.js';
 
 /**
  * What every layer of the server injects to work with sessions: the express-session
@@ -16,7 +17,16 @@ export class DefaultSessionService {
   constructor(
     private readonly store: SessionStoreBackend,
     @InjectResolvedSessionOptions() private readonly options: ResolvedSessionOptions,
+    private readonly lock: SessionLock,
   ) {}
+
+  /**
+   * Runs `work` holding the lock of session `sid` — across every instance sharing the
+   * database on PostgreSQL. For work that must happen once per session, like a refresh.
+   */
+  withSessionLock<T>(sid: string, work: () => Promise<T>): Promise<T> {
+    return this.lock.run(sid, work);
+  }
 
   /**
    * express-session over the store: cookie `bodhiapp_session_id`, HttpOnly, SameSite=Strict,

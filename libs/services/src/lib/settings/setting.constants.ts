@@ -3,6 +3,17 @@
  * One source of truth: SettingService validates these, and napi-config re-exports them.
  */
 export const BODHI_HOME = 'BODHI_HOME';
+export const BODHI_HOST = 'BODHI_HOST';
+export const BODHI_PORT = 'BODHI_PORT';
+export const BODHI_SCHEME = 'BODHI_SCHEME';
+export const BODHI_PUBLIC_HOST = 'BODHI_PUBLIC_HOST';
+export const BODHI_PUBLIC_PORT = 'BODHI_PUBLIC_PORT';
+export const BODHI_LOG_LEVEL = 'BODHI_LOG_LEVEL';
+export const BODHI_ENV_TYPE = 'BODHI_ENV_TYPE';
+/** OpenID Connect issuer URL of the identity provider. */
+export const BODHI_AUTH_URL = 'BODHI_AUTH_URL';
+export const BODHI_AUTH_CLIENT_ID = 'BODHI_AUTH_CLIENT_ID';
+export const BODHI_AUTH_CLIENT_SECRET = 'BODHI_AUTH_CLIENT_SECRET';
 export const BODHI_SESSION_DB_URL = 'BODHI_SESSION_DB_URL';
 export const BODHI_DEPLOYMENT = 'BODHI_DEPLOYMENT';
 export const BODHI_PUBLIC_SCHEME = 'BODHI_PUBLIC_SCHEME';
@@ -16,6 +27,13 @@ export const DEPLOYMENT_MODES = ['standalone', 'cluster'] as const;
 export type DeploymentMode = (typeof DEPLOYMENT_MODES)[number];
 
 export const PUBLIC_SCHEMES = ['http', 'https'] as const;
+export const ENV_TYPES = ['production', 'development'] as const;
+export type EnvType = (typeof ENV_TYPES)[number];
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const DEFAULT_HOST = 'localhost';
+export const DEFAULT_PORT = 1135;
 export type PublicScheme = (typeof PUBLIC_SCHEMES)[number];
 
 /** Sessions live 180 minutes past their last use unless configured otherwise. */

@@ -4,18 +4,32 @@ import { z } from 'zod';
 import { InvalidSessionDbUrlError, parseSessionDbUrl } from '../session/session-db-url.util.js';
 import {
   BODHI_DEPLOYMENT,
+  BODHI_AUTH_CLIENT_ID,
+  BODHI_AUTH_CLIENT_SECRET,
+  BODHI_AUTH_URL,
+  BODHI_ENV_TYPE,
   BODHI_HOME,
+  BODHI_HOST,
+  BODHI_LOG_LEVEL,
+  BODHI_PORT,
+  BODHI_PUBLIC_HOST,
+  BODHI_PUBLIC_PORT,
   BODHI_PUBLIC_SCHEME,
+  BODHI_SCHEME,
   BODHI_SESSION_DB_SCHEMA,
   BODHI_SESSION_DB_TABLE,
   BODHI_SESSION_DB_URL,
   BODHI_SESSION_PRUNE_INTERVAL_SECONDS,
   BODHI_SESSION_SECRET,
   BODHI_SESSION_TTL_SECONDS,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
   DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
   DEFAULT_SESSION_TABLE,
   DEFAULT_SESSION_TTL_SECONDS,
   DEPLOYMENT_MODES,
+  ENV_TYPES,
+  LOG_LEVELS,
   MIN_SESSION_SECRET_LENGTH,
   PUBLIC_SCHEMES,
 } from './setting.constants.js';
@@ -31,6 +45,19 @@ const identifier = z
     SQL_IDENTIFIER,
     'must be a plain SQL name: letters, digits, _ (at most 63), not starting with a digit',
   );
+const port = z.coerce
+  .number()
+  .int('must be a whole number')
+  .min(0, 'must be a port number (0-65535)')
+  .max(65535, 'must be a port number (0-65535)');
+const hostname = z.string().regex(/^[A-Za-z0-9.:\[\]_-]+$/, 'must be a host name or IP address');
+const httpUrl = z.string().refine((v) => {
+  try {
+    return ['http:', 'https:'].includes(new URL(v).protocol);
+  } catch {
+    return false;
+  }
+}, 'must be an http(s) URL');
 const positiveSeconds = z.coerce
   .number()
   .int('must be a whole number of seconds')
@@ -44,6 +71,16 @@ const positiveSeconds = z.coerce
 export const bodhiEnvSchema = z
   .object({
     [BODHI_HOME]: z.string().optional(),
+    [BODHI_HOST]: hostname.default(DEFAULT_HOST),
+    [BODHI_PORT]: port.default(DEFAULT_PORT),
+    [BODHI_SCHEME]: z.enum(PUBLIC_SCHEMES).default('http'),
+    [BODHI_PUBLIC_HOST]: hostname.optional(),
+    [BODHI_PUBLIC_PORT]: port.optional(),
+    [BODHI_ENV_TYPE]: z.enum(ENV_TYPES).default('production'),
+    [BODHI_LOG_LEVEL]: z.enum(LOG_LEVELS).default('info'),
+    [BODHI_AUTH_URL]: httpUrl.optional(),
+    [BODHI_AUTH_CLIENT_ID]: z.string().optional(),
+    [BODHI_AUTH_CLIENT_SECRET]: z.string().optional(),
     [BODHI_SESSION_DB_URL]: z
       .string()
       .optional()
@@ -60,7 +97,7 @@ export const bodhiEnvSchema = z
         }
       }),
     [BODHI_DEPLOYMENT]: z.enum(DEPLOYMENT_MODES).default('standalone'),
-    [BODHI_PUBLIC_SCHEME]: z.enum(PUBLIC_SCHEMES).default('http'),
+    [BODHI_PUBLIC_SCHEME]: z.enum(PUBLIC_SCHEMES).optional(),
     [BODHI_SESSION_SECRET]: z
       .string()
       .min(MIN_SESSION_SECRET_LENGTH, `must be at least ${MIN_SESSION_SECRET_LENGTH} characters`)
@@ -94,6 +131,17 @@ export const bodhiEnvSchema = z
 /** Validated, defaulted settings: what SettingService serves. */
 export interface BodhiSettings {
   home: string;
+  host: string;
+  /** 0 binds any free port (tests). */
+  port: number;
+  scheme: (typeof PUBLIC_SCHEMES)[number];
+  /** Where browsers reach the server; defaults to the bind scheme, host and port. */
+  publicHost: string;
+  publicPort: number;
+  envType: (typeof ENV_TYPES)[number];
+  logLevel: (typeof LOG_LEVELS)[number];
+  /** Identity provider; required by the auth service, not by the store alone. */
+  auth: { issuer?: string; clientId?: string; clientSecret?: string };
   sessionDbUrl: string;
   deployment: (typeof DEPLOYMENT_MODES)[number];
   publicScheme: (typeof PUBLIC_SCHEMES)[number];
@@ -131,9 +179,21 @@ export function parseSettings(env: Env): BodhiSettings {
   const home = path.resolve(v[BODHI_HOME] ?? path.join(os.homedir(), '.cache', 'bodhi'));
   return {
     home,
+    host: v[BODHI_HOST],
+    port: v[BODHI_PORT],
+    scheme: v[BODHI_SCHEME],
+    publicHost: v[BODHI_PUBLIC_HOST] ?? v[BODHI_HOST],
+    publicPort: v[BODHI_PUBLIC_PORT] ?? v[BODHI_PORT],
+    envType: v[BODHI_ENV_TYPE],
+    logLevel: v[BODHI_LOG_LEVEL],
+    auth: {
+      issuer: v[BODHI_AUTH_URL],
+      clientId: v[BODHI_AUTH_CLIENT_ID],
+      clientSecret: v[BODHI_AUTH_CLIENT_SECRET],
+    },
     sessionDbUrl: v[BODHI_SESSION_DB_URL] ?? `sqlite:${path.join(home, 'session.sqlite')}`,
     deployment: v[BODHI_DEPLOYMENT],
-    publicScheme: v[BODHI_PUBLIC_SCHEME],
+    publicScheme: v[BODHI_PUBLIC_SCHEME] ?? v[BODHI_SCHEME],
     sessionSecret: v[BODHI_SESSION_SECRET],
     sessionTtlSeconds: v[BODHI_SESSION_TTL_SECONDS],
     sessionPruneIntervalSeconds: v[BODHI_SESSION_PRUNE_INTERVAL_SECONDS],

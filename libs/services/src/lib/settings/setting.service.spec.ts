@@ -61,6 +61,35 @@ describe('settings', () => {
     expect(s.sessionSchema()).toBeUndefined();
   });
 
+  it('public URL defaults to the bind address; auth settings are required when asked for', async () => {
+    const s = await service({ BODHI_HOME: home });
+    expect(s.host()).toBe('localhost');
+    expect(s.port()).toBe(1135);
+    expect(s.publicUrl()).toBe('http://localhost:1135');
+    expect(s.publicUrl(4000)).toBe('http://localhost:4000');
+    expect(s.envType()).toBe('production');
+    expect(() => s.authSettings()).toThrow(
+      /BODHI_AUTH_URL is required.*BODHI_AUTH_CLIENT_ID is required.*BODHI_AUTH_CLIENT_SECRET is required/,
+    );
+    const t = await service({
+      BODHI_HOME: home,
+      BODHI_PUBLIC_SCHEME: 'https',
+      BODHI_PUBLIC_HOST: 'bodhi.example',
+      BODHI_PUBLIC_PORT: '443',
+      BODHI_AUTH_URL: 'https://idp.example/realms/bodhi',
+      BODHI_AUTH_CLIENT_ID: 'c',
+      BODHI_AUTH_CLIENT_SECRET: 's',
+      BODHI_ENV_TYPE: 'development',
+    });
+    expect(t.publicUrl()).toBe('https://bodhi.example');
+    expect(t.isDevelopment()).toBe(true);
+    expect(t.authSettings()).toEqual({
+      issuer: 'https://idp.example/realms/bodhi',
+      clientId: 'c',
+      clientSecret: 's',
+    });
+  });
+
   it('generates a standalone cookie secret once, keeps it in BODHI_HOME with mode 600', async () => {
     const first = (await service({ BODHI_HOME: home })).sessionSecret();
     const file = path.join(home, 'session_secret');
@@ -79,6 +108,13 @@ describe('settings', () => {
     [{ BODHI_SESSION_DB_TABLE: 'x; drop table y' }, 'BODHI_SESSION_DB_TABLE'],
     [{ BODHI_SESSION_DB_SCHEMA: '1abc' }, 'BODHI_SESSION_DB_SCHEMA'],
     [{ BODHI_SESSION_SECRET: 'hunter22' }, 'BODHI_SESSION_SECRET'],
+    [{ BODHI_PORT: 'http' }, 'BODHI_PORT'],
+    [{ BODHI_PORT: '70000' }, 'BODHI_PORT'],
+    [{ BODHI_PUBLIC_PORT: '-1' }, 'BODHI_PUBLIC_PORT'],
+    [{ BODHI_HOST: 'bad host' }, 'BODHI_HOST'],
+    [{ BODHI_ENV_TYPE: 'staging' }, 'BODHI_ENV_TYPE'],
+    [{ BODHI_LOG_LEVEL: 'loud' }, 'BODHI_LOG_LEVEL'],
+    [{ BODHI_AUTH_URL: 'ftp://idp' }, 'BODHI_AUTH_URL'],
     [{ BODHI_DEPLOYMENT: 'cluster', BODHI_SESSION_SECRET: SECRET }, 'BODHI_SESSION_DB_URL'],
     [
       {

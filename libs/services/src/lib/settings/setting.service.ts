@@ -4,7 +4,24 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BODHI_SETTINGS } from './setting.tokens.js';
 import type { BodhiSettings } from './setting.schema.js';
-import { DeploymentMode, PublicScheme, SESSION_SECRET_FILE } from './setting.constants.js';
+import {
+  BODHI_AUTH_CLIENT_ID,
+  BODHI_AUTH_CLIENT_SECRET,
+  BODHI_AUTH_URL,
+  DeploymentMode,
+  EnvType,
+  LogLevel,
+  PublicScheme,
+  SESSION_SECRET_FILE,
+} from './setting.constants.js';
+import { InvalidSettingsError } from './setting.schema.js';
+
+/** The identity provider the server logs users in with. */
+export interface AuthSettings {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+}
 
 /**
  * Read access to the validated settings. Construction creates BODHI_HOME, so the
@@ -21,6 +38,59 @@ export class SettingService {
 
   bodhiHome(): string {
     return this.settings.home;
+  }
+
+  host(): string {
+    return this.settings.host;
+  }
+
+  port(): number {
+    return this.settings.port;
+  }
+
+  scheme(): PublicScheme {
+    return this.settings.scheme;
+  }
+
+  envType(): EnvType {
+    return this.settings.envType;
+  }
+
+  isDevelopment(): boolean {
+    return this.settings.envType === 'development';
+  }
+
+  logLevel(): LogLevel {
+    return this.settings.logLevel;
+  }
+
+  /**
+   * Origin browsers use to reach the server (`BODHI_PUBLIC_*`, defaulting to the bind
+   * address). `port` overrides the configured port: a server bound to port 0 knows its
+   * real port only after listening.
+   */
+  publicUrl(port = this.settings.publicPort): string {
+    const { publicScheme, publicHost } = this.settings;
+    const defaultPort = publicScheme === 'https' ? 443 : 80;
+    return `${publicScheme}://${publicHost}${port === defaultPort ? '' : `:${port}`}`;
+  }
+
+  /** Identity-provider settings; a missing one stops boot naming the variable. */
+  authSettings(): AuthSettings {
+    const { issuer, clientId, clientSecret } = this.settings.auth;
+    const missing = [
+      [BODHI_AUTH_URL, issuer],
+      [BODHI_AUTH_CLIENT_ID, clientId],
+      [BODHI_AUTH_CLIENT_SECRET, clientSecret],
+    ]
+      .filter(([, value]) => !value)
+      .map(([name]) => `${name} is required (the identity provider to log users in with)`);
+    if (missing.length > 0) throw new InvalidSettingsError(missing);
+    return {
+      issuer: issuer as string,
+      clientId: clientId as string,
+      clientSecret: clientSecret as string,
+    };
   }
 
   /** `BODHI_SESSION_DB_URL`, or the SQLite file `$BODHI_HOME/session.sqlite`. */

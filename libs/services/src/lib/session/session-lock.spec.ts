@@ -1,0 +1,90 @@
+import type { DataSource } from 'typeorm';
+import {
+  createTestSessionDb,
+  openTestStore,
+  SESSION_BACKENDS,
+  TestSessionDb,
+} from '../../testing.js';
+import { SessionLock } from './session-lock.js';
+
+describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
+  let db: TestSessionDb;
+  const sources: DataSource[] = [];
+
+  beforeAll(async () => {
+    db = await createTestSessionDb(kind);
+    // Two DataSources stand for two server instances on one database.
+    for (let i = 0; i < 2; i++) sources.push((await openTestStore(db)).dataSource);
+  });
+  afterAll(async () => {
+    await Promise.all(sources.map((ds) => ds.destroy()));
+    await db?.drop();
+  });
+
+  /** Runs `n` overlapping critical sections spread over the given locks; returns peak overlap. */
+  const peakOverlap = async (locks: SessionLock[], sid: string, n: number) => {
+    let inside = 0;
+    let peak = 0;
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        locks[i % locks.length].run(sid, async () => {
+          peak = Math.max(peak, ++inside);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          inside--;
+        }),
+      ),
+    );
+    return peak;
+  };
+
+  it('admits one holder at a time for a session id', async () => {
+    expect(await peakOverlap([new SessionLock(sources[0], kind)], 'sid-a', 20)).toBe(1);
+  });
+
+  it('does not serialize different sessions', async () => {
+    const lock = new SessionLock(sources[0], kind);
+    let inside = 0;
+    let peak = 0;
+    await Promise.all(
+      ['x', 'y', 'z'].map((sid) =>
+        lock.run(sid, async () => {
+          peak = Math.max(peak, ++inside);
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          inside--;
+        }),
+      ),
+    );
+    expect(peak).toBe(3);
+  });
+
+  it('releases the lock when the work throws', async () => {
+    const lock = new SessionLock(sources[0], kind);
+    await expect(
+      lock.run('sid-err', async () => Promise.reject(new Error('boom'))),
+    ).rejects.toThrow('boom');
+    await expect(lock.run('sid-err', async () => 'next')).resolves.toBe('next');
+  });
+
+  if (kind === 'postgres') {
+    it('holds across instances sharing the database', async () => {
+      const locks = sources.map((ds) => new SessionLock(ds, kind));
+      expect(await peakOverlap(locks, 'sid-cluster', 20)).toBe(1);
+    });
+
+    it('gives up after its timeout while another instance holds the lock', async () => {
+      const holder = new SessionLock(sources[0], kind);
+      const waiter = new SessionLock(sources[1], kind, 100);
+      let releaseHolder!: () => void;
+      const held = holder.run(
+        'sid-held',
+        () => new Promise<void>((resolve) => (releaseHolder = resolve)),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await expect(waiter.run('sid-held', async () => 'never')).rejects.toThrow(
+        /Timed out after 100 ms/,
+      );
+      releaseHolder();
+      await held;
+    });
+  }
+});

@@ -1,0 +1,68 @@
+import type { DataSource } from 'typeorm';
+import type { SessionDbKind } from './session-db-url.util.js';
+
+/** Advisory-lock namespace of per-session locks (the two-int key space; see pg docs). */
+const SESSION_LOCK_NAMESPACE = 0x0b0d;
+const POLL_MS = 20;
+
+export class SessionLockTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`Timed out after ${timeoutMs} ms waiting for a session lock`);
+    this.name = 'SessionLockTimeoutError';
+  }
+}
+
+/**
+ * Mutual exclusion per session id — for work like a token refresh that must happen once
+ * even when many requests of one session arrive together. Callers in this process queue
+ * on a promise chain (so they hold no database connection while waiting); on PostgreSQL
+ * the holder also takes an advisory lock, which makes the lock hold across every
+ * instance sharing the database. SQLite deployments are a single process, so the
+ * in-process queue is the whole lock there.
+ */
+export class SessionLock {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly kind: SessionDbKind,
+    private readonly timeoutMs = 15_000,
+  ) {}
+
+  async run<T>(sid: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(sid) ?? Promise.resolve();
+    let release!: () => void;
+    const tail = previous.then(() => new Promise<void>((resolve) => (release = resolve)));
+    this.tails.set(sid, tail);
+    await previous;
+    try {
+      return this.kind === 'postgres' ? await this.withAdvisoryLock(sid, work) : await work();
+    } finally {
+      release();
+      if (this.tails.get(sid) === tail) this.tails.delete(sid);
+    }
+  }
+
+  private async withAdvisoryLock<T>(sid: string, work: () => Promise<T>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    const args = [SESSION_LOCK_NAMESPACE, sid];
+    try {
+      const deadline = Date.now() + this.timeoutMs;
+      // Polling try-lock rather than a blocking lock: a waiter can give up on time.
+      while (
+        !(await runner.query('SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked', args))[0]
+          .locked
+      ) {
+        if (Date.now() > deadline) throw new SessionLockTimeoutError(this.timeoutMs);
+        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      }
+      try {
+        return await work();
+      } finally {
+        await runner.query('SELECT pg_advisory_unlock($1, hashtext($2))', args);
+      }
+    } finally {
+      await runner.release();
+    }
+  }
+}
