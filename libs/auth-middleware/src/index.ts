@@ -1,1 +1,15 @@
-export {};
+export { ApiError } from './lib/api-error.js';
+export type { ApiErrorBody, ApiErrorType } from './lib/api-error.js';
+export { ApiErrorFilter } from './lib/api-error.filter.js';
+export { AUTH_SESSION_KEYS, OAUTH_SESSION_KEYS } from './lib/auth-context.js';
+export type { AuthContext } from './lib/auth-context.js';
+export { AuthContextMiddleware } from './lib/auth-context.middleware.js';
+export { SameOriginMiddleware } from './lib/same-origin.middleware.js';
+export {
+  Authenticated,
+  AuthenticatedGuard,
+  CurrentAuth,
+  RequireRole,
+  RoleGuard,
+} from './lib/auth.guards.js';
+export { clearLogin, saveSession } from './lib/session.util.js';

@@ -1,1 +1,9 @@
-export {};
+export { RoutesAppModule } from './lib/routes-app.module.js';
+export {
+  API_PREFIX,
+  UI_CALLBACK_PATH,
+  UI_HOME_PATH,
+  UI_LOGIN_PATH,
+} from './lib/routes.constants.js';
+export type { AuthCallbackBody } from './lib/auth.controller.js';
+export type { UserInfo } from './lib/user.controller.js';

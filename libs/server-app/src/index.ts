@@ -1,1 +1,3 @@
-export {};
+export { ServerAppModule } from './lib/server-app.module.js';
+export { createBodhiApp, startBodhiServer } from './lib/server-app.factory.js';
+export type { BodhiAppOptions, RunningBodhiServer } from './lib/server-app.factory.js';

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AppServicesModule } from './app-services.module.js';
+import { AuthService } from './auth/auth.service.js';
 
 /** Stands for a higher layer: injects the services without importing their modules. */
 @Injectable()
@@ -39,6 +40,10 @@ describe.each(SESSION_BACKENDS)('AppServicesModule on %s', (kind) => {
               BODHI_SESSION_DB_TABLE: db.table,
               BODHI_DEPLOYMENT: kind === 'postgres' ? 'cluster' : 'standalone',
               BODHI_SESSION_SECRET: kind === 'postgres' ? TEST_SECRET : undefined,
+              // Discovery is lazy: no provider needs to answer for the services to boot.
+              BODHI_AUTH_URL: 'http://127.0.0.1:9/',
+              BODHI_AUTH_CLIENT_ID: 'bodhi-server',
+              BODHI_AUTH_CLIENT_SECRET: 'secret',
             },
           }),
           ConsumerModule,
@@ -51,6 +56,7 @@ describe.each(SESSION_BACKENDS)('AppServicesModule on %s', (kind) => {
       const { sessions, settings } = app.get(Consumer);
       expect(settings.deploymentMode()).toBe(kind === 'postgres' ? 'cluster' : 'standalone');
       expect(sessions.getSessionStore().kind).toBe(kind);
+      expect(app.get(AuthService).clientId()).toBe('bodhi-server');
       await sessions.getSessionStore().saveSession('s', sessionFixture(60_000, { user_id: 'u' }));
       expect(await sessions.getSessionIdsForUser('u')).toEqual(['s']);
       const raw = await db.query<{ user_id: string }>(`SELECT user_id FROM ${db.qualifiedTable}`);
@@ -66,6 +72,16 @@ describe.each(SESSION_BACKENDS)('AppServicesModule on %s', (kind) => {
 describe('AppServicesModule boot errors', () => {
   beforeAll(() => jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined));
   afterAll(() => jest.restoreAllMocks());
+
+  it('requires the identity provider settings, naming each variable', async () => {
+    await expect(
+      Test.createTestingModule({
+        imports: [AppServicesModule.forRoot({ env: { BODHI_SESSION_DB_URL: 'sqlite::memory:' } })],
+      }).compile(),
+    ).rejects.toThrow(
+      /BODHI_AUTH_URL is required.*BODHI_AUTH_CLIENT_ID is required.*BODHI_AUTH_CLIENT_SECRET is required/,
+    );
+  });
 
   it('refuses cluster mode on SQLite, naming the variable', async () => {
     const boot = Test.createTestingModule({

@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { AuthService } from './auth/auth.service.js';
 import {
   Env,
   SessionModule,
@@ -14,7 +15,8 @@ export interface AppServicesOptions {
 
 /**
  * The one place the server's services are built from configuration: validated settings,
- * and the session store whose backend `BODHI_SESSION_DB_URL` picks. Global, so every layer
+ * the session store whose backend `BODHI_SESSION_DB_URL` picks, and the OpenID Connect
+ * client of the identity provider (`BODHI_AUTH_*`). Global, so every layer
  * above injects `SettingService` and `DefaultSessionService` without re-importing.
  */
 @Module({})
@@ -31,7 +33,8 @@ export class AppServicesModule {
           isGlobal: true,
         }),
       ],
-      exports: [SettingsModule, SessionModule],
+      providers: [AuthService],
+      exports: [SettingsModule, SessionModule, AuthService],
     };
   }
 }

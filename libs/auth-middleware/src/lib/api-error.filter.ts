@@ -1,0 +1,73 @@
+import {
+  ArgumentsHost,
+  Catch,
+  ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Logger,
+} from '@nestjs/common';
+import type { Response } from 'express';
+import { ApiErrorBody, ApiErrorType } from './api-error.js';
+
+const TYPE_BY_STATUS: Record<number, ApiErrorType> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'forbidden_error',
+  404: 'not_found_error',
+  503: 'service_unavailable',
+};
+
+/**
+ * Turns every exception into the one JSON error shape. Unknown errors become a 500 whose
+ * body says nothing of the cause (it may hold secrets); the log gets the message only.
+ */
+@Catch()
+export class ApiErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('ApiError');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    const [status, body] = this.toBody(exception);
+    if (res.headersSent) return;
+    res.status(status).json(body);
+  }
+
+  private toBody(exception: unknown): [number, ApiErrorBody] {
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse();
+      if (
+        typeof response === 'object' &&
+        response &&
+        'error' in response &&
+        typeof response.error === 'object'
+      ) {
+        return [status, response as ApiErrorBody];
+      }
+      const message =
+        typeof response === 'string'
+          ? response
+          : String((response as { message?: unknown }).message ?? exception.message);
+      const type =
+        TYPE_BY_STATUS[status] ??
+        (status >= 500 ? 'internal_server_error' : 'invalid_request_error');
+      return [
+        status,
+        { error: { message, type, code: HttpStatus[status]?.toLowerCase() ?? 'error' } },
+      ];
+    }
+    this.logger.error(
+      `Unhandled error: ${exception instanceof Error ? exception.message : String(exception)}`,
+    );
+    return [
+      500,
+      {
+        error: {
+          message: 'internal server error',
+          type: 'internal_server_error',
+          code: 'internal_error',
+        },
+      },
+    ];
+  }
+}

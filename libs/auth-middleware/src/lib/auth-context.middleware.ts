@@ -1,0 +1,133 @@
+import { Injectable, Logger, NestMiddleware } from '@nestjs/common';
+import {
+  AccessTokenClaims,
+  AuthGrantRejectedError,
+  AuthProviderUnavailableError,
+  AuthService,
+  InvalidAccessTokenError,
+} from '@bodhi/app-service-builder';
+import { DefaultSessionService, sessionRef } from '@bodhi/services';
+import type { NextFunction, Request, Response } from 'express';
+import { ApiError } from './api-error.js';
+import type { AuthContext } from './auth-context.js';
+import { clearLogin, saveSession } from './session.util.js';
+
+/**
+ * Resolves who is calling, once per request, into `req.authContext`: from an
+ * `Authorization: Bearer` token of our provider, else from the session's tokens, else
+ * anonymous. An expired session token is refreshed under the session's lock (which holds
+ * across instances on PostgreSQL): the first request refreshes, the others wait, re-read
+ * the session and use the new tokens — one refresh however many requests race.
+ */
+@Injectable()
+export class AuthContextMiddleware implements NestMiddleware {
+  private readonly logger = new Logger(AuthContextMiddleware.name);
+
+  constructor(
+    private readonly auth: AuthService,
+    private readonly sessions: DefaultSessionService,
+  ) {}
+
+  async use(req: Request, _res: Response, next: NextFunction): Promise<void> {
+    try {
+      req.authContext = await this.resolve(req);
+      next();
+    } catch (e) {
+      next(toApiError(e));
+    }
+  }
+
+  private async resolve(req: Request): Promise<AuthContext> {
+    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (bearer) return this.fromBearer(bearer);
+    const accessToken = req.session?.access_token;
+    if (!accessToken) return { kind: 'anonymous' };
+    let verified;
+    try {
+      verified = await this.auth.verifyAccessToken(accessToken);
+    } catch (e) {
+      if (!(e instanceof InvalidAccessTokenError)) throw e;
+      await clearLogin(req);
+      throw ApiError.unauthorized(
+        'invalid_session_token',
+        'The session holds an invalid token; log in again',
+      );
+    }
+    const claims = verified.expired ? await this.refresh(req, accessToken) : verified.claims;
+    return this.sessionContext(claims);
+  }
+
+  private async fromBearer(token: string): Promise<AuthContext> {
+    let verified;
+    try {
+      verified = await this.auth.verifyAccessToken(token);
+    } catch (e) {
+      if (!(e instanceof InvalidAccessTokenError)) throw e;
+      throw ApiError.unauthorized('invalid_token', 'The bearer token is not valid');
+    }
+    if (verified.expired)
+      throw ApiError.unauthorized('token_expired', 'The bearer token has expired');
+    return {
+      kind: 'api_token',
+      subject: verified.claims.sub,
+      role: this.auth.roleOf(verified.claims),
+    };
+  }
+
+  private async refresh(req: Request, staleToken: string): Promise<AccessTokenClaims> {
+    const sid = req.sessionID;
+    try {
+      return await this.sessions.withSessionLock(sid, async () => {
+        // Another request (or instance) may have refreshed while we waited for the lock.
+        const current = await this.sessions.getSessionStore().findSession(sid);
+        if (!current?.access_token) throw new AuthGrantRejectedError('the session has ended');
+        if (current.access_token !== staleToken) {
+          const fresh = await this.auth.verifyAccessToken(current.access_token);
+          if (!fresh.expired) {
+            req.session.access_token = current.access_token;
+            req.session.refresh_token = current.refresh_token;
+            return fresh.claims;
+          }
+        }
+        if (!current.refresh_token)
+          throw new AuthGrantRejectedError('the session has no refresh token');
+        const tokens = await this.auth.refresh(current.refresh_token);
+        const fresh = await this.auth.verifyAccessToken(tokens.accessToken);
+        req.session.access_token = tokens.accessToken;
+        req.session.refresh_token = tokens.refreshToken;
+        // Saved inside the lock, so the next waiter reads the new tokens.
+        await saveSession(req);
+        this.logger.debug(`Refreshed tokens of session ${sessionRef(sid)}`);
+        return fresh.claims;
+      });
+    } catch (e) {
+      if (!(e instanceof AuthGrantRejectedError || e instanceof InvalidAccessTokenError)) throw e;
+      this.logger.log(`Ending login of session ${sessionRef(sid)}: ${e.message}`);
+      await clearLogin(req);
+      throw ApiError.unauthorized('token_refresh_failed', 'The login has expired; log in again');
+    }
+  }
+
+  private sessionContext(claims: AccessTokenClaims): AuthContext {
+    return {
+      kind: 'session',
+      userId: claims.sub,
+      username: claims.preferred_username ?? claims.email ?? claims.sub,
+      firstName: claims.given_name ?? null,
+      lastName: claims.family_name ?? null,
+      email: claims.email ?? null,
+      role: this.auth.roleOf(claims),
+    };
+  }
+}
+
+/** Provider outages are 503s; anything already an ApiError passes through. */
+function toApiError(e: unknown): unknown {
+  if (e instanceof AuthProviderUnavailableError) {
+    return ApiError.unavailable(
+      'auth_provider_unavailable',
+      'The identity provider is unavailable; try again',
+    );
+  }
+  return e;
+}

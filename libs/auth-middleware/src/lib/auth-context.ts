@@ -1,0 +1,36 @@
+import type { Role } from '@bodhi/app-service-builder';
+
+/** Who is calling, as resolved once per request by AuthContextMiddleware. */
+export type AuthContext =
+  | { kind: 'anonymous' }
+  | {
+      kind: 'session';
+      userId: string;
+      username: string;
+      firstName: string | null;
+      lastName: string | null;
+      email: string | null;
+      role: Role | null;
+    }
+  | { kind: 'api_token'; subject: string; role: Role | null };
+
+/** Session keys that hold a login; removed together when the login ends. */
+export const AUTH_SESSION_KEYS = ['user_id', 'access_token', 'refresh_token'] as const;
+/** Session keys of a login in progress (authorization-code flow). */
+export const OAUTH_SESSION_KEYS = ['oauth_state', 'pkce_verifier', 'callback_url'] as const;
+
+declare module 'express-session' {
+  interface SessionData {
+    access_token?: string;
+    refresh_token?: string;
+    oauth_state?: string;
+    pkce_verifier?: string;
+    callback_url?: string;
+  }
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    authContext?: AuthContext;
+  }
+}

@@ -1,0 +1,157 @@
+import { Body, Controller, HttpCode, Logger, Post, Req, Res } from '@nestjs/common';
+import {
+  AuthGrantRejectedError,
+  AuthProviderUnavailableError,
+  AuthService,
+  InvalidAccessTokenError,
+} from '@bodhi/app-service-builder';
+import { ApiError, CurrentAuth, OAUTH_SESSION_KEYS, saveSession } from '@bodhi/auth-middleware';
+import type { AuthContext } from '@bodhi/auth-middleware';
+import { SESSION_COOKIE_NAME, SettingService } from '@bodhi/services';
+import type { Request, Response } from 'express';
+import { API_PREFIX, UI_CALLBACK_PATH, UI_HOME_PATH, UI_LOGIN_PATH } from './routes.constants.js';
+
+/** Body of POST /auth/callback: the authorization response the callback page received. */
+export interface AuthCallbackBody {
+  code?: string;
+  state?: string;
+  iss?: string;
+  error?: string;
+  error_description?: string;
+}
+
+const stringField = (value: unknown): string | undefined =>
+  typeof value === 'string' ? value : undefined;
+
+/** Login (authorization code + PKCE against the identity provider) and logout. */
+@Controller(API_PREFIX)
+export class AuthController {
+  private readonly logger = new Logger(AuthController.name);
+
+  constructor(
+    private readonly auth: AuthService,
+    private readonly settings: SettingService,
+  ) {}
+
+  @Post('auth/initiate')
+  async initiate(
+    @CurrentAuth() ctx: AuthContext,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<{ location: string }> {
+    res.setHeader('Cache-Control', 'no-cache, no-store, must-revalidate');
+    if (ctx.kind === 'session') {
+      res.status(200);
+      return { location: this.url(UI_HOME_PATH) };
+    }
+    const callbackUrl = this.url(UI_CALLBACK_PATH);
+    const request = await this.providerCall(() => this.auth.authorizationRequest(callbackUrl));
+    req.session.oauth_state = request.state;
+    req.session.pkce_verifier = request.pkceVerifier;
+    req.session.callback_url = callbackUrl;
+    res.status(201);
+    return { location: request.url };
+  }
+
+  @Post('auth/callback')
+  @HttpCode(200)
+  async callback(
+    @Body() body: AuthCallbackBody,
+    @Req() req: Request,
+  ): Promise<{ location: string }> {
+    const {
+      oauth_state: expectedState,
+      pkce_verifier: pkceVerifier,
+      callback_url: callbackUrl,
+    } = req.session;
+    if (!expectedState || !pkceVerifier || !callbackUrl) {
+      throw ApiError.badRequest(
+        'no_login_in_progress',
+        'No login is in progress for this session; start again',
+      );
+    }
+    const error = stringField(body?.error);
+    const state = stringField(body?.state);
+    const code = stringField(body?.code);
+    // Whatever happens next, this login attempt is used up.
+    for (const key of OAUTH_SESSION_KEYS) delete req.session[key];
+    if (error) {
+      await saveSession(req);
+      const description = stringField(body?.error_description);
+      throw ApiError.unauthorized(
+        'oauth_error',
+        `The identity provider refused the login: ${error}${description ? ` (${description})` : ''}`,
+      );
+    }
+    if (!state || state !== expectedState) {
+      await saveSession(req);
+      throw ApiError.badRequest(
+        'state_mismatch',
+        'The login state does not match; start the login again',
+      );
+    }
+    if (!code) {
+      await saveSession(req);
+      throw ApiError.badRequest('missing_code', 'The callback carries no authorization code');
+    }
+    const response: Record<string, string> = { code, state };
+    const iss = stringField(body?.iss);
+    if (iss) response.iss = iss;
+    const tokens = await this.providerCall(() =>
+      this.auth.exchangeCode(callbackUrl, response, { state: expectedState, pkceVerifier }),
+    ).catch(async (e) => {
+      await saveSession(req);
+      throw e;
+    });
+    const { claims } = await this.providerCall(() =>
+      this.auth.verifyAccessToken(tokens.accessToken),
+    );
+    // A new session id at login: an id planted before login (fixation) is worthless after.
+    await new Promise<void>((resolve, reject) =>
+      req.session.regenerate((err) => (err ? reject(err) : resolve())),
+    );
+    req.session.user_id = claims.sub;
+    req.session.access_token = tokens.accessToken;
+    req.session.refresh_token = tokens.refreshToken;
+    await saveSession(req);
+    return { location: this.url(UI_HOME_PATH) };
+  }
+
+  @Post('logout')
+  @HttpCode(200)
+  async logout(
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<{ location: string }> {
+    if (req.session) {
+      await new Promise<void>((resolve, reject) =>
+        req.session.destroy((err) => (err ? reject(err) : resolve())),
+      );
+    }
+    res.clearCookie(SESSION_COOKIE_NAME, { path: '/', httpOnly: true, sameSite: 'strict' });
+    return { location: this.url(UI_LOGIN_PATH) };
+  }
+
+  private url(path: string): string {
+    return `${this.settings.publicUrl()}${path}`;
+  }
+
+  /** Maps the auth service's errors to API errors: refusals 401, outages 503. */
+  private async providerCall<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (e) {
+      if (e instanceof AuthGrantRejectedError || e instanceof InvalidAccessTokenError) {
+        this.logger.log(`Login refused: ${e.message}`);
+        throw ApiError.unauthorized('login_failed', `Login failed: ${e.message}`);
+      }
+      if (e instanceof AuthProviderUnavailableError) {
+        throw ApiError.unavailable(
+          'auth_provider_unavailable',
+          'The identity provider is unavailable; try again',
+        );
+      }
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,35 @@
+import { Controller, Get } from '@nestjs/common';
+import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { DefaultSessionService } from '@bodhi/services';
+import { API_PREFIX } from './routes.constants.js';
+
+@Controller(API_PREFIX)
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly sessions: DefaultSessionService,
+  ) {}
+
+  @Get('ping')
+  ping(): { message: string } {
+    return { message: 'pong' };
+  }
+
+  /** 200 with `session_store: up`, or 503 when the store does not answer `SELECT 1` in 2 s. */
+  @Get('health')
+  @HealthCheck()
+  check() {
+    return this.health.check([
+      async () => {
+        const indicator = this.indicators.check('session_store');
+        try {
+          await this.sessions.ping(2000);
+          return indicator.up({ backend: this.sessions.getSessionStore().kind });
+        } catch (e) {
+          return indicator.down({ message: (e as Error).message });
+        }
+      },
+    ]);
+  }
+}

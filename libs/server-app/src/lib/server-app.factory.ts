@@ -1,0 +1,58 @@
+import type { INestApplication, LogLevel as NestLogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { AppServicesOptions } from '@bodhi/app-service-builder';
+import { ApiErrorFilter } from '@bodhi/auth-middleware';
+import { LogLevel, parseSettings, SettingService } from '@bodhi/services';
+import { ServerAppModule } from './server-app.module.js';
+
+const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
+  error: ['fatal', 'error'],
+  warn: ['fatal', 'error', 'warn'],
+  info: ['fatal', 'error', 'warn', 'log'],
+  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
+  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
+};
+
+export interface BodhiAppOptions extends AppServicesOptions {
+  /** Nest log levels; default from BODHI_LOG_LEVEL. `false` silences Nest's logger. */
+  logger?: NestLogLevel[] | false;
+}
+
+/**
+ * Builds the Bodhi server application (not yet listening): settings validated, session
+ * store opened and migrated, routes, pages, error shape and shutdown hooks in place.
+ */
+export async function createBodhiApp(options: BodhiAppOptions = {}): Promise<INestApplication> {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? NEST_LEVELS[parseSettings(env).logLevel];
+  const app = await NestFactory.create<NestExpressApplication>(ServerAppModule.forRoot({ env }), {
+    logger,
+    abortOnError: false,
+  });
+  app.useGlobalFilters(new ApiErrorFilter());
+  app.disable('x-powered-by');
+  // SIGTERM/SIGINT close the app: pruner stopped, then the DataSource closed.
+  app.enableShutdownHooks();
+  return app;
+}
+
+export interface RunningBodhiServer {
+  app: INestApplication;
+  /** The public URL of the server (BODHI_PUBLIC_*), e.g. http://localhost:1135 */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Creates the app and listens on BODHI_HOST:BODHI_PORT. */
+export async function startBodhiServer(options: BodhiAppOptions = {}): Promise<RunningBodhiServer> {
+  const app = await createBodhiApp(options);
+  const settings = app.get(SettingService);
+  try {
+    await app.listen(settings.port(), settings.host());
+  } catch (e) {
+    await app.close();
+    throw e;
+  }
+  return { app, url: settings.publicUrl(), close: () => app.close() };
+}

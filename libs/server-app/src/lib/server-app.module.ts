@@ -1,0 +1,25 @@
+import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { AppServicesModule, AppServicesOptions } from '@bodhi/app-service-builder';
+import { AuthContextMiddleware, SameOriginMiddleware } from '@bodhi/auth-middleware';
+import { API_PREFIX, RoutesAppModule } from '@bodhi/routes-app';
+import { SessionMiddleware } from './session.middleware.js';
+import { UiController } from './ui.controller.js';
+
+/** The whole server: services, API routes, UI pages, and the middleware chain. */
+@Module({})
+export class ServerAppModule implements NestModule {
+  static forRoot(options: AppServicesOptions = {}): DynamicModule {
+    return {
+      module: ServerAppModule,
+      imports: [AppServicesModule.forRoot(options), RoutesAppModule],
+      controllers: [UiController],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    // Order matters: the session is loaded, then cross-origin writes are refused, then the
+    // caller is identified (and tokens refreshed) for API routes.
+    consumer.apply(SessionMiddleware, SameOriginMiddleware).forRoutes('*path');
+    consumer.apply(AuthContextMiddleware).forRoutes(`${API_PREFIX}/*path`);
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The three small pages a person logs in and out with. Plain HTML and a few lines of
+ * script: the callback page exists because the session cookie is SameSite=Strict, so it is
+ * not sent on the provider's cross-site redirect — the page's own same-origin POST is.
+ */
+const page = (title: string, body: string, script: string) => `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · Bodhi</title>
+<style>
+  body { font-family: system-ui, sans-serif; max-width: 32rem; margin: 4rem auto; padding: 0 1rem; color: #1f2328; }
+  h1 { font-size: 1.5rem; }
+  button { font-size: 1rem; padding: .5rem 1.25rem; border-radius: .4rem; border: 1px solid #888; cursor: pointer; }
+  .error { color: #b42318; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
+</style>
+</head>
+<body>
+<main>
+${body}
+</main>
+<script>
+const api = (path, body) => fetch('/bodhi/v1' + path, {
+  method: body === undefined ? 'GET' : 'POST',
+  credentials: 'same-origin',
+  headers: body === undefined ? {} : { 'content-type': 'application/json' },
+  body: body === undefined ? undefined : JSON.stringify(body),
+}).then(async (res) => ({ ok: res.ok, data: await res.json().catch(() => ({})) }));
+const show = (id, text) => { const el = document.getElementById(id); el.textContent = text; el.hidden = false; };
+const failure = (data) => (data && data.error && data.error.message) || 'Something went wrong';
+${script}
+</script>
+</body>
+</html>
+`;
+
+export const LOGIN_PAGE = page(
+  'Log in',
+  `<h1>Bodhi</h1>
+<p>Log in to continue.</p>
+<button id="login">Log in</button>
+<p id="error" class="error" role="alert" hidden></p>`,
+  `document.getElementById('login').addEventListener('click', async () => {
+  const { ok, data } = await api('/auth/initiate', {});
+  if (ok && data.location) window.location.assign(data.location);
+  else show('error', failure(data));
+});`,
+);
+
+export const CALLBACK_PAGE = page(
+  'Logging in',
+  `<h1>Logging in…</h1>
+<p id="error" class="error" role="alert" hidden></p>
+<p><a id="retry" href="/ui/login" hidden>Back to log in</a></p>`,
+  `(async () => {
+  const params = Object.fromEntries(new URLSearchParams(window.location.search));
+  const { ok, data } = await api('/auth/callback', params);
+  if (ok && data.location) return window.location.replace(data.location);
+  show('error', failure(data));
+  document.getElementById('retry').hidden = false;
+})();`,
+);
+
+export const HOME_PAGE = page(
+  'Home',
+  `<h1>Bodhi</h1>
+<section id="user" hidden>
+  <p>Logged in as <strong id="name"></strong></p>
+  <dl><dt>Username</dt><dd id="username"></dd><dt>Role</dt><dd id="role"></dd></dl>
+  <button id="logout">Log out</button>
+</section>
+<section id="anonymous" hidden>
+  <p id="status">You are logged out.</p>
+  <p><a href="/ui/login">Log in</a></p>
+</section>
+<p id="error" class="error" role="alert" hidden></p>`,
+  `(async () => {
+  const { ok, data } = await api('/user');
+  if (ok && data.auth_status === 'logged_in') {
+    document.getElementById('name').textContent = [data.first_name, data.last_name].filter(Boolean).join(' ') || data.username;
+    document.getElementById('username').textContent = data.username;
+    document.getElementById('role').textContent = data.role || 'none';
+    document.getElementById('user').hidden = false;
+  } else if (ok || data?.error?.type === 'authentication_error') {
+    document.getElementById('anonymous').hidden = false;
+  } else {
+    show('error', failure(data));
+  }
+})();
+document.getElementById('logout').addEventListener('click', async () => {
+  const { ok, data } = await api('/logout', {});
+  if (ok && data.location) window.location.assign(data.location);
+  else show('error', failure(data));
+});`,
+);
