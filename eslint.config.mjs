@@ -32,6 +32,7 @@ export default [
             ...layerConstraints,
             // The identity provider is a separate system: it uses nothing of ours.
             { sourceTag: 'scope:dev-auth-server', onlyDependOnLibsWithTags: [] },
+            { sourceTag: 'scope:bodhi-server', onlyDependOnLibsWithTags: ['scope:server-app', 'scope:services'] },
             // Apps sit on top and may use every library; e2e specs may also use the apps.
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
             { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:lib', 'type:app'] },

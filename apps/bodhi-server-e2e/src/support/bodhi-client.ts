@@ -1,0 +1,104 @@
+import { loginThroughForm } from '@bodhi/dev-auth-server';
+
+export interface ApiResponse<T = Record<string, unknown>> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+const COOKIE = 'bodhiapp_session_id';
+
+/**
+ * One browser-like user agent of the Bodhi server: keeps the session cookie between
+ * requests (as a browser does for the server's origin) and can point at another server of
+ * a cluster while keeping it.
+ */
+export class BodhiClient {
+  /** `bodhiapp_session_id=<signed id>`, or undefined when the agent holds no session. */
+  cookie?: string;
+
+  constructor(public baseUrl: string) {}
+
+  /** The same agent (same cookie) talking to another server, e.g. cluster node B. */
+  on(baseUrl: string): BodhiClient {
+    const other = new BodhiClient(baseUrl);
+    other.cookie = this.cookie;
+    return other;
+  }
+
+  async request<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse<T>> {
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(this.cookie ? { cookie: this.cookie } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      redirect: 'manual',
+    });
+    for (const header of res.headers.getSetCookie()) {
+      if (!header.startsWith(`${COOKIE}=`)) continue;
+      const value = header.split(';')[0];
+      const cleared = value === `${COOKIE}=` || /expires=Thu, 01 Jan 1970/i.test(header);
+      this.cookie = cleared ? undefined : value;
+    }
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : {}) as T, headers: res.headers };
+  }
+
+  get<T = Record<string, unknown>>(path: string, headers?: Record<string, string>) {
+    return this.request<T>('GET', path, undefined, headers);
+  }
+
+  post<T = Record<string, unknown>>(
+    path: string,
+    body: unknown = {},
+    headers?: Record<string, string>,
+  ) {
+    return this.request<T>('POST', path, body, headers);
+  }
+
+  /** The session id inside the signed cookie (`s:<id>.<signature>`). */
+  sessionId(): string | undefined {
+    const raw = this.cookie && decodeURIComponent(this.cookie.slice(COOKIE.length + 1));
+    return raw?.startsWith('s:') ? raw.slice(2, raw.lastIndexOf('.')) : undefined;
+  }
+
+  /**
+   * Logs in for real: initiate at the server, the provider's login form filled with the
+   * credentials, then the callback to the server with what the provider redirected with.
+   * Returns the session id the agent had before logging in (to test fixation).
+   */
+  async login(username: string, password: string): Promise<{ preLoginSessionId?: string }> {
+    const initiate = await this.post<{ location: string }>('/bodhi/v1/auth/initiate');
+    if (initiate.status !== 201)
+      throw new Error(`initiate answered ${initiate.status}: ${JSON.stringify(initiate.body)}`);
+    const preLoginSessionId = this.sessionId();
+    const redirect = await loginThroughForm({
+      authorizationUrl: initiate.body.location,
+      username,
+      password,
+    });
+    const callback = await this.post(
+      '/bodhi/v1/auth/callback',
+      Object.fromEntries(redirect.searchParams),
+    );
+    if (callback.status !== 200)
+      throw new Error(`callback answered ${callback.status}: ${JSON.stringify(callback.body)}`);
+    return { preLoginSessionId };
+  }
+
+  logout(): Promise<ApiResponse<{ location: string }>> {
+    return this.post('/bodhi/v1/logout');
+  }
+
+  user(): Promise<ApiResponse> {
+    return this.get('/bodhi/v1/user');
+  }
+}

@@ -1,0 +1,84 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const WORKSPACE_ROOT = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../..',
+);
+
+/** A free TCP port on the loopback interface. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `url` until it answers 2xx; fails with the process output when it never does. */
+export async function waitForUrl(
+  url: string,
+  proc: ManagedProcess,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.exited) throw new Error(`${proc.name} exited early:\n${proc.output()}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(
+    `${proc.name} did not answer at ${url} within ${timeoutMs} ms:\n${proc.output()}`,
+  );
+}
+
+/** A real child process (a built app), with its output kept for failure messages. */
+export class ManagedProcess {
+  private child?: ChildProcess;
+  private log: string[] = [];
+  exited = false;
+
+  constructor(
+    readonly name: string,
+    private readonly script: string,
+    readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  start(): void {
+    this.exited = false;
+    const child = spawn(process.execPath, [path.join(WORKSPACE_ROOT, this.script)], {
+      cwd: WORKSPACE_ROOT,
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (d: Buffer) => this.log.push(d.toString()));
+    child.stderr?.on('data', (d: Buffer) => this.log.push(d.toString()));
+    child.on('exit', () => (this.exited = true));
+    this.child = child;
+  }
+
+  output(): string {
+    return this.log.join('').slice(-4000);
+  }
+
+  /** Stops the process (SIGTERM: a clean shutdown; SIGKILL: a crash) and waits for it. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.child;
+    if (!child || this.exited) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}

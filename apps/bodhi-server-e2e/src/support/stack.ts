@@ -1,0 +1,118 @@
+import {
+  createTestSessionDb,
+  SESSION_BACKENDS,
+  TEST_SECRET,
+  TestSessionDb,
+} from '@bodhi/services/testing';
+import type { SessionDbKind } from '@bodhi/services';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { freePort, ManagedProcess, waitForUrl } from './processes.js';
+
+export { SESSION_BACKENDS };
+
+/** The demo users of apps/dev-auth-server/users.json. */
+export const DEMO_USER = { username: 'user@bodhi.test', password: 'user-pass' };
+export const DEMO_ADMIN = { username: 'admin@bodhi.test', password: 'admin-pass' };
+export const CLIENT_ID = 'bodhi-server';
+export const CLIENT_SECRET = 'e2e-client-secret';
+
+export interface StackOptions {
+  backend: SessionDbKind;
+  /** How many server instances share the session database (2+ needs postgres). */
+  servers?: number;
+  /** Access-token lifetime at the provider; short values exercise refresh. */
+  accessTokenTtlSeconds?: number;
+}
+
+export interface BodhiServerProcess extends ManagedProcess {
+  url: string;
+  restart(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface Stack {
+  idp: ManagedProcess & { issuer: string };
+  servers: BodhiServerProcess[];
+  db: TestSessionDb;
+  /** Raw session rows, read past the server: what the store really holds. */
+  rows(): Promise<{ id: string; user_id: string | null; data: string }[]>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts real processes: the development identity provider, then `servers` Bodhi servers
+ * (the built apps) on one session database — a fresh SQLite file or a fresh PostgreSQL
+ * schema. `stop()` ends them all and drops the database.
+ */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const count = options.servers ?? 1;
+  const db = await createTestSessionDb(options.backend);
+  const idpPort = await freePort();
+  const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+  const urls = ports.map((port) => `http://127.0.0.1:${port}`);
+  const issuer = `http://127.0.0.1:${idpPort}`;
+  const idp = Object.assign(
+    new ManagedProcess('dev-auth-server', 'apps/dev-auth-server/dist/main.js', {
+      ...process.env,
+      DEV_AUTH_PORT: String(idpPort),
+      DEV_AUTH_HOST: '127.0.0.1',
+      DEV_AUTH_ISSUER: issuer,
+      DEV_AUTH_CLIENT_ID: CLIENT_ID,
+      DEV_AUTH_CLIENT_SECRET: CLIENT_SECRET,
+      DEV_AUTH_REDIRECT_URIS: urls.map((u) => `${u}/ui/auth/callback`).join(','),
+      DEV_AUTH_ACCESS_TOKEN_TTL_SECONDS: String(options.accessTokenTtlSeconds ?? 300),
+    }),
+    { issuer },
+  );
+  const homes: string[] = [];
+  const servers = ports.map((port, i) => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-e2e-home-'));
+    homes.push(home);
+    const proc = new ManagedProcess(`bodhi-server-${i}`, 'apps/bodhi-server/dist/main.js', {
+      ...process.env,
+      BODHI_HOME: home,
+      BODHI_HOST: '127.0.0.1',
+      BODHI_PORT: String(port),
+      BODHI_ENV_TYPE: 'development',
+      BODHI_LOG_LEVEL: 'warn',
+      BODHI_AUTH_URL: issuer,
+      BODHI_AUTH_CLIENT_ID: CLIENT_ID,
+      BODHI_AUTH_CLIENT_SECRET: CLIENT_SECRET,
+      BODHI_SESSION_DB_URL: db.url,
+      BODHI_SESSION_DB_TABLE: db.table,
+      BODHI_SESSION_DB_SCHEMA: db.schema,
+      BODHI_SESSION_SECRET: TEST_SECRET,
+      BODHI_DEPLOYMENT: count > 1 ? 'cluster' : 'standalone',
+    });
+    return Object.assign(proc, {
+      url: urls[i],
+      async restart(signal: NodeJS.Signals = 'SIGTERM') {
+        await proc.stop(signal);
+        proc.start();
+        await waitForUrl(`${urls[i]}/bodhi/v1/ping`, proc);
+      },
+    });
+  });
+  const stop = async () => {
+    await Promise.all([...servers, idp].map((p) => p.stop()));
+    await db.drop();
+    for (const home of homes) fs.rmSync(home, { recursive: true, force: true });
+  };
+  try {
+    idp.start();
+    await waitForUrl(`${issuer}/.well-known/openid-configuration`, idp);
+    for (const server of servers) server.start();
+    await Promise.all(servers.map((s) => waitForUrl(`${s.url}/bodhi/v1/ping`, s)));
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    idp,
+    servers,
+    db,
+    rows: () => db.query(`SELECT id, user_id, data FROM ${db.qualifiedTable} ORDER BY id`),
+    stop,
+  };
+}

@@ -1,0 +1,87 @@
+// The admin API - the stand-in for Keycloak's admin endpoints that the BodhiApp server calls
+// to change a user's role:
+//
+//   GET /admin/users                 → 200 [{ sub, username, role }]
+//   PUT /admin/users/:sub/role       {"role": "resource_admin"} → 200 { sub, role }
+//
+// Callers authenticate with an access token of the configured client obtained with
+// grant_type=client_credentials at the provider's token endpoint. A user's access token for
+// the same client is refused: its `sub` is the user, not the client.
+import type { AccessTokenVerifier } from './access-tokens.js';
+import { bearerToken } from './access-tokens.js';
+import { BodyError, readJson } from './http.js';
+import type { Middleware } from './middleware.js';
+import { isRole, ROLES, UserStore } from './users.js';
+
+const USERS = '/admin/users';
+const ROLE = /^\/admin\/users\/([^/]+)\/role$/;
+
+export function adminRoutes(options: {
+  users: UserStore;
+  clientId: string;
+  verifyAccessToken: AccessTokenVerifier;
+}): Middleware {
+  const { users, clientId, verifyAccessToken } = options;
+
+  return async (ctx, next) => {
+    const roleMatch = ROLE.exec(ctx.path);
+    if (ctx.path !== USERS && !roleMatch) return next();
+
+    ctx.set('Cache-Control', 'no-store');
+    const fail = (status: number, error: string, description: string) => {
+      ctx.status = status;
+      ctx.body = { error, error_description: description };
+    };
+
+    const allowed = roleMatch ? 'PUT' : 'GET';
+    if (ctx.method !== allowed) {
+      ctx.set('Allow', allowed);
+      return fail(405, 'method_not_allowed', `use ${allowed}`);
+    }
+
+    // Authentication: a valid client-credentials token of the configured client.
+    const token = bearerToken(ctx.get('authorization'));
+    if (!token) {
+      ctx.set('WWW-Authenticate', 'Bearer');
+      return fail(401, 'invalid_token', 'a Bearer access token is required');
+    }
+    try {
+      const claims = await verifyAccessToken(token);
+      if (claims.sub !== clientId) throw new Error('not a client-credentials token');
+    } catch {
+      ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+      return fail(401, 'invalid_token', 'the access token is invalid or expired');
+    }
+
+    if (!roleMatch) {
+      ctx.body = users.list().map(({ sub, username, role }) => ({ sub, username, role }));
+      return;
+    }
+
+    const sub = safeDecode(roleMatch[1]);
+    if (sub === undefined || !users.find(sub)) return fail(404, 'not_found', 'unknown user');
+
+    let body: unknown;
+    try {
+      body = await readJson(ctx.req);
+    } catch (err) {
+      if (!(err instanceof BodyError)) throw err;
+      return fail(400, 'invalid_request', err.message);
+    }
+    const role = (body as { role?: unknown } | null)?.role;
+    if (!isRole(role)) {
+      return fail(400, 'invalid_request', `role must be one of ${ROLES.join(', ')}`);
+    }
+
+    users.setRole(sub, role);
+    ctx.body = { sub, role };
+  };
+}
+
+function safeDecode(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
