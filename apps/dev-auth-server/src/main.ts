@@ -2,12 +2,15 @@
 // Reads DEV_AUTH_* from the environment, starts the provider, prints where it listens and the
 // demo credentials (this is a development tool), and stops cleanly on SIGINT/SIGTERM.
 import { ConfigError, loadConfig } from './config.js';
-import { createDevAuthServer } from './dev-auth-server.js';
 
 async function main(): Promise<void> {
   let server;
   try {
-    server = await createDevAuthServer(loadConfig());
+    const config = loadConfig();
+    // Loaded only once the settings are valid: importing oidc-provider may print a runtime
+    // notice, and a bad setting should produce exactly one line.
+    const { createDevAuthServer } = await import('./dev-auth-server.js');
+    server = await createDevAuthServer(config);
   } catch (err) {
     // One clear line for a bad setting, a bad users file or a busy port; no stack trace.
     const message = err instanceof ConfigError ? err.message : (err as Error).message;

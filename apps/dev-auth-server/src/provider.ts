@@ -186,7 +186,8 @@ async function grantEverythingRequested(ctx: KoaContextWithOIDC) {
   if (!client || !session || !account) return undefined;
 
   const grantId = oidc.result?.consent?.grantId ?? session.grantIdFor(client.clientId);
-  const existing = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+  const found = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+  const existing = found?.accountId === account.accountId ? found : undefined;
   const grant =
     existing ??
     new oidc.provider.Grant({ clientId: client.clientId, accountId: account.accountId });

@@ -1,4 +1,4 @@
-import { loginThroughForm } from '@bodhi/dev-auth-server';
+import { loginThroughForm } from '@bodhi/dev-auth-server/testing';
 
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;

@@ -35,6 +35,8 @@ export interface Stack {
   idp: ManagedProcess & { issuer: string };
   servers: BodhiServerProcess[];
   db: TestSessionDb;
+  /** How many refresh-token grants the provider has served so far. */
+  refreshGrants(): Promise<number>;
   /** Raw session rows, read past the server: what the store really holds. */
   rows(): Promise<{ id: string; user_id: string | null; data: string }[]>;
   stop(): Promise<void>;
@@ -112,7 +114,29 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     idp,
     servers,
     db,
+    refreshGrants: () => providerStats(issuer).then((stats) => stats.grants.refresh_token ?? 0),
     rows: () => db.query(`SELECT id, user_id, data FROM ${db.qualifiedTable} ORDER BY id`),
     stop,
   };
+}
+
+/** The provider's grant counters, read through its admin API with a client-credentials token. */
+async function providerStats(issuer: string): Promise<{ grants: Record<string, number> }> {
+  const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as {
+    token_endpoint: string;
+  };
+  const tokenResponse = await fetch(discovery.token_endpoint, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: 'grant_type=client_credentials',
+  });
+  const { access_token } = (await tokenResponse.json()) as { access_token: string };
+  const stats = await fetch(`${issuer}/admin/stats`, {
+    headers: { authorization: `Bearer ${access_token}` },
+  });
+  if (!stats.ok) throw new Error(`provider stats answered ${stats.status}`);
+  return (await stats.json()) as { grants: Record<string, number> };
 }

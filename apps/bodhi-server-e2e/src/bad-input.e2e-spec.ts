@@ -1,0 +1,139 @@
+import { BodhiClient } from './support/bodhi-client.js';
+import { DEMO_ADMIN, DEMO_USER, SESSION_BACKENDS, Stack, startStack } from './support/stack.js';
+import { loginThroughForm } from '@bodhi/dev-auth-server/testing';
+
+describe.each(SESSION_BACKENDS)('bad input on %s', (backend) => {
+  let stack: Stack;
+  let url: string;
+  /** A logged-in bystander whose session must survive everything below. */
+  let bystander: BodhiClient;
+
+  beforeAll(async () => {
+    stack = await startStack({ backend });
+    url = stack.servers[0].url;
+    bystander = new BodhiClient(url);
+    await bystander.login(DEMO_ADMIN.username, DEMO_ADMIN.password);
+  });
+  afterEach(async () => {
+    expect((await bystander.user()).body).toMatchObject({
+      auth_status: 'logged_in',
+      username: DEMO_ADMIN.username,
+    });
+  });
+  afterAll(() => stack?.stop());
+
+  const withCookie = (cookie: string) => {
+    const c = new BodhiClient(url);
+    c.cookie = cookie;
+    return c;
+  };
+
+  it.each([
+    ['tampered signature', () => bystander.cookie?.replace(/.{6}$/, 'AAAAAA') ?? ''],
+    ['unsigned id', () => `bodhiapp_session_id=${bystander.sessionId()}`],
+    ['malformed value', () => 'bodhiapp_session_id=s%3A%%%'],
+    ['empty value', () => 'bodhiapp_session_id='],
+    ['8 KB value', () => `bodhiapp_session_id=s%3A${'x'.repeat(8000)}`],
+  ])('a %s cookie gets an anonymous session, not an error', async (_name, cookie) => {
+    const res = await withCookie(cookie()).user();
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ auth_status: 'logged_out' });
+  });
+
+  it('a callback without a login in progress is a clear 400', async () => {
+    const res = await new BodhiClient(url).post('/bodhi/v1/auth/callback', {
+      code: 'x',
+      state: 'y',
+    });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({
+      error: {
+        type: 'invalid_request_error',
+        code: 'no_login_in_progress',
+        message: expect.any(String),
+      },
+    });
+  });
+
+  it('a callback with the wrong state is refused and the attempt is used up', async () => {
+    const browser = new BodhiClient(url);
+    const initiate = await browser.post<{ location: string }>('/bodhi/v1/auth/initiate');
+    const redirect = await loginThroughForm({
+      authorizationUrl: initiate.body.location,
+      ...DEMO_USER,
+    });
+    const params = Object.fromEntries(redirect.searchParams);
+    const wrong = await browser.post('/bodhi/v1/auth/callback', { ...params, state: 'forged' });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body).toMatchObject({ error: { code: 'state_mismatch' } });
+    const retry = await browser.post('/bodhi/v1/auth/callback', params);
+    expect(retry.status).toBe(400);
+    expect((await browser.user()).body).toEqual({ auth_status: 'logged_out' });
+  });
+
+  it('a provider error in the callback is a clear 401', async () => {
+    const browser = new BodhiClient(url);
+    const initiate = await browser.post<{ location: string }>('/bodhi/v1/auth/initiate');
+    const state = new URL(initiate.body.location).searchParams.get('state');
+    const res = await browser.post('/bodhi/v1/auth/callback', {
+      error: 'access_denied',
+      error_description: 'no',
+      state,
+    });
+    expect(res.status).toBe(401);
+    expect(res.body).toMatchObject({
+      error: { code: 'oauth_error', type: 'authentication_error' },
+    });
+  });
+
+  it('a replayed code does not log anyone in', async () => {
+    const first = new BodhiClient(url);
+    const initiate = await first.post<{ location: string }>('/bodhi/v1/auth/initiate');
+    const redirect = await loginThroughForm({
+      authorizationUrl: initiate.body.location,
+      ...DEMO_USER,
+    });
+    const params = Object.fromEntries(redirect.searchParams);
+    expect((await first.post('/bodhi/v1/auth/callback', params)).status).toBe(200);
+
+    // An attacker replays the code (and state) within a login of their own.
+    const attacker = new BodhiClient(url);
+    const theirs = await attacker.post<{ location: string }>('/bodhi/v1/auth/initiate');
+    expect(theirs.status).toBe(201);
+    const replay = await attacker.post('/bodhi/v1/auth/callback', params);
+    expect(replay.status).toBe(400);
+    const replayWithTheirState = await attacker.post('/bodhi/v1/auth/callback', {
+      ...params,
+      state: new URL(theirs.body.location).searchParams.get('state'),
+    });
+    expect([400, 401]).toContain(replayWithTheirState.status);
+    expect((await attacker.user()).body).toEqual({ auth_status: 'logged_out' });
+    expect((await first.user()).body).toMatchObject({ auth_status: 'logged_in' });
+  });
+
+  it('refuses a cross-origin state-changing request that carries the session cookie', async () => {
+    const res = await bystander.post('/bodhi/v1/logout', {}, { 'sec-fetch-site': 'cross-site' });
+    expect(res.status).toBe(403);
+    expect(res.body).toMatchObject({
+      error: { code: 'cross_origin_request', type: 'forbidden_error' },
+    });
+    const evil = await bystander.post('/bodhi/v1/logout', {}, { origin: 'http://evil.example' });
+    expect(evil.status).toBe(403);
+  });
+
+  it('a bearer token that is not ours is a 401 in the one error shape', async () => {
+    const res = await new BodhiClient(url).get('/bodhi/v1/user', {
+      authorization: 'Bearer not.a.jwt',
+    });
+    expect(res.status).toBe(401);
+    expect(res.body).toMatchObject({
+      error: { code: 'invalid_token', type: 'authentication_error' },
+    });
+  });
+
+  it('unknown routes answer 404 in the one error shape', async () => {
+    const res = await new BodhiClient(url).get('/bodhi/v1/nope');
+    expect(res.status).toBe(404);
+    expect(res.body).toMatchObject({ error: { type: 'not_found_error' } });
+  });
+});
