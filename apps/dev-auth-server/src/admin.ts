@@ -3,6 +3,9 @@
 //
 //   GET /admin/users                 → 200 [{ sub, username, role }]
 //   PUT /admin/users/:sub/role       {"role": "resource_admin"} → 200 { sub, role }
+//   GET /admin/stats                 → 200 { grants: { <grant_type>: count } }
+//
+// The stats let tests prove how often a client really refreshed (e.g. exactly once).
 //
 // Callers authenticate with an access token of the configured client obtained with
 // grant_type=client_credentials at the provider's token endpoint. A user's access token for
@@ -14,18 +17,21 @@ import type { Middleware } from './middleware.js';
 import { isRole, ROLES, UserStore } from './users.js';
 
 const USERS = '/admin/users';
+const STATS = '/admin/stats';
 const ROLE = /^\/admin\/users\/([^/]+)\/role$/;
 
 export function adminRoutes(options: {
   users: UserStore;
   clientId: string;
   verifyAccessToken: AccessTokenVerifier;
+  /** Successful token-endpoint grants so far, by grant_type. */
+  grantCounts: () => Record<string, number>;
 }): Middleware {
-  const { users, clientId, verifyAccessToken } = options;
+  const { users, clientId, verifyAccessToken, grantCounts } = options;
 
   return async (ctx, next) => {
     const roleMatch = ROLE.exec(ctx.path);
-    if (ctx.path !== USERS && !roleMatch) return next();
+    if (ctx.path !== USERS && ctx.path !== STATS && !roleMatch) return next();
 
     ctx.set('Cache-Control', 'no-store');
     const fail = (status: number, error: string, description: string) => {
@@ -53,6 +59,10 @@ export function adminRoutes(options: {
       return fail(401, 'invalid_token', 'the access token is invalid or expired');
     }
 
+    if (ctx.path === STATS) {
+      ctx.body = { grants: grantCounts() };
+      return;
+    }
     if (!roleMatch) {
       ctx.body = users.list().map(({ sub, username, role }) => ({ sub, username, role }));
       return;

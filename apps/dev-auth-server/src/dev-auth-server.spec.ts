@@ -437,6 +437,32 @@ describe('dev-auth-server', () => {
       expect(bad.status).toBe(401);
     });
 
+    it('counts successful grants by type', async () => {
+      const stats = async () => {
+        const res = await fetch(`${server.issuer}/admin/stats`, {
+          headers: { authorization: `Bearer ${await clientCredentialsToken(server)}` },
+        });
+        expect(res.status).toBe(200);
+        return ((await res.json()) as { grants: Record<string, number> }).grants;
+      };
+      expect((await fetch(`${server.issuer}/admin/stats`)).status).toBe(401);
+      const before = await stats();
+      const tokens = await codeFlow(server, 'user@bodhi.test', 'user-pass');
+      await tokenRequest(server, {
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refresh_token ?? '',
+      });
+      await tokenRequest(server, {
+        grant_type: 'refresh_token',
+        refresh_token: 'not-a-refresh-token',
+      });
+      const after = await stats();
+      expect((after.authorization_code ?? 0) - (before.authorization_code ?? 0)).toBe(1);
+      expect((after.refresh_token ?? 0) - (before.refresh_token ?? 0)).toBe(1);
+      // The stats call itself costs one client-credentials grant each time.
+      expect((after.client_credentials ?? 0) - (before.client_credentials ?? 0)).toBe(1);
+    });
+
     it('lists users and changes a role, which the next refresh carries', async () => {
       const tokens = await codeFlow(server, 'admin@bodhi.test', 'admin-pass');
       expect(roles(await verify(tokens.access_token ?? ''))).toEqual(['resource_admin']);

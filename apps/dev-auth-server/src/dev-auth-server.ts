@@ -74,7 +74,14 @@ export async function createDevAuthServer(
     userinfoShim({ path: provider.pathFor('userinfo'), users, clientId, verifyAccessToken }),
   );
   provider.use(interactionRoutes(provider, users));
-  provider.use(adminRoutes({ users, clientId, verifyAccessToken }));
+  const grants: Record<string, number> = {};
+  provider.on('grant.success', (ctx) => {
+    const type = String(ctx.oidc.params?.grant_type ?? 'unknown');
+    grants[type] = (grants[type] ?? 0) + 1;
+  });
+  provider.use(
+    adminRoutes({ users, clientId, verifyAccessToken, grantCounts: () => ({ ...grants }) }),
+  );
   provider.on('server_error', (_ctx, err: Error) => {
     console.error('dev-auth-server: server error:', err);
   });
