@@ -10,7 +10,9 @@ const NO_STORE = 'no-store';
 export class UiController {
   @Get()
   @Redirect(UI_HOME_PATH, 302)
-  root(): void {}
+  root(): { url: string } {
+    return { url: UI_HOME_PATH };
+  }
 
   @Get(UI_LOGIN_PATH)
   @Header('Content-Type', HTML)

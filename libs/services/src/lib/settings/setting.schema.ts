@@ -50,7 +50,7 @@ const port = z.coerce
   .int('must be a whole number')
   .min(0, 'must be a port number (0-65535)')
   .max(65535, 'must be a port number (0-65535)');
-const hostname = z.string().regex(/^[A-Za-z0-9.:\[\]_-]+$/, 'must be a host name or IP address');
+const hostname = z.string().regex(/^[A-Za-z0-9.:[\]_-]+$/, 'must be a host name or IP address');
 const httpUrl = z.string().refine((v) => {
   try {
     return ['http:', 'https:'].includes(new URL(v).protocol);
