@@ -1,5 +1,6 @@
 import {
   createTestSessionDb,
+  freePort,
   SESSION_BACKENDS,
   TEST_SECRET,
   TestSessionDb,
@@ -8,7 +9,7 @@ import type { SessionDbKind } from '@bodhi/services';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort, ManagedProcess, waitForUrl } from './processes.js';
+import { ManagedProcess, waitForUrl } from './processes.js';
 
 export { SESSION_BACKENDS };
 
