@@ -1,0 +1,153 @@
+import { jest } from '@jest/globals';
+import { INestApplication, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { AppServicesModule, AuthGrantRejectedError, AuthService } from '@bodhi/app-service-builder';
+import { ApiErrorFilter } from '@bodhi/auth-middleware';
+import type { AuthContext } from '@bodhi/auth-middleware';
+import { DefaultSessionService } from '@bodhi/services';
+import {
+  createTestSessionDb,
+  SESSION_BACKENDS,
+  sessionFixture,
+  TestSessionDb,
+} from '@bodhi/services/testing';
+import type { NextFunction, Request, Response } from 'express';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import request from 'supertest';
+import { RoutesAppModule } from './routes-app.module.js';
+
+/** Stands in for AuthContextMiddleware (tested in auth-middleware): the caller comes from a header. */
+function fakeAuthContext(req: Request, _res: Response, next: NextFunction): void {
+  const who = req.headers['x-test-auth'];
+  const contexts: Record<string, AuthContext> = {
+    admin: {
+      kind: 'session',
+      userId: 'admin-1',
+      username: 'ada',
+      firstName: 'Ada',
+      lastName: 'Admin',
+      email: null,
+      role: 'resource_admin',
+    },
+    user: {
+      kind: 'session',
+      userId: 'user-1',
+      username: 'uma',
+      firstName: 'Uma',
+      lastName: 'User',
+      email: null,
+      role: 'resource_user',
+    },
+    token: { kind: 'api_token', subject: 'svc', role: 'resource_power_user' },
+  };
+  req.authContext = contexts[String(who)] ?? { kind: 'anonymous' };
+  next();
+}
+
+@Module({})
+class FakeAuthContextModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(fakeAuthContext).forRoutes('*path');
+  }
+}
+
+describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
+  let db: TestSessionDb;
+  let app: INestApplication;
+  let home: string;
+  const setUserRole = jest.fn<AuthService['setUserRole']>();
+
+  beforeAll(async () => {
+    db = await createTestSessionDb(kind);
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-routes-'));
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        AppServicesModule.forRoot({
+          env: {
+            BODHI_HOME: home,
+            BODHI_SESSION_DB_URL: db.url,
+            BODHI_SESSION_DB_TABLE: db.table,
+            BODHI_SESSION_DB_SCHEMA: db.schema,
+            BODHI_ENV_TYPE: 'development',
+            BODHI_AUTH_URL: 'http://127.0.0.1:9',
+            BODHI_AUTH_CLIENT_ID: 'bodhi-server',
+            BODHI_AUTH_CLIENT_SECRET: 'secret',
+          },
+        }),
+        FakeAuthContextModule,
+        RoutesAppModule,
+      ],
+    })
+      .overrideProvider(AuthService)
+      .useValue({ setUserRole })
+      .compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    app.useGlobalFilters(new ApiErrorFilter());
+    await app.init();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  const http = () => request(app.getHttpServer());
+  const store = () => app.get(DefaultSessionService).getSessionStore();
+
+  it('GET /user answers for each kind of caller', async () => {
+    await http().get('/bodhi/v1/user').expect(200, { auth_status: 'logged_out' });
+    await http().get('/bodhi/v1/user').set('x-test-auth', 'user').expect(200, {
+      auth_status: 'logged_in',
+      user_id: 'user-1',
+      username: 'uma',
+      first_name: 'Uma',
+      last_name: 'User',
+      role: 'resource_user',
+    });
+    await http()
+      .get('/bodhi/v1/user')
+      .set('x-test-auth', 'token')
+      .expect(200, { auth_status: 'api_token', role: 'resource_power_user' });
+  });
+
+  it('PUT /users/:id/role: admin only, changes the role at the provider, then clears the sessions', async () => {
+    await store().saveSession('u-laptop', sessionFixture(60_000, { user_id: 'user-1' }));
+    await store().saveSession('u-phone', sessionFixture(60_000, { user_id: 'user-1' }));
+    await store().saveSession('other', sessionFixture(60_000, { user_id: 'user-2' }));
+    const put = (who?: string, body: unknown = { role: 'resource_manager' }) => {
+      const req = http()
+        .put('/bodhi/v1/users/user-1/role')
+        .send(body as object);
+      return who ? req.set('x-test-auth', who) : req;
+    };
+    expect((await put()).status).toBe(401);
+    expect((await put('user')).status).toBe(403);
+    expect((await put('admin', { role: 'king' })).body.error).toMatchObject({
+      code: 'invalid_role',
+    });
+    expect(setUserRole).not.toHaveBeenCalled();
+
+    setUserRole.mockResolvedValueOnce(undefined);
+    const ok = await put('admin').expect(200);
+    expect(ok.body).toEqual({ user_id: 'user-1', role: 'resource_manager', sessions_cleared: 2 });
+    expect(setUserRole).toHaveBeenCalledWith('user-1', 'resource_manager');
+    expect(await store().idsForUser('user-1')).toEqual([]);
+    expect(await store().idsForUser('user-2')).toEqual(['other']);
+
+    setUserRole.mockRejectedValueOnce(new AuthGrantRejectedError('user user-1 is unknown'));
+    await store().saveSession('u-again', sessionFixture(60_000, { user_id: 'user-1' }));
+    expect((await put('admin')).status).toBe(400);
+    expect(await store().idsForUser('user-1')).toEqual(['u-again']);
+  });
+
+  it('dev routes dump and reset the store in development', async () => {
+    await store().saveSession('dev-1', sessionFixture(60_000, { user_id: 'd' }));
+    const dump = await http().get('/bodhi/v1/dev/sessions').expect(200);
+    expect(dump.body.sessions).toContainEqual({ id: 'dev-1', user_id: 'd' });
+    const reset = await http().post('/bodhi/v1/dev/db-reset').expect(200);
+    expect(reset.body.sessions_cleared).toBeGreaterThanOrEqual(1);
+    expect(await store().countSessions()).toBe(0);
+  });
+});

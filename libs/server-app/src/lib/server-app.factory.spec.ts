@@ -1,0 +1,120 @@
+import type { INestApplication } from '@nestjs/common';
+import { createTestSessionDb, SESSION_BACKENDS, TestSessionDb } from '@bodhi/services/testing';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import request from 'supertest';
+import type { DataSource } from 'typeorm';
+import { SESSION_DATA_SOURCE } from '@bodhi/services';
+import { createBodhiApp } from './server-app.factory.js';
+
+describe.each(SESSION_BACKENDS)('the Bodhi app on %s', (kind) => {
+  let db: TestSessionDb;
+  let app: INestApplication;
+  let home: string;
+
+  beforeAll(async () => {
+    db = await createTestSessionDb(kind);
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-server-app-'));
+    app = await createBodhiApp({
+      logger: false,
+      env: {
+        BODHI_HOME: home,
+        BODHI_SESSION_DB_URL: db.url,
+        BODHI_SESSION_DB_TABLE: db.table,
+        BODHI_SESSION_DB_SCHEMA: db.schema,
+        // Never reached: these tests do not log in (the e2e does, against the real provider).
+        BODHI_AUTH_URL: 'http://127.0.0.1:9',
+        BODHI_AUTH_CLIENT_ID: 'bodhi-server',
+        BODHI_AUTH_CLIENT_SECRET: 'secret',
+      },
+    });
+    await app.init();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  const http = () => request(app.getHttpServer());
+
+  it('answers ping, health with the store, and /user logged out without storing a session', async () => {
+    await http().get('/bodhi/v1/ping').expect(200, { message: 'pong' });
+    const health = await http().get('/bodhi/v1/health').expect(200);
+    expect(health.body).toMatchObject({
+      status: 'ok',
+      info: { session_store: { status: 'up', backend: kind } },
+    });
+    const user = await http().get('/bodhi/v1/user').expect(200, { auth_status: 'logged_out' });
+    expect(user.headers['set-cookie']).toBeUndefined();
+    expect(await db.query(`SELECT id FROM ${db.qualifiedTable}`)).toEqual([]);
+  });
+
+  it('serves the three UI pages and redirects / to home', async () => {
+    for (const page of ['/ui/login', '/ui/home', '/ui/auth/callback']) {
+      const res = await http().get(page).expect(200);
+      expect(res.headers['content-type']).toMatch(/text\/html/);
+      expect(res.headers['cache-control']).toBe('no-store');
+    }
+    await http().get('/').expect(302).expect('location', '/ui/home');
+  });
+
+  it('answers errors in the one JSON shape', async () => {
+    const missing = await http().get('/bodhi/v1/nowhere').expect(404);
+    expect(missing.body).toEqual({
+      error: { message: expect.any(String), type: 'not_found_error', code: expect.any(String) },
+    });
+    const noLogin = await http()
+      .post('/bodhi/v1/auth/callback')
+      .send({ code: 'c', state: 's' })
+      .expect(400);
+    expect(noLogin.body.error).toMatchObject({
+      type: 'invalid_request_error',
+      code: 'no_login_in_progress',
+    });
+  });
+
+  it('503s initiate while the identity provider is unreachable, and stays up', async () => {
+    const res = await http().post('/bodhi/v1/auth/initiate').expect(503);
+    expect(res.body.error).toMatchObject({
+      type: 'service_unavailable',
+      code: 'auth_provider_unavailable',
+    });
+    await http().get('/bodhi/v1/ping').expect(200);
+  });
+
+  it('hides dev routes outside development', async () => {
+    const res = await http().get('/bodhi/v1/dev/sessions').expect(404);
+    expect(res.body.error.type).toBe('not_found_error');
+  });
+
+  it('refuses a cross-site logout carrying the session cookie', async () => {
+    const res = await http()
+      .post('/bodhi/v1/logout')
+      .set('Cookie', 'bodhiapp_session_id=s%3Ax.y')
+      .set('Sec-Fetch-Site', 'cross-site')
+      .expect(403);
+    expect(res.body.error.code).toBe('cross_origin_request');
+  });
+
+  it('closes the session DataSource when the app closes', async () => {
+    const dataSource = app.get<DataSource>(SESSION_DATA_SOURCE);
+    expect(dataSource.isInitialized).toBe(true);
+    const other = await createBodhiApp({
+      logger: false,
+      env: {
+        BODHI_HOME: home,
+        BODHI_SESSION_DB_URL: db.url,
+        BODHI_SESSION_DB_TABLE: db.table,
+        BODHI_SESSION_DB_SCHEMA: db.schema,
+        BODHI_AUTH_URL: 'http://127.0.0.1:9',
+        BODHI_AUTH_CLIENT_ID: 'c',
+        BODHI_AUTH_CLIENT_SECRET: 's',
+      },
+    });
+    const otherSource = other.get<DataSource>(SESSION_DATA_SOURCE);
+    await other.close();
+    expect(otherSource.isInitialized).toBe(false);
+  });
+});
