@@ -4,6 +4,7 @@ import { SessionData, Store } from 'express-session';
 import type { DataSource } from 'typeorm';
 import type { SessionDbKind } from './session-db-url.util.js';
 import { SessionStatements, sessionStatements, SessionTableRef } from './session-sql.js';
+import { createSqlExecutor, Row, SessionSqlExecutor } from './session-sql.executor.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -12,7 +13,6 @@ declare module 'express-session' {
   }
 }
 
-type Row = Record<string, unknown>;
 type Callback<T = void> = (err?: unknown, result?: T) => void;
 
 /** Sessions are bearer credentials: logs name a session by a short hash, never its id. */
@@ -37,10 +37,11 @@ function settle<T>(work: Promise<T>, cb?: Callback<T>): void {
 export class SessionStoreBackend extends Store {
   readonly kind: SessionDbKind;
   private readonly sql: SessionStatements;
+  private readonly db: SessionSqlExecutor;
   private readonly logger = new Logger('SessionStore');
 
   constructor(
-    private readonly dataSource: DataSource,
+    dataSource: DataSource,
     ref: SessionTableRef,
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
@@ -48,6 +49,7 @@ export class SessionStoreBackend extends Store {
     super();
     this.kind = ref.kind;
     this.sql = sessionStatements(ref);
+    this.db = createSqlExecutor(dataSource);
   }
 
   // ---- express-session Store contract -------------------------------------------------
@@ -208,24 +210,11 @@ export class SessionStoreBackend extends Store {
     return null;
   }
 
-  private async exec(
-    sql: string,
-    params: unknown[],
-  ): Promise<{ records: Row[]; affected: number }> {
-    const runner = this.dataSource.createQueryRunner();
-    try {
-      const result = await runner.query(sql, params, true);
-      return { records: result.records ?? [], affected: result.affected ?? 0 };
-    } finally {
-      await runner.release();
-    }
+  private rows(sql: string, params: unknown[]): Promise<Row[]> {
+    return this.db.rows(sql, params);
   }
 
-  private async rows(sql: string, params: unknown[]): Promise<Row[]> {
-    return (await this.exec(sql, params)).records;
-  }
-
-  private async run(sql: string, params: unknown[]): Promise<number> {
-    return (await this.exec(sql, params)).affected;
+  private run(sql: string, params: unknown[]): Promise<number> {
+    return this.db.run(sql, params);
   }
 }
