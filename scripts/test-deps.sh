@@ -30,7 +30,7 @@ die() {
 }
 
 usage() {
-  printf 'Usage: %s up|down|status\n' "$0" >&2
+  printf 'Usage: %s up|down|status|pause|resume\n' "$0" >&2
   exit 2
 }
 
@@ -411,6 +411,34 @@ cmd_down() {
   log "stopped"
 }
 
+# pause/resume stop and restart the server this script started, keeping its data: what an
+# outage test needs (the database goes away mid-run and comes back).
+cmd_pause() { pause_or_resume stop; }
+cmd_resume() { pause_or_resume start; }
+
+pause_or_resume() {
+  local action="$1"
+  read_state || die "nothing was started by this script for $SAFE_URL; cannot $action it"
+  case "$STATE_MODE" in
+    docker)
+      docker_available || die "state says docker, but no Docker daemon / compose answers"
+      "${COMPOSE[@]}" -f "$COMPOSE_FILE" "$action" >&2 9>&-
+      ;;
+    local)
+      RUN_AS="$STATE_PG_USER"
+      if [[ -n "$RUN_AS" ]] && ! id -u "$RUN_AS" >/dev/null 2>&1; then RUN_AS=''; fi
+      if [[ "$action" == stop ]]; then
+        as_pg "$STATE_BIN_DIR/pg_ctl" -D "$STATE_DATA_DIR" -w -t 30 stop -m fast >/dev/null
+      else
+        as_pg "$STATE_BIN_DIR/pg_ctl" -D "$STATE_DATA_DIR" -w -t 60 -l "$STATE_DATA_DIR/server.log" start >/dev/null
+        wait_for_login 60 || die "PostgreSQL restarted but login with $SAFE_URL does not work"
+      fi
+      ;;
+    *) die "unknown mode '$STATE_MODE' in $STATE_FILE" ;;
+  esac
+  log "PostgreSQL at $SAFE_URL: $action done"
+}
+
 cmd_status() {
   local started=''
   if read_state; then
@@ -426,7 +454,7 @@ cmd_status() {
 
 [[ $# -eq 1 ]] || usage
 case "$1" in
-  up | down) ;;
+  up | down | pause | resume) ;;
   status)
     cmd_status
     exit

@@ -27,12 +27,24 @@ export { SessionStoreBackend, sessionRef } from './lib/session/session-store.bac
 export { SessionPruner } from './lib/session/session.pruner.js';
 export { SessionLock, SessionLockTimeoutError } from './lib/session/session-lock.js';
 export {
+  InvalidEncryptionKeyError,
+  parseEncryptionKeys,
+  SessionCipher,
+  SessionDecryptError,
+} from './lib/session/session-cipher.js';
+export {
+  SessionStoreUnavailableError,
+  SessionTooLargeError,
+} from './lib/session/session.errors.js';
+export type { SessionStoreConfig } from './lib/session/session-store.backend.js';
+export {
   InjectSessionDataSource,
   SESSION_COOKIE_NAME,
   SESSION_DATA_SOURCE,
 } from './lib/session/session.constants.js';
 export {
   createSessionDataSource,
+  createSessionStore,
   SessionDbUnavailableError,
 } from './lib/session/session-data-source.factory.js';
 export {

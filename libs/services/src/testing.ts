@@ -14,10 +14,9 @@ import { redactUrlPasswords } from './lib/util/redact.util.js';
 import type { SessionData } from 'express-session';
 import {
   createSessionDataSource,
-  sessionTableRef,
+  createSessionStore,
 } from './lib/session/session-data-source.factory.js';
 import { resolveSessionOptions, SessionModuleOptions } from './lib/session/session.options.js';
-import { SessionStoreBackend } from './lib/session/session-store.backend.js';
 
 /** Every store test runs on both: `describe.each(SESSION_BACKENDS)`. */
 export const SESSION_BACKENDS: SessionDbKind[] = ['sqlite', 'postgres'];
@@ -27,6 +26,8 @@ export const TEST_PG_URL =
   'postgres://bodhi_test:bodhi_test@localhost:54320/bodhi_sessions';
 
 export const TEST_SECRET = 'test-secret-0123456789abcdef0123456789';
+/** A fixed 256-bit session encryption key for tests (base64). */
+export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
 
 export interface TestSessionDb {
   kind: SessionDbKind;
@@ -49,6 +50,7 @@ export interface TestSessionDb {
 export async function createTestSessionDb(
   kind: SessionDbKind,
   table = 'sessions',
+  pgUrl = TEST_PG_URL,
 ): Promise<TestSessionDb> {
   const suffix = `${process.pid}_${randomBytes(4).toString('hex')}`;
   if (kind === 'sqlite') {
@@ -77,18 +79,21 @@ export async function createTestSessionDb(
     };
   }
   const schema = `t_${suffix}`;
-  const client = new pg.Client({ connectionString: TEST_PG_URL });
+  // A pool, not a client: it reconnects after the database restarts (outage tests), and its
+  // error listener keeps a dropped connection from crashing the test process.
+  const client = new pg.Pool({ connectionString: pgUrl, max: 2 });
+  client.on('error', () => undefined);
   try {
-    await client.connect();
+    await client.query('SELECT 1');
   } catch (e) {
     throw new Error(
-      `Test PostgreSQL is not reachable at BODHI_TEST_PG_URL (${redactUrlPasswords(TEST_PG_URL)}): ` +
+      `Test PostgreSQL is not reachable at BODHI_TEST_PG_URL (${redactUrlPasswords(pgUrl)}): ` +
         `${(e as Error).message}. Start it with "npm run test:deps:up".`,
     );
   }
   return {
     kind,
-    url: TEST_PG_URL,
+    url: pgUrl,
     schema,
     table,
     qualifiedTable: `"${schema}"."${table}"`,
@@ -124,7 +129,7 @@ export async function openTestStore(
 ) {
   const options = resolveSessionOptions(testSessionOptions(db, overrides));
   const dataSource = await createSessionDataSource(options);
-  const store = new SessionStoreBackend(dataSource, sessionTableRef(options), options.ttlMs);
+  const store = createSessionStore(dataSource, options);
   return { options, dataSource, store };
 }
 

@@ -2,6 +2,7 @@ import {
   createTestSessionDb,
   freePort,
   SESSION_BACKENDS,
+  TEST_ENCRYPTION_KEY,
   TEST_SECRET,
   TestSessionDb,
 } from '@bodhi/services/testing';
@@ -25,6 +26,8 @@ export interface StackOptions {
   servers?: number;
   /** Access-token lifetime at the provider; short values exercise refresh. */
   accessTokenTtlSeconds?: number;
+  /** A PostgreSQL of the test's own (e.g. one it stops), instead of the shared test one. */
+  pgUrl?: string;
 }
 
 export interface BodhiServerProcess extends ManagedProcess {
@@ -50,7 +53,7 @@ export interface Stack {
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
   const count = options.servers ?? 1;
-  const db = await createTestSessionDb(options.backend);
+  const db = await createTestSessionDb(options.backend, undefined, options.pgUrl);
   const idpPort = await freePort();
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
   const urls = ports.map((port) => `http://127.0.0.1:${port}`);
@@ -87,6 +90,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       BODHI_SESSION_DB_SCHEMA: db.schema,
       BODHI_SESSION_SECRET: TEST_SECRET,
       BODHI_DEPLOYMENT: count > 1 ? 'cluster' : 'standalone',
+      // A cluster requires encryption at rest; single servers keep plain rows tests can read.
+      BODHI_SESSION_ENCRYPTION_KEYS: count > 1 ? TEST_ENCRYPTION_KEY : undefined,
     });
     return Object.assign(proc, {
       url: urls[i],

@@ -6,6 +6,7 @@ import {
   createTestSessionDb,
   SESSION_BACKENDS,
   sessionFixture,
+  TEST_ENCRYPTION_KEY,
   TEST_SECRET,
 } from '@bodhi/services/testing';
 import * as fs from 'node:fs';
@@ -40,6 +41,7 @@ describe.each(SESSION_BACKENDS)('AppServicesModule on %s', (kind) => {
               BODHI_SESSION_DB_TABLE: db.table,
               BODHI_DEPLOYMENT: kind === 'postgres' ? 'cluster' : 'standalone',
               BODHI_SESSION_SECRET: kind === 'postgres' ? TEST_SECRET : undefined,
+              BODHI_SESSION_ENCRYPTION_KEYS: kind === 'postgres' ? TEST_ENCRYPTION_KEY : undefined,
               // Discovery is lazy: no provider needs to answer for the services to boot.
               BODHI_AUTH_URL: 'http://127.0.0.1:9/',
               BODHI_AUTH_CLIENT_ID: 'bodhi-server',

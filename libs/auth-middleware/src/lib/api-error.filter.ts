@@ -7,7 +7,12 @@ import {
   Logger,
 } from '@nestjs/common';
 import type { Response } from 'express';
-import { ApiErrorBody, ApiErrorType } from './api-error.js';
+import {
+  SessionLockTimeoutError,
+  SessionStoreUnavailableError,
+  SessionTooLargeError,
+} from '@bodhi/services';
+import { ApiError, ApiErrorBody, ApiErrorType } from './api-error.js';
 
 const TYPE_BY_STATUS: Record<number, ApiErrorType> = {
   400: 'invalid_request_error',
@@ -33,6 +38,8 @@ export class ApiErrorFilter implements ExceptionFilter {
   }
 
   private toBody(exception: unknown): [number, ApiErrorBody] {
+    const known = this.fromSessionError(exception);
+    if (known) return this.toBody(known);
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const response = exception.getResponse();
@@ -69,5 +76,28 @@ export class ApiErrorFilter implements ExceptionFilter {
         },
       },
     ];
+  }
+
+  /** Session-store failures are the database's, not the request's: 503 (or 413 for size). */
+  private fromSessionError(exception: unknown): ApiError | undefined {
+    if (
+      exception instanceof SessionStoreUnavailableError ||
+      exception instanceof SessionLockTimeoutError
+    ) {
+      this.logger.warn(exception.message);
+      return ApiError.unavailable(
+        'session_store_unavailable',
+        'The session store is unavailable; try again shortly',
+      );
+    }
+    if (exception instanceof SessionTooLargeError) {
+      return new ApiError(
+        HttpStatus.PAYLOAD_TOO_LARGE,
+        'invalid_request_error',
+        'session_too_large',
+        exception.message,
+      );
+    }
+    return undefined;
   }
 }

@@ -126,16 +126,14 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
   });
 
   it('20 concurrent requests with an expired token refresh exactly once and all get the user', async () => {
-    await sessions
-      .getSessionStore()
-      .saveSession(
-        'race',
-        sessionFixture(60_000, {
-          user_id: 'user-1',
-          access_token: 'expired:a',
-          refresh_token: 'r0',
-        }),
-      );
+    await sessions.getSessionStore().saveSession(
+      'race',
+      sessionFixture(60_000, {
+        user_id: 'user-1',
+        access_token: 'expired:a',
+        refresh_token: 'r0',
+      }),
+    );
     const requests = await Promise.all(Array.from({ length: 20 }, () => requestFor('race')));
     const errors = await Promise.all(requests.map(run));
     expect(errors.every((e) => e === undefined)).toBe(true);
@@ -149,17 +147,15 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
   });
 
   it('a failed refresh removes the auth keys and answers 401', async () => {
-    await sessions
-      .getSessionStore()
-      .saveSession(
-        'revoked',
-        sessionFixture(60_000, {
-          user_id: 'user-1',
-          access_token: 'expired:a',
-          refresh_token: 'revoked',
-          keep: 1,
-        }),
-      );
+    await sessions.getSessionStore().saveSession(
+      'revoked',
+      sessionFixture(60_000, {
+        user_id: 'user-1',
+        access_token: 'expired:a',
+        refresh_token: 'revoked',
+        keep: 1,
+      }),
+    );
     const err = await run(await requestFor('revoked'));
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).getStatus()).toBe(401);

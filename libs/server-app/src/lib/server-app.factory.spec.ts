@@ -5,8 +5,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
-import { SESSION_DATA_SOURCE } from '@bodhi/services';
+import {
+  DefaultSessionService,
+  SESSION_DATA_SOURCE,
+  SessionStoreUnavailableError,
+} from '@bodhi/services';
+import { jest } from '@jest/globals';
+import signature from 'cookie-signature';
 import { createBodhiApp } from './server-app.factory.js';
+
+/** A session cookie value signed with the server's secret, as express-session expects. */
+const signedCookie = (sid: string) => encodeURIComponent(`s:${signature.sign(sid, SECRET)}`);
+const SECRET = 'server-app-test-secret-0123456789abcdef';
 
 describe.each(SESSION_BACKENDS)('the Bodhi app on %s', (kind) => {
   let db: TestSessionDb;
@@ -23,6 +33,7 @@ describe.each(SESSION_BACKENDS)('the Bodhi app on %s', (kind) => {
         BODHI_SESSION_DB_URL: db.url,
         BODHI_SESSION_DB_TABLE: db.table,
         BODHI_SESSION_DB_SCHEMA: db.schema,
+        BODHI_SESSION_SECRET: SECRET,
         // Never reached: these tests do not log in (the e2e does, against the real provider).
         BODHI_AUTH_URL: 'http://127.0.0.1:9',
         BODHI_AUTH_CLIENT_ID: 'bodhi-server',
@@ -96,6 +107,28 @@ describe.each(SESSION_BACKENDS)('the Bodhi app on %s', (kind) => {
       .set('Sec-Fetch-Site', 'cross-site')
       .expect(403);
     expect(res.body.error.code).toBe('cross_origin_request');
+  });
+
+  it('answers 503 in the error shape when the session store fails, and stays up', async () => {
+    const store = app.get(DefaultSessionService).getSessionStore();
+    const failing = jest
+      .spyOn(store, 'get')
+      .mockImplementation((_sid, cb) =>
+        cb(new SessionStoreUnavailableError('session store unavailable: down')),
+      );
+    try {
+      const res = await http()
+        .get('/bodhi/v1/user')
+        .set('Cookie', `bodhiapp_session_id=${signedCookie('some-session')}`);
+      expect(res.status).toBe(503);
+      expect(res.body.error).toMatchObject({
+        type: 'service_unavailable',
+        code: 'session_store_unavailable',
+      });
+    } finally {
+      failing.mockRestore();
+    }
+    await http().get('/bodhi/v1/ping').expect(200);
   });
 
   it('closes the session DataSource when the app closes', async () => {

@@ -19,7 +19,15 @@ export class ServerAppModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
     // Order matters: the session is loaded, then cross-origin writes are refused, then the
     // caller is identified (and tokens refreshed) for API routes.
-    consumer.apply(SessionMiddleware, SameOriginMiddleware).forRoutes('*path');
-    consumer.apply(AuthContextMiddleware).forRoutes(`${API_PREFIX}/*path`);
+    // Liveness and health never load a session: they must answer while the store is down.
+    const probes = [`${API_PREFIX}/ping`, `${API_PREFIX}/health`];
+    consumer
+      .apply(SessionMiddleware, SameOriginMiddleware)
+      .exclude(...probes)
+      .forRoutes('*path');
+    consumer
+      .apply(AuthContextMiddleware)
+      .exclude(...probes)
+      .forRoutes(`${API_PREFIX}/*path`);
   }
 }

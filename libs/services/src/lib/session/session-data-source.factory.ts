@@ -5,6 +5,8 @@ import { migrationsTableName, sessionMigrations } from './migrations/session.mig
 import { describeSessionDb } from './session-db-url.util.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { quoteIdent, SessionTableRef } from './session-sql.js';
+import { SessionCipher } from './session-cipher.js';
+import { SessionStoreBackend } from './session-store.backend.js';
 
 /** The session database could not be opened or migrated; the message is safe to print. */
 export class SessionDbUnavailableError extends Error {
@@ -96,4 +98,18 @@ export async function createSessionDataSource(
   }
   logger.log(`Session store ready: ${where}, table ${options.tableName}`);
   return ds;
+}
+
+/** The express-session store over an opened DataSource, configured from the options. */
+export function createSessionStore(
+  dataSource: DataSource,
+  options: ResolvedSessionOptions,
+): SessionStoreBackend {
+  return new SessionStoreBackend(dataSource, {
+    ref: sessionTableRef(options),
+    ttlMs: options.ttlMs,
+    maxDataBytes: options.maxDataBytes,
+    cipher:
+      options.encryptionKeys.length > 0 ? new SessionCipher(options.encryptionKeys) : undefined,
+  });
 }

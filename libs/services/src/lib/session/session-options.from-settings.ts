@@ -11,5 +11,7 @@ export function sessionOptionsFromSettings(settings: SettingService): SessionMod
     ttlSeconds: settings.sessionTtlSeconds(),
     pruneIntervalSeconds: settings.sessionPruneIntervalSeconds(),
     secureCookie: settings.publicScheme() === 'https',
+    encryptionKeys: settings.sessionEncryptionKeys(),
+    maxDataBytes: settings.sessionMaxBytes(),
   };
 }

@@ -2,6 +2,8 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
+import { redactUrlPasswords } from '../util/redact.util.js';
+import { SessionStoreUnavailableError } from './session.errors.js';
 
 export type Row = Record<string, unknown>;
 
@@ -23,13 +25,19 @@ class PostgresExecutor implements SessionSqlExecutor {
   constructor(private readonly pool: Pool) {}
 
   async rows(sql: string, params: unknown[]): Promise<Row[]> {
-    return (await this.pool.query({ name: this.nameOf(sql), text: sql, values: params })).rows;
+    return (await this.query(sql, params)).rows;
   }
 
   async run(sql: string, params: unknown[]): Promise<number> {
-    return (
-      (await this.pool.query({ name: this.nameOf(sql), text: sql, values: params })).rowCount ?? 0
-    );
+    return (await this.query(sql, params)).rowCount ?? 0;
+  }
+
+  private async query(sql: string, params: unknown[]) {
+    try {
+      return await this.pool.query({ name: this.nameOf(sql), text: sql, values: params });
+    } catch (e) {
+      throw unavailable(e);
+    }
   }
 
   /** A stable statement name per SQL text (pg prepares it once per connection). */
@@ -49,13 +57,21 @@ class SqliteExecutor implements SessionSqlExecutor {
   constructor(private readonly db: BetterSqlite3.Database) {}
 
   async rows(sql: string, params: unknown[]): Promise<Row[]> {
-    return this.prepare(sql).all(...params) as Row[];
+    try {
+      return this.prepare(sql).all(...params) as Row[];
+    } catch (e) {
+      throw unavailable(e);
+    }
   }
 
   async run(sql: string, params: unknown[]): Promise<number> {
-    const stmt = this.prepare(sql);
-    // A DELETE … RETURNING is a reader; its row count is what it returned.
-    return stmt.reader ? stmt.all(...params).length : stmt.run(...params).changes;
+    try {
+      const stmt = this.prepare(sql);
+      // A DELETE … RETURNING is a reader; its row count is what it returned.
+      return stmt.reader ? stmt.all(...params).length : stmt.run(...params).changes;
+    } catch (e) {
+      throw unavailable(e);
+    }
   }
 
   private prepare(sql: string): BetterSqlite3.Statement {
@@ -66,6 +82,17 @@ class SqliteExecutor implements SessionSqlExecutor {
     }
     return stmt;
   }
+}
+
+/**
+ * The store's SQL is fixed and tested, so a failing statement means the database failed
+ * (down, locked, read-only, disk full): one error type the HTTP layer turns into 503.
+ */
+function unavailable(e: unknown): SessionStoreUnavailableError {
+  const reason = e instanceof Error ? e.message : String(e);
+  return new SessionStoreUnavailableError(
+    `session store unavailable: ${redactUrlPasswords(reason)}`,
+  );
 }
 
 /** The executor for an initialized session DataSource (PostgreSQL pool or SQLite handle). */

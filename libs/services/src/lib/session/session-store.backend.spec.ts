@@ -10,6 +10,7 @@ import {
   TestSessionDb,
 } from '../../testing.js';
 import { SessionStoreBackend } from './session-store.backend.js';
+import { SessionStoreUnavailableError } from './session.errors.js';
 
 const HOUR = 3_600_000;
 const expiryOf = (s: SessionData) => new Date(s.cookie.expires as Date).getTime();
@@ -204,6 +205,26 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     expect(n).toBe(1);
     await new Promise<void>((resolve) => store.destroy('cb', () => resolve()));
     expect(await store.findSession('cb')).toBeNull();
+  });
+
+  it('reports a failing database as SessionStoreUnavailableError, password-free', async () => {
+    const executor = (store as unknown as { db: Record<string, unknown> }).db;
+    const driver =
+      kind === 'postgres'
+        ? jest
+            .spyOn((executor as { pool: { query: () => Promise<unknown> } }).pool, 'query')
+            .mockRejectedValueOnce(new Error('connect ECONNREFUSED postgres://u:hunter22@db/x'))
+        : jest
+            .spyOn(executor as { prepare: () => unknown }, 'prepare')
+            .mockImplementationOnce(() => {
+              throw new Error('SQLITE_READONLY: attempt to write a readonly database');
+            });
+    const error = await store.findSession('any').catch((e: unknown) => e);
+    driver.mockRestore();
+    expect(error).toBeInstanceOf(SessionStoreUnavailableError);
+    expect((error as Error).message).toMatch(/^session store unavailable: /);
+    expect((error as Error).message).not.toContain('hunter22');
+    expect(await store.findSession('any')).toBeNull();
   });
 
   it('answers ping, and reports a database that does not answer in time', async () => {

@@ -5,6 +5,23 @@ import type { DataSource } from 'typeorm';
 import type { SessionDbKind } from './session-db-url.util.js';
 import { SessionStatements, sessionStatements, SessionTableRef } from './session-sql.js';
 import { createSqlExecutor, Row, SessionSqlExecutor } from './session-sql.executor.js';
+import { SessionCipher, SessionDecryptError } from './session-cipher.js';
+import { SessionTooLargeError } from './session.errors.js';
+
+export interface SessionStoreConfig {
+  ref: SessionTableRef;
+  /** Lifetime of a session whose cookie has no expiry. */
+  ttlMs: number;
+  /** Encrypts data at rest when set. */
+  cipher?: SessionCipher;
+  /** Largest session (serialized JSON, bytes) a save accepts. */
+  maxDataBytes: number;
+  /** The app clock (epoch ms); tests may pass their own. */
+  now?: () => number;
+}
+
+/** Undecryptable rows are warned about once each; this bounds what is remembered. */
+const MAX_WARNED = 10_000;
 
 declare module 'express-session' {
   interface SessionData {
@@ -39,17 +56,21 @@ export class SessionStoreBackend extends Store {
   private readonly sql: SessionStatements;
   private readonly db: SessionSqlExecutor;
   private readonly logger = new Logger('SessionStore');
+  private readonly ttlMs: number;
+  private readonly cipher?: SessionCipher;
+  private readonly maxDataBytes: number;
+  private readonly now: () => number;
+  private readonly warnedUndecryptable = new Set<string>();
 
-  constructor(
-    dataSource: DataSource,
-    ref: SessionTableRef,
-    private readonly ttlMs: number,
-    private readonly now: () => number = Date.now,
-  ) {
+  constructor(dataSource: DataSource, config: SessionStoreConfig) {
     super();
-    this.kind = ref.kind;
-    this.sql = sessionStatements(ref);
+    this.kind = config.ref.kind;
+    this.sql = sessionStatements(config.ref);
     this.db = createSqlExecutor(dataSource);
+    this.ttlMs = config.ttlMs;
+    this.cipher = config.cipher;
+    this.maxDataBytes = config.maxDataBytes;
+    this.now = config.now ?? Date.now;
   }
 
   // ---- express-session Store contract -------------------------------------------------
@@ -99,9 +120,14 @@ export class SessionStoreBackend extends Store {
     return row ? this.parse(sid, String(row.data)) : null;
   }
 
+  /** Upserts data, expiry and user id in one statement; refuses oversized sessions whole. */
   async saveSession(sid: string, session: SessionData): Promise<void> {
+    const json = JSON.stringify(session);
+    const bytes = Buffer.byteLength(json, 'utf8');
+    if (bytes > this.maxDataBytes) throw new SessionTooLargeError(bytes, this.maxDataBytes);
+    const data = this.cipher ? this.cipher.encrypt(sid, json) : json;
     const userId = typeof session.user_id === 'string' ? session.user_id : null;
-    await this.run(this.sql.set, [sid, JSON.stringify(session), this.expiresAt(session), userId]);
+    await this.run(this.sql.set, [sid, data, this.expiresAt(session), userId]);
   }
 
   /** Moves the expiry of a live session; data is untouched. True if a session was touched. */
@@ -193,12 +219,22 @@ export class SessionStoreBackend extends Store {
   }
 
   /**
-   * A row that is not a JSON object is treated as absent and removed (only if it still
-   * holds the same bytes, so a concurrent good write survives), with a warning.
+   * A row that does not decrypt (key not configured, tampered, moved under another id) is
+   * treated as absent and warned about once — but kept, since restoring a missing key
+   * brings it back. A row that is not a JSON object is treated as absent and removed (only
+   * if it still holds the same bytes, so a concurrent good write survives), with a warning.
    */
   private async parse(sid: string, data: string): Promise<SessionData | null> {
+    let json: string;
     try {
-      const value: unknown = JSON.parse(data);
+      json = this.decrypt(sid, data);
+    } catch (e) {
+      if (!(e instanceof SessionDecryptError)) throw e;
+      this.warnUndecryptable(sid, e.message);
+      return null;
+    }
+    try {
+      const value: unknown = JSON.parse(json);
       if (value && typeof value === 'object' && !Array.isArray(value)) return value as SessionData;
     } catch {
       // fall through
@@ -208,6 +244,21 @@ export class SessionStoreBackend extends Store {
       this.logger.warn(`Could not remove unreadable session ${sessionRef(sid)}: ${e.message}`),
     );
     return null;
+  }
+
+  private decrypt(sid: string, data: string): string {
+    if (this.cipher) return this.cipher.decrypt(sid, data);
+    if (SessionCipher.isEncrypted(data))
+      throw new SessionDecryptError('encrypted, but no encryption keys are configured');
+    return data;
+  }
+
+  private warnUndecryptable(sid: string, reason: string): void {
+    const ref = sessionRef(sid);
+    if (this.warnedUndecryptable.has(ref)) return;
+    if (this.warnedUndecryptable.size >= MAX_WARNED) this.warnedUndecryptable.clear();
+    this.warnedUndecryptable.add(ref);
+    this.logger.warn(`Ignoring session ${ref}: ${reason}`);
   }
 
   private rows(sql: string, params: unknown[]): Promise<Row[]> {

@@ -1,6 +1,6 @@
-import { Module, OnApplicationShutdown } from '@nestjs/common';
+import { Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { createSessionDataSource, sessionTableRef } from './session-data-source.factory.js';
+import { createSessionDataSource, createSessionStore } from './session-data-source.factory.js';
 import {
   InjectSessionDataSource,
   RESOLVED_SESSION_OPTIONS,
@@ -37,8 +37,14 @@ import { SessionLock } from './session-lock.js';
     },
     {
       provide: SessionStoreBackend,
-      useFactory: (ds: DataSource, options: ResolvedSessionOptions) =>
-        new SessionStoreBackend(ds, sessionTableRef(options), options.ttlMs),
+      useFactory: (ds: DataSource, options: ResolvedSessionOptions) => {
+        if (options.encryptionKeys.length === 0) {
+          new Logger('SessionModule').warn(
+            'Session data is stored unencrypted; set BODHI_SESSION_ENCRYPTION_KEYS to encrypt it at rest',
+          );
+        }
+        return createSessionStore(ds, options);
+      },
       inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS],
     },
     {

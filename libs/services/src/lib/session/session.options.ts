@@ -6,6 +6,7 @@ import {
 } from '../settings/setting.constants.js';
 import { SQL_IDENTIFIER } from '../settings/setting.schema.js';
 import { parseSessionDbUrl, SessionDbTarget } from './session-db-url.util.js';
+import { InvalidEncryptionKeyError, parseEncryptionKeys } from './session-cipher.js';
 
 export interface SessionModuleOptions {
   /** Session database: `sqlite:<path>`, `sqlite::memory:` or `postgres(ql)://…`. Required. */
@@ -26,6 +27,13 @@ export interface SessionModuleOptions {
   secureCookie?: boolean;
   /** PostgreSQL connection pool size per process. Default 10. */
   poolSize?: number;
+  /**
+   * Base64 256-bit keys encrypting session data at rest (AES-256-GCM); the first encrypts,
+   * all decrypt. Default none: data is stored as plain JSON (a warning at boot).
+   */
+  encryptionKeys?: string[];
+  /** Largest session, in bytes of JSON, a save accepts. Default 65536. */
+  maxDataBytes?: number;
 }
 
 /** Options with every default applied and every value checked. */
@@ -39,6 +47,8 @@ export interface ResolvedSessionOptions {
   pruneBatchSize: number;
   secureCookie: boolean;
   poolSize: number;
+  encryptionKeys: Buffer[];
+  maxDataBytes: number;
 }
 
 export class InvalidSessionOptionsError extends Error {
@@ -62,6 +72,16 @@ function sqlName(name: string, value: string): string {
     throw new InvalidSessionOptionsError(`${name} must be a plain SQL name (letters, digits, _)`);
   }
   return value;
+}
+
+function encryptionKeys(keys: string[]): Buffer[] {
+  try {
+    return parseEncryptionKeys(keys);
+  } catch (e) {
+    if (e instanceof InvalidEncryptionKeyError)
+      throw new InvalidSessionOptionsError(`encryptionKeys: ${e.message}`);
+    throw e;
+  }
 }
 
 export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSessionOptions {
@@ -89,5 +109,7 @@ export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSe
     pruneBatchSize: positiveInt('pruneBatchSize', options.pruneBatchSize ?? 1000),
     secureCookie: options.secureCookie ?? false,
     poolSize: positiveInt('poolSize', options.poolSize ?? 10),
+    encryptionKeys: encryptionKeys(options.encryptionKeys ?? []),
+    maxDataBytes: positiveInt('maxDataBytes', options.maxDataBytes ?? 65_536),
   };
 }

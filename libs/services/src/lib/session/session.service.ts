@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { RequestHandler } from 'express';
-import session from 'express-session';
+import session, { Store } from 'express-session';
 import { InjectResolvedSessionOptions, SESSION_COOKIE_NAME } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
@@ -32,25 +32,29 @@ export class DefaultSessionService {
    * express-session over the store: cookie `bodhiapp_session_id`, HttpOnly, SameSite=Strict,
    * Secure behind https, signed; no empty sessions stored, no rewrite of unchanged ones.
    * The cookie and the row both slide to now + TTL on every use (`rolling` + `touch`).
+   * `store` replaces our store in the returned middleware (a benchmark's MemoryStore).
    */
-  sessionMiddleware(): RequestHandler {
-    this.middleware ??= session({
-      store: this.store,
-      name: SESSION_COOKIE_NAME,
-      secret: this.options.secrets,
-      saveUninitialized: false,
-      resave: false,
-      rolling: true,
-      // Lets express-session see https through a TLS-terminating proxy when Secure is on.
-      proxy: this.options.secureCookie ? true : undefined,
-      cookie: {
-        httpOnly: true,
-        sameSite: 'strict',
-        secure: this.options.secureCookie,
-        maxAge: this.options.ttlMs,
-        path: '/',
-      },
-    });
+  sessionMiddleware(store?: Store): RequestHandler {
+    const build = () =>
+      session({
+        store: store ?? this.store,
+        name: SESSION_COOKIE_NAME,
+        secret: this.options.secrets,
+        saveUninitialized: false,
+        resave: false,
+        rolling: true,
+        // Lets express-session see https through a TLS-terminating proxy when Secure is on.
+        proxy: this.options.secureCookie ? true : undefined,
+        cookie: {
+          httpOnly: true,
+          sameSite: 'strict',
+          secure: this.options.secureCookie,
+          maxAge: this.options.ttlMs,
+          path: '/',
+        },
+      });
+    if (store) return build();
+    this.middleware ??= build();
     return this.middleware;
   }
 

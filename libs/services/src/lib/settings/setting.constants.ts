@@ -22,6 +22,9 @@ export const BODHI_SESSION_TTL_SECONDS = 'BODHI_SESSION_TTL_SECONDS';
 export const BODHI_SESSION_PRUNE_INTERVAL_SECONDS = 'BODHI_SESSION_PRUNE_INTERVAL_SECONDS';
 export const BODHI_SESSION_DB_TABLE = 'BODHI_SESSION_DB_TABLE';
 export const BODHI_SESSION_DB_SCHEMA = 'BODHI_SESSION_DB_SCHEMA';
+/** Comma-separated base64 256-bit keys; the first encrypts session data, all decrypt. */
+export const BODHI_SESSION_ENCRYPTION_KEYS = 'BODHI_SESSION_ENCRYPTION_KEYS';
+export const BODHI_SESSION_MAX_BYTES = 'BODHI_SESSION_MAX_BYTES';
 
 export const DEPLOYMENT_MODES = ['standalone', 'cluster'] as const;
 export type DeploymentMode = (typeof DEPLOYMENT_MODES)[number];
@@ -42,5 +45,6 @@ export const DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS = 60;
 export const DEFAULT_SESSION_TABLE = 'bodhi_sessions';
 /** File under BODHI_HOME holding the generated cookie secret of a standalone install. */
 export const SESSION_SECRET_FILE = 'session_secret';
+export const DEFAULT_SESSION_MAX_BYTES = 65_536;
 /** Shortest accepted cookie-signing secret: 32 characters. */
 export const MIN_SESSION_SECRET_LENGTH = 32;

@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { InvalidSessionDbUrlError, parseSessionDbUrl } from '../session/session-db-url.util.js';
+import { InvalidEncryptionKeyError, parseEncryptionKeys } from '../session/session-cipher.js';
 import {
   BODHI_DEPLOYMENT,
   BODHI_AUTH_CLIENT_ID,
@@ -19,11 +20,14 @@ import {
   BODHI_SESSION_DB_SCHEMA,
   BODHI_SESSION_DB_TABLE,
   BODHI_SESSION_DB_URL,
+  BODHI_SESSION_ENCRYPTION_KEYS,
+  BODHI_SESSION_MAX_BYTES,
   BODHI_SESSION_PRUNE_INTERVAL_SECONDS,
   BODHI_SESSION_SECRET,
   BODHI_SESSION_TTL_SECONDS,
   DEFAULT_HOST,
   DEFAULT_PORT,
+  DEFAULT_SESSION_MAX_BYTES,
   DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
   DEFAULT_SESSION_TABLE,
   DEFAULT_SESSION_TTL_SECONDS,
@@ -108,6 +112,28 @@ export const bodhiEnvSchema = z
     ),
     [BODHI_SESSION_DB_TABLE]: identifier.default(DEFAULT_SESSION_TABLE),
     [BODHI_SESSION_DB_SCHEMA]: identifier.optional(),
+    [BODHI_SESSION_ENCRYPTION_KEYS]: z
+      .string()
+      .optional()
+      .transform((value, ctx) => {
+        if (value === undefined) return [];
+        const keys = value
+          .split(',')
+          .map((k) => k.trim())
+          .filter(Boolean);
+        try {
+          parseEncryptionKeys(keys);
+        } catch (e) {
+          if (!(e instanceof InvalidEncryptionKeyError)) throw e;
+          ctx.addIssue({ code: 'custom', message: e.message });
+        }
+        return keys;
+      }),
+    [BODHI_SESSION_MAX_BYTES]: z.coerce
+      .number()
+      .int('must be a whole number of bytes')
+      .min(1024, 'must be at least 1024 bytes')
+      .default(DEFAULT_SESSION_MAX_BYTES),
   })
   .superRefine((env, ctx) => {
     if (env[BODHI_DEPLOYMENT] !== 'cluster') return;
@@ -117,6 +143,13 @@ export const bodhiEnvSchema = z
         code: 'custom',
         path: [BODHI_SESSION_DB_URL],
         message: `must be a postgres:// URL when ${BODHI_DEPLOYMENT}=cluster (instances share one PostgreSQL)`,
+      });
+    }
+    if (env[BODHI_SESSION_ENCRYPTION_KEYS].length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [BODHI_SESSION_ENCRYPTION_KEYS],
+        message: `is required when ${BODHI_DEPLOYMENT}=cluster (session data in a shared database is encrypted)`,
       });
     }
     if (!env[BODHI_SESSION_SECRET]) {
@@ -151,6 +184,9 @@ export interface BodhiSettings {
   sessionPruneIntervalSeconds: number;
   sessionTable: string;
   sessionSchema?: string;
+  /** Base64 keys; empty means data is stored unencrypted. */
+  sessionEncryptionKeys: string[];
+  sessionMaxBytes: number;
 }
 
 /** Boot-stopping configuration error: one message naming each offending variable. */
@@ -199,5 +235,7 @@ export function parseSettings(env: Env): BodhiSettings {
     sessionPruneIntervalSeconds: v[BODHI_SESSION_PRUNE_INTERVAL_SECONDS],
     sessionTable: v[BODHI_SESSION_DB_TABLE],
     sessionSchema: v[BODHI_SESSION_DB_SCHEMA],
+    sessionEncryptionKeys: v[BODHI_SESSION_ENCRYPTION_KEYS],
+    sessionMaxBytes: v[BODHI_SESSION_MAX_BYTES],
   };
 }

@@ -7,6 +7,7 @@ import { SettingService } from './setting.service.js';
 import { SettingsModule } from './settings.module.js';
 
 const SECRET = 'x'.repeat(40);
+const KEY = Buffer.alloc(32, 1).toString('base64');
 
 describe('settings', () => {
   let home: string;
@@ -33,6 +34,8 @@ describe('settings', () => {
     expect(s.sessionPruneIntervalSeconds()).toBe(60);
     expect(s.sessionTable()).toBe('bodhi_sessions');
     expect(s.sessionSchema()).toBeUndefined();
+    expect(s.sessionEncryptionKeys()).toEqual([]);
+    expect(s.sessionMaxBytes()).toBe(65536);
   });
 
   it('defaults BODHI_HOME to ~/.cache/bodhi', () => {
@@ -46,6 +49,8 @@ describe('settings', () => {
       BODHI_DEPLOYMENT: 'cluster',
       BODHI_PUBLIC_SCHEME: 'https',
       BODHI_SESSION_SECRET: SECRET,
+      BODHI_SESSION_ENCRYPTION_KEYS: ` ${KEY} , ${Buffer.alloc(32, 2).toString('base64')}`,
+      BODHI_SESSION_MAX_BYTES: '4096',
       BODHI_SESSION_TTL_SECONDS: '600',
       BODHI_SESSION_PRUNE_INTERVAL_SECONDS: '5',
       BODHI_SESSION_DB_TABLE: 'my_sessions',
@@ -59,6 +64,8 @@ describe('settings', () => {
     expect(s.sessionPruneIntervalSeconds()).toBe(5);
     expect(s.sessionTable()).toBe('my_sessions');
     expect(s.sessionSchema()).toBeUndefined();
+    expect(s.sessionEncryptionKeys()).toEqual([KEY, Buffer.alloc(32, 2).toString('base64')]);
+    expect(s.sessionMaxBytes()).toBe(4096);
   });
 
   it('public URL defaults to the bind address; auth settings are required when asked for', async () => {
@@ -134,6 +141,7 @@ describe('settings', () => {
     const message = (error as Error).message;
     expect(message).toMatch(new RegExp(`^Invalid configuration: .*${variable} `));
     expect(message).not.toContain('hunter22');
+    expect(message).not.toContain('aHVudGVyMjI');
     expect(fs.existsSync(home)).toBe(false);
   });
 });

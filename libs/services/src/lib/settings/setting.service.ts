@@ -122,6 +122,15 @@ export class SettingService {
     return this.settings.sessionSchema;
   }
 
+  /** Base64 encryption keys of session data (first encrypts); empty when not configured. */
+  sessionEncryptionKeys(): string[] {
+    return this.settings.sessionEncryptionKeys;
+  }
+
+  sessionMaxBytes(): number {
+    return this.settings.sessionMaxBytes;
+  }
+
   /**
    * The cookie-signing secret. A standalone install without `BODHI_SESSION_SECRET` gets a
    * random one kept in `$BODHI_HOME/session_secret` (mode 600), so logins survive restarts.

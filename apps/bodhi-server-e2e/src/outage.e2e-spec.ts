@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { BodhiClient } from './support/bodhi-client.js';
+import { PrivatePostgres } from './support/private-postgres.js';
+import { WORKSPACE_ROOT } from './support/processes.js';
+import { DEMO_USER, Stack, startStack } from './support/stack.js';
+
+describe('PostgreSQL outage', () => {
+  let pg: PrivatePostgres;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    pg = await PrivatePostgres.start();
+    stack = await startStack({ backend: 'postgres', pgUrl: pg.url });
+  }, 120_000);
+  afterAll(async () => {
+    await pg?.resume().catch(() => undefined);
+    await stack?.stop();
+    await pg?.stop();
+  }, 120_000);
+
+  it('answers 503 while the database is down, stays up, and recovers within 5 s of its return', async () => {
+    const browser = new BodhiClient(stack.servers[0].url);
+    await browser.login(DEMO_USER.username, DEMO_USER.password);
+    expect((await browser.user()).body).toMatchObject({ auth_status: 'logged_in' });
+
+    await pg.pause();
+    const during = await Promise.all(Array.from({ length: 5 }, () => browser.user()));
+    for (const res of during) {
+      expect(res.status).toBe(503);
+      expect(res.body).toEqual({
+        error: {
+          type: 'service_unavailable',
+          code: 'session_store_unavailable',
+          message: expect.any(String),
+        },
+      });
+    }
+    // Requests that need no session still work: the process is up.
+    expect((await browser.get('/bodhi/v1/ping')).status).toBe(200);
+    expect((await browser.get('/bodhi/v1/health')).status).toBe(503);
+
+    await pg.resume();
+    const back = Date.now();
+    let res = await browser.user();
+    while (res.status !== 200 && Date.now() - back < 5000) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      res = await browser.user();
+    }
+    expect(res.status).toBe(200);
+    expect(Date.now() - back).toBeLessThan(5000);
+    expect(res.body).toMatchObject({ auth_status: 'logged_in', username: DEMO_USER.username });
+  });
+
+  it('a server started while PostgreSQL is unreachable exits non-zero with one clear line', async () => {
+    const child = spawn(
+      process.execPath,
+      [path.join(WORKSPACE_ROOT, 'apps/bodhi-server/dist/main.js')],
+      {
+        env: {
+          ...process.env,
+          BODHI_PORT: '0',
+          BODHI_SESSION_DB_URL: 'postgres://bodhi:hunter22@127.0.0.1:1/sessions_db',
+          BODHI_AUTH_URL: 'http://127.0.0.1:9',
+          BODHI_AUTH_CLIENT_ID: 'c',
+          BODHI_AUTH_CLIENT_SECRET: 's',
+          BODHI_LOG_LEVEL: 'error',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).not.toBe(0);
+    const line = stderr.split('\n').find((l) => l.startsWith('Bodhi server failed to start'));
+    expect(line).toMatch(/Cannot open session database \(PostgreSQL 127\.0\.0\.1:1\/sessions_db\)/);
+    expect(stderr).not.toContain('hunter22');
+  });
+});

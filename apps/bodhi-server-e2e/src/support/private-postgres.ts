@@ -1,0 +1,45 @@
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from '@bodhi/services/testing';
+import { WORKSPACE_ROOT } from './processes.js';
+
+const run = promisify(execFile);
+
+/**
+ * A PostgreSQL of one spec's own, on its own port, that the spec may stop and start (an
+ * outage) without disturbing the shared test database. Started with the project's harness
+ * (scripts/test-deps.sh), so it works wherever `npm test` does.
+ */
+export class PrivatePostgres {
+  private constructor(readonly url: string) {}
+
+  static async start(): Promise<PrivatePostgres> {
+    const port = await freePort();
+    const pg = new PrivatePostgres(
+      `postgres://bodhi_test:bodhi_test@localhost:${port}/bodhi_sessions`,
+    );
+    await pg.harness('up');
+    return pg;
+  }
+
+  /** The database goes away (fast shutdown), keeping its data. */
+  pause(): Promise<void> {
+    return this.harness('pause');
+  }
+
+  resume(): Promise<void> {
+    return this.harness('resume');
+  }
+
+  stop(): Promise<void> {
+    return this.harness('down');
+  }
+
+  private async harness(command: string): Promise<void> {
+    await run('bash', [path.join(WORKSPACE_ROOT, 'scripts/test-deps.sh'), command], {
+      env: { ...process.env, BODHI_TEST_PG_URL: this.url },
+      timeout: 120_000,
+    });
+  }
+}
