@@ -23,6 +23,12 @@ function loginApp(middleware: express.RequestHandler) {
     res.json({ ok: true });
   });
   app.get('/me', (req, res) => res.json({ user: req.session.user_id ?? null }));
+  // A long request that writes its session at the end (after a logout may have happened).
+  app.post('/slow-write/:ms', async (req, res) => {
+    await new Promise((resolve) => setTimeout(resolve, Number(req.params.ms)));
+    (req.session as unknown as { note: string }).note = `written after ${req.params.ms} ms`;
+    res.json({ ok: true });
+  });
   app.post('/logout', (req, res, next) =>
     req.session.destroy((err) =>
       err ? next(err) : res.clearCookie('bodhiapp_session_id').json({ ok: true }),
@@ -69,6 +75,54 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
     await request(app).post('/logout').set('Cookie', cookie).expect(200);
     expect(await store.idsForUser('alice')).toHaveLength(0);
     await request(app).get('/me').set('Cookie', cookie).expect(200, { user: null });
+  });
+
+  it('a logout racing a long in-flight request is not undone by its late save', async () => {
+    const app = loginApp(
+      session({
+        store,
+        secret: TEST_SECRET,
+        resave: false,
+        saveUninitialized: false,
+        name: 'bodhiapp_session_id',
+      }),
+    );
+    const cookie = cookieOf(await request(app).post('/login/racer').expect(200));
+    const slow = request(app).post('/slow-write/300').set('Cookie', cookie);
+    const slowDone = slow.then((r) => r);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await request(app).post('/logout').set('Cookie', cookie).expect(200);
+    expect((await slowDone).status).toBe(200);
+    expect(await store.idsForUser('racer')).toEqual([]);
+    await request(app).get('/me').set('Cookie', cookie).expect(200, { user: null });
+  });
+
+  it('50 concurrent requests on one session, some writing, never lose the login', async () => {
+    const app = loginApp(
+      session({
+        store,
+        secret: TEST_SECRET,
+        resave: false,
+        saveUninitialized: false,
+        name: 'bodhiapp_session_id',
+      }),
+    );
+    const cookie = cookieOf(await request(app).post('/login/busy').expect(200));
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        i % 3 === 0
+          ? request(app)
+              .post(`/slow-write/${i % 7}`)
+              .set('Cookie', cookie)
+          : request(app).get('/me').set('Cookie', cookie),
+      ),
+    );
+    for (const [i, answer] of answers.entries()) {
+      expect(answer.status).toBe(200);
+      if (i % 3 !== 0) expect(answer.body).toEqual({ user: 'busy' });
+    }
+    await request(app).get('/me').set('Cookie', cookie).expect(200, { user: 'busy' });
+    expect(await store.idsForUser('busy')).toHaveLength(1);
   });
 
   it('sessionMiddleware(): named, HttpOnly, SameSite=Strict cookie; nothing stored for anonymous requests', async () => {

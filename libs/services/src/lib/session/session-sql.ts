@@ -40,6 +40,11 @@ export function sessionStatements(ref: SessionTableRef) {
         `INSERT INTO ${t} (id, data, expires_at, user_id) VALUES (${p()}, ${p()}, ${p()}, ${p()}) ` +
         'ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at, user_id = excluded.user_id',
     ),
+    /** Saves a session loaded from the store: never re-creates a row that was destroyed. */
+    update: sql(
+      (p) =>
+        `UPDATE ${t} SET data = ${p()}, expires_at = ${p()}, user_id = ${p()} WHERE id = ${p()}`,
+    ),
     touch: sql(
       (p) => `UPDATE ${t} SET expires_at = ${p()} WHERE id = ${p()} AND expires_at > ${p()}`,
     ),

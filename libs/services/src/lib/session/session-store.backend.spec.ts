@@ -72,6 +72,24 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     expect(Number(r.expires_at)).toBe(expiryOf(later));
   });
 
+  it('a session loaded from the store and destroyed meanwhile is not re-created by its save', async () => {
+    await store.saveSession('loaded', sessionFixture(HOUR, { user_id: 'u', n: 1 }));
+    const loaded = await new Promise<SessionData>((resolve, reject) =>
+      store.load('loaded', (err, s) =>
+        err || !s ? reject(err ?? new Error('missing')) : resolve(s),
+      ),
+    );
+    (loaded as unknown as { n: number }).n = 2;
+    expect(await store.saveSession('loaded', loaded)).toBe(true);
+    expect(JSON.parse((await row('loaded')).data).n).toBe(2);
+    await store.destroySession('loaded');
+    expect(await store.saveSession('loaded', loaded)).toBe(false);
+    expect(await row('loaded')).toBeUndefined();
+    // A new session (not loaded) is created by its first save.
+    expect(await store.saveSession('brand-new', sessionFixture(HOUR))).toBe(true);
+    expect(await row('brand-new')).toBeDefined();
+  });
+
   it('takes expiry from the TTL when the cookie has none', async () => {
     const before = Date.now();
     await store.saveSession('no-expiry', {

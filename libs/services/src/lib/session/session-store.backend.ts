@@ -20,6 +20,13 @@ export interface SessionStoreConfig {
   now?: () => number;
 }
 
+/**
+ * Marks sessions express-session loaded from this store (as opposed to new ones), so that
+ * their saves update the row and never re-create it: a request that was in flight when its
+ * session was destroyed (logout, role change) cannot resurrect it with a late save.
+ */
+const LOADED = Symbol('bodhi.session.loaded');
+
 /** Undecryptable rows are warned about once each; this bounds what is remembered. */
 const MAX_WARNED = 10_000;
 
@@ -79,8 +86,17 @@ export class SessionStoreBackend extends Store {
     settle(this.findSession(sid), cb);
   }
 
+  override createSession(req: Parameters<Store['createSession']>[0], data: SessionData) {
+    const session = super.createSession(req, data);
+    Object.defineProperty(session, LOADED, { value: true });
+    return session;
+  }
+
   override set(sid: string, session: SessionData, cb?: Callback): void {
-    settle(this.saveSession(sid, session), cb);
+    settle(
+      this.saveSession(sid, session).then(() => undefined),
+      cb,
+    );
   }
 
   override destroy(sid: string, cb?: Callback): void {
@@ -120,14 +136,25 @@ export class SessionStoreBackend extends Store {
     return row ? this.parse(sid, String(row.data)) : null;
   }
 
-  /** Upserts data, expiry and user id in one statement; refuses oversized sessions whole. */
-  async saveSession(sid: string, session: SessionData): Promise<void> {
+  /**
+   * Writes data, expiry and user id in one statement: an upsert for a new session, an
+   * update for one loaded from the store (a destroyed session stays destroyed). Refuses
+   * oversized sessions whole. Returns false when a loaded session was gone.
+   */
+  async saveSession(sid: string, session: SessionData): Promise<boolean> {
     const json = JSON.stringify(session);
     const bytes = Buffer.byteLength(json, 'utf8');
     if (bytes > this.maxDataBytes) throw new SessionTooLargeError(bytes, this.maxDataBytes);
     const data = this.cipher ? this.cipher.encrypt(sid, json) : json;
     const userId = typeof session.user_id === 'string' ? session.user_id : null;
-    await this.run(this.sql.set, [sid, data, this.expiresAt(session), userId]);
+    const expiresAt = this.expiresAt(session);
+    if (!(session as { [LOADED]?: boolean })[LOADED]) {
+      await this.run(this.sql.set, [sid, data, expiresAt, userId]);
+      return true;
+    }
+    const saved = (await this.run(this.sql.update, [data, expiresAt, userId, sid])) > 0;
+    if (!saved) this.logger.debug(`Not re-creating ended session ${sessionRef(sid)}`);
+    return saved;
   }
 
   /** Moves the expiry of a live session; data is untouched. True if a session was touched. */
