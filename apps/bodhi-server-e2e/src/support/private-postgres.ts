@@ -14,10 +14,11 @@ const run = promisify(execFile);
 export class PrivatePostgres {
   private constructor(readonly url: string) {}
 
-  static async start(): Promise<PrivatePostgres> {
+  /** `password` lets a test search logs for it (the shared one equals its user name). */
+  static async start(password = 'bodhi_test'): Promise<PrivatePostgres> {
     const port = await freePort();
     const pg = new PrivatePostgres(
-      `postgres://bodhi_test:bodhi_test@localhost:${port}/bodhi_sessions`,
+      `postgres://bodhi_test:${password}@localhost:${port}/bodhi_sessions`,
     );
     await pg.harness('up');
     return pg;

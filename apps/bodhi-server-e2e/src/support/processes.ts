@@ -53,8 +53,10 @@ export class ManagedProcess {
     this.child = child;
   }
 
-  output(): string {
-    return this.log.join('').slice(-4000);
+  /** The process's stdout and stderr so far (the last `maxChars` of it). */
+  output(maxChars = 4000): string {
+    const all = this.log.join('');
+    return Number.isFinite(maxChars) ? all.slice(-maxChars) : all;
   }
 
   /** Stops the process (SIGTERM: a clean shutdown; SIGKILL: a crash) and waits for it. */

@@ -28,6 +28,8 @@ export interface StackOptions {
   accessTokenTtlSeconds?: number;
   /** A PostgreSQL of the test's own (e.g. one it stops), instead of the shared test one. */
   pgUrl?: string;
+  /** BODHI_LOG_LEVEL of the servers; default warn. */
+  logLevel?: string;
 }
 
 export interface BodhiServerProcess extends ManagedProcess {
@@ -81,7 +83,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       BODHI_HOST: '127.0.0.1',
       BODHI_PORT: String(port),
       BODHI_ENV_TYPE: 'development',
-      BODHI_LOG_LEVEL: 'warn',
+      BODHI_LOG_LEVEL: options.logLevel ?? 'warn',
       BODHI_AUTH_URL: issuer,
       BODHI_AUTH_CLIENT_ID: CLIENT_ID,
       BODHI_AUTH_CLIENT_SECRET: CLIENT_SECRET,

@@ -1,0 +1,273 @@
+import {
+  createTestSessionDb,
+  openTestStore,
+  SESSION_BACKENDS,
+  sessionFixture,
+  TestSessionDb,
+} from '@bodhi/services/testing';
+import { Logger } from '@nestjs/common';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runBodhiSessions } from './bodhi-sessions.js';
+
+interface CliRun {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** Runs the command line in-process, with only `env` as its environment. */
+async function run(argv: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
+  let out = '';
+  let err = '';
+  const code = await runBodhiSessions(argv, {
+    env,
+    stdout: (s) => (out += s),
+    stderr: (s) => (err += s),
+  });
+  return { code, out, err };
+}
+
+const USAGE_LINE = 'Usage: bodhi-sessions <command> [options]';
+
+/** Live and expired sessions, with and without a user: [id, userId, expires in ms]. */
+const SEEDED: [string, string | null, number][] = [
+  ['a1', 'alice', 60_000],
+  ['a2', 'alice', 60_000],
+  ['b1', 'bob', 60_000],
+  ['n1', null, 60_000],
+  ['old-a', 'alice', -60_000],
+  ['old-n', null, -60_000],
+];
+const LIVE_IDS = ['a1', 'a2', 'b1', 'n1'];
+
+describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
+  let db: TestSessionDb;
+  let home: string;
+
+  beforeAll(async () => {
+    // Quiet the seeding store's "ready" line; every CLI run sets its own logger anyway.
+    Logger.overrideLogger(false);
+    db = await createTestSessionDb(kind);
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-sessions-cli-'));
+  });
+  afterAll(async () => {
+    await db?.drop();
+    if (home) fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  /** Fills the table afresh through the store (its own DataSource, closed afterwards). */
+  beforeEach(async () => {
+    const { store, dataSource } = await openTestStore(db);
+    try {
+      await store.clearSessions();
+      for (const [id, userId, inMs] of SEEDED) {
+        await store.saveSession(id, sessionFixture(inMs, userId ? { user_id: userId } : {}));
+      }
+    } finally {
+      await dataSource.destroy();
+    }
+  });
+
+  const target = (table = db.table) => [
+    '--url',
+    db.url,
+    '--table',
+    table,
+    ...(db.schema ? ['--schema', db.schema] : []),
+  ];
+  /** The command line against this suite's table; succeeds with nothing on stderr. */
+  const cli = async (...argv: string[]) => {
+    const result = await run([...argv, ...target()], { BODHI_HOME: home });
+    expect(result).toMatchObject({ code: 0, err: '' });
+    return result.out;
+  };
+  const rowIds = async () =>
+    (await db.query<{ id: string }>(`SELECT id FROM ${db.qualifiedTable} ORDER BY id`)).map(
+      (r) => r.id,
+    );
+
+  it('migrate creates the table and reports it up to date, again and again', async () => {
+    const table = 'fresh_sessions';
+    const name = db.schema ? `${db.schema}.${table}` : table;
+    const qualified = db.schema ? `"${db.schema}"."${table}"` : `"${table}"`;
+    for (let i = 0; i < 2; i++) {
+      const { code, out, err } = await run(['migrate', ...target(table)]);
+      expect({ code, out, err }).toEqual({
+        code: 0,
+        out: `session table ${name} is up to date (${kind})\n`,
+        err: '',
+      });
+    }
+    expect(await db.query(`SELECT id, data, expires_at, user_id FROM ${qualified}`)).toEqual([]);
+    const json = await run(['migrate', '--json', ...target(table)]);
+    expect(JSON.parse(json.out)).toEqual(
+      kind === 'postgres'
+        ? { table, backend: 'postgres', schema: db.schema }
+        : { table, backend: 'sqlite' },
+    );
+  });
+
+  it('count: live sessions of everyone or of one user', async () => {
+    expect(await cli('count')).toBe('4\n');
+    expect(await cli('count', '--user', 'alice')).toBe('2\n');
+    expect(await cli('count', '--user', 'nobody')).toBe('0\n');
+    expect(await cli('count', '--json')).toBe('{"count":4}\n');
+    expect(await cli('count', '--user=bob', '--json')).toBe('{"count":1}\n');
+  });
+
+  it('ids: live session ids, one per line', async () => {
+    expect(await cli('ids')).toBe(LIVE_IDS.map((id) => `${id}\n`).join(''));
+    expect(await cli('ids', '--user', 'alice')).toBe('a1\na2\n');
+    expect(await cli('ids', '--user', 'nobody')).toBe('');
+    expect(JSON.parse(await cli('ids', '--json'))).toEqual(LIVE_IDS);
+    expect(JSON.parse(await cli('ids', '--json', '--user', 'alice'))).toEqual(['a1', 'a2']);
+  });
+
+  it('dump: id and user (or -) of each live session', async () => {
+    expect(await cli('dump')).toBe('a1\talice\na2\talice\nb1\tbob\nn1\t-\n');
+    expect(JSON.parse(await cli('dump', '--json'))).toEqual([
+      ['a1', 'alice'],
+      ['a2', 'alice'],
+      ['b1', 'bob'],
+      ['n1', null],
+    ]);
+  });
+
+  it("clear-user removes the user's sessions and prints how many were live", async () => {
+    expect(await cli('clear-user', 'alice')).toBe('2\n');
+    expect(await rowIds()).toEqual(['b1', 'n1', 'old-n']);
+    expect(await cli('clear-user', 'alice', '--json')).toBe('{"removed":0}\n');
+    expect(await cli('clear-user', '--json', 'bob')).toBe('{"removed":1}\n');
+    expect(await rowIds()).toEqual(['n1', 'old-n']);
+  });
+
+  it('clear-all refuses without --yes and deletes nothing', async () => {
+    for (const extra of [[], ['--json']]) {
+      const refused = await run(['clear-all', ...extra, ...target()], { BODHI_HOME: home });
+      expect(refused.code).toBe(2);
+      expect(refused.out).toBe('');
+      expect(refused.err).toContain('add --yes');
+      expect(refused.err).not.toContain(USAGE_LINE);
+    }
+    expect(await rowIds()).toHaveLength(SEEDED.length);
+  });
+
+  it('clear-all --yes removes every row, expired ones included', async () => {
+    expect(await cli('clear-all', '--yes')).toBe(`${SEEDED.length}\n`);
+    expect(await rowIds()).toEqual([]);
+    expect(await cli('clear-all', '--yes', '--json')).toBe('{"removed":0}\n');
+  });
+
+  it('prune removes only the expired rows', async () => {
+    expect(await cli('prune')).toBe('2\n');
+    expect(await rowIds()).toEqual(LIVE_IDS);
+    expect(await cli('prune', '--json')).toBe('{"removed":0}\n');
+    expect(await cli('count')).toBe('4\n');
+  });
+
+  it('reads the store settings from the environment, flags overriding them', async () => {
+    const env = {
+      BODHI_HOME: home,
+      BODHI_SESSION_DB_URL: db.url,
+      BODHI_SESSION_DB_TABLE: db.table,
+      BODHI_SESSION_DB_SCHEMA: db.schema,
+      // Not a store setting: an admin command is not held up by it.
+      BODHI_PORT: 'not-a-port',
+    };
+    expect(await run(['count'], env)).toEqual({ code: 0, out: '4\n', err: '' });
+    const other = await run(['count', '--table', 'other_sessions'], env);
+    expect(other).toEqual({ code: 0, out: '0\n', err: '' });
+  });
+});
+
+describe('bodhi-sessions usage and errors', () => {
+  let home: string;
+  beforeAll(() => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-sessions-cli-'));
+  });
+  afterAll(() => fs.rmSync(home, { recursive: true, force: true }));
+
+  it('prints the usage on --help / -h (exit 0) and without a command (exit 2)', async () => {
+    for (const argv of [['--help'], ['-h'], ['count', '--help']]) {
+      const { code, out, err } = await run(argv);
+      expect({ code, err }).toEqual({ code: 0, err: '' });
+      expect(out).toContain(USAGE_LINE);
+      expect(out).toContain('clear-user <userId>');
+    }
+    const none = await run([]);
+    expect(none).toMatchObject({ code: 2, out: '' });
+    expect(none.err).toMatch(/^bodhi-sessions: no command given\n\nUsage: bodhi-sessions/);
+  });
+
+  it.each([
+    [['frob'], 'unknown command "frob"'],
+    [['count', '--bogus'], 'unknown option --bogus'],
+    [['clear-user'], 'clear-user needs <userId>'],
+    [['count', '--user'], 'option --user needs a value'],
+    [['dump', 'extra'], 'unexpected argument "extra" for dump'],
+  ])('%j: bad usage, exit 2 with the usage', async (argv, message) => {
+    const { code, out, err } = await run(argv, { BODHI_HOME: home });
+    expect({ code, out }).toEqual({ code: 2, out: '' });
+    expect(err).toContain(`bodhi-sessions: ${message}\n`);
+    expect(err).toContain(USAGE_LINE);
+  });
+
+  it('an unknown URL scheme stops with one line naming BODHI_SESSION_DB_URL, password hidden', async () => {
+    const flag = await run(['count', '--url', 'mysql://u:hunter22@h/db'], { BODHI_HOME: home });
+    expect(flag).toEqual({
+      code: 1,
+      out: '',
+      err:
+        'bodhi-sessions: Invalid configuration: BODHI_SESSION_DB_URL (given as --url) must start ' +
+        'with "sqlite:", "postgres://" or "postgresql://" (got "mysql://u:***@h/db")\n',
+    });
+    const env = await run(['count'], {
+      BODHI_HOME: home,
+      BODHI_SESSION_DB_URL: 'mysql://u:hunter22@h/db',
+    });
+    expect(env.code).toBe(1);
+    expect(env.err).toMatch(/^bodhi-sessions: Invalid configuration: BODHI_SESSION_DB_URL must/);
+    expect(env.err).not.toContain('hunter22');
+  });
+
+  it('a bad table or schema name stops with one line naming the setting', async () => {
+    const table = await run(['count', '--table', 'x; drop table y'], { BODHI_HOME: home });
+    expect(table.code).toBe(1);
+    expect(table.err).toMatch(/^bodhi-sessions: Invalid configuration: BODHI_SESSION_DB_TABLE /);
+    expect(table.err.split('\n')).toHaveLength(2);
+    const schema = await run(['count'], { BODHI_HOME: home, BODHI_SESSION_DB_SCHEMA: '1abc' });
+    expect(schema.code).toBe(1);
+    expect(schema.err).toMatch(/Invalid configuration: BODHI_SESSION_DB_SCHEMA must be/);
+  });
+
+  it('an unreachable PostgreSQL stops with one line naming host and db, no password, no stack', async () => {
+    const { code, out, err } = await run(
+      ['count', '--url', 'postgres://u:hunter22@127.0.0.1:1/x', '--json'],
+      { BODHI_HOME: home },
+    );
+    expect({ code, out }).toEqual({ code: 1, out: '' });
+    expect(err).toMatch(
+      /^bodhi-sessions: Cannot open session database \(PostgreSQL 127\.0\.0\.1:1\/x\): .+\n$/,
+    );
+    expect(err).not.toContain('hunter22');
+    expect(err).not.toMatch(/\n\s+at /);
+  });
+
+  it('--verbose logs to stderr and leaves stdout to the result', async () => {
+    const url = `sqlite:${path.join(home, 'verbose.sqlite')}`;
+    const { code, out, err } = await run(['count', '--json', '--verbose', '--url', url]);
+    expect({ code, out }).toEqual({ code: 0, out: '{"count":0}\n' });
+    expect(err).toContain('Session store ready');
+  });
+
+  it('uses sqlite:$BODHI_HOME/session.sqlite by default', async () => {
+    expect(await run(['migrate'], { BODHI_HOME: home })).toEqual({
+      code: 0,
+      out: 'session table bodhi_sessions is up to date (sqlite)\n',
+      err: '',
+    });
+    expect(fs.existsSync(path.join(home, 'session.sqlite'))).toBe(true);
+  });
+});

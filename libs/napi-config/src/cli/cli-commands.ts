@@ -1,0 +1,66 @@
+import type { DefaultSessionService, SessionDbKind, SessionPruner } from '@bodhi/services';
+import type { CliCommand } from './cli-args.js';
+
+/** What a command works with: the session module of an application context, opened and migrated. */
+export interface CommandContext {
+  service: DefaultSessionService;
+  pruner: SessionPruner;
+  backend: SessionDbKind;
+  table: string;
+  /** PostgreSQL schema of the table (undefined on SQLite). */
+  schema?: string;
+}
+
+/** A command's result, as text lines and as the one JSON value `--json` prints. */
+export interface CommandResult {
+  text: string;
+  json: unknown;
+}
+
+const lines = (items: readonly string[]): string => items.map((item) => `${item}\n`).join('');
+
+const removed = (n: number): CommandResult => ({ text: `${n}\n`, json: { removed: n } });
+
+/** Runs one admin command through the session service (and the pruner for `prune`). */
+export async function runCommand(
+  command: CliCommand,
+  ctx: CommandContext,
+  args: { userId?: string; user?: string },
+): Promise<CommandResult> {
+  const { service } = ctx;
+  const store = service.getSessionStore();
+  switch (command) {
+    case 'migrate': {
+      // Opening the session module ran the migrations: the table is up to date by now.
+      const name = ctx.schema ? `${ctx.schema}.${ctx.table}` : ctx.table;
+      return {
+        text: `session table ${name} is up to date (${ctx.backend})\n`,
+        json: {
+          table: ctx.table,
+          backend: ctx.backend,
+          ...(ctx.schema ? { schema: ctx.schema } : {}),
+        },
+      };
+    }
+    case 'count': {
+      const n = args.user
+        ? await service.countSessionsForUser(args.user)
+        : await store.countSessions();
+      return { text: `${n}\n`, json: { count: n } };
+    }
+    case 'ids': {
+      const ids = args.user ? await service.getSessionIdsForUser(args.user) : await store.ids();
+      return { text: lines(ids), json: ids };
+    }
+    case 'clear-user':
+      return removed(await service.clearSessionsForUser(args.userId as string));
+    case 'clear-all':
+      return removed(await service.clearAllSessions());
+    case 'prune':
+      return removed(await ctx.pruner.pruneOnce());
+    case 'dump': {
+      const rows = await service.dumpAllSessions();
+      return { text: lines(rows.map(([id, user]) => `${id}\t${user ?? '-'}`)), json: rows };
+    }
+  }
+}
