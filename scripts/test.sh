@@ -15,3 +15,5 @@ fi
 
 node scripts/check-layer-boundaries.mjs
 npx nx run-many -t lint typecheck test --outputStyle=static "$@"
+# Browser e2e in Debian's Chromium (installed by ensure-chromium.sh when missing).
+npx nx run bodhi-server-e2e:browser --outputStyle=static

@@ -16,6 +16,7 @@ import { SessionModule } from './session.module.js';
 import { sessionOptionsFromSettings } from './session-options.from-settings.js';
 import { SessionPruner } from './session.pruner.js';
 import { DefaultSessionService } from './session.service.js';
+import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -131,6 +132,26 @@ describe('SessionModule boot failures', () => {
       /Cannot open session database \(PostgreSQL 127\.0\.0\.1:1\/nowhere\)/,
     );
     expect((error as Error).message).not.toContain('hunter22');
+  });
+
+  it('fails with a clear error, not a hang, when another process holds the SQLite file locked', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-locked-'));
+    const file = path.join(dir, 'session.sqlite');
+    const holder = new Database(file);
+    holder.exec('CREATE TABLE squatter (x INTEGER)');
+    holder.exec('BEGIN EXCLUSIVE');
+    try {
+      const started = Date.now();
+      await expect(boot(`sqlite:${file}`)).rejects.toThrow(
+        /Cannot (open|migrate) session database \(SQLite .*\): .*database is locked/,
+      );
+      // busy_timeout (5 s) is how long it waits for the lock before saying so.
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('fails with a clear error when the SQLite directory cannot be created', async () => {
