@@ -33,6 +33,7 @@ export {
   SessionDecryptError,
 } from './lib/session/session-cipher.js';
 export {
+  InvalidSessionInputError,
   SessionStoreUnavailableError,
   SessionTooLargeError,
 } from './lib/session/session.errors.js';

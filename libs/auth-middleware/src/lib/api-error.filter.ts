@@ -8,6 +8,8 @@ import {
 } from '@nestjs/common';
 import type { Response } from 'express';
 import {
+  InvalidSessionInputError,
+  redactUrlPasswords,
   SessionLockTimeoutError,
   SessionStoreUnavailableError,
   SessionTooLargeError,
@@ -64,7 +66,7 @@ export class ApiErrorFilter implements ExceptionFilter {
       ];
     }
     this.logger.error(
-      `Unhandled error: ${exception instanceof Error ? exception.message : String(exception)}`,
+      `Unhandled error: ${redactUrlPasswords(exception instanceof Error ? exception.message : String(exception))}`,
     );
     return [
       500,
@@ -97,6 +99,9 @@ export class ApiErrorFilter implements ExceptionFilter {
         'session_too_large',
         exception.message,
       );
+    }
+    if (exception instanceof InvalidSessionInputError) {
+      return ApiError.badRequest('invalid_session_input', exception.message);
     }
     return undefined;
   }

@@ -10,7 +10,7 @@ import {
   TestSessionDb,
 } from '../../testing.js';
 import { SessionStoreBackend } from './session-store.backend.js';
-import { SessionStoreUnavailableError } from './session.errors.js';
+import { InvalidSessionInputError, SessionStoreUnavailableError } from './session.errors.js';
 
 const HOUR = 3_600_000;
 const expiryOf = (s: SessionData) => new Date(s.cookie.expires as Date).getTime();
@@ -170,6 +170,20 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     }
     expect(await store.destroyForUser('a%b-u')).toBe(1);
     expect(await store.countSessions()).toBe(ids.length);
+  });
+
+  it('refuses NUL in ids and user ids with a clear error, writing nothing', async () => {
+    await expect(store.saveSession('nul\0id', sessionFixture(HOUR))).rejects.toThrow(
+      InvalidSessionInputError,
+    );
+    await expect(
+      store.saveSession('ok-id', sessionFixture(HOUR, { user_id: 'a\0b' })),
+    ).rejects.toThrow(/cannot contain NUL/);
+    expect(await rowCount()).toBe(0);
+    expect(await store.findSession('nul\0id')).toBeNull();
+    // NUL inside session data is just JSON-escaped text.
+    await store.saveSession('data-nul', sessionFixture(HOUR, { note: 'a\0b' }));
+    expect(await store.findSession('data-nul')).toMatchObject({ note: 'a\0b' });
   });
 
   it('dumps [id, userId|null] of live sessions sorted by id', async () => {

@@ -6,7 +6,7 @@ import type { SessionDbKind } from './session-db-url.util.js';
 import { SessionStatements, sessionStatements, SessionTableRef } from './session-sql.js';
 import { createSqlExecutor, Row, SessionSqlExecutor } from './session-sql.executor.js';
 import { SessionCipher, SessionDecryptError } from './session-cipher.js';
-import { SessionTooLargeError } from './session.errors.js';
+import { InvalidSessionInputError, SessionTooLargeError } from './session.errors.js';
 
 export interface SessionStoreConfig {
   ref: SessionTableRef;
@@ -132,6 +132,8 @@ export class SessionStoreBackend extends Store {
 
   /** The live session, or null when missing, expired or unreadable (then removed). */
   async findSession(sid: string): Promise<SessionData | null> {
+    // No stored id contains NUL (saves refuse it); PostgreSQL would reject the query.
+    if (sid.includes('\0')) return null;
     const [row] = await this.rows(this.sql.get, [sid, this.now()]);
     return row ? this.parse(sid, String(row.data)) : null;
   }
@@ -142,11 +144,15 @@ export class SessionStoreBackend extends Store {
    * oversized sessions whole. Returns false when a loaded session was gone.
    */
   async saveSession(sid: string, session: SessionData): Promise<boolean> {
+    const userId = typeof session.user_id === 'string' ? session.user_id : null;
+    // PostgreSQL text cannot hold NUL; refuse it on both backends alike, before writing.
+    if (sid.includes('\0') || userId?.includes('\0')) {
+      throw new InvalidSessionInputError('session ids and user ids cannot contain NUL characters');
+    }
     const json = JSON.stringify(session);
     const bytes = Buffer.byteLength(json, 'utf8');
     if (bytes > this.maxDataBytes) throw new SessionTooLargeError(bytes, this.maxDataBytes);
     const data = this.cipher ? this.cipher.encrypt(sid, json) : json;
-    const userId = typeof session.user_id === 'string' ? session.user_id : null;
     const expiresAt = this.expiresAt(session);
     if (!(session as { [LOADED]?: boolean })[LOADED]) {
       await this.run(this.sql.set, [sid, data, expiresAt, userId]);

@@ -16,3 +16,11 @@ export class SessionTooLargeError extends Error {
     this.name = 'SessionTooLargeError';
   }
 }
+
+/** Input no session can hold (e.g. a NUL character in an id); nothing was written (400). */
+export class InvalidSessionInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidSessionInputError';
+  }
+}

@@ -6,6 +6,7 @@ import {
   createTestSessionDb,
   SESSION_BACKENDS,
   sessionFixture,
+  TEST_PG_URL,
   TEST_SECRET,
   testSessionOptions,
 } from '../../testing.js';
@@ -121,6 +122,28 @@ describe('SessionModule boot failures', () => {
       /BODHI_SESSION_DB_URL must start with/,
     );
     await expect(boot('mysql://root:hunter22@db/x')).rejects.not.toThrow(/hunter22/);
+  });
+
+  it('names the database and hides the password when PostgreSQL refuses the credentials', async () => {
+    const url = new URL(TEST_PG_URL);
+    url.password = 'wrong-hunter22';
+    const error = await boot(url.href).catch((e: Error) => e);
+    expect((error as Error).message).toMatch(
+      /Cannot open session database \(PostgreSQL .*\): .*password authentication failed/,
+    );
+    expect((error as Error).message).not.toContain('hunter22');
+  });
+
+  it('warns at boot when session data will be stored unencrypted', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const app = await (
+      await boot('sqlite::memory:')
+    )
+      .createNestApplication({ logger: false })
+      .init();
+    await app.close();
+    expect(warn.mock.calls.flat().join(' ')).toContain('set BODHI_SESSION_ENCRYPTION_KEYS');
+    warn.mockRestore();
   });
 
   it('fails fast with host and database named when PostgreSQL does not answer, password hidden', async () => {
