@@ -1,14 +1,8 @@
 import nx from '@nx/eslint-plugin';
 
+import { LAYERS as layers } from './layers.mjs';
+
 // The layer order is a checked fact: each library may import only the libraries below it.
-const layers = [
-  'services',
-  'app-service-builder',
-  'auth-middleware',
-  'routes-app',
-  'server-app',
-  'napi-config',
-];
 const layerConstraints = layers.map((layer, i) => ({
   sourceTag: `scope:${layer}`,
   onlyDependOnLibsWithTags: layers.slice(0, i + 1).map((l) => `scope:${l}`),

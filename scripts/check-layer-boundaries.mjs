@@ -3,18 +3,11 @@
 // Uses one in-process ESLint so the 30 probes cost one start-up, and writes no files.
 import { createProjectGraphAsync } from '@nx/devkit';
 import { ESLint } from 'eslint';
+import { LAYERS as layers } from '../layers.mjs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 process.chdir(root);
-const layers = [
-  'services',
-  'app-service-builder',
-  'auth-middleware',
-  'routes-app',
-  'server-app',
-  'napi-config',
-];
 // The Nx rule reads the cached project graph and silently skips itself without one (as on
 // a fresh clone), so build the graph first.
 await createProjectGraphAsync({ exitOnError: true });

@@ -45,6 +45,33 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
   let dataSource: DataSource;
   let store: SessionStoreBackend;
 
+  /** Stock express-session over our store. */
+  const stockApp = () =>
+    loginApp(
+      session({
+        store,
+        secret: TEST_SECRET,
+        resave: false,
+        saveUninitialized: false,
+        name: 'bodhiapp_session_id',
+      }),
+    );
+  /** The middleware DefaultSessionService builds, with the cookie Secure or not. */
+  const serviceApp = (secureCookie = false) =>
+    loginApp(
+      new DefaultSessionService(
+        store,
+        resolveSessionOptions({
+          url: db.url,
+          schema: db.schema,
+          tableName: db.table,
+          secret: TEST_SECRET,
+          secureCookie,
+        }),
+        new SessionLock(dataSource, kind),
+      ).sessionMiddleware(),
+    );
+
   beforeAll(async () => {
     db = await createTestSessionDb(kind);
     ({ dataSource, store } = await openTestStore(db));
@@ -55,15 +82,7 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
   });
 
   it('logs in, reuses the cookie, logs out — with stock express-session', async () => {
-    const app = loginApp(
-      session({
-        store,
-        secret: TEST_SECRET,
-        resave: false,
-        saveUninitialized: false,
-        name: 'bodhiapp_session_id',
-      }),
-    );
+    const app = stockApp();
     const login = await request(app).post('/login/alice').expect(200);
     const cookie = cookieOf(login);
     expect(cookie).toMatch(/^bodhiapp_session_id=s%3A/);
@@ -78,15 +97,7 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
   });
 
   it('a logout racing a long in-flight request is not undone by its late save', async () => {
-    const app = loginApp(
-      session({
-        store,
-        secret: TEST_SECRET,
-        resave: false,
-        saveUninitialized: false,
-        name: 'bodhiapp_session_id',
-      }),
-    );
+    const app = stockApp();
     const cookie = cookieOf(await request(app).post('/login/racer').expect(200));
     const slow = request(app).post('/slow-write/300').set('Cookie', cookie);
     const slowDone = slow.then((r) => r);
@@ -98,15 +109,7 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
   });
 
   it('50 concurrent requests on one session, some writing, never lose the login', async () => {
-    const app = loginApp(
-      session({
-        store,
-        secret: TEST_SECRET,
-        resave: false,
-        saveUninitialized: false,
-        name: 'bodhiapp_session_id',
-      }),
-    );
+    const app = stockApp();
     const cookie = cookieOf(await request(app).post('/login/busy').expect(200));
     const answers = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
@@ -126,19 +129,7 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
   });
 
   it('sessionMiddleware(): named, HttpOnly, SameSite=Strict cookie; nothing stored for anonymous requests', async () => {
-    const options = resolveSessionOptions({
-      url: db.url,
-      schema: db.schema,
-      tableName: db.table,
-      secret: TEST_SECRET,
-    });
-    const app = loginApp(
-      new DefaultSessionService(
-        store,
-        options,
-        new SessionLock(dataSource, kind),
-      ).sessionMiddleware(),
-    );
+    const app = serviceApp();
     const before = await store.countSessions();
     const anon = await request(app).get('/me').expect(200);
     expect(anon.headers['set-cookie']).toBeUndefined();
@@ -161,20 +152,7 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
   });
 
   it('sessionMiddleware() marks the cookie Secure behind https', async () => {
-    const options = resolveSessionOptions({
-      url: db.url,
-      schema: db.schema,
-      tableName: db.table,
-      secret: TEST_SECRET,
-      secureCookie: true,
-    });
-    const app = loginApp(
-      new DefaultSessionService(
-        store,
-        options,
-        new SessionLock(dataSource, kind),
-      ).sessionMiddleware(),
-    );
+    const app = serviceApp(true);
     const login = await request(app)
       .post('/login/carol')
       .set('X-Forwarded-Proto', 'https')
