@@ -1,23 +1,24 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { BodhiClient } from './support/bodhi-client.js';
-import { PrivatePostgres } from './support/private-postgres.js';
+import {
+  PrivatePostgres,
+  PrivateStack,
+  startStackOnPrivatePostgres,
+} from './support/private-postgres.js';
 import { WORKSPACE_ROOT } from './support/processes.js';
-import { DEMO_USER, Stack, startStack } from './support/stack.js';
+import { DEMO_USER, Stack } from './support/stack.js';
 
 describe('PostgreSQL outage', () => {
   let pg: PrivatePostgres;
   let stack: Stack;
+  let env: PrivateStack;
 
   beforeAll(async () => {
-    pg = await PrivatePostgres.start();
-    stack = await startStack({ backend: 'postgres', pgUrl: pg.url });
+    env = await startStackOnPrivatePostgres();
+    ({ pg, stack } = env);
   }, 120_000);
-  afterAll(async () => {
-    await pg?.resume().catch(() => undefined);
-    await stack?.stop();
-    await pg?.stop();
-  }, 120_000);
+  afterAll(() => env?.stop(), 120_000);
 
   it('answers 503 while the database is down, stays up, and recovers within 5 s of its return', async () => {
     const browser = new BodhiClient(stack.servers[0].url);

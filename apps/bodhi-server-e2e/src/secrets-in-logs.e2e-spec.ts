@@ -1,6 +1,10 @@
 import { BodhiClient } from './support/bodhi-client.js';
-import { PrivatePostgres } from './support/private-postgres.js';
-import { CLIENT_SECRET, DEMO_USER, Stack, startStack } from './support/stack.js';
+import {
+  PrivatePostgres,
+  PrivateStack,
+  startStackOnPrivatePostgres,
+} from './support/private-postgres.js';
+import { CLIENT_SECRET, DEMO_USER, Stack } from './support/stack.js';
 import { TEST_SECRET } from '@bodhi/services/testing';
 
 const DB_PASSWORD = 'db-pw-Zq7x9Lm2';
@@ -8,21 +12,16 @@ const DB_PASSWORD = 'db-pw-Zq7x9Lm2';
 describe('secrets never reach the logs', () => {
   let pg: PrivatePostgres;
   let stack: Stack;
+  let env: PrivateStack;
 
   beforeAll(async () => {
-    pg = await PrivatePostgres.start(DB_PASSWORD);
-    stack = await startStack({
-      backend: 'postgres',
-      pgUrl: pg.url,
-      accessTokenTtlSeconds: 2,
-      logLevel: 'trace',
-    });
+    env = await startStackOnPrivatePostgres(
+      { accessTokenTtlSeconds: 2, logLevel: 'trace' },
+      DB_PASSWORD,
+    );
+    ({ pg, stack } = env);
   }, 120_000);
-  afterAll(async () => {
-    await pg?.resume().catch(() => undefined);
-    await stack?.stop();
-    await pg?.stop();
-  }, 120_000);
+  afterAll(() => env?.stop(), 120_000);
 
   it('a full login, refresh, outage and logout logs no token, cookie, secret or password', async () => {
     const browser = new BodhiClient(stack.servers[0].url);

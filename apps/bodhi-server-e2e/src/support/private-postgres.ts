@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '@bodhi/services/testing';
 import { WORKSPACE_ROOT } from './processes.js';
+import { Stack, StackOptions, startStack } from './stack.js';
 
 const run = promisify(execFile);
 
@@ -43,4 +44,34 @@ export class PrivatePostgres {
       timeout: 120_000,
     });
   }
+}
+
+export interface PrivateStack {
+  pg: PrivatePostgres;
+  stack: Stack;
+  /** Ends the servers and the private database (resuming it first if paused). */
+  stop(): Promise<void>;
+}
+
+/** A stack whose session database is a private PostgreSQL the spec may pause and resume. */
+export async function startStackOnPrivatePostgres(
+  options: Omit<StackOptions, 'backend' | 'pgUrl'> = {},
+  password?: string,
+): Promise<PrivateStack> {
+  const pg = await PrivatePostgres.start(password);
+  const stack = await startStack({ ...options, backend: 'postgres', pgUrl: pg.url }).catch(
+    async (e) => {
+      await pg.stop();
+      throw e;
+    },
+  );
+  return {
+    pg,
+    stack,
+    async stop() {
+      await pg.resume().catch(() => undefined);
+      await stack.stop();
+      await pg.stop();
+    },
+  };
 }
