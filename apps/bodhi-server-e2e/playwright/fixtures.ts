@@ -29,7 +29,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ManagedProcess, waitForUrl } from '../src/support/processes.js';
+import { identityProvider, startIdentityProvider } from '../src/support/processes.js';
 
 export type Backend = 'sqlite' | 'postgres';
 
@@ -83,18 +83,14 @@ async function startStack(backend: Backend): Promise<{ stack: BodhiStack; stop()
   const db = await createTestSessionDb(backend);
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-browser-e2e-'));
   const [idpPort, serverPort] = [await freePort(), await freePort()];
-  const issuer = `http://127.0.0.1:${idpPort}`;
   const serverUrl = `http://127.0.0.1:${serverPort}`;
-
-  const idp = new ManagedProcess('dev-auth-server', 'apps/dev-auth-server/dist/main.js', {
-    ...process.env,
-    DEV_AUTH_PORT: String(idpPort),
-    DEV_AUTH_HOST: '127.0.0.1',
-    DEV_AUTH_ISSUER: issuer,
-    DEV_AUTH_CLIENT_ID: CLIENT_ID,
-    DEV_AUTH_CLIENT_SECRET: CLIENT_SECRET,
-    DEV_AUTH_REDIRECT_URIS: `${serverUrl}/ui/auth/callback`,
+  const idp = identityProvider({
+    port: idpPort,
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    redirectUris: [`${serverUrl}/ui/auth/callback`],
   });
+  const { issuer } = idp;
 
   let options = createAppOptions();
   options = setSystemSetting(options, BODHI_HOME, home);
@@ -114,8 +110,7 @@ async function startStack(backend: Backend): Promise<{ stack: BodhiStack; stop()
     fs.rmSync(home, { recursive: true, force: true });
   };
   try {
-    idp.start();
-    await waitForUrl(`${issuer}/.well-known/openid-configuration`, idp);
+    await startIdentityProvider(idp);
     await server.start();
     if (server.serverUrl() !== serverUrl) {
       throw new Error(`server answers at ${server.serverUrl()}, expected ${serverUrl}`);

@@ -10,7 +10,12 @@ import type { SessionDbKind } from '@bodhi/services';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ManagedProcess, waitForUrl } from './processes.js';
+import {
+  identityProvider,
+  ManagedProcess,
+  startIdentityProvider,
+  waitForUrl,
+} from './processes.js';
 
 export { SESSION_BACKENDS };
 
@@ -59,20 +64,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const idpPort = await freePort();
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
   const urls = ports.map((port) => `http://127.0.0.1:${port}`);
-  const issuer = `http://127.0.0.1:${idpPort}`;
-  const idp = Object.assign(
-    new ManagedProcess('dev-auth-server', 'apps/dev-auth-server/dist/main.js', {
-      ...process.env,
-      DEV_AUTH_PORT: String(idpPort),
-      DEV_AUTH_HOST: '127.0.0.1',
-      DEV_AUTH_ISSUER: issuer,
-      DEV_AUTH_CLIENT_ID: CLIENT_ID,
-      DEV_AUTH_CLIENT_SECRET: CLIENT_SECRET,
-      DEV_AUTH_REDIRECT_URIS: urls.map((u) => `${u}/ui/auth/callback`).join(','),
-      DEV_AUTH_ACCESS_TOKEN_TTL_SECONDS: String(options.accessTokenTtlSeconds ?? 300),
-    }),
-    { issuer },
-  );
+  const idp = identityProvider({
+    port: idpPort,
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    redirectUris: urls.map((u) => `${u}/ui/auth/callback`),
+    accessTokenTtlSeconds: options.accessTokenTtlSeconds,
+  });
+  const { issuer } = idp;
   const homes: string[] = [];
   const servers = ports.map((port, i) => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-e2e-home-'));
@@ -110,8 +109,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     for (const home of homes) fs.rmSync(home, { recursive: true, force: true });
   };
   try {
-    idp.start();
-    await waitForUrl(`${issuer}/.well-known/openid-configuration`, idp);
+    await startIdentityProvider(idp);
     for (const server of servers) server.start();
     await Promise.all(servers.map((s) => waitForUrl(`${s.url}/bodhi/v1/ping`, s)));
   } catch (e) {
