@@ -1,4 +1,6 @@
 import { Logger } from '@nestjs/common';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { redactSecrets, urlPassword } from '../util/redact.util.js';
 import { migrationsTableName, sessionMigrations } from './migrations/session.migrations.js';
@@ -73,6 +75,26 @@ async function migratePostgres(ds: DataSource, options: ResolvedSessionOptions):
   }
 }
 
+/**
+ * Creates the SQLite file's directory one level at a time. Node's recursive mkdir (which
+ * TypeORM would use) loops forever under some virtual filesystems (/proc); this fails at
+ * once with the reason (ENOENT, EACCES, EROFS, ENOTDIR) instead.
+ */
+function ensureDirectory(dir: string): void {
+  const missing: string[] = [];
+  let current = dir;
+  while (!fs.existsSync(current)) {
+    missing.unshift(current);
+    const parent = path.dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  if (fs.existsSync(current) && !fs.statSync(current).isDirectory()) {
+    throw new Error(`${current} is not a directory`);
+  }
+  for (const d of missing) fs.mkdirSync(d);
+}
+
 /** Opens the session database named by the options and brings its schema up to date. */
 export async function createSessionDataSource(
   options: ResolvedSessionOptions,
@@ -85,6 +107,9 @@ export async function createSessionDataSource(
       options.target.kind === 'postgres' ? urlPassword(options.target.url) : undefined,
     ]);
   try {
+    if (options.target.kind === 'sqlite' && options.target.database !== ':memory:') {
+      ensureDirectory(path.dirname(options.target.database));
+    }
     await ds.initialize();
   } catch (e) {
     throw new SessionDbUnavailableError(`Cannot open session database (${where}): ${safe(e)}`);

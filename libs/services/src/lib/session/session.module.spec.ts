@@ -177,6 +177,12 @@ describe('SessionModule boot failures', () => {
     }
   });
 
+  it('fails at once, not a hang, where the SQLite directory can never be created (/proc)', async () => {
+    await expect(boot(`sqlite:/proc/bodhi-${process.pid}/session.sqlite`)).rejects.toThrow(
+      /Cannot open session database \(SQLite \/proc\/.*\): .*ENOENT/,
+    );
+  });
+
   it('fails with a clear error when the SQLite directory cannot be created', async () => {
     const file = path.join(os.tmpdir(), `bodhi-not-a-dir-${process.pid}`);
     fs.writeFileSync(file, 'x');
