@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
+import { ensureDirectory } from '../util/fs.util.js';
 import { redactSecrets, urlPassword } from '../util/redact.util.js';
 import { migrationsTableName, sessionMigrations } from './migrations/session.migrations.js';
 import { describeSessionDb } from './session-db-url.util.js';
@@ -73,26 +73,6 @@ async function migratePostgres(ds: DataSource, options: ResolvedSessionOptions):
     await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [key]).catch(() => undefined);
     await lock.release();
   }
-}
-
-/**
- * Creates the SQLite file's directory one level at a time. Node's recursive mkdir (which
- * TypeORM would use) loops forever under some virtual filesystems (/proc); this fails at
- * once with the reason (ENOENT, EACCES, EROFS, ENOTDIR) instead.
- */
-function ensureDirectory(dir: string): void {
-  const missing: string[] = [];
-  let current = dir;
-  while (!fs.existsSync(current)) {
-    missing.unshift(current);
-    const parent = path.dirname(current);
-    if (parent === current) break;
-    current = parent;
-  }
-  if (fs.existsSync(current) && !fs.statSync(current).isDirectory()) {
-    throw new Error(`${current} is not a directory`);
-  }
-  for (const d of missing) fs.mkdirSync(d);
 }
 
 /** Opens the session database named by the options and brings its schema up to date. */

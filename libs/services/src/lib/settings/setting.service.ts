@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ensureDirectory } from '../util/fs.util.js';
 import { BODHI_SETTINGS } from './setting.tokens.js';
 import type { BodhiSettings } from './setting.schema.js';
 import {
@@ -33,7 +34,7 @@ export class SettingService {
   private cachedSecret?: string;
 
   constructor(@Inject(BODHI_SETTINGS) private readonly settings: BodhiSettings) {
-    fs.mkdirSync(settings.home, { recursive: true });
+    ensureDirectory(settings.home);
   }
 
   bodhiHome(): string {
