@@ -65,17 +65,20 @@ describe('PostgreSQL outage', () => {
           BODHI_AUTH_URL: 'http://127.0.0.1:9',
           BODHI_AUTH_CLIENT_ID: 'c',
           BODHI_AUTH_CLIENT_SECRET: 's',
-          BODHI_LOG_LEVEL: 'error',
+          BODHI_LOG_LEVEL: 'info',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code).not.toBe(0);
     const line = stderr.split('\n').find((l) => l.startsWith('Bodhi server failed to start'));
     expect(line).toMatch(/Cannot open session database \(PostgreSQL 127\.0\.0\.1:1\/sessions_db\)/);
     expect(stderr).not.toContain('hunter22');
+    // One line, not a stack dump: boot logs are only printed once boot succeeds.
+    expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 });

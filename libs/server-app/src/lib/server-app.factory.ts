@@ -44,7 +44,12 @@ export async function createBodhiApp(options: BodhiAppOptions = {}): Promise<INe
   const app = await NestFactory.create<NestExpressApplication>(root, {
     logger,
     abortOnError: false,
+    // Boot logs wait until boot succeeds: a failed boot is reported once, by the error the
+    // caller receives (one line naming the problem), not also as Nest's stack dump.
+    bufferLogs: true,
+    autoFlushLogs: false,
   });
+  app.flushLogs();
   app.useGlobalFilters(new ApiErrorFilter());
   app.disable('x-powered-by');
   // SIGTERM/SIGINT close the app: pruner stopped, then the DataSource closed.
