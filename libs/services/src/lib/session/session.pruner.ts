@@ -82,6 +82,9 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
       const removed = await this.store.pruneBatch(pruneBatchSize);
       total += removed;
       if (removed < pruneBatchSize) return total;
+      // better-sqlite3 is synchronous: without a turn of the event loop between batches,
+      // a million expired rows would stall every request until the whole prune is done.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 }
