@@ -21,7 +21,7 @@ export interface SessionModuleOptions {
   ttlSeconds?: number;
   /** Seconds between prunes of expired rows; 0 turns pruning off. Default 60. */
   pruneIntervalSeconds?: number;
-  /** Most rows one prune statement deletes, so pruning never holds long locks. Default 1000. */
+  /** Most rows one prune statement deletes, so pruning never holds long locks. Default 1000 (PostgreSQL), 100 (SQLite). */
   pruneBatchSize?: number;
   /** Set the cookie's Secure flag (the public scheme is https). Default false. */
   secureCookie?: boolean;
@@ -50,6 +50,12 @@ export interface ResolvedSessionOptions {
   encryptionKeys: Buffer[];
   maxDataBytes: number;
 }
+
+/**
+ * Rows per prune statement. SQLite deletes synchronously on the request thread, so its
+ * batches are small enough (~tens of ms on a million-row table) not to stall requests.
+ */
+const DEFAULT_PRUNE_BATCH_SIZE = { sqlite: 100, postgres: 1000 } as const;
 
 export class InvalidSessionOptionsError extends Error {
   constructor(message: string) {
@@ -106,7 +112,10 @@ export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSe
         options.pruneIntervalSeconds ?? DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
         true,
       ) * 1000,
-    pruneBatchSize: positiveInt('pruneBatchSize', options.pruneBatchSize ?? 1000),
+    pruneBatchSize: positiveInt(
+      'pruneBatchSize',
+      options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE[target.kind],
+    ),
     secureCookie: options.secureCookie ?? false,
     poolSize: positiveInt('poolSize', options.poolSize ?? 10),
     encryptionKeys: encryptionKeys(options.encryptionKeys ?? []),
