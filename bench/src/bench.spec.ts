@@ -1,0 +1,151 @@
+/**
+ * Keeps the harness from rotting: `--quick` (small N, one repetition) runs every section
+ * against the real databases and processes, into a temp dir, and every contender must post
+ * numbers. No speed is asserted here — that is what the full run's target column is for.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { BENCH_ROOT, STORE_OPS, WORKSPACE_ROOT } from './config.js';
+import type { BenchResults } from './report.js';
+
+function must<T>(value: T | undefined): T {
+  if (value === undefined) throw new Error('missing from the results');
+  return value;
+}
+
+const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
+const nonNegative = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+const spreadOk = (s: { median: number; min: number; max: number; reps: number[] }) =>
+  positive(s.median) &&
+  positive(s.min) &&
+  positive(s.max) &&
+  s.reps.length > 0 &&
+  s.reps.every(positive);
+
+describe('npm run bench -- --quick', () => {
+  let out: string;
+  let results: BenchResults;
+  let markdown: string;
+
+  afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
+
+  it('runs every section, and every contender posts numbers', async () => {
+    out = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-bench-quick-'));
+    // The built harness (the test target depends on bench:build), as `npm run bench` runs it.
+    await promisify(execFile)(
+      process.execPath,
+      ['--expose-gc', path.join(BENCH_ROOT, 'dist/main.js'), '--quick', '--out', out],
+      { cwd: WORKSPACE_ROOT, maxBuffer: 64 * 1024 * 1024, timeout: 540_000 },
+    );
+    results = JSON.parse(fs.readFileSync(path.join(out, 'latest.json'), 'utf8')) as BenchResults;
+    markdown = fs.readFileSync(path.join(out, 'latest.md'), 'utf8');
+    reportAndMachine();
+    storeContenders();
+    httpServers();
+    scale();
+    drivers();
+    targets();
+  });
+
+  /** The report and the JSON beside it, describing the machine. */
+  function reportAndMachine() {
+    expect(results.schemaVersion).toBe(1);
+    expect(results.mode).toBe('quick');
+    expect(results.machine.cpus).toBeGreaterThan(0);
+    expect(results.machine.postgres).toMatch(/^\d+/);
+    expect(results.machine.sqlite).toMatch(/^3\./);
+    for (const heading of [
+      '## Store level — PostgreSQL',
+      '## Store level — SQLite',
+      '## HTTP level',
+      '## Scale',
+      '## SQLite drivers (why better-sqlite3)',
+    ])
+      expect(markdown).toContain(heading);
+  }
+
+  /** Numbers for every store contender, op and concurrency on both backends. */
+  function storeContenders() {
+    const expected = {
+      postgres: ['ours', 'raw', 'connect-pg-simple', 'connect-typeorm'],
+      sqlite: ['ours', 'raw', 'better-sqlite3-session-store', 'connect-typeorm'],
+    };
+    for (const kind of ['postgres', 'sqlite'] as const) {
+      const r = must(results.store[kind]);
+      expect(r.contenders.map((c) => c.key).sort()).toEqual([...expected[kind]].sort());
+      for (const contender of expected[kind])
+        for (const c of results.config.store.concurrency)
+          for (const op of STORE_OPS) {
+            const m = r.measurements.find(
+              (x) => x.contender === contender && x.op === op && x.concurrency === c,
+            );
+            expect({ kind, contender, op, c, ok: !!m && spreadOk(m.opsPerSec) }).toEqual({
+              kind,
+              contender,
+              op,
+              c,
+              ok: true,
+            });
+            expect(!!m && nonNegative(m.p50Ms) && nonNegative(m.p99Ms)).toBe(true);
+          }
+    }
+  }
+
+  /** req/s, latency and CPU for each HTTP server. */
+  function httpServers() {
+    const http = must(results.http);
+    expect(http.configs.map((c) => c.key).sort()).toEqual([
+      'memory',
+      'postgres',
+      'postgres-lazy-touch',
+      'sqlite',
+    ]);
+    for (const c of http.configs) {
+      expect(spreadOk(c.reqPerSec)).toBe(true);
+      expect(spreadOk(c.p99Ms) && nonNegative(c.p50Ms.median)).toBe(true);
+    }
+  }
+
+  /** The scale results on both backends. */
+  function scale() {
+    for (const kind of ['postgres', 'sqlite'] as const) {
+      const s = must(results.scale[kind]);
+      expect(
+        spreadOk(s.getSmall.p99Ms) &&
+          spreadOk(s.getLarge.p99Ms) &&
+          spreadOk(s.getLargeHotSet.p99Ms),
+      ).toBe(true);
+      expect(s.countForUser.sessions).toBe(100);
+      expect(s.clearForUser.removed).toBe(100);
+      expect(positive(s.countForUser.p50Ms) && positive(s.clearForUser.p50Ms)).toBe(true);
+      for (const p of [s.prune, ...(s.pruneWhatIf ? [s.pruneWhatIf] : [])]) {
+        expect(p.rowsRemoved).toBeGreaterThan(0);
+        expect(positive(p.seconds)).toBe(true);
+        expect(p.duringPrune.requests).toBeGreaterThan(0);
+        expect(positive(p.duringPrune.p99Ms) && positive(p.baseline.p99Ms)).toBe(true);
+      }
+    }
+    expect(must(results.scale.sqlite).pruneWhatIf).toBeDefined();
+  }
+
+  /** The SQLite driver comparison. */
+  function drivers() {
+    const drivers = must(results.drivers);
+    expect(drivers.rows.map((r) => r.op)).toEqual(['set (upsert 1.7 KB)', 'get (hit)']);
+    for (const r of drivers.rows)
+      expect(spreadOk(r.betterSqlite3) && spreadOk(r.sqlite3)).toBe(true);
+  }
+
+  /** Every target with a verdict. */
+  function targets() {
+    expect(results.targets.length).toBeGreaterThan(40);
+    for (const t of results.targets) {
+      expect(Number.isFinite(t.measured)).toBe(true);
+      expect(typeof t.pass).toBe('boolean');
+    }
+    expect(markdown).toMatch(/Targets: \d+ of \d+ met/);
+  }
+});

@@ -1,0 +1,398 @@
+/**
+ * HTTP level: autocannon against GET /bodhi/v1/user with logged-in cookies (token
+ * verification included), the same app on our SQLite store, our PostgreSQL store, and
+ * express-session's MemoryStore (the upper bound). Each server runs in its own process;
+ * the identity provider is apps/dev-auth-server, and every cookie comes from a real login
+ * through its form.
+ */
+import autocannon from 'autocannon';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { SessionDbKind } from '@bodhi/services';
+import { BENCH_ROOT, type BenchConfig, WORKSPACE_ROOT } from './config.js';
+import { oursOptions, openWorkspace, Workspace } from './contenders.js';
+import { BENCH_SECRET } from './fixtures.js';
+import { freePort, progress, spread, Spread } from './util.js';
+
+const CLIENT_ID = 'bodhi-server';
+const CLIENT_SECRET = 'bench-client-secret';
+const DEMO_USER = { username: 'user@bodhi.test', password: 'user-pass' };
+const COOKIE = 'bodhiapp_session_id';
+
+type LoginThroughForm = (options: {
+  authorizationUrl: string | URL;
+  username: string;
+  password: string;
+}) => Promise<URL>;
+
+export interface HttpConfigResult {
+  key: 'sqlite' | 'postgres' | 'memory' | 'postgres-lazy-touch';
+  name: string;
+  /** A what-if configuration, not the app as shipped (no target applies). */
+  whatIf: boolean;
+  reqPerSec: Spread;
+  p50Ms: Spread;
+  p99Ms: Spread;
+  requests: number;
+  /**
+   * CPU time per request (µs, median over runs) of the server process, of all PostgreSQL
+   * processes, and of the bench process running autocannon (Linux /proc; absent elsewhere).
+   */
+  cpuUsPerRequest?: { server: number; postgres: number; loadGenerator: number };
+}
+
+export interface HttpResult {
+  endpoint: string;
+  connections: number;
+  sessions: number;
+  seconds: number;
+  warmupSeconds: number;
+  reps: number;
+  configs: HttpConfigResult[];
+}
+
+let clockTicks: number | undefined;
+/** User + system CPU ms of a process (Linux), or NaN. */
+function processCpuMs(pid: number): number {
+  try {
+    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK']).toString()) || 100;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU ms of every process named `postgres` (server, backends, background workers), by pid. */
+function postgresCpuMs(): Map<number, number> {
+  const out = new Map<number, number>();
+  try {
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres')
+          out.set(Number(entry), processCpuMs(Number(entry)));
+      } catch {
+        // exited meanwhile
+      }
+    }
+  } catch {
+    // not Linux
+  }
+  return out;
+}
+
+function cpuSnapshot(serverPid: number | undefined) {
+  const self = process.cpuUsage();
+  return {
+    server: serverPid ? processCpuMs(serverPid) : NaN,
+    postgres: postgresCpuMs(),
+    loadGenerator: (self.user + self.system) / 1000,
+  };
+}
+
+/** CPU ms between two snapshots; a PostgreSQL process that exited in between is left out. */
+function cpuDelta(before: ReturnType<typeof cpuSnapshot>, after: ReturnType<typeof cpuSnapshot>) {
+  let postgres = 0;
+  for (const [pid, ms] of after.postgres) postgres += ms - (before.postgres.get(pid) ?? 0);
+  return {
+    server: after.server - before.server,
+    postgres: after.postgres.size ? postgres : NaN,
+    loadGenerator: after.loadGenerator - before.loadGenerator,
+  };
+}
+
+/** A child process with its output kept for error messages. */
+class Proc {
+  private child?: ChildProcess;
+  private log: string[] = [];
+  exited = false;
+
+  constructor(
+    readonly name: string,
+    private readonly script: string,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  start(): void {
+    const child = spawn(process.execPath, [this.script], {
+      cwd: WORKSPACE_ROOT,
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (d: Buffer) => this.log.push(d.toString()));
+    child.stderr?.on('data', (d: Buffer) => this.log.push(d.toString()));
+    child.on('exit', () => (this.exited = true));
+    this.child = child;
+  }
+
+  output(): string {
+    return this.log.join('').slice(-3000);
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async waitFor(url: string, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.exited) throw new Error(`${this.name} exited early:\n${this.output()}`);
+      try {
+        if ((await fetch(url)).ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`${this.name} did not answer at ${url}:\n${this.output()}`);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || this.exited) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** A real login: initiate, the provider's form, callback; returns `bodhiapp_session_id=…`. */
+async function login(base: string, loginThroughForm: LoginThroughForm): Promise<string> {
+  let cookie: string | undefined;
+  const request = async (method: string, route: string, body?: unknown) => {
+    const res = await fetch(`${base}${route}`, {
+      method,
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(cookie ? { cookie } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      redirect: 'manual',
+    });
+    for (const header of res.headers.getSetCookie()) {
+      if (header.startsWith(`${COOKIE}=`)) cookie = header.split(';')[0];
+    }
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, string> };
+  };
+  const initiate = await request('POST', '/bodhi/v1/auth/initiate');
+  if (initiate.status !== 201) throw new Error(`initiate answered ${initiate.status}`);
+  const redirect = await loginThroughForm({
+    authorizationUrl: initiate.body.location,
+    ...DEMO_USER,
+  });
+  const callback = await request(
+    'POST',
+    '/bodhi/v1/auth/callback',
+    Object.fromEntries(redirect.searchParams),
+  );
+  if (callback.status !== 200) throw new Error(`callback answered ${callback.status}`);
+  const user = await request('GET', '/bodhi/v1/user');
+  if (user.body.auth_status !== 'logged_in')
+    throw new Error(`logged in, but /user says ${JSON.stringify(user.body)}`);
+  if (!cookie) throw new Error('no session cookie after the login');
+  return cookie;
+}
+
+function cannon(options: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) =>
+    autocannon(options, (err, result) => (err ? reject(err) : resolve(result))),
+  );
+}
+
+interface Server {
+  key: HttpConfigResult['key'];
+  name: string;
+  whatIf: boolean;
+  url: string;
+  proc: Proc;
+  cookies: string[];
+}
+
+export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
+  const { connections, seconds, warmupSeconds, reps } = config.http;
+  const idpScript = path.join(WORKSPACE_ROOT, 'apps/dev-auth-server/dist/main.js');
+  const codeFlow = path.join(WORKSPACE_ROOT, 'apps/dev-auth-server/dist/testing/code-flow.js');
+  const serverScript = path.join(BENCH_ROOT, 'dist/http-server.js');
+  for (const file of [idpScript, codeFlow, serverScript]) {
+    if (!fs.existsSync(file))
+      throw new Error(`${file} is missing: build first (npx nx run bench:build)`);
+  }
+  const { loginThroughForm } = (await import(pathToFileURL(codeFlow).href)) as {
+    loginThroughForm: LoginThroughForm;
+  };
+
+  const plan: {
+    key: Server['key'];
+    name: string;
+    kind: SessionDbKind;
+    store: 'ours' | 'memory' | 'lazy-touch';
+  }[] = [
+    { key: 'sqlite', name: 'ours, SQLite', kind: 'sqlite', store: 'ours' },
+    { key: 'postgres', name: 'ours, PostgreSQL', kind: 'postgres', store: 'ours' },
+    { key: 'memory', name: 'MemoryStore (upper bound)', kind: 'sqlite', store: 'memory' },
+    {
+      key: 'postgres-lazy-touch',
+      name: 'what-if: ours, PostgreSQL, touch skipped < 60 s',
+      kind: 'postgres',
+      store: 'lazy-touch',
+    },
+  ];
+  const workspaces: Record<SessionDbKind, Workspace> = {
+    sqlite: await openWorkspace('sqlite', config.pgUrl),
+    postgres: await openWorkspace('postgres', config.pgUrl),
+  };
+  const idpPort = await freePort();
+  const issuer = `http://127.0.0.1:${idpPort}`;
+  const ports = await Promise.all(plan.map(() => freePort()));
+  const idp = new Proc('dev-auth-server', idpScript, {
+    ...process.env,
+    DEV_AUTH_PORT: String(idpPort),
+    DEV_AUTH_HOST: '127.0.0.1',
+    DEV_AUTH_ISSUER: issuer,
+    DEV_AUTH_CLIENT_ID: CLIENT_ID,
+    DEV_AUTH_CLIENT_SECRET: CLIENT_SECRET,
+    DEV_AUTH_REDIRECT_URIS: ports.map((p) => `http://127.0.0.1:${p}/ui/auth/callback`).join(','),
+    // No refresh during the runs: every request is a plain token verification.
+    DEV_AUTH_ACCESS_TOKEN_TTL_SECONDS: '3600',
+  });
+  const homes: string[] = [];
+  const servers: Server[] = [];
+  try {
+    idp.start();
+    await idp.waitFor(`${issuer}/.well-known/openid-configuration`);
+    for (const [i, p] of plan.entries()) {
+      const ws = workspaces[p.kind];
+      const options = oursOptions(ws, `http_${p.key.replace(/-/g, '_')}`);
+      const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-bench-home-'));
+      homes.push(home);
+      const url = `http://127.0.0.1:${ports[i]}`;
+      const proc = new Proc(`bench-server (${p.name})`, serverScript, {
+        ...process.env,
+        NODE_ENV: 'production',
+        BODHI_HOME: home,
+        BODHI_HOST: '127.0.0.1',
+        BODHI_PORT: String(ports[i]),
+        BODHI_LOG_LEVEL: 'warn',
+        BODHI_AUTH_URL: issuer,
+        BODHI_AUTH_CLIENT_ID: CLIENT_ID,
+        BODHI_AUTH_CLIENT_SECRET: CLIENT_SECRET,
+        BODHI_SESSION_DB_URL:
+          p.kind === 'postgres'
+            ? config.pgUrl
+            : `sqlite:${path.join(ws.dir, `http_${p.key.replace(/-/g, '_')}.sqlite`)}`,
+        BODHI_SESSION_DB_TABLE: options.tableName,
+        BODHI_SESSION_DB_SCHEMA: options.schema,
+        BODHI_SESSION_SECRET: BENCH_SECRET,
+        BENCH_SESSION_STORE: p.store,
+        BENCH_TOUCH_AFTER_MS: '60000',
+      });
+      proc.start();
+      servers.push({
+        key: p.key,
+        name: p.name,
+        url,
+        proc,
+        cookies: [],
+        whatIf: p.store === 'lazy-touch',
+      });
+    }
+    for (const s of servers) {
+      await s.proc.waitFor(`${s.url}/bodhi/v1/ping`);
+      for (let i = 0; i < connections; i++) s.cookies.push(await login(s.url, loginThroughForm));
+      progress(`http: ${s.name} up, ${connections} users logged in through the provider`);
+    }
+
+    const samples = new Map<string, { result: autocannon.Result; cpu: Record<string, number> }[]>();
+    const run = async (s: Server, duration: number) => {
+      let next = 0;
+      const before = cpuSnapshot(s.proc.pid);
+      const result = await cannon({
+        url: `${s.url}/bodhi/v1/user`,
+        connections,
+        duration,
+        // One logged-in session per connection.
+        setupClient: (client) =>
+          client.setHeaders({ cookie: s.cookies[next++ % s.cookies.length] }),
+      });
+      if (result.errors || result.non2xx || result.timeouts)
+        throw new Error(
+          `${s.name}: ${result.errors} errors, ${result.non2xx} non-2xx, ${result.timeouts} timeouts\n${s.proc.output()}`,
+        );
+      const delta = cpuDelta(before, cpuSnapshot(s.proc.pid));
+      const perRequest = (ms: number) => (ms * 1000) / result.requests.total;
+      const cpu = {
+        server: perRequest(delta.server),
+        postgres: perRequest(delta.postgres),
+        loadGenerator: perRequest(delta.loadGenerator),
+      };
+      return { result, cpu };
+    };
+    for (const s of servers) {
+      progress(`http: warm-up ${s.name} (${warmupSeconds} s, excluded)`);
+      await run(s, warmupSeconds);
+    }
+    for (let rep = 0; rep < reps; rep++) {
+      const order = servers.map((_, i) => servers[(i + rep) % servers.length]);
+      for (const s of order) {
+        const sample = await run(s, seconds);
+        samples.set(s.key, [...(samples.get(s.key) ?? []), sample]);
+        const { result, cpu } = sample;
+        progress(
+          `http: rep ${rep + 1}/${reps} ${s.name}: ${Math.round(result.requests.total / result.duration)} req/s, ` +
+            `p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; CPU µs/request: server ${Math.round(cpu.server)}, ` +
+            `postgres ${Math.round(cpu.postgres)}, autocannon ${Math.round(cpu.loadGenerator)}`,
+        );
+      }
+    }
+    // Still logged in after the load: every request was an authenticated one.
+    for (const s of servers) {
+      const res = await fetch(`${s.url}/bodhi/v1/user`, { headers: { cookie: s.cookies[0] } });
+      const body = (await res.json()) as { auth_status?: string };
+      if (body.auth_status !== 'logged_in')
+        throw new Error(`${s.name}: session no longer logged in after the run`);
+    }
+    return {
+      endpoint: 'GET /bodhi/v1/user',
+      connections,
+      sessions: connections,
+      seconds,
+      warmupSeconds,
+      reps,
+      configs: servers.map((s) => {
+        const runs = samples.get(s.key) ?? [];
+        const results = runs.map((r) => r.result);
+        const cpu = (key: 'server' | 'postgres' | 'loadGenerator') =>
+          spread(runs.map((r) => r.cpu[key])).median;
+        return {
+          key: s.key,
+          name: s.name,
+          whatIf: s.whatIf,
+          reqPerSec: spread(results.map((r) => r.requests.total / r.duration)),
+          p50Ms: spread(results.map((r) => r.latency.p50)),
+          p99Ms: spread(results.map((r) => r.latency.p99)),
+          requests: results.reduce((n, r) => n + r.requests.total, 0),
+          cpuUsPerRequest: Number.isFinite(cpu('server'))
+            ? {
+                server: cpu('server'),
+                postgres: cpu('postgres'),
+                loadGenerator: cpu('loadGenerator'),
+              }
+            : undefined,
+        };
+      }),
+    };
+  } finally {
+    await Promise.all([...servers.map((s) => s.proc.stop()), idp.stop()]);
+    for (const home of homes) fs.rmSync(home, { recursive: true, force: true });
+    await workspaces.sqlite.close();
+    await workspaces.postgres.close();
+  }
+}
