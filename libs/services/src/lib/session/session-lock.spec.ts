@@ -66,6 +66,20 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
   });
 
   if (kind === 'postgres') {
+    it('keeps connections for the work: many sessions locking at once never exhaust the pool', async () => {
+      // Pool of 10 (the default); 40 sessions lock at once and each does a query under its lock.
+      const lock = new SessionLock(sources[0], kind, 5_000, 5);
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          lock.run(
+            `busy-${i}`,
+            async () => (await sources[0].query('SELECT $1::int AS n', [i]))[0].n as number,
+          ),
+        ),
+      );
+      expect(results).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    });
+
     it('holds across instances sharing the database', async () => {
       const locks = sources.map((ds) => new SessionLock(ds, kind));
       expect(await peakOverlap(locks, 'sid-cluster', 20)).toBe(1);

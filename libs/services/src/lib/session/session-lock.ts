@@ -22,11 +22,20 @@ export class SessionLockTimeoutError extends Error {
  */
 export class SessionLock {
   private readonly tails = new Map<string, Promise<void>>();
+  /** Advisory-lock holders in this process, and those waiting for a slot. */
+  private holders = 0;
+  private readonly waiting: (() => void)[] = [];
 
+  /**
+   * @param maxHolders how many advisory locks this process holds at once. Each holder keeps
+   *   a pooled connection while its work (which itself needs connections) runs, so this must
+   *   stay below the pool size, or holders starve each other of connections.
+   */
   constructor(
     private readonly dataSource: DataSource,
     private readonly kind: SessionDbKind,
     private readonly timeoutMs = 15_000,
+    private readonly maxHolders = 4,
   ) {}
 
   async run<T>(sid: string, work: () => Promise<T>): Promise<T> {
@@ -44,6 +53,18 @@ export class SessionLock {
   }
 
   private async withAdvisoryLock<T>(sid: string, work: () => Promise<T>): Promise<T> {
+    if (this.holders >= this.maxHolders)
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.holders++;
+    try {
+      return await this.holdAdvisoryLock(sid, work);
+    } finally {
+      this.holders--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  private async holdAdvisoryLock<T>(sid: string, work: () => Promise<T>): Promise<T> {
     const runner = this.dataSource.createQueryRunner();
     const args = [SESSION_LOCK_NAMESPACE, sid];
     try {

@@ -50,7 +50,13 @@ import { SessionLock } from './session-lock.js';
     {
       provide: SessionLock,
       useFactory: (ds: DataSource, options: ResolvedSessionOptions) =>
-        new SessionLock(ds, options.target.kind),
+        // Half the pool may hold locks; the rest serves the work done under them.
+        new SessionLock(
+          ds,
+          options.target.kind,
+          undefined,
+          Math.max(1, Math.floor(options.poolSize / 2)),
+        ),
       inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS],
     },
     DefaultSessionService,
