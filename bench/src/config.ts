@@ -50,27 +50,24 @@ export interface BenchConfig {
     baselineSeconds: number;
     /** PostgreSQL: most seconds of untimed reads after a bulk load, until write-back settles. */
     settleSeconds: number;
-    /** Rows of the SQLite what-if prune (smaller batches). */
-    whatIfRows: number;
   };
   drivers: { ops: number; reps: number };
 }
 
 const FULL: Omit<BenchConfig, 'outDir' | 'sections' | 'pgUrl'> = {
   mode: 'full',
-  store: { ops: { sqlite: 5000, postgres: 2000 }, warmupOps: 500, reps: 5, concurrency: [1, 32] },
+  store: { ops: { sqlite: 5000, postgres: 2000 }, warmupOps: 500, reps: 7, concurrency: [1, 32] },
   http: { connections: 32, warmupSeconds: 3, seconds: 8, reps: 3 },
   scale: {
     rows: 1_000_000,
     smallRows: 1000,
     sessionsPerUser: 100,
     getSamples: { sqlite: 20_000, postgres: 5000 },
-    reps: 3,
+    reps: 5,
     userOps: 20,
     loadRate: 500,
     baselineSeconds: 3,
     settleSeconds: 30,
-    whatIfRows: 1_000_000,
   },
   drivers: { ops: 5000, reps: 5 },
 };
@@ -89,7 +86,6 @@ const QUICK: typeof FULL = {
     loadRate: 200,
     baselineSeconds: 0.3,
     settleSeconds: 2,
-    whatIfRows: 2000,
   },
   drivers: { ops: 300, reps: 1 },
 };

@@ -22,6 +22,7 @@ import pg from 'pg';
 import { DataSource, EntitySchema } from 'typeorm';
 import { BENCH_SECRET } from './fixtures.js';
 import { CtSessionRow, loadConnectTypeorm } from './deps.js';
+import { onInterrupt } from './util.js';
 
 type Cb<T = unknown> = (err?: unknown, value?: T) => void;
 
@@ -64,13 +65,18 @@ export async function openWorkspace(kind: SessionDbKind, pgUrl: string): Promise
   const tag = `${process.pid}_${randomBytes(3).toString('hex')}`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bodhi-bench-${kind}-`));
   if (kind === 'sqlite') {
+    const close = async () => {
+      unregister();
+      fs.rmSync(dir, { recursive: true, force: true });
+    };
+    const unregister = onInterrupt(close);
     return {
       kind,
       pgUrl,
       prefix: `bench_${tag}`,
       dir,
       sql: () => Promise.reject(new Error('no SQL connection on a SQLite workspace')),
-      close: async () => fs.rmSync(dir, { recursive: true, force: true }),
+      close,
     };
   }
   const admin = new pg.Client({ connectionString: pgUrl });
@@ -83,22 +89,28 @@ export async function openWorkspace(kind: SessionDbKind, pgUrl: string): Promise
     );
   }
   const prefix = `bench_${tag}`;
+  let closing: Promise<void> | undefined;
+  // Once, whoever asks first (the run's finally, or Ctrl-C).
+  const close = () => (closing ??= dropAll());
+  const dropAll = async () => {
+    unregister();
+    // Every schema this run made, even those of a contender that failed half way.
+    const { rows } = await admin.query<{ nspname: string }>(
+      'SELECT nspname FROM pg_namespace WHERE nspname LIKE $1',
+      [`${prefix}%`],
+    );
+    for (const { nspname } of rows) await admin.query(`DROP SCHEMA "${nspname}" CASCADE`);
+    await admin.end();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  const unregister = onInterrupt(close);
   return {
     kind,
     pgUrl,
     prefix,
     dir,
     sql: (text, params) => admin.query(text, params),
-    close: async () => {
-      // Every schema this run made, even those of a contender that failed half way.
-      const { rows } = await admin.query<{ nspname: string }>(
-        'SELECT nspname FROM pg_namespace WHERE nspname LIKE $1',
-        [`${prefix}%`],
-      );
-      for (const { nspname } of rows) await admin.query(`DROP SCHEMA "${nspname}" CASCADE`);
-      await admin.end();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
+    close,
   };
 }
 

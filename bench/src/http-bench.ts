@@ -15,7 +15,7 @@ import type { SessionDbKind } from '@bodhi/services';
 import { BENCH_ROOT, type BenchConfig, WORKSPACE_ROOT } from './config.js';
 import { oursOptions, openWorkspace, Workspace } from './contenders.js';
 import { BENCH_SECRET } from './fixtures.js';
-import { freePort, progress, spread, Spread } from './util.js';
+import { freePort, onInterrupt, progress, spread, Spread } from './util.js';
 
 const CLIENT_ID = 'bodhi-server';
 const CLIENT_SECRET = 'bench-client-secret';
@@ -265,6 +265,9 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
   });
   const homes: string[] = [];
   const servers: Server[] = [];
+  const unregister = onInterrupt(() =>
+    Promise.all([...servers.map((s) => s.proc.stop()), idp.stop()]),
+  );
   try {
     idp.start();
     await idp.waitFor(`${issuer}/.well-known/openid-configuration`);
@@ -390,6 +393,7 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
       }),
     };
   } finally {
+    unregister();
     await Promise.all([...servers.map((s) => s.proc.stop()), idp.stop()]);
     for (const home of homes) fs.rmSync(home, { recursive: true, force: true });
     await workspaces.sqlite.close();

@@ -14,11 +14,12 @@ import { runHttpBench } from './http-bench.js';
 import { BenchResults, describeMachine, evaluateTargets, renderMarkdown } from './report.js';
 import { runScaleBench } from './scale-bench.js';
 import { runStoreBench } from './store-bench.js';
-import { progress, quietNestLogger } from './util.js';
+import { cleanUpOnInterrupt, progress, quietNestLogger, wasInterrupted } from './util.js';
 
 async function main(): Promise<void> {
   const config = parseArgs(process.argv.slice(2));
   quietNestLogger();
+  cleanUpOnInterrupt();
   const startedAt = new Date();
   const t0 = performance.now();
   progress(
@@ -74,6 +75,8 @@ main().then(
   // Peers may leave timers or pools behind; the results are written, so leave.
   () => process.exit(0),
   (err: unknown) => {
+    // Interrupted: the cleanup exits with 130; what the half-closed run throws is noise.
+    if (wasInterrupted()) return;
     process.stderr.write(
       `[bench] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );

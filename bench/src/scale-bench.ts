@@ -24,8 +24,6 @@ import { gc, percentile, progress, runOps, sleep, spread, Spread } from './util.
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-/** The batch size of the SQLite pruning what-if. */
-const WHAT_IF_BATCH = 200;
 /** Sessions the load reads while pruning runs; they outlive the pruner's clock. */
 const HOT_ROWS = 1000;
 
@@ -72,8 +70,6 @@ export interface ScaleBackendResult {
   countForUser: { calls: number; sessions: number; p50Ms: number; maxMs: number };
   clearForUser: { calls: number; removed: number; p50Ms: number; maxMs: number };
   prune: PruneResult;
-  /** SQLite only (what-if): the same prune with smaller batches. */
-  pruneWhatIf?: PruneResult & { rows: number };
 }
 
 // ---- bulk loading ---------------------------------------------------------------------------
@@ -255,38 +251,59 @@ async function filledTable(
 
 // ---- measurements -----------------------------------------------------------------------------
 
+interface GetSeries {
+  label: string;
+  table: Table;
+  rows: number;
+  pick: () => string;
+  p50: number[];
+  p99: number[];
+}
+
 /**
- * Get latency, one call at a time, random ids over the whole table — or, with `hot`, over a
- * fixed random subset of that many sessions (a working set smaller than the table).
+ * Random ids over a table's `rows` bulk rows — or, with `hot`, over a fixed random subset of
+ * that many sessions (a working set smaller than the table).
  */
-async function getLatency(table: Table, rows: number, samples: number, reps: number, hot?: number) {
-  const p50: number[] = [];
-  const p99: number[] = [];
+function series(label: string, table: Table, rows: number, hot?: number): GetSeries {
   const subset = hot
     ? Array.from({ length: hot }, () => bulkId(Math.floor(Math.random() * rows)))
     : undefined;
   const pick = subset
     ? () => subset[Math.floor(Math.random() * subset.length)]
     : () => bulkId(Math.floor(Math.random() * rows));
-  // Warm-up, excluded.
-  await runOps(
-    Math.min(samples, 2000),
-    1,
-    async () => void (await table.store.findSession(pick())),
-  );
-  for (let rep = 0; rep < reps; rep++) {
-    const ids = Array.from({ length: samples }, pick);
-    let misses = 0;
-    gc();
-    const { latencies } = await runOps(samples, 1, async (i) => {
-      if (!(await table.store.findSession(ids[i]))) misses++;
-    });
-    if (misses) throw new Error(`get at ${rows} rows: ${misses} of ${samples} sessions missing`);
-    p50.push(percentile(latencies, 0.5));
-    p99.push(percentile(latencies, 0.99));
-  }
-  return { p50Ms: spread(p50), p99Ms: spread(p99) };
+  return { label, table, rows, pick, p50: [], p99: [] };
 }
+
+/**
+ * Get latency, one call at a time, for several series measured in turns — a repetition of
+ * each per round, the order rotating — so that the small and the big table are read under
+ * the same machine conditions (the big table's bulk load leaves I/O behind it).
+ */
+async function getLatencies(all: GetSeries[], samples: number, reps: number): Promise<void> {
+  for (const s of all) {
+    // Warm-up, excluded.
+    await runOps(
+      Math.min(samples, 2000),
+      1,
+      async () => void (await s.table.store.findSession(s.pick())),
+    );
+  }
+  for (let rep = 0; rep < reps; rep++) {
+    for (const s of all.map((_, i) => all[(i + rep) % all.length])) {
+      const ids = Array.from({ length: samples }, s.pick);
+      let misses = 0;
+      gc();
+      const { latencies } = await runOps(samples, 1, async (i) => {
+        if (!(await s.table.store.findSession(ids[i]))) misses++;
+      });
+      if (misses) throw new Error(`get, ${s.label}: ${misses} of ${samples} sessions missing`);
+      s.p50.push(percentile(latencies, 0.5));
+      s.p99.push(percentile(latencies, 0.99));
+    }
+  }
+}
+
+const latency = (s: GetSeries) => ({ p50Ms: spread(s.p50), p99Ms: spread(s.p99) });
 
 /**
  * An open-loop get load: requests are issued on a fixed schedule whether or not earlier ones
@@ -399,9 +416,6 @@ export async function runScaleBench(
       settleSeconds: config.scale.settleSeconds,
     });
     opened.push(small.table);
-    const getSmall = await getLatency(small.table, smallRows, samples, reps);
-    await small.table.dataSource.destroy();
-    opened.pop();
 
     progress(
       `scale/${kind}: bulk-loading ${rows.toLocaleString('en')} sessions (${users} users × ${sessionsPerUser})`,
@@ -415,10 +429,17 @@ export async function runScaleBench(
     progress(
       `scale/${kind}: loaded in ${large.seconds.toFixed(1)} s` +
         (kind === 'postgres' ? `, write-back settled in ${large.settleSeconds.toFixed(0)} s` : '') +
-        `; get latency at ${rows.toLocaleString('en')} rows`,
+        `; get latency at ${smallRows.toLocaleString('en')} and ${rows.toLocaleString('en')} rows, in turns`,
     );
-    const getLarge = await getLatency(large.table, rows, samples, reps);
-    const getLargeHotSet = await getLatency(large.table, rows, samples, reps, smallRows);
+    const smallSeries = series('small table', small.table, smallRows);
+    const largeSeries = series('big table', large.table, rows);
+    const hotSeries = series('big table, hot set', large.table, rows, smallRows);
+    await getLatencies([smallSeries, largeSeries, hotSeries], samples, reps);
+    const getSmall = latency(smallSeries);
+    const getLarge = latency(largeSeries);
+    const getLargeHotSet = latency(hotSeries);
+    await small.table.dataSource.destroy();
+    opened.splice(opened.indexOf(small.table), 1);
 
     progress(
       `scale/${kind}: countSessionsForUser / clearSessionsForUser on users with ${sessionsPerUser} sessions`,
@@ -460,38 +481,6 @@ export async function runScaleBench(
     await large.table.dataSource.destroy();
     opened.pop();
 
-    let pruneWhatIf: ScaleBackendResult['pruneWhatIf'];
-    if (kind === 'sqlite') {
-      // What-if: the same prune with smaller batches (`pruneBatchSize`, an existing option).
-      // Each SQLite batch holds the event loop for as long as it runs (and a WAL checkpoint
-      // may run inside it); a fifth of the rows per batch bounds that stall.
-      const batch = WHAT_IF_BATCH;
-      const whatIfRows = config.scale.whatIfRows;
-      progress(
-        `scale/${kind}: what-if: SessionPruner with pruneBatchSize ${batch}, ${whatIfRows.toLocaleString('en')} expired rows`,
-      );
-      const t = await filledTable(ws, 'whatif', whatIfRows, users, data, {
-        hot: true,
-        expiresAt: Date.now() + 2 * HOUR,
-        settleSeconds: 0,
-      });
-      opened.push(t.table);
-      const options = { ...t.table.options, pruneBatchSize: batch };
-      const smallBatches = new SessionPruner(futureStore(t.table), t.table.dataSource, options);
-      const result = await pruneUnderLoad(
-        t.table,
-        config,
-        `SessionPruner.pruneOnce(), pruneBatchSize ${batch}`,
-        () => smallBatches.pruneOnce(),
-      );
-      pruneWhatIf = { ...result, batchSize: batch, rows: whatIfRows };
-      progress(
-        `scale/${kind}: what-if: pruned in ${result.seconds.toFixed(1)} s; load p99 ${result.duringPrune.p99Ms.toFixed(1)} ms`,
-      );
-      await t.table.dataSource.destroy();
-      opened.pop();
-    }
-
     return {
       backend: kind,
       rows,
@@ -517,7 +506,6 @@ export async function runScaleBench(
         maxMs: Math.max(...clearMs),
       },
       prune,
-      pruneWhatIf,
     };
   } finally {
     for (const t of opened) await t.dataSource.destroy().catch(() => undefined);

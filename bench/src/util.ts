@@ -27,6 +27,31 @@ export function quietNestLogger(): void {
   Logger.overrideLogger(new StderrLogger());
 }
 
+const cleanups = new Set<() => Promise<unknown>>();
+
+/** Registers work to undo on Ctrl-C / SIGTERM (drop schemas, stop servers); returns the unregister. */
+export function onInterrupt(cleanup: () => Promise<unknown>): () => void {
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
+}
+
+/** On SIGINT/SIGTERM: run the registered cleanups, then exit 130 (a second signal exits at once). */
+let interrupted = false;
+export const wasInterrupted = () => interrupted;
+
+export function cleanUpOnInterrupt(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+      progress(`${signal}: dropping scratch schemas and files, stopping servers…`);
+      void Promise.allSettled([...cleanups].map((cleanup) => cleanup())).then(() =>
+        process.exit(130),
+      );
+    });
+  }
+}
+
 export interface Spread {
   median: number;
   min: number;
