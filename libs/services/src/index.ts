@@ -46,6 +46,7 @@ export {
 export {
   createSessionDataSource,
   createSessionStore,
+  SessionDataSource,
   SessionDbUnavailableError,
 } from './lib/session/session-data-source.factory.js';
 export {

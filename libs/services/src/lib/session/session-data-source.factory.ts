@@ -9,6 +9,12 @@ import type { ResolvedSessionOptions } from './session.options.js';
 import { quoteIdent, SessionTableRef } from './session-sql.js';
 import { SessionCipher } from './session-cipher.js';
 import { SessionStoreBackend } from './session-store.backend.js';
+import { sqliteHandle } from './session-sql.executor.js';
+import {
+  SQLITE_JOURNAL_SIZE_LIMIT,
+  SQLITE_WAL_BACKSTOP_PAGES,
+  SqliteWalCheckpointer,
+} from './sqlite-wal-checkpointer.js';
 
 /** The session database could not be opened or migrated; the message is safe to print. */
 export class SessionDbUnavailableError extends Error {
@@ -44,6 +50,9 @@ function dataSourceOptions(options: ResolvedSessionOptions): DataSourceOptions {
       prepareDatabase: (db: { pragma(sql: string): unknown }) => {
         db.pragma('busy_timeout = 5000');
         db.pragma('synchronous = NORMAL');
+        // Checkpoints run in a worker (SqliteWalCheckpointer); these bound the WAL without it.
+        db.pragma(`wal_autocheckpoint = ${SQLITE_WAL_BACKSTOP_PAGES}`);
+        db.pragma(`journal_size_limit = ${SQLITE_JOURNAL_SIZE_LIMIT}`);
       },
     };
   }
@@ -55,6 +64,27 @@ function dataSourceOptions(options: ResolvedSessionOptions): DataSourceOptions {
     applicationName: 'bodhi-session',
     extra: { max: options.poolSize, connectionTimeoutMillis: 10_000 },
   };
+}
+
+/**
+ * The session DataSource: on a SQLite file it owns the WAL checkpoint worker, stopped (its
+ * connection closed) before the request thread's connection closes.
+ */
+export class SessionDataSource extends DataSource {
+  private checkpointer?: SqliteWalCheckpointer;
+
+  /** Starts checkpointing in a worker; on its failure SQLite's own checkpoints resume. */
+  startWalCheckpointer(file: string): void {
+    this.checkpointer = SqliteWalCheckpointer.start(file, () => {
+      if (this.isInitialized) sqliteHandle(this).pragma('wal_autocheckpoint = 1000');
+    });
+  }
+
+  override async destroy(): Promise<void> {
+    await this.checkpointer?.stop();
+    this.checkpointer = undefined;
+    await super.destroy();
+  }
 }
 
 /**
@@ -79,9 +109,9 @@ async function migratePostgres(ds: DataSource, options: ResolvedSessionOptions):
 export async function createSessionDataSource(
   options: ResolvedSessionOptions,
   logger = new Logger('SessionDataSource'),
-): Promise<DataSource> {
+): Promise<SessionDataSource> {
   const where = describeSessionDb(options.target);
-  const ds = new DataSource(dataSourceOptions(options));
+  const ds = new SessionDataSource(dataSourceOptions(options));
   const safe = (e: unknown) =>
     redactSecrets(e instanceof Error ? e.message : String(e), [
       options.target.kind === 'postgres' ? urlPassword(options.target.url) : undefined,
@@ -100,6 +130,10 @@ export async function createSessionDataSource(
   } catch (e) {
     await ds.destroy().catch(() => undefined);
     throw new SessionDbUnavailableError(`Cannot migrate session database (${where}): ${safe(e)}`);
+  }
+  const { target } = options;
+  if (target.kind === 'sqlite' && target.database !== ':memory:') {
+    ds.startWalCheckpointer(target.database);
   }
   logger.log(`Session store ready: ${where}, table ${options.tableName}`);
   return ds;

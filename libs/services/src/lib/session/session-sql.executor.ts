@@ -100,11 +100,12 @@ export function createSqlExecutor(dataSource: DataSource): SessionSqlExecutor {
   const { type } = dataSource.options;
   if (type === 'postgres')
     return new PostgresExecutor((dataSource.driver as unknown as { master: Pool }).master);
-  if (type === 'better-sqlite3') {
-    return new SqliteExecutor(
-      (dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database })
-        .databaseConnection,
-    );
-  }
+  if (type === 'better-sqlite3') return new SqliteExecutor(sqliteHandle(dataSource));
   throw new Error(`unsupported session DataSource type ${type}`);
+}
+
+/** The better-sqlite3 handle a SQLite DataSource opened. */
+export function sqliteHandle(dataSource: DataSource): BetterSqlite3.Database {
+  return (dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database })
+    .databaseConnection;
 }
