@@ -100,7 +100,7 @@ describe('npm run bench -- --quick', () => {
     expect(http.configs.map((c) => c.key).sort()).toEqual([
       'memory',
       'postgres',
-      'postgres-lazy-touch',
+      'postgres-touch-always',
       'sqlite',
     ]);
     for (const c of http.configs) {

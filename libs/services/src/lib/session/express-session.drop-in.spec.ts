@@ -151,6 +151,35 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
     await request(app).get('/me').set('Cookie', forged).expect(200, { user: null });
   });
 
+  it('sessionMiddleware(): a request slides the stored expiry only once it would move by a minute or more', async () => {
+    const app = serviceApp();
+    const cookie = cookieOf(await request(app).post('/login/dora').expect(200));
+    const [sid] = await store.idsForUser('dora');
+    const storedExpiry = async () =>
+      Number(
+        (
+          await db.query<{ expires_at: string | number }>(
+            `SELECT expires_at FROM ${db.qualifiedTable} WHERE id = $1`,
+            [sid],
+          )
+        )[0].expires_at,
+      );
+    const atLogin = await storedExpiry();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The rolling cookie moved by milliseconds: the row is read, not written.
+    await request(app).get('/me').set('Cookie', cookie).expect(200, { user: 'dora' });
+    expect(await storedExpiry()).toBe(atLogin);
+
+    // As if last written two minutes ago: this request moves it to now + TTL.
+    await db.query(`UPDATE ${db.qualifiedTable} SET expires_at = $1 WHERE id = $2`, [
+      atLogin - 120_000,
+      sid,
+    ]);
+    const before = Date.now();
+    await request(app).get('/me').set('Cookie', cookie).expect(200, { user: 'dora' });
+    expect(await storedExpiry()).toBeGreaterThanOrEqual(before + 180 * 60_000);
+  });
+
   it('sessionMiddleware() marks the cookie Secure behind https', async () => {
     const app = serviceApp(true);
     const login = await request(app)

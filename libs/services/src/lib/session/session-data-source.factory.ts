@@ -147,6 +147,7 @@ export function createSessionStore(
   return new SessionStoreBackend(dataSource, {
     ref: sessionTableRef(options),
     ttlMs: options.ttlMs,
+    touchAfterMs: options.touchAfterMs,
     maxDataBytes: options.maxDataBytes,
     cipher:
       options.encryptionKeys.length > 0 ? new SessionCipher(options.encryptionKeys) : undefined,

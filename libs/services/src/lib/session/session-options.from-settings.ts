@@ -10,6 +10,7 @@ export function sessionOptionsFromSettings(settings: SettingService): SessionMod
     schema: settings.sessionSchema(),
     ttlSeconds: settings.sessionTtlSeconds(),
     pruneIntervalSeconds: settings.sessionPruneIntervalSeconds(),
+    touchAfterSeconds: settings.sessionTouchAfterSeconds(),
     secureCookie: settings.publicScheme() === 'https',
     encryptionKeys: settings.sessionEncryptionKeys(),
     maxDataBytes: settings.sessionMaxBytes(),

@@ -34,7 +34,7 @@ export function sessionStatements(ref: SessionTableRef) {
   // SQLite deletes in batches by rowid; PostgreSQL by primary key.
   const rowKey = ref.kind === 'postgres' ? 'id' : 'rowid';
   return {
-    get: sql((p) => `SELECT data FROM ${t} WHERE id = ${p()} AND expires_at > ${p()}`),
+    get: sql((p) => `SELECT data, expires_at FROM ${t} WHERE id = ${p()} AND expires_at > ${p()}`),
     set: sql(
       (p) =>
         `INSERT INTO ${t} (id, data, expires_at, user_id) VALUES (${p()}, ${p()}, ${p()}, ${p()}) ` +

@@ -121,6 +121,44 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     expect(r.user_id).toBe('u');
   });
 
+  it('touch skips writes that would move a loaded session by less than touchAfter (60 s here)', async () => {
+    await store.saveSession('ta', sessionFixture(HOUR));
+    const stored = Number((await row('ta')).expires_at);
+    const loaded = (await store.findSession('ta')) as SessionData;
+    const moveTo = (ms: number) => {
+      loaded.cookie.expires = new Date(ms);
+      return store.touchSession('ta', loaded);
+    };
+    expect(await moveTo(stored + 30_000)).toBe(true);
+    expect(Number((await row('ta')).expires_at)).toBe(stored);
+    expect(await moveTo(stored + 90_000)).toBe(true);
+    expect(Number((await row('ta')).expires_at)).toBe(stored + 90_000);
+    // Measured from what was last written, not from when it was loaded.
+    expect(await moveTo(stored + 120_000)).toBe(true);
+    expect(Number((await row('ta')).expires_at)).toBe(stored + 90_000);
+    // Never moved backwards by a skip: an earlier expiry is written.
+    expect(await moveTo(stored)).toBe(true);
+    expect(Number((await row('ta')).expires_at)).toBe(stored);
+  });
+
+  it('touch writes every time with touchAfterMs 0, and for sessions not read from the store', async () => {
+    const eager = new SessionStoreBackend(dataSource, {
+      ref: { kind, table: db.table, schema: db.schema },
+      ttlMs: HOUR,
+      maxDataBytes: 65_536,
+    });
+    await eager.saveSession('e', sessionFixture(HOUR));
+    const stored = Number((await row('e')).expires_at);
+    const loaded = (await eager.findSession('e')) as SessionData;
+    loaded.cookie.expires = new Date(stored + 1);
+    expect(await eager.touchSession('e', loaded)).toBe(true);
+    expect(Number((await row('e')).expires_at)).toBe(stored + 1);
+    // The skipping store, given a session it did not read: written.
+    const fresh = sessionFixture(HOUR + 1000);
+    expect(await store.touchSession('e', fresh)).toBe(true);
+    expect(Number((await row('e')).expires_at)).toBe(expiryOf(fresh));
+  });
+
   it('touch does not revive an expired session', async () => {
     await store.saveSession('dead', sessionFixture(-1000));
     expect(await store.touchSession('dead', sessionFixture(HOUR))).toBe(false);

@@ -12,6 +12,11 @@ export interface SessionStoreConfig {
   ref: SessionTableRef;
   /** Lifetime of a session whose cookie has no expiry. */
   ttlMs: number;
+  /**
+   * `touch` skips the write when it would move a loaded session's stored expiry by less
+   * than this (the row then expires at most this much before the cookie). Default 0.
+   */
+  touchAfterMs?: number;
   /** Encrypts data at rest when set. */
   cipher?: SessionCipher;
   /** Largest session (serialized JSON, bytes) a save accepts. */
@@ -26,6 +31,21 @@ export interface SessionStoreConfig {
  * session was destroyed (logout, role change) cannot resurrect it with a late save.
  */
 const LOADED = Symbol('bodhi.session.loaded');
+
+/**
+ * The expiry (epoch ms) of the row a session was read from, carried from `findSession`'s
+ * result to the session express-session builds of it, and kept current by its writes.
+ */
+const STORED_EXPIRY = Symbol('bodhi.session.storedExpiry');
+type WithStoredExpiry = { [STORED_EXPIRY]?: number };
+
+function setStoredExpiry(session: object, expiresAt: number): void {
+  Object.defineProperty(session, STORED_EXPIRY, {
+    value: expiresAt,
+    writable: true,
+    configurable: true,
+  });
+}
 
 /** Undecryptable rows are warned about once each; this bounds what is remembered. */
 const MAX_WARNED = 10_000;
@@ -64,6 +84,7 @@ export class SessionStoreBackend extends Store {
   private readonly db: SessionSqlExecutor;
   private readonly logger = new Logger('SessionStore');
   private readonly ttlMs: number;
+  private readonly touchAfterMs: number;
   private readonly cipher?: SessionCipher;
   private readonly maxDataBytes: number;
   private readonly now: () => number;
@@ -75,6 +96,7 @@ export class SessionStoreBackend extends Store {
     this.sql = sessionStatements(config.ref);
     this.db = createSqlExecutor(dataSource);
     this.ttlMs = config.ttlMs;
+    this.touchAfterMs = config.touchAfterMs ?? 0;
     this.cipher = config.cipher;
     this.maxDataBytes = config.maxDataBytes;
     this.now = config.now ?? Date.now;
@@ -89,6 +111,8 @@ export class SessionStoreBackend extends Store {
   override createSession(req: Parameters<Store['createSession']>[0], data: SessionData) {
     const session = super.createSession(req, data);
     Object.defineProperty(session, LOADED, { value: true });
+    const stored = (data as WithStoredExpiry)[STORED_EXPIRY];
+    if (stored !== undefined) setStoredExpiry(session, stored);
     return session;
   }
 
@@ -135,7 +159,10 @@ export class SessionStoreBackend extends Store {
     // No stored id contains NUL (saves refuse it); PostgreSQL would reject the query.
     if (sid.includes('\0')) return null;
     const [row] = await this.rows(this.sql.get, [sid, this.now()]);
-    return row ? this.parse(sid, String(row.data)) : null;
+    if (!row) return null;
+    const session = await this.parse(sid, String(row.data));
+    if (session) setStoredExpiry(session, Number(row.expires_at));
+    return session;
   }
 
   /**
@@ -159,13 +186,30 @@ export class SessionStoreBackend extends Store {
       return true;
     }
     const saved = (await this.run(this.sql.update, [data, expiresAt, userId, sid])) > 0;
-    if (!saved) this.logger.debug(`Not re-creating ended session ${sessionRef(sid)}`);
+    if (saved) setStoredExpiry(session, expiresAt);
+    else this.logger.debug(`Not re-creating ended session ${sessionRef(sid)}`);
     return saved;
   }
 
-  /** Moves the expiry of a live session; data is untouched. True if a session was touched. */
+  /**
+   * Moves the expiry of a live session; data is untouched. True if the session is live.
+   * A session read from the store whose stored expiry is still live and would move by less
+   * than `touchAfterMs` is left as it is: most requests then cost one read and no write.
+   */
   async touchSession(sid: string, session: SessionData): Promise<boolean> {
-    return (await this.run(this.sql.touch, [this.expiresAt(session), sid, this.now()])) > 0;
+    const expiresAt = this.expiresAt(session);
+    const stored = (session as WithStoredExpiry)[STORED_EXPIRY];
+    if (
+      stored !== undefined &&
+      stored > this.now() &&
+      expiresAt >= stored &&
+      expiresAt - stored < this.touchAfterMs
+    ) {
+      return true;
+    }
+    const touched = (await this.run(this.sql.touch, [expiresAt, sid, this.now()])) > 0;
+    if (touched && stored !== undefined) setStoredExpiry(session, expiresAt);
+    return touched;
   }
 
   async destroySession(sid: string): Promise<boolean> {

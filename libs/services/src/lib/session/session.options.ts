@@ -1,5 +1,6 @@
 import {
   DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
+  DEFAULT_SESSION_TOUCH_AFTER_SECONDS,
   DEFAULT_SESSION_TABLE,
   DEFAULT_SESSION_TTL_SECONDS,
   MIN_SESSION_SECRET_LENGTH,
@@ -21,6 +22,12 @@ export interface SessionModuleOptions {
   ttlSeconds?: number;
   /** Seconds between prunes of expired rows; 0 turns pruning off. Default 60. */
   pruneIntervalSeconds?: number;
+  /**
+   * A request that only uses its session moves the stored expiry once it would move by at
+   * least this many seconds (capped at a tenth of the TTL); 0 writes on every request.
+   * Default 60: most requests then read the session and write nothing.
+   */
+  touchAfterSeconds?: number;
   /** Most rows one prune statement deletes, so pruning never holds long locks. Default 1000 (PostgreSQL), 100 (SQLite). */
   pruneBatchSize?: number;
   /** Set the cookie's Secure flag (the public scheme is https). Default false. */
@@ -44,6 +51,7 @@ export interface ResolvedSessionOptions {
   schema?: string;
   ttlMs: number;
   pruneIntervalMs: number;
+  touchAfterMs: number;
   pruneBatchSize: number;
   secureCookie: boolean;
   poolSize: number;
@@ -100,18 +108,27 @@ export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSe
       `secret must be at least ${MIN_SESSION_SECRET_LENGTH} characters`,
     );
   }
+  const ttlMs = positiveInt('ttlSeconds', options.ttlSeconds ?? DEFAULT_SESSION_TTL_SECONDS) * 1000;
   return {
     target,
     secrets,
     tableName: sqlName('tableName', options.tableName ?? DEFAULT_SESSION_TABLE),
     schema: options.schema === undefined ? undefined : sqlName('schema', options.schema),
-    ttlMs: positiveInt('ttlSeconds', options.ttlSeconds ?? DEFAULT_SESSION_TTL_SECONDS) * 1000,
+    ttlMs,
     pruneIntervalMs:
       positiveInt(
         'pruneIntervalSeconds',
         options.pruneIntervalSeconds ?? DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
         true,
       ) * 1000,
+    touchAfterMs: Math.min(
+      positiveInt(
+        'touchAfterSeconds',
+        options.touchAfterSeconds ?? DEFAULT_SESSION_TOUCH_AFTER_SECONDS,
+        true,
+      ) * 1000,
+      ttlMs / 10,
+    ),
     pruneBatchSize: positiveInt(
       'pruneBatchSize',
       options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE[target.kind],

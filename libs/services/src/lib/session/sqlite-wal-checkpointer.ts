@@ -109,6 +109,8 @@ export class SqliteWalCheckpointer {
   /** Stops the worker and waits until its connection is closed. */
   stop(): Promise<void> {
     this.stopping = true;
+    // Held until it has exited: a process closing its DataSource waits for the worker.
+    this.worker.ref();
     // A no-op when the worker has already gone.
     this.worker.postMessage('stop');
     return this.exited;

@@ -20,6 +20,8 @@ export const BODHI_PUBLIC_SCHEME = 'BODHI_PUBLIC_SCHEME';
 export const BODHI_SESSION_SECRET = 'BODHI_SESSION_SECRET';
 export const BODHI_SESSION_TTL_SECONDS = 'BODHI_SESSION_TTL_SECONDS';
 export const BODHI_SESSION_PRUNE_INTERVAL_SECONDS = 'BODHI_SESSION_PRUNE_INTERVAL_SECONDS';
+/** A request moves its session's stored expiry only once it would move this much (0: always). */
+export const BODHI_SESSION_TOUCH_AFTER_SECONDS = 'BODHI_SESSION_TOUCH_AFTER_SECONDS';
 export const BODHI_SESSION_DB_TABLE = 'BODHI_SESSION_DB_TABLE';
 export const BODHI_SESSION_DB_SCHEMA = 'BODHI_SESSION_DB_SCHEMA';
 /** Comma-separated base64 256-bit keys; the first encrypts session data, all decrypt. */
@@ -42,6 +44,7 @@ export type PublicScheme = (typeof PUBLIC_SCHEMES)[number];
 /** Sessions live 180 minutes past their last use unless configured otherwise. */
 export const DEFAULT_SESSION_TTL_SECONDS = 180 * 60;
 export const DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS = 60;
+export const DEFAULT_SESSION_TOUCH_AFTER_SECONDS = 60;
 export const DEFAULT_SESSION_TABLE = 'bodhi_sessions';
 /** File under BODHI_HOME holding the generated cookie secret of a standalone install. */
 export const SESSION_SECRET_FILE = 'session_secret';

@@ -24,12 +24,14 @@ import {
   BODHI_SESSION_MAX_BYTES,
   BODHI_SESSION_PRUNE_INTERVAL_SECONDS,
   BODHI_SESSION_SECRET,
+  BODHI_SESSION_TOUCH_AFTER_SECONDS,
   BODHI_SESSION_TTL_SECONDS,
   DEFAULT_HOST,
   DEFAULT_PORT,
   DEFAULT_SESSION_MAX_BYTES,
   DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
   DEFAULT_SESSION_TABLE,
+  DEFAULT_SESSION_TOUCH_AFTER_SECONDS,
   DEFAULT_SESSION_TTL_SECONDS,
   DEPLOYMENT_MODES,
   ENV_TYPES,
@@ -66,6 +68,10 @@ const positiveSeconds = z.coerce
   .number()
   .int('must be a whole number of seconds')
   .positive('must be positive');
+const nonNegativeSeconds = z.coerce
+  .number()
+  .int('must be a whole number of seconds')
+  .nonnegative('must not be negative');
 
 /**
  * The schema every BODHI_* setting passes through at boot (a Standard Schema, so it also
@@ -109,6 +115,9 @@ export const bodhiEnvSchema = z
     [BODHI_SESSION_TTL_SECONDS]: positiveSeconds.default(DEFAULT_SESSION_TTL_SECONDS),
     [BODHI_SESSION_PRUNE_INTERVAL_SECONDS]: positiveSeconds.default(
       DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
+    ),
+    [BODHI_SESSION_TOUCH_AFTER_SECONDS]: nonNegativeSeconds.default(
+      DEFAULT_SESSION_TOUCH_AFTER_SECONDS,
     ),
     [BODHI_SESSION_DB_TABLE]: identifier.default(DEFAULT_SESSION_TABLE),
     [BODHI_SESSION_DB_SCHEMA]: identifier.optional(),
@@ -182,6 +191,7 @@ export interface BodhiSettings {
   sessionSecret?: string;
   sessionTtlSeconds: number;
   sessionPruneIntervalSeconds: number;
+  sessionTouchAfterSeconds: number;
   sessionTable: string;
   sessionSchema?: string;
   /** Base64 keys; empty means data is stored unencrypted. */
@@ -233,6 +243,7 @@ export function parseSettings(env: Env): BodhiSettings {
     sessionSecret: v[BODHI_SESSION_SECRET],
     sessionTtlSeconds: v[BODHI_SESSION_TTL_SECONDS],
     sessionPruneIntervalSeconds: v[BODHI_SESSION_PRUNE_INTERVAL_SECONDS],
+    sessionTouchAfterSeconds: v[BODHI_SESSION_TOUCH_AFTER_SECONDS],
     sessionTable: v[BODHI_SESSION_DB_TABLE],
     sessionSchema: v[BODHI_SESSION_DB_SCHEMA],
     sessionEncryptionKeys: v[BODHI_SESSION_ENCRYPTION_KEYS],

@@ -53,6 +53,7 @@ describe('settings', () => {
       BODHI_SESSION_MAX_BYTES: '4096',
       BODHI_SESSION_TTL_SECONDS: '600',
       BODHI_SESSION_PRUNE_INTERVAL_SECONDS: '5',
+      BODHI_SESSION_TOUCH_AFTER_SECONDS: '0',
       BODHI_SESSION_DB_TABLE: 'my_sessions',
       BODHI_SESSION_DB_SCHEMA: '  ',
     });
@@ -62,6 +63,7 @@ describe('settings', () => {
     expect(s.sessionSecret()).toBe(SECRET);
     expect(s.sessionTtlSeconds()).toBe(600);
     expect(s.sessionPruneIntervalSeconds()).toBe(5);
+    expect(s.sessionTouchAfterSeconds()).toBe(0);
     expect(s.sessionTable()).toBe('my_sessions');
     expect(s.sessionSchema()).toBeUndefined();
     expect(s.sessionEncryptionKeys()).toEqual([KEY, Buffer.alloc(32, 2).toString('base64')]);
@@ -112,6 +114,7 @@ describe('settings', () => {
     [{ BODHI_SESSION_TTL_SECONDS: 'soon' }, 'BODHI_SESSION_TTL_SECONDS'],
     [{ BODHI_SESSION_TTL_SECONDS: '-5' }, 'BODHI_SESSION_TTL_SECONDS'],
     [{ BODHI_SESSION_PRUNE_INTERVAL_SECONDS: '1.5' }, 'BODHI_SESSION_PRUNE_INTERVAL_SECONDS'],
+    [{ BODHI_SESSION_TOUCH_AFTER_SECONDS: '-1' }, 'BODHI_SESSION_TOUCH_AFTER_SECONDS'],
     [{ BODHI_SESSION_DB_TABLE: 'x; drop table y' }, 'BODHI_SESSION_DB_TABLE'],
     [{ BODHI_SESSION_DB_SCHEMA: '1abc' }, 'BODHI_SESSION_DB_SCHEMA'],
     [{ BODHI_SESSION_SECRET: 'hunter22' }, 'BODHI_SESSION_SECRET'],

@@ -115,6 +115,10 @@ export class SettingService {
     return this.settings.sessionPruneIntervalSeconds;
   }
 
+  sessionTouchAfterSeconds(): number {
+    return this.settings.sessionTouchAfterSeconds;
+  }
+
   sessionTable(): string {
     return this.settings.sessionTable;
   }

@@ -1,0 +1,32 @@
+import { TEST_SECRET } from '../../testing.js';
+import { InvalidSessionOptionsError, resolveSessionOptions } from './session.options.js';
+
+const resolve = (extra: Record<string, unknown> = {}) =>
+  resolveSessionOptions({ url: 'sqlite::memory:', secret: TEST_SECRET, ...extra });
+
+describe('resolveSessionOptions', () => {
+  it('applies the defaults: 180-minute TTL, 60 s touch-after, SQLite prune batches of 100', () => {
+    const o = resolve();
+    expect(o.ttlMs).toBe(180 * 60_000);
+    expect(o.touchAfterMs).toBe(60_000);
+    expect(o.pruneBatchSize).toBe(100);
+    expect(resolve({ url: 'postgres://u@h/db' }).pruneBatchSize).toBe(1000);
+  });
+
+  it('caps touch-after at a tenth of the TTL, so a short-lived session still slides', () => {
+    expect(resolve({ ttlSeconds: 100 }).touchAfterMs).toBe(10_000);
+    expect(resolve({ ttlSeconds: 100, touchAfterSeconds: 5 }).touchAfterMs).toBe(5000);
+    expect(resolve({ touchAfterSeconds: 0 }).touchAfterMs).toBe(0);
+  });
+
+  it.each([
+    [{ touchAfterSeconds: -1 }, /touchAfterSeconds must be a non-negative integer/],
+    [{ touchAfterSeconds: 1.5 }, /touchAfterSeconds/],
+    [{ ttlSeconds: 0 }, /ttlSeconds must be a positive integer/],
+    [{ tableName: 'x; drop' }, /tableName must be a plain SQL name/],
+    [{ secret: 'short' }, /secret must be at least 32 characters/],
+  ])('rejects %j with a clear error', (extra, message) => {
+    expect(() => resolve(extra)).toThrow(InvalidSessionOptionsError);
+    expect(() => resolve(extra)).toThrow(message);
+  });
+});
