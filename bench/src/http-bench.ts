@@ -15,7 +15,8 @@ import type { SessionDbKind } from '@bodhi/services';
 import { BENCH_ROOT, type BenchConfig, WORKSPACE_ROOT } from './config.js';
 import { oursOptions, openWorkspace, Workspace } from './contenders.js';
 import { BENCH_SECRET } from './fixtures.js';
-import { freePort, onInterrupt, progress, spread, Spread } from './util.js';
+import { freePort } from '@bodhi/services/testing';
+import { onInterrupt, progress, spread, Spread } from './util.js';
 
 const CLIENT_ID = 'bodhi-server';
 const CLIENT_SECRET = 'bench-client-secret';

@@ -1,5 +1,4 @@
 import { Logger, LoggerService } from '@nestjs/common';
-import * as net from 'node:net';
 
 const started = performance.now();
 
@@ -80,19 +79,6 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 export function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
-}
-
-/** A free TCP port on the loopback interface. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Runs `n` operations with at most `concurrency` in flight; returns wall time and latencies. */

@@ -3,11 +3,14 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 /**
- * WAL frames the request thread lets pile up before it checkpoints by itself (SQLite's
- * default is 1,000). With the worker keeping up this is never reached; it bounds the WAL
- * if the worker falls behind or stops.
+ * WAL frames (64 MB of 4 KB pages) the request thread lets pile up before it checkpoints by
+ * itself (SQLite's default is 1,000). The WAL restarts from its beginning only when a write
+ * finds it fully copied back, which under a continuous stream of writes (a prune) may never
+ * happen; then this backstop is what resets it, a stall of some tens of ms. Measured on a
+ * 200k-row prune: batch p99 12.7 ms at 4,000 frames, 1.3 ms at 16,000. It also bounds the
+ * WAL if the worker stops.
  */
-export const SQLITE_WAL_BACKSTOP_PAGES = 4000;
+export const SQLITE_WAL_BACKSTOP_PAGES = 16_000;
 /** A WAL file larger than this is truncated back after a checkpoint resets it. */
 export const SQLITE_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
