@@ -80,6 +80,11 @@ export class SessionDataSource extends DataSource {
     });
   }
 
+  /** See `SqliteWalCheckpointer.drain`; resolves at once without a checkpoint worker. */
+  async drainWal(): Promise<void> {
+    await this.checkpointer?.drain();
+  }
+
   override async destroy(): Promise<void> {
     await this.checkpointer?.stop();
     this.checkpointer = undefined;

@@ -14,6 +14,8 @@ import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionPruner } from './session.pruner.js';
 import type { SessionStoreBackend } from './session-store.backend.js';
 import type { DataSource } from 'typeorm';
+import * as fs from 'node:fs';
+import type { SessionDataSource } from './session-data-source.factory.js';
 
 describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
   let db: TestSessionDb;
@@ -120,6 +122,38 @@ describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
       batch.mockRestore();
     }
   });
+
+  if (kind === 'sqlite') {
+    it('waits for the WAL checkpoint worker every 10 batches, so the WAL restarts instead of growing', async () => {
+      const file = db.url.slice('sqlite:'.length);
+      const big = 'x'.repeat(2000);
+      const expired = Date.now() - 1000;
+      for (let i = 0; i < 2000; i++) {
+        await db.query(
+          `INSERT INTO ${db.qualifiedTable} (id, data, expires_at) VALUES ($1, $2, $3)`,
+          [`wal-${i}`, big, expired],
+        );
+      }
+      // Start from an empty WAL (retry while the worker holds the checkpoint lock).
+      await until(async () => {
+        await (dataSource as SessionDataSource).drainWal();
+        const [r] = await db.query<{ busy: number }>('PRAGMA wal_checkpoint(TRUNCATE)');
+        return r.busy === 0;
+      });
+      expect(fs.statSync(`${file}-wal`).size).toBe(0);
+      const drain = jest.spyOn(dataSource as SessionDataSource, 'drainWal');
+      try {
+        const pruner = new SessionPruner(store, dataSource, { ...options, pruneBatchSize: 20 });
+        expect(await pruner.pruneOnce()).toBe(2000);
+        // 101 batches: a wait after every 10th that had a successor.
+        expect(drain).toHaveBeenCalledTimes(10);
+        // ~4 MB of rows deleted, yet the WAL never held more than ~10 batches of pages.
+        expect(fs.statSync(`${file}-wal`).size).toBeLessThan(2 * 1024 * 1024);
+      } finally {
+        drain.mockRestore();
+      }
+    });
+  }
 
   it('leaves live sessions alone when nothing has expired', async () => {
     await store.saveSession('live', sessionFixture(60_000));

@@ -3,6 +3,10 @@ import { DataSource } from 'typeorm';
 import { InjectResolvedSessionOptions, InjectSessionDataSource } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
+import { SessionDataSource } from './session-data-source.factory.js';
+
+/** Batches between waits for the SQLite checkpoint worker (about 1–2k WAL frames). */
+const WAL_DRAIN_EVERY_BATCHES = 10;
 
 /**
  * Deletes expired rows on an interval, in bounded batches so no statement holds locks for
@@ -78,13 +82,19 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
   private async deleteBatches(): Promise<number> {
     const { pruneBatchSize } = this.options;
     let total = 0;
-    for (;;) {
+    for (let batch = 1; ; batch++) {
       const removed = await this.store.pruneBatch(pruneBatchSize);
       total += removed;
       if (removed < pruneBatchSize) return total;
       // better-sqlite3 is synchronous: without a turn of the event loop between batches,
       // a million expired rows would stall every request until the whole prune is done.
       await new Promise((resolve) => setImmediate(resolve));
+      // A SQLite WAL only restarts when a write finds it all copied back, which a stream of
+      // batches never lets happen; the request thread would then checkpoint it itself (a
+      // stall of up to hundreds of ms). Letting the checkpoint worker catch up keeps it short.
+      if (batch % WAL_DRAIN_EVERY_BATCHES === 0 && this.dataSource instanceof SessionDataSource) {
+        await this.dataSource.drainWal();
+      }
     }
   }
 }

@@ -31,7 +31,8 @@ export class DefaultSessionService {
   /**
    * express-session over the store: cookie `bodhiapp_session_id`, HttpOnly, SameSite=Strict,
    * Secure behind https, signed; no empty sessions stored, no rewrite of unchanged ones.
-   * The cookie and the row both slide to now + TTL on every use (`rolling` + `touch`).
+   * The cookie slides to now + TTL on every use (`rolling`); the row follows through
+   * `touch`, written once it would move by `touchAfterSeconds` or more.
    * `store` replaces our store in the returned middleware (a benchmark's MemoryStore).
    */
   sessionMiddleware(store?: Store): RequestHandler {

@@ -62,7 +62,10 @@ describe('SqliteWalCheckpointer (a SQLite file session store)', () => {
     const warn = jest.fn();
     const checkpointer = SqliteWalCheckpointer.start(missing, onFailure, { warn } as never);
     await until(() => onFailure.mock.calls.length > 0);
+    // Nobody waits forever on a worker that is gone.
+    await checkpointer.drain();
     await checkpointer.stop();
+    await checkpointer.drain();
     expect(onFailure).toHaveBeenCalledTimes(1);
     expect(String(onFailure.mock.calls[0][0])).toMatch(/unable to open|does not exist/i);
     expect(warn).toHaveBeenCalledTimes(1);

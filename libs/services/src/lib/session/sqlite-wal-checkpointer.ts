@@ -21,7 +21,9 @@ const MAX_DELAY_MS = 1000;
 /**
  * The worker, plain CommonJS (an `eval` worker). It opens its own connection to the file and
  * runs PASSIVE checkpoints, which never wait for or block the request thread's reads and
- * writes. Every message it posts is a failure: it stops and the request thread takes over.
+ * writes. Messages in: `'stop'`, or a number asking for a checkpoint now (answered with
+ * `{ drained: n }`). Out: `{ drained }`, or `{ failed }` — it then stops and the request
+ * thread takes checkpointing back.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -32,25 +34,35 @@ let timer;
 let delay = minDelayMs;
 let lastLog = -1;
 const stop = () => { clearTimeout(timer); db?.close(); parentPort.close(); };
+const fail = (e) => { parentPort.postMessage({ failed: String(e && e.message) }); stop(); };
+function checkpoint() {
+  const [r] = db.pragma('wal_checkpoint(PASSIVE)');
+  delay = r.log !== lastLog ? minDelayMs : Math.min(delay * 2, maxDelayMs);
+  lastLog = r.log;
+}
 function tick() {
   try {
-    const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-    delay = r.log !== lastLog ? minDelayMs : Math.min(delay * 2, maxDelayMs);
-    lastLog = r.log;
+    checkpoint();
     timer = setTimeout(tick, delay);
   } catch (e) {
-    parentPort.postMessage(String(e && e.message));
-    stop();
+    fail(e);
   }
 }
-parentPort.on('message', stop);
+parentPort.on('message', (m) => {
+  if (m === 'stop') return stop();
+  try {
+    checkpoint();
+    parentPort.postMessage({ drained: m });
+  } catch (e) {
+    fail(e);
+  }
+});
 try {
   db = new Database(file, { fileMustExist: true });
   db.pragma('busy_timeout = 1000');
   tick();
 } catch (e) {
-  parentPort.postMessage(String(e && e.message));
-  stop();
+  fail(e);
 }
 `;
 
@@ -65,6 +77,9 @@ export class SqliteWalCheckpointer {
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
   private stopping = false;
+  private gone = false;
+  private nextDrain = 0;
+  private readonly drains = new Map<number, () => void>();
 
   private constructor(
     file: string,
@@ -81,11 +96,16 @@ export class SqliteWalCheckpointer {
     });
     // Never what keeps the process alive.
     this.worker.unref();
-    this.worker.on('message', (reason: string) => this.onFailure(reason));
+    this.worker.on('message', (m: { drained?: number; failed?: string }) => {
+      if (m.failed !== undefined) this.onFailure(m.failed);
+      else if (m.drained !== undefined) this.settle(m.drained);
+    });
     this.worker.on('error', (e) => this.onFailure(e.message));
     this.exited = new Promise((resolve) =>
       this.worker.once('exit', (code) => {
+        this.gone = true;
         if (!this.stopping) this.onFailure(`exited with code ${code}`);
+        for (const id of [...this.drains.keys()]) this.settle(id);
         resolve();
       }),
     );
@@ -107,6 +127,27 @@ export class SqliteWalCheckpointer {
       logger.warn(`WAL checkpoint worker stopped (${reason}); checkpointing on the request thread`);
       onFailure(reason);
     });
+  }
+
+  /**
+   * Resolves once the worker has run a checkpoint after this call: everything written before
+   * it is back in the database file, so the next write restarts the WAL from its beginning
+   * instead of the request thread having to. A long writer (the pruner) waits on this now
+   * and then, keeping the WAL short while the event loop stays free. Resolves at once when
+   * the worker has gone.
+   */
+  drain(): Promise<void> {
+    if (this.gone || this.stopping) return Promise.resolve();
+    const id = this.nextDrain++;
+    return new Promise((resolve) => {
+      this.drains.set(id, resolve);
+      this.worker.postMessage(id);
+    });
+  }
+
+  private settle(id: number): void {
+    this.drains.get(id)?.();
+    this.drains.delete(id);
   }
 
   /** Stops the worker and waits until its connection is closed. */
