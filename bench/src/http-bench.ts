@@ -6,7 +6,7 @@
  * through its form.
  */
 import autocannon from 'autocannon';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,7 +15,7 @@ import type { SessionDbKind } from '@bodhi/services';
 import { BENCH_ROOT, type BenchConfig, WORKSPACE_ROOT } from './config.js';
 import { oursOptions, openWorkspace, Workspace } from './contenders.js';
 import { BENCH_SECRET } from './fixtures.js';
-import { freePort } from '@bodhi/services/testing';
+import { freePort, ManagedProcess } from '@bodhi/services/testing';
 import { onInterrupt, progress, spread, Spread } from './util.js';
 
 const CLIENT_ID = 'bodhi-server';
@@ -107,63 +107,6 @@ function cpuDelta(before: ReturnType<typeof cpuSnapshot>, after: ReturnType<type
   };
 }
 
-/** A child process with its output kept for error messages. */
-class Proc {
-  private child?: ChildProcess;
-  private log: string[] = [];
-  exited = false;
-
-  constructor(
-    readonly name: string,
-    private readonly script: string,
-    private readonly env: NodeJS.ProcessEnv,
-  ) {}
-
-  start(): void {
-    const child = spawn(process.execPath, [this.script], {
-      cwd: WORKSPACE_ROOT,
-      env: this.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.on('data', (d: Buffer) => this.log.push(d.toString()));
-    child.stderr?.on('data', (d: Buffer) => this.log.push(d.toString()));
-    child.on('exit', () => (this.exited = true));
-    this.child = child;
-  }
-
-  output(): string {
-    return this.log.join('').slice(-3000);
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  async waitFor(url: string, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (this.exited) throw new Error(`${this.name} exited early:\n${this.output()}`);
-      try {
-        if ((await fetch(url)).ok) return;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`${this.name} did not answer at ${url}:\n${this.output()}`);
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child || this.exited) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
-}
-
 /** A real login: initiate, the provider's form, callback; returns `bodhiapp_session_id=…`. */
 async function login(base: string, loginThroughForm: LoginThroughForm): Promise<string> {
   let cookie: string | undefined;
@@ -213,7 +156,7 @@ interface Server {
   name: string;
   whatIf: boolean;
   url: string;
-  proc: Proc;
+  proc: ManagedProcess;
   cookies: string[];
 }
 
@@ -256,17 +199,22 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
   const idpPort = await freePort();
   const issuer = `http://127.0.0.1:${idpPort}`;
   const ports = await Promise.all(plan.map(() => freePort()));
-  const idp = new Proc('dev-auth-server', idpScript, {
-    ...process.env,
-    DEV_AUTH_PORT: String(idpPort),
-    DEV_AUTH_HOST: '127.0.0.1',
-    DEV_AUTH_ISSUER: issuer,
-    DEV_AUTH_CLIENT_ID: CLIENT_ID,
-    DEV_AUTH_CLIENT_SECRET: CLIENT_SECRET,
-    DEV_AUTH_REDIRECT_URIS: ports.map((p) => `http://127.0.0.1:${p}/ui/auth/callback`).join(','),
-    // No refresh during the runs: every request is a plain token verification.
-    DEV_AUTH_ACCESS_TOKEN_TTL_SECONDS: '3600',
-  });
+  const idp = new ManagedProcess(
+    'dev-auth-server',
+    idpScript,
+    {
+      ...process.env,
+      DEV_AUTH_PORT: String(idpPort),
+      DEV_AUTH_HOST: '127.0.0.1',
+      DEV_AUTH_ISSUER: issuer,
+      DEV_AUTH_CLIENT_ID: CLIENT_ID,
+      DEV_AUTH_CLIENT_SECRET: CLIENT_SECRET,
+      DEV_AUTH_REDIRECT_URIS: ports.map((p) => `http://127.0.0.1:${p}/ui/auth/callback`).join(','),
+      // No refresh during the runs: every request is a plain token verification.
+      DEV_AUTH_ACCESS_TOKEN_TTL_SECONDS: '3600',
+    },
+    WORKSPACE_ROOT,
+  );
   const homes: string[] = [];
   const servers: Server[] = [];
   const unregister = onInterrupt(() =>
@@ -281,26 +229,31 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
       const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-bench-home-'));
       homes.push(home);
       const url = `http://127.0.0.1:${ports[i]}`;
-      const proc = new Proc(`bench-server (${p.name})`, serverScript, {
-        ...process.env,
-        NODE_ENV: 'production',
-        BODHI_HOME: home,
-        BODHI_HOST: '127.0.0.1',
-        BODHI_PORT: String(ports[i]),
-        BODHI_LOG_LEVEL: 'warn',
-        BODHI_AUTH_URL: issuer,
-        BODHI_AUTH_CLIENT_ID: CLIENT_ID,
-        BODHI_AUTH_CLIENT_SECRET: CLIENT_SECRET,
-        BODHI_SESSION_DB_URL:
-          p.kind === 'postgres'
-            ? config.pgUrl
-            : `sqlite:${path.join(ws.dir, `http_${p.key.replace(/-/g, '_')}.sqlite`)}`,
-        BODHI_SESSION_DB_TABLE: options.tableName,
-        BODHI_SESSION_DB_SCHEMA: options.schema,
-        BODHI_SESSION_SECRET: BENCH_SECRET,
-        BENCH_SESSION_STORE: p.store,
-        ...p.whatIf,
-      });
+      const proc = new ManagedProcess(
+        `bench-server (${p.name})`,
+        serverScript,
+        {
+          ...process.env,
+          NODE_ENV: 'production',
+          BODHI_HOME: home,
+          BODHI_HOST: '127.0.0.1',
+          BODHI_PORT: String(ports[i]),
+          BODHI_LOG_LEVEL: 'warn',
+          BODHI_AUTH_URL: issuer,
+          BODHI_AUTH_CLIENT_ID: CLIENT_ID,
+          BODHI_AUTH_CLIENT_SECRET: CLIENT_SECRET,
+          BODHI_SESSION_DB_URL:
+            p.kind === 'postgres'
+              ? config.pgUrl
+              : `sqlite:${path.join(ws.dir, `http_${p.key.replace(/-/g, '_')}.sqlite`)}`,
+          BODHI_SESSION_DB_TABLE: options.tableName,
+          BODHI_SESSION_DB_SCHEMA: options.schema,
+          BODHI_SESSION_SECRET: BENCH_SECRET,
+          BENCH_SESSION_STORE: p.store,
+          ...p.whatIf,
+        },
+        WORKSPACE_ROOT,
+      );
       proc.start();
       servers.push({
         key: p.key,

@@ -18,6 +18,8 @@ import {
 } from './lib/session/session-data-source.factory.js';
 import { resolveSessionOptions, SessionModuleOptions } from './lib/session/session.options.js';
 
+export { ManagedProcess } from './managed-process.js';
+
 /** Every store test runs on both: `describe.each(SESSION_BACKENDS)`. */
 export const SESSION_BACKENDS: SessionDbKind[] = ['sqlite', 'postgres'];
 

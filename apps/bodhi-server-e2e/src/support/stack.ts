@@ -1,6 +1,7 @@
 import {
   createTestSessionDb,
   freePort,
+  ManagedProcess,
   SESSION_BACKENDS,
   TEST_ENCRYPTION_KEY,
   TEST_SECRET,
@@ -10,12 +11,7 @@ import type { SessionDbKind } from '@bodhi/services';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  identityProvider,
-  ManagedProcess,
-  startIdentityProvider,
-  waitForUrl,
-} from './processes.js';
+import { identityProvider, startIdentityProvider, WORKSPACE_ROOT } from './processes.js';
 
 export { SESSION_BACKENDS };
 
@@ -76,30 +72,35 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const servers = ports.map((port, i) => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-e2e-home-'));
     homes.push(home);
-    const proc = new ManagedProcess(`bodhi-server-${i}`, 'apps/bodhi-server/dist/main.js', {
-      ...process.env,
-      BODHI_HOME: home,
-      BODHI_HOST: '127.0.0.1',
-      BODHI_PORT: String(port),
-      BODHI_ENV_TYPE: 'development',
-      BODHI_LOG_LEVEL: options.logLevel ?? 'warn',
-      BODHI_AUTH_URL: issuer,
-      BODHI_AUTH_CLIENT_ID: CLIENT_ID,
-      BODHI_AUTH_CLIENT_SECRET: CLIENT_SECRET,
-      BODHI_SESSION_DB_URL: db.url,
-      BODHI_SESSION_DB_TABLE: db.table,
-      BODHI_SESSION_DB_SCHEMA: db.schema,
-      BODHI_SESSION_SECRET: TEST_SECRET,
-      BODHI_DEPLOYMENT: count > 1 ? 'cluster' : 'standalone',
-      // A cluster requires encryption at rest; single servers keep plain rows tests can read.
-      BODHI_SESSION_ENCRYPTION_KEYS: count > 1 ? TEST_ENCRYPTION_KEY : undefined,
-    });
+    const proc = new ManagedProcess(
+      `bodhi-server-${i}`,
+      'apps/bodhi-server/dist/main.js',
+      {
+        ...process.env,
+        BODHI_HOME: home,
+        BODHI_HOST: '127.0.0.1',
+        BODHI_PORT: String(port),
+        BODHI_ENV_TYPE: 'development',
+        BODHI_LOG_LEVEL: options.logLevel ?? 'warn',
+        BODHI_AUTH_URL: issuer,
+        BODHI_AUTH_CLIENT_ID: CLIENT_ID,
+        BODHI_AUTH_CLIENT_SECRET: CLIENT_SECRET,
+        BODHI_SESSION_DB_URL: db.url,
+        BODHI_SESSION_DB_TABLE: db.table,
+        BODHI_SESSION_DB_SCHEMA: db.schema,
+        BODHI_SESSION_SECRET: TEST_SECRET,
+        BODHI_DEPLOYMENT: count > 1 ? 'cluster' : 'standalone',
+        // A cluster requires encryption at rest; single servers keep plain rows tests can read.
+        BODHI_SESSION_ENCRYPTION_KEYS: count > 1 ? TEST_ENCRYPTION_KEY : undefined,
+      },
+      WORKSPACE_ROOT,
+    );
     return Object.assign(proc, {
       url: urls[i],
       async restart(signal: NodeJS.Signals = 'SIGTERM') {
         await proc.stop(signal);
         proc.start();
-        await waitForUrl(`${urls[i]}/bodhi/v1/ping`, proc);
+        await proc.waitFor(`${urls[i]}/bodhi/v1/ping`);
       },
     });
   });
@@ -111,7 +112,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   try {
     await startIdentityProvider(idp);
     for (const server of servers) server.start();
-    await Promise.all(servers.map((s) => waitForUrl(`${s.url}/bodhi/v1/ping`, s)));
+    await Promise.all(servers.map((s) => s.waitFor(`${s.url}/bodhi/v1/ping`)));
   } catch (e) {
     await stop();
     throw e;
