@@ -148,6 +148,16 @@ export function sessionFixture(inMs: number, extra: Record<string, unknown> = {}
   } as SessionData;
 }
 
+/**
+ * A promise and the function that resolves it: the signal one side of a test waits on
+ * (the lock is held, the request has loaded its session) instead of sleeping.
+ */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
 /** Resolves once `predicate` holds; rejects after `timeoutMs` (a hang guard, not a speed check). */
 export async function until(
   predicate: () => boolean | Promise<boolean>,

@@ -4,6 +4,7 @@ import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import {
   createTestSessionDb,
+  deferred,
   openTestStore,
   SESSION_BACKENDS,
   TEST_SECRET,
@@ -14,8 +15,16 @@ import { DefaultSessionService } from './session.service.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionLock } from './session-lock.js';
 
+/** What runs inside `/slow-write` after the session has loaded and before it is changed. */
+type BeforeWrite = (req: express.Request) => Promise<void>;
+
+/** Lets `turns` turns of the event loop pass, so concurrent requests interleave. */
+const turns = async (n: number) => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
 /** A plain Express app (no Nest) logging in and out through a given session middleware. */
-function loginApp(middleware: express.RequestHandler) {
+function loginApp(middleware: express.RequestHandler, beforeWrite?: BeforeWrite) {
   const app = express();
   app.use(middleware);
   app.post('/login/:user', (req, res) => {
@@ -24,9 +33,9 @@ function loginApp(middleware: express.RequestHandler) {
   });
   app.get('/me', (req, res) => res.json({ user: req.session.user_id ?? null }));
   // A long request that writes its session at the end (after a logout may have happened).
-  app.post('/slow-write/:ms', async (req, res) => {
-    await new Promise((resolve) => setTimeout(resolve, Number(req.params.ms)));
-    (req.session as unknown as { note: string }).note = `written after ${req.params.ms} ms`;
+  app.post('/slow-write/:turns', async (req, res) => {
+    await (beforeWrite ? beforeWrite(req) : turns(Number(req.params.turns)));
+    (req.session as unknown as { note: string }).note = `written late`;
     res.json({ ok: true });
   });
   app.post('/logout', (req, res, next) =>
@@ -46,7 +55,7 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
   let store: SessionStoreBackend;
 
   /** Stock express-session over our store. */
-  const stockApp = () =>
+  const stockApp = (beforeWrite?: BeforeWrite) =>
     loginApp(
       session({
         store,
@@ -55,6 +64,7 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
         saveUninitialized: false,
         name: 'bodhiapp_session_id',
       }),
+      beforeWrite,
     );
   /** The middleware DefaultSessionService builds, with the cookie Secure or not. */
   const serviceApp = (secureCookie = false) =>
@@ -97,12 +107,23 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
   });
 
   it('a logout racing a long in-flight request is not undone by its late save', async () => {
-    const app = stockApp();
+    // The slow request reports whom its session belongs to once loaded, then waits for the
+    // logout to finish before it writes: the race happens every run, in this order.
+    const loaded = deferred<string | undefined>();
+    const loggedOut = deferred();
+    const app = stockApp(async (req) => {
+      loaded.resolve(req.session.user_id);
+      await loggedOut.promise;
+    });
     const cookie = cookieOf(await request(app).post('/login/racer').expect(200));
-    const slow = request(app).post('/slow-write/300').set('Cookie', cookie);
-    const slowDone = slow.then((r) => r);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const slowDone = request(app)
+      .post('/slow-write/0')
+      .set('Cookie', cookie)
+      .then((r) => r);
+    expect(await loaded.promise).toBe('racer');
     await request(app).post('/logout').set('Cookie', cookie).expect(200);
+    expect(await store.idsForUser('racer')).toEqual([]);
+    loggedOut.resolve();
     expect((await slowDone).status).toBe(200);
     expect(await store.idsForUser('racer')).toEqual([]);
     await request(app).get('/me').set('Cookie', cookie).expect(200, { user: null });
@@ -164,9 +185,12 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
           )
         )[0].expires_at,
       );
+    // As if last written a second ago: the rolling cookie moves it by about a second, so
+    // the row is read, not written.
+    await db.query(`UPDATE ${db.qualifiedTable} SET expires_at = expires_at - 1000 WHERE id = $1`, [
+      sid,
+    ]);
     const atLogin = await storedExpiry();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    // The rolling cookie moved by milliseconds: the row is read, not written.
     await request(app).get('/me').set('Cookie', cookie).expect(200, { user: 'dora' });
     expect(await storedExpiry()).toBe(atLogin);
 

@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import {
   createTestSessionDb,
+  deferred,
   openTestStore,
   SESSION_BACKENDS,
   TestSessionDb,
@@ -21,7 +22,10 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
     await db?.drop();
   });
 
-  /** Runs `n` overlapping critical sections spread over the given locks; returns peak overlap. */
+  /**
+   * Runs `n` overlapping critical sections spread over the given locks; returns the peak
+   * overlap. Each section does a real database round trip, so a broken lock lets others in.
+   */
   const peakOverlap = async (locks: SessionLock[], sid: string, n: number) => {
     let inside = 0;
     let peak = 0;
@@ -29,7 +33,7 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
       Array.from({ length: n }, (_, i) =>
         locks[i % locks.length].run(sid, async () => {
           peak = Math.max(peak, ++inside);
-          await new Promise((resolve) => setTimeout(resolve, 5));
+          await db.query('SELECT 1');
           inside--;
         }),
       ),
@@ -43,18 +47,19 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
 
   it('does not serialize different sessions', async () => {
     const lock = new SessionLock(sources[0], kind);
-    let inside = 0;
-    let peak = 0;
+    // Each holder stays inside until all three are: only locks that do not serialize
+    // different ids let that happen (serialized ones would wait here until the test's timeout).
+    const sids = ['x', 'y', 'z'];
+    const entered = sids.map(() => deferred());
+    const allInside = Promise.all(entered.map((e) => e.promise));
     await Promise.all(
-      ['x', 'y', 'z'].map((sid) =>
+      sids.map((sid, i) =>
         lock.run(sid, async () => {
-          peak = Math.max(peak, ++inside);
-          await new Promise((resolve) => setTimeout(resolve, 30));
-          inside--;
+          entered[i].resolve();
+          await allInside;
         }),
       ),
     );
-    expect(peak).toBe(3);
   });
 
   it('releases the lock when the work throws', async () => {
@@ -88,16 +93,17 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
     it('gives up after its timeout while another instance holds the lock', async () => {
       const holder = new SessionLock(sources[0], kind);
       const waiter = new SessionLock(sources[1], kind, 100);
-      let releaseHolder!: () => void;
-      const held = holder.run(
-        'sid-held',
-        () => new Promise<void>((resolve) => (releaseHolder = resolve)),
-      );
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      const holding = deferred();
+      const release = deferred();
+      const held = holder.run('sid-held', async () => {
+        holding.resolve();
+        await release.promise;
+      });
+      await holding.promise;
       await expect(waiter.run('sid-held', async () => 'never')).rejects.toThrow(
         /Timed out after 100 ms/,
       );
-      releaseHolder();
+      release.resolve();
       await held;
     });
   }

@@ -66,8 +66,16 @@ describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
   });
 
   it('runs on its interval with an unref timer, logs a failed round and keeps going', async () => {
-    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    // Fake interval timers: rounds happen when the test advances the clock, and "no round
+    // after stop()" is checked by advancing it, not by waiting. I/O and Date stay real.
+    jest.useFakeTimers({
+      doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'Date', 'hrtime', 'performance'],
+    });
+    let logged!: () => void;
+    const failureLogged = new Promise<void>((resolve) => (logged = resolve));
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => logged());
     const pruner = new SessionPruner(store, dataSource, { ...options, pruneIntervalMs: 20 });
+    const rounds = jest.spyOn(pruner, 'pruneOnce');
     const batch = jest
       .spyOn(store, 'pruneBatch')
       .mockRejectedValueOnce(new Error('database went away'))
@@ -75,14 +83,25 @@ describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
     try {
       pruner.start();
       expect((pruner as unknown as { timer: NodeJS.Timeout }).timer.hasRef()).toBe(false);
-      await until(() => batch.mock.calls.length >= 3);
+      expect(rounds).not.toHaveBeenCalled();
+
+      await jest.advanceTimersByTimeAsync(20);
+      expect(rounds).toHaveBeenCalledTimes(1);
+      await failureLogged;
       expect(error).toHaveBeenCalledWith(expect.stringContaining('database went away'));
+
+      // The failed round did not stop the schedule: the next interval runs a round that works.
+      await jest.advanceTimersByTimeAsync(20);
+      expect(rounds).toHaveBeenCalledTimes(2);
+      await expect(rounds.mock.results[1].value).resolves.toBe(0);
+      expect(batch).toHaveBeenCalledTimes(2);
+
       await pruner.stop();
-      const calls = batch.mock.calls.length;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(batch.mock.calls.length).toBe(calls);
+      await jest.advanceTimersByTimeAsync(20 * 50);
+      expect(rounds).toHaveBeenCalledTimes(2);
     } finally {
       await pruner.stop();
+      jest.useRealTimers();
       batch.mockRestore();
       error.mockRestore();
     }
@@ -108,17 +127,30 @@ describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
 
   it('lets other work run between batches', async () => {
     await insertRows('old', 300, -1000);
-    let ticks = 0;
-    const ticker = setInterval(() => ticks++, 0);
-    const batch = jest.spyOn(store, 'pruneBatch');
+    // The order of events, as the pruner and "other work" (a macrotask queued as each batch
+    // finishes, like a request's I/O callback) reach them. A pruner that did not yield
+    // would call the next batch before any of that work ran.
+    const events: string[] = [];
+    const prune = store.pruneBatch.bind(store);
+    const batch = jest.spyOn(store, 'pruneBatch').mockImplementation(async (size) => {
+      const n = batch.mock.calls.length;
+      events.push(`batch ${n}`);
+      const removed = await prune(size);
+      setImmediate(() => events.push(`other work after batch ${n}`));
+      return removed;
+    });
     try {
       const pruner = new SessionPruner(store, dataSource, { ...options, pruneBatchSize: 50 });
       expect(await pruner.pruneOnce()).toBe(300);
       expect(batch).toHaveBeenCalledTimes(7);
-      // A timer got turns while the batches ran (a synchronous driver must not starve it).
-      expect(ticks).toBeGreaterThan(0);
+      // Batches 1–6 each had a successor; the work queued after each ran before it. (After
+      // the last batch the round ends: whether that work runs before it is not the point.)
+      expect(events.slice(0, 13)).toEqual(
+        Array.from({ length: 6 }, (_, i) => [`batch ${i + 1}`, `other work after batch ${i + 1}`])
+          .flat()
+          .concat('batch 7'),
+      );
     } finally {
-      clearInterval(ticker);
       batch.mockRestore();
     }
   });
