@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -114,6 +115,27 @@ describe.each(SESSION_BACKENDS)('BodhiServer on %s', (kind) => {
     await expect(server.stop()).resolves.toBeUndefined();
     expect(() => server.serverUrl()).toThrow('not running');
   });
+
+  it('start() while starting or running joins the one server; stop() then leaves nothing', async () => {
+    const port = await freePort();
+    const server = new BodhiServer(serverOptions(db, port), { logger: false });
+    // Counts the applications built; the real factory still runs behind it.
+    const create = jest.spyOn(NestFactory, 'create');
+    try {
+      await Promise.all([server.start(), server.start()]);
+      await server.start();
+      expect(await server.ping()).toBe(true);
+      expect(await portIsFree(port)).toBe(false);
+      // stop() waits for any start in flight, so the count after it is final.
+      await server.stop();
+      expect(create).toHaveBeenCalledTimes(1);
+    } finally {
+      create.mockRestore();
+      await server.stop();
+    }
+    expect(server.isRunning()).toBe(false);
+    expect(await portIsFree(port)).toBe(true);
+  });
 });
 
 describe('BodhiServer instances side by side', () => {
@@ -188,5 +210,22 @@ describe('BodhiServer with bad configuration', () => {
     } finally {
       holder.close();
     }
+  });
+
+  it('a failed start leaves the server startable: the retry, once the port is free, runs', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const { port } = holder.address() as net.AddressInfo;
+    const server = new BodhiServer(serverOptions(undefined, port), { logger: false });
+    try {
+      await expect(Promise.all([server.start(), server.start()])).rejects.toThrow(/EADDRINUSE/);
+      await new Promise<void>((resolve) => holder.close(() => resolve()));
+      await server.start();
+      expect(await server.ping()).toBe(true);
+    } finally {
+      await server.stop();
+      if (holder.listening) holder.close();
+    }
+    expect(await portIsFree(port)).toBe(true);
   });
 });

@@ -23,9 +23,11 @@ export class BodhiServer {
 
   /**
    * Boots and listens. Rejects with the configuration or database problem named (and
-   * nothing left running) when it cannot; a second call while running is a no-op.
+   * nothing left running) when it cannot, and may then be called again. A call while
+   * running resolves at once; calls while starting share that one start.
    */
   start(): Promise<void> {
+    if (this.running) return Promise.resolve();
     this.starting ??= startBodhiServer({
       env: resolveEnv(this.config),
       logger: this.options.logger,
@@ -36,7 +38,7 @@ export class BodhiServer {
       .finally(() => {
         this.starting = undefined;
       });
-    return this.running ? Promise.resolve() : this.starting;
+    return this.starting;
   }
 
   /** Closes the server: port released, pruner stopped, DataSource closed. Safe to repeat. */
