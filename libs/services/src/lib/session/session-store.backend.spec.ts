@@ -1,6 +1,7 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import type { SessionData } from 'express-session';
+import { inspect } from 'node:util';
 import type { DataSource } from 'typeorm';
 import {
   createTestSessionDb,
@@ -14,6 +15,38 @@ import { InvalidSessionInputError, SessionStoreUnavailableError } from './sessio
 
 const HOUR = 3_600_000;
 const expiryOf = (s: SessionData) => new Date(s.cookie.expires as Date).getTime();
+
+/**
+ * The process Node reports errors on. A test file's `process` is Jest's copy, whose
+ * listeners never fire; a function of Node's own realm (util.inspect's Function) reaches
+ * the real one.
+ */
+const hostProcess = (inspect.constructor as FunctionConstructor)(
+  'return process',
+)() as NodeJS.EventEmitter;
+
+type ProcessError = 'uncaughtException' | 'unhandledRejection';
+
+/**
+ * Runs `run` and resolves with the first uncaught exception or unhandled rejection that
+ * follows, setting Jest's own handlers (which would fail the test on either) aside meanwhile.
+ */
+async function firstProcessError(run: () => void): Promise<[ProcessError, unknown]> {
+  const events: ProcessError[] = ['uncaughtException', 'unhandledRejection'];
+  const jestListeners = events.map((e) => [e, hostProcess.listeners(e)] as const);
+  for (const e of events) hostProcess.removeAllListeners(e);
+  try {
+    return await new Promise((resolve) => {
+      for (const e of events) hostProcess.once(e, (error: unknown) => resolve([e, error]));
+      run();
+    });
+  } finally {
+    for (const [e, listeners] of jestListeners) {
+      hostProcess.removeAllListeners(e);
+      for (const l of listeners) hostProcess.on(e, l as (...args: unknown[]) => void);
+    }
+  }
+}
 
 describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
   let db: TestSessionDb;
@@ -276,6 +309,37 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     await new Promise<void>((resolve) => store.destroy('cb', () => resolve()));
     expect(await store.findSession('cb')).toBeNull();
   });
+
+  type StoreCall = (s: SessionStoreBackend, cb: (...args: unknown[]) => void) => void;
+  it.each<[string, StoreCall, unknown[]]>([
+    [
+      'a session',
+      (s, cb) => s.get('cb-live', cb),
+      [null, expect.objectContaining({ user_id: 'cb' })],
+    ],
+    [
+      'a store error',
+      (s, cb) => s.set('nul\0id', sessionFixture(HOUR), cb),
+      [expect.any(InvalidSessionInputError)],
+    ],
+  ])(
+    'calls back with %s once, outside the promise chain: a throwing callback is an uncaught exception',
+    async (_what, call, args) => {
+      await store.saveSession('cb-live', sessionFixture(HOUR, { user_id: 'cb' }));
+      const calls: unknown[][] = [];
+      const thrown = new Error('callback failed');
+      const [event, error] = await firstProcessError(() =>
+        call(store, (...got) => {
+          calls.push(got);
+          throw thrown;
+        }),
+      );
+      expect([event, error]).toEqual(['uncaughtException', thrown]);
+      // Whatever the first call queued has run once a later statement has completed.
+      await store.findSession('cb-live');
+      expect(calls).toEqual([args]);
+    },
+  );
 
   it('reports a failing database as SessionStoreUnavailableError, password-free', async () => {
     const executor = (store as unknown as { db: Record<string, unknown> }).db;

@@ -64,11 +64,15 @@ export function sessionRef(sid: string): string {
   return createHash('sha256').update(sid).digest('hex').slice(0, 12);
 }
 
-/** Adapts a promise to express-session's node-style callback. */
+/**
+ * Adapts a promise to express-session's node-style callback, called once. The callback
+ * runs on a tick of its own, outside the promise chain, so that an exception it throws is
+ * an uncaught exception (as with MemoryStore) rather than an unhandled rejection.
+ */
 function settle<T>(work: Promise<T>, cb?: Callback<T>): void {
   work.then(
-    (value) => cb?.(null, value),
-    (err) => cb?.(err),
+    (value) => cb && process.nextTick(cb, null, value),
+    (err: unknown) => cb && process.nextTick(cb, err),
   );
 }
 
