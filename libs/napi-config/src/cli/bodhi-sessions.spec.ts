@@ -257,9 +257,61 @@ describe('bodhi-sessions usage and errors', () => {
 
   it('--verbose logs to stderr and leaves stdout to the result', async () => {
     const url = `sqlite:${path.join(home, 'verbose.sqlite')}`;
+    expect(await run(['migrate', '--url', url])).toMatchObject({ code: 0, err: '' });
     const { code, out, err } = await run(['count', '--json', '--verbose', '--url', url]);
     expect({ code, out }).toEqual({ code: 0, out: '{"count":0}\n' });
     expect(err).toContain('Session store ready');
+  });
+
+  describe.each([
+    ['count'],
+    ['ids'],
+    ['dump', '--json'],
+    ['clear-user', 'alice'],
+    ['clear-all', '--yes'],
+    ['prune'],
+  ])('%s on a SQLite file that does not exist', (command, ...rest) => {
+    const argv = [command, ...rest];
+    // A typo in --url or BODHI_HOME: nothing to report on, and nothing may be created.
+    const expectRefused = async (result: CliRun, file: string) => {
+      expect(result).toEqual({
+        code: 1,
+        out: '',
+        err:
+          `bodhi-sessions: no session database at ${file} (SQLite file not found; ` +
+          '"bodhi-sessions migrate" creates one)\n',
+      });
+      expect(fs.existsSync(path.dirname(file))).toBe(false);
+    };
+
+    it('given as --url: refuses with exit 1 naming the file, and creates nothing', async () => {
+      const file = path.join(home, `typo-${command}`, 'session.sqlite');
+      await expectRefused(await run([...argv, '--url', `sqlite:${file}`]), file);
+    });
+
+    it('under BODHI_HOME: refuses with exit 1 naming the file, and creates nothing', async () => {
+      const typo = path.join(home, `no-such-home-${command}`);
+      await expectRefused(await run(argv, { BODHI_HOME: typo }), path.join(typo, 'session.sqlite'));
+    });
+  });
+
+  it('an in-memory SQLite database is not a missing file', async () => {
+    expect(await run(['count', '--url', 'sqlite::memory:'])).toEqual({
+      code: 0,
+      out: '0\n',
+      err: '',
+    });
+  });
+
+  it('migrate creates a missing SQLite file, and its directory, which the others then use', async () => {
+    const newHome = path.join(home, 'new', 'home');
+    expect(await run(['migrate'], { BODHI_HOME: newHome })).toEqual({
+      code: 0,
+      out: 'session table bodhi_sessions is up to date (sqlite)\n',
+      err: '',
+    });
+    expect(fs.existsSync(path.join(newHome, 'session.sqlite'))).toBe(true);
+    expect(await run(['count'], { BODHI_HOME: newHome })).toEqual({ code: 0, out: '0\n', err: '' });
   });
 
   it('uses sqlite:$BODHI_HOME/session.sqlite by default', async () => {

@@ -17,6 +17,7 @@ import {
 import type { Env } from '@bodhi/services';
 import type { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import * as fs from 'node:fs';
 import { CliOptions, parseCliArgs, USAGE } from './cli-args.js';
 import { runCommand } from './cli-commands.js';
 
@@ -113,8 +114,22 @@ function stderrLogger(write: (line: string) => void): LoggerService {
   };
 }
 
+/**
+ * A SQLite file that is not there is a typo in --url or BODHI_HOME; opening it would create an
+ * empty database and report on that. Only `migrate` creates the file.
+ */
+class MissingSessionDbError extends Error {
+  constructor(file: string) {
+    super(
+      `no session database at ${file} (SQLite file not found; "bodhi-sessions migrate" creates one)`,
+    );
+    this.name = 'MissingSessionDbError';
+  }
+}
+
 /** Errors whose message is meant for the person at the terminal, as it stands. */
 const EXPECTED_ERRORS = [
+  MissingSessionDbError,
   InvalidSettingsError,
   InvalidSessionDbUrlError,
   InvalidSessionOptionsError,
@@ -143,7 +158,16 @@ export async function runBodhiSessions(argv: string[], io: BodhiSessionsIo): Pro
   try {
     const settings = storeSettings(io.env, options);
     secrets.push(urlPassword(settings.url));
-    const backend = parseSessionDbUrl(settings.url).kind;
+    const target = parseSessionDbUrl(settings.url);
+    const backend = target.kind;
+    if (
+      command !== 'migrate' &&
+      target.kind === 'sqlite' &&
+      target.database !== ':memory:' &&
+      !fs.existsSync(target.database)
+    ) {
+      throw new MissingSessionDbError(target.database);
+    }
     const app = await NestFactory.createApplicationContext(
       SessionModule.forRoot({
         url: settings.url,

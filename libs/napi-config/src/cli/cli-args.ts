@@ -16,7 +16,8 @@ export const USAGE = `Usage: bodhi-sessions <command> [options]
 
 Administers the Bodhi session store (SQLite or PostgreSQL), configured like the server:
 BODHI_SESSION_DB_URL (default sqlite:$BODHI_HOME/session.sqlite), BODHI_SESSION_DB_TABLE,
-BODHI_SESSION_DB_SCHEMA. Opening the store creates or upgrades the session table.
+BODHI_SESSION_DB_SCHEMA. Opening the store creates or upgrades the session table; a SQLite
+file that does not exist is refused (a typo, most likely) except by migrate, which creates it.
 
 Commands:
   migrate               bring the session table up to date and say so
