@@ -1,6 +1,7 @@
 /**
  * Configuration names an embedder sets, re-exported from the one place SettingService reads
- * them, so a name here can never drift from what the server validates.
+ * them, so each is the string the server validates. The list itself is checked against the
+ * settings schema (config.constants.spec.ts): a setting missing here fails the tests.
  */
 export {
   BODHI_AUTH_CLIENT_ID,
@@ -19,8 +20,11 @@ export {
   BODHI_SESSION_DB_SCHEMA,
   BODHI_SESSION_DB_TABLE,
   BODHI_SESSION_DB_URL,
+  BODHI_SESSION_ENCRYPTION_KEYS,
+  BODHI_SESSION_MAX_BYTES,
   BODHI_SESSION_PRUNE_INTERVAL_SECONDS,
   BODHI_SESSION_SECRET,
+  BODHI_SESSION_TOUCH_AFTER_SECONDS,
   BODHI_SESSION_TTL_SECONDS,
   DEFAULT_HOST,
   DEFAULT_PORT,
