@@ -16,7 +16,7 @@ import type { DevAuthConfig } from './config.js';
 import { SIGNING_ALG } from './keys.js';
 import { escapeHtml, page } from './html.js';
 import { createMemoryAdapterFactory } from './memory-adapter.js';
-import { profileClaims, type UserStore } from './users.js';
+import { profileClaims, tokenRoles, type UserStore } from './users.js';
 
 /** Identifies the BodhiApp server as a resource server; an absolute URI, as RFC 8707 asks. */
 export function resourceIndicatorFor(clientId: string): string {
@@ -94,7 +94,7 @@ export function createProvider({ issuer, config, users, signingKey }: ProviderOp
       };
     },
 
-    // The access token's extra claims, Keycloak-style: the profile and the client role under
+    // The access token's extra claims, Keycloak-style: the profile and the client roles under
     // resource_access. Read from the user store at issue time, so a role change shows in the
     // next login or refresh. Client-credentials tokens (no user) get none.
     async extraTokenClaims(_ctx, token) {
@@ -105,7 +105,7 @@ export function createProvider({ issuer, config, users, signingKey }: ProviderOp
       return {
         ...profileClaims(user),
         azp: token.clientId,
-        resource_access: { [clientId]: { roles: [user.role] } },
+        resource_access: { [clientId]: { roles: tokenRoles(user) } },
       };
     },
 

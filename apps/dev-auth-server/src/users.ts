@@ -27,7 +27,19 @@ export interface DemoUser {
   email: string;
   given_name: string;
   family_name: string;
+  /** The role the admin API reports and sets. */
   role: Role;
+  /**
+   * Every client role access tokens list, in this order, when that is more than `role`:
+   * Keycloak lists all of a user's client roles in no fixed order, the client's own roles
+   * besides BodhiApp's included. Must contain `role`. A role change replaces the list.
+   */
+  roles?: string[];
+}
+
+/** The roles an access token lists under resource_access.<client>.roles. */
+export function tokenRoles(user: DemoUser): string[] {
+  return user.roles ?? [user.role];
 }
 
 /** The OpenID profile claims of a user, shared by ID tokens, userinfo and access tokens. */
@@ -56,7 +68,7 @@ export class UserStore {
       if (users.filter((u) => u.username === user.username).length > 1) {
         throw new Error(`duplicate username ${user.username}`);
       }
-      this.#bySub.set(user.sub, { ...user });
+      this.#bySub.set(user.sub, copy(user));
     }
   }
 
@@ -77,11 +89,11 @@ export class UserStore {
 
   find(sub: string): DemoUser | undefined {
     const user = this.#bySub.get(sub);
-    return user && { ...user };
+    return user && copy(user);
   }
 
   list(): DemoUser[] {
-    return [...this.#bySub.values()].map((user) => ({ ...user }));
+    return [...this.#bySub.values()].map(copy);
   }
 
   /** The user whose username and password both match, else undefined. */
@@ -89,7 +101,7 @@ export class UserStore {
     const user = [...this.#bySub.values()].find((u) => u.username === username);
     // Compare even when the user is unknown, so both failures take the same path.
     const ok = sameSecret(password, user?.password ?? '\0');
-    return user && ok ? { ...user } : undefined;
+    return user && ok ? copy(user) : undefined;
   }
 
   setRole(sub: string, role: Role): DemoUser {
@@ -97,8 +109,14 @@ export class UserStore {
     if (!user) throw new UnknownUserError(`unknown user ${sub}`);
     if (!isRole(role)) throw new TypeError(`unknown role ${String(role)}`);
     user.role = role;
-    return { ...user };
+    delete user.roles;
+    return copy(user);
   }
+}
+
+/** A copy that shares nothing with the store, `roles` array included. */
+function copy(user: DemoUser): DemoUser {
+  return user.roles ? { ...user, roles: [...user.roles] } : { ...user };
 }
 
 function sameSecret(given: string, expected: string): boolean {
@@ -131,6 +149,15 @@ function parseUsers(data: unknown): DemoUser[] {
     if (!isRole(raw.role)) {
       throw new Error(`users[${i}].role must be one of ${ROLES.join(', ')}`);
     }
+    const roles = raw.roles;
+    if (
+      roles !== undefined &&
+      (!Array.isArray(roles) ||
+        !roles.every((r) => typeof r === 'string' && r !== '') ||
+        !roles.includes(raw.role))
+    ) {
+      throw new Error(`users[${i}].roles must be a list of role names that includes its role`);
+    }
     const user = raw as unknown as DemoUser;
     return {
       sub: user.sub,
@@ -140,6 +167,7 @@ function parseUsers(data: unknown): DemoUser[] {
       given_name: user.given_name,
       family_name: user.family_name,
       role: user.role,
+      ...(roles ? { roles: [...(roles as string[])] } : {}),
     };
   });
 }

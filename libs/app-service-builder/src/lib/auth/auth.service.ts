@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AuthSettings, SettingService } from '@bodhi/services';
 import { createRemoteJWKSet, errors as joseErrors, JWTPayload, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
-import { isRole, LOGIN_SCOPES, Role } from './auth.constants.js';
+import { LOGIN_SCOPES, Role, ROLES } from './auth.constants.js';
 import {
   AuthGrantRejectedError,
   AuthProviderUnavailableError,
@@ -115,11 +115,15 @@ export class AuthService {
     }
   }
 
-  /** The role this client grants, from Keycloak's `resource_access.<client_id>.roles`. */
+  /**
+   * The role this client grants, from Keycloak's `resource_access.<client_id>.roles`. Keycloak
+   * lists a user's client roles in no fixed order, so the highest of them (by `ROLES`) wins;
+   * entries that are not BodhiApp roles are ignored. Null when none is.
+   */
   roleOf(claims: AccessTokenClaims): Role | null {
-    const roles = claims.resource_access?.[this.settings.clientId]?.roles ?? [];
-    // Highest role wins when a user holds several.
-    return [...roles].reverse().find(isRole) ?? roles.find(isRole) ?? null;
+    const roles = claims.resource_access?.[this.settings.clientId]?.roles;
+    if (!Array.isArray(roles)) return null;
+    return [...ROLES].reverse().find((role) => roles.includes(role)) ?? null;
   }
 
   /** Changes a user's role at the provider (its admin API, client-credentials token). */
