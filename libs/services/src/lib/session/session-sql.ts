@@ -51,7 +51,7 @@ export function sessionStatements(ref: SessionTableRef) {
     destroy: sql((p) => `DELETE FROM ${t} WHERE id = ${p()}`),
     /** Removes a row only if it still holds the unreadable data we saw (no lost update). */
     destroyIfData: sql((p) => `DELETE FROM ${t} WHERE id = ${p()} AND data = ${p()}`),
-    all: sql((p) => `SELECT id, data FROM ${t} WHERE expires_at > ${p()}`),
+    all: sql((p) => `SELECT id, data, expires_at FROM ${t} WHERE expires_at > ${p()}`),
     length: sql((p) => `SELECT COUNT(*) AS n FROM ${t} WHERE expires_at > ${p()}`),
     ids: sql((p) => `SELECT id FROM ${t} WHERE expires_at > ${p()} ORDER BY id`),
     clear: `DELETE FROM ${t}`,

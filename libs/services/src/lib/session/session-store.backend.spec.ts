@@ -154,6 +154,27 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     expect(r.user_id).toBe('u');
   });
 
+  it('reads cookie.expires from the row, so a session read after touch has its new expiry', async () => {
+    await store.saveSession('tx', sessionFixture(HOUR, { user_id: 'u' }));
+    await store.saveSession('browser-cookie', {
+      cookie: { originalMaxAge: null },
+    } as unknown as SessionData);
+    const extended = sessionFixture(2 * HOUR);
+    expect(await store.touchSession('tx', extended)).toBe(true);
+    // As a JSON-parsed session has it, an ISO string; express-session makes it a Date.
+    const expires = (extended.cookie.expires as Date).toISOString();
+    expect((await store.findSession('tx'))?.cookie.expires).toBe(expires);
+    const all = await store.allSessions();
+    expect(all['tx'].cookie.expires).toBe(expires);
+    const loaded = await new Promise<SessionData>((resolve, reject) =>
+      store.load('tx', (err, s) => (err || !s ? reject(err ?? new Error('missing')) : resolve(s))),
+    );
+    expect(loaded.cookie.expires).toEqual(extended.cookie.expires);
+    // A cookie without an expiry stays a browser-session cookie.
+    expect((await store.findSession('browser-cookie'))?.cookie.expires).toBeUndefined();
+    expect(all['browser-cookie'].cookie.expires).toBeUndefined();
+  });
+
   it('touch skips writes that would move a loaded session by less than touchAfter (60 s here)', async () => {
     await store.saveSession('ta', sessionFixture(HOUR));
     const stored = Number((await row('ta')).expires_at);

@@ -163,10 +163,7 @@ export class SessionStoreBackend extends Store {
     // No stored id contains NUL (saves refuse it); PostgreSQL would reject the query.
     if (sid.includes('\0')) return null;
     const [row] = await this.rows(this.sql.get, [sid, this.now()]);
-    if (!row) return null;
-    const session = await this.parse(sid, String(row.data));
-    if (session) setStoredExpiry(session, Number(row.expires_at));
-    return session;
+    return row ? this.sessionOf(sid, row) : null;
   }
 
   /**
@@ -224,7 +221,7 @@ export class SessionStoreBackend extends Store {
     const out: Record<string, SessionData> = {};
     for (const row of await this.rows(this.sql.all, [this.now()])) {
       const sid = String(row.id);
-      const session = await this.parse(sid, String(row.data));
+      const session = await this.sessionOf(sid, row);
       if (session) out[sid] = session;
     }
     return out;
@@ -297,6 +294,23 @@ export class SessionStoreBackend extends Store {
     const expires = session.cookie?.expires;
     const ms = expires ? new Date(expires).getTime() : NaN;
     return Number.isFinite(ms) ? ms : this.now() + this.ttlMs;
+  }
+
+  /**
+   * The session a row holds, its cookie expiring when the row does: `touch` moves the
+   * column alone, so the expiry inside the data may be stale. A cookie without an expiry
+   * (a browser-session cookie) is left without one.
+   */
+  private async sessionOf(sid: string, row: Row): Promise<SessionData | null> {
+    const session = await this.parse(sid, String(row.data));
+    if (!session) return null;
+    const expiresAt = Number(row.expires_at);
+    if (session.cookie?.expires) {
+      // The JSON form, as in the data: express-session's createSession makes it a Date.
+      (session.cookie as { expires: unknown }).expires = new Date(expiresAt).toISOString();
+    }
+    setStoredExpiry(session, expiresAt);
+    return session;
   }
 
   /**
