@@ -6,14 +6,32 @@ cd "$(dirname "$0")/.."
 export NX_DAEMON=false NX_NO_CLOUD=true
 
 # A PostgreSQL that already answers (CI service, `npm run test:deps:up`) is used and left running.
+stop_deps=false
 if bash scripts/test-deps.sh status >/dev/null 2>&1; then
   echo "[test] using the PostgreSQL that already answers at BODHI_TEST_PG_URL" >&2
 else
-  trap 'bash scripts/test-deps.sh down' EXIT
-  bash scripts/test-deps.sh up
+  stop_deps=true
 fi
+
+# Tests write only into temporary directories. They run with a HOME of their own, so the
+# user's ~/.cache/bodhi is never touched, and a test that fell back to the default
+# BODHI_HOME is caught below instead of going unnoticed.
+test_home="$(mktemp -d "${TMPDIR:-/tmp}/bodhi-test-home-XXXXXX")"
+cleanup() {
+  rm -rf "$test_home"
+  if $stop_deps; then bash scripts/test-deps.sh down; fi
+}
+trap cleanup EXIT
+if $stop_deps; then bash scripts/test-deps.sh up; fi
+export HOME="$test_home"
 
 node scripts/check-layer-boundaries.mjs
 npx nx run-many -t lint typecheck test --outputStyle=static "$@"
 # Browser e2e in Debian's Chromium (installed by ensure-chromium.sh when missing).
 npx nx run bodhi-server-e2e:browser --outputStyle=static
+
+if [ -e "$HOME/.cache/bodhi" ]; then
+  echo "[test] FAILED: a test wrote into the default BODHI_HOME (~/.cache/bodhi):" >&2
+  ls -la "$HOME/.cache/bodhi" >&2
+  exit 1
+fi

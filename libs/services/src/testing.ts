@@ -152,8 +152,11 @@ export function sessionFixture(inMs: number, extra: Record<string, unknown> = {}
  * A promise and the function that resolves it: the signal one side of a test waits on
  * (the lock is held, the request has loaded its session) instead of sleeping.
  */
-export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
+export function deferred<T = void>(): {
+  promise: Promise<T>;
+  resolve: (value: T | PromiseLike<T>) => void;
+} {
+  let resolve!: (value: T | PromiseLike<T>) => void;
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
 }

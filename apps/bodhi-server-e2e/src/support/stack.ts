@@ -31,6 +31,8 @@ export interface StackOptions {
   pgUrl?: string;
   /** BODHI_LOG_LEVEL of the servers; default warn. */
   logLevel?: string;
+  /** Further settings of the servers (e.g. BODHI_SESSION_TOUCH_AFTER_SECONDS). */
+  env?: Record<string, string>;
 }
 
 export interface BodhiServerProcess extends ManagedProcess {
@@ -92,6 +94,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         BODHI_DEPLOYMENT: count > 1 ? 'cluster' : 'standalone',
         // A cluster requires encryption at rest; single servers keep plain rows tests can read.
         BODHI_SESSION_ENCRYPTION_KEYS: count > 1 ? TEST_ENCRYPTION_KEY : undefined,
+        ...options.env,
       },
       WORKSPACE_ROOT,
     );

@@ -42,7 +42,9 @@ class FakeAuth {
   }
 
   async refresh(refreshToken: string) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // A turn of the event loop, as a provider round trip would take: the other requests
+    // of the session reach the lock meanwhile.
+    await new Promise((resolve) => setImmediate(resolve));
     if (this.failRefresh || refreshToken === 'revoked')
       throw new AuthGrantRejectedError('invalid_grant');
     this.refreshes++;
