@@ -1,9 +1,14 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { sessionFixture, TEST_SECRET } from '../../testing.js';
+import { createSessionDataSource, createSessionStore } from './session-data-source.factory.js';
 import {
   describeSessionDb,
   InvalidSessionDbUrlError,
   parseSessionDbUrl,
 } from './session-db-url.util.js';
+import { resolveSessionOptions } from './session.options.js';
 
 describe('parseSessionDbUrl', () => {
   it.each([
@@ -14,6 +19,12 @@ describe('parseSessionDbUrl', () => {
     ['sqlite://rel/s.sqlite', path.resolve('rel/s.sqlite')],
     ['sqlite::memory:', ':memory:'],
     ['SQLITE:/x.db', '/x.db'],
+    // Percent-escapes decode; a % not followed by two hex digits is a literal %.
+    ['sqlite:/srv/my%20dir/s.sqlite', '/srv/my dir/s.sqlite'],
+    ['sqlite:/srv/caf%C3%A9/s.sqlite', '/srv/café/s.sqlite'],
+    ['sqlite:/srv/100%25/s.sqlite', '/srv/100%/s.sqlite'],
+    ['sqlite:data/50%/session.sqlite', path.resolve('data/50%/session.sqlite')],
+    ['sqlite:/srv/%zz%4/s%.sqlite', '/srv/%zz%4/s%.sqlite'],
   ])('%s is SQLite at %s', (url, database) => {
     expect(parseSessionDbUrl(url)).toEqual({ kind: 'sqlite', database });
   });
@@ -33,6 +44,7 @@ describe('parseSessionDbUrl', () => {
     ['', 'must start with'],
     ['sqlite:', 'names no SQLite file'],
     ['postgres://u:hunter22@/db', 'is not a valid PostgreSQL URL'],
+    ['sqlite:/srv/%FF/s.sqlite', 'has a percent-escape that is not UTF-8'],
   ])('rejects %j naming the variable and hiding the password', (url, reason) => {
     let error: unknown;
     try {
@@ -45,6 +57,30 @@ describe('parseSessionDbUrl', () => {
     expect(message).toContain('BODHI_SESSION_DB_URL');
     expect(message).toContain(reason);
     expect(message).not.toContain('hunter22');
+  });
+});
+
+describe('a SQLite path with a literal %', () => {
+  it('opens a real session file there', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-url-test-'));
+    try {
+      const options = resolveSessionOptions({
+        url: `sqlite:${dir}/50%/session.sqlite`,
+        secret: TEST_SECRET,
+        pruneIntervalSeconds: 0,
+      });
+      const dataSource = await createSessionDataSource(options);
+      try {
+        const store = createSessionStore(dataSource, options);
+        await store.saveSession('sid', sessionFixture(60_000, { user_id: 'u' }));
+        expect(await store.findSession('sid')).toMatchObject({ user_id: 'u' });
+      } finally {
+        await dataSource.destroy();
+      }
+      expect(fs.existsSync(path.join(dir, '50%', 'session.sqlite'))).toBe(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

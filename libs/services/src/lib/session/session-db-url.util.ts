@@ -19,6 +19,19 @@ export class InvalidSessionDbUrlError extends Error {
 const SUPPORTED = 'must start with "sqlite:", "postgres://" or "postgresql://"';
 
 /**
+ * Decodes percent-escapes (`%20`, `%25`); a `%` not followed by two hex digits cannot be one
+ * and is kept as a literal `%` (`sqlite:data/50%/session.sqlite`). Escapes that do not
+ * spell UTF-8 (`%FF`) are refused: there is no file name they could mean.
+ */
+function decodeSqlitePath(url: string, rest: string): string {
+  try {
+    return decodeURIComponent(rest.replace(/%(?![0-9a-f]{2})/gi, '%25'));
+  } catch {
+    throw new InvalidSessionDbUrlError(url, 'has a percent-escape that is not UTF-8');
+  }
+}
+
+/**
  * Picks the backend from the URL scheme alone, the way BodhiApp does at runtime:
  * `sqlite:<path>` (also `sqlite://<path>` and `sqlite::memory:`) or `postgres(ql)://…`.
  * Relative SQLite paths resolve against the working directory; query strings such as
@@ -32,7 +45,7 @@ export function parseSessionDbUrl(url: string): SessionDbTarget {
     if (rest.startsWith('//')) rest = rest.slice(2);
     if (rest === ':memory:') return { kind: 'sqlite', database: ':memory:' };
     if (!rest) throw new InvalidSessionDbUrlError(url, 'names no SQLite file');
-    return { kind: 'sqlite', database: path.resolve(decodeURIComponent(rest)) };
+    return { kind: 'sqlite', database: path.resolve(decodeSqlitePath(url, rest)) };
   }
   if (scheme === 'postgres' || scheme === 'postgresql') {
     // An empty host is valid: pg then uses PGHOST or localhost, as libpq does.
