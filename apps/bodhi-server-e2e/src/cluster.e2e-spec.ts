@@ -48,7 +48,7 @@ describe('a cluster of two servers on one PostgreSQL', () => {
     await onA.login(DEMO_USER.username, DEMO_USER.password);
     const onB = onA.on(b);
     const grantsBefore = await stack.refreshGrants();
-    await new Promise((resolve) => setTimeout(resolve, (ACCESS_TOKEN_TTL_SECONDS + 1) * 1000));
+    await stack.untilAccessTokenExpired(onA.sessionId());
     const answers = await Promise.all(
       Array.from({ length: 20 }, (_, i) => (i % 2 ? onA : onB).user()),
     );

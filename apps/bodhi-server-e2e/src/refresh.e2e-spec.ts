@@ -2,8 +2,6 @@ import { BodhiClient } from './support/bodhi-client.js';
 import { DEMO_USER, SESSION_BACKENDS, Stack, startStack } from './support/stack.js';
 
 const ACCESS_TOKEN_TTL_SECONDS = 2;
-const waitPastExpiry = () =>
-  new Promise((resolve) => setTimeout(resolve, (ACCESS_TOKEN_TTL_SECONDS + 1) * 1000));
 
 describe.each(SESSION_BACKENDS)('token refresh on %s', (backend) => {
   let stack: Stack;
@@ -14,8 +12,7 @@ describe.each(SESSION_BACKENDS)('token refresh on %s', (backend) => {
   afterAll(() => stack?.stop());
 
   const tokensOf = async (sid: string | undefined) => {
-    const row = (await stack.rows()).find((r) => r.id === sid);
-    const data = JSON.parse(row?.data ?? '{}');
+    const data = (await stack.session(sid)) ?? {};
     return { access: data.access_token as string, refresh: data.refresh_token as string };
   };
 
@@ -24,7 +21,7 @@ describe.each(SESSION_BACKENDS)('token refresh on %s', (backend) => {
     await browser.login(DEMO_USER.username, DEMO_USER.password);
     const before = await tokensOf(browser.sessionId());
     const grantsBefore = await stack.refreshGrants();
-    await waitPastExpiry();
+    await stack.untilAccessTokenExpired(browser.sessionId());
 
     const answers = await Promise.all(Array.from({ length: 20 }, () => browser.user()));
     for (const answer of answers) {
@@ -46,20 +43,19 @@ describe.each(SESSION_BACKENDS)('token refresh on %s', (backend) => {
     await browser.login(DEMO_USER.username, DEMO_USER.password);
     const sid = browser.sessionId();
     // Break the refresh token behind the server's back, as a revoked grant would.
-    const row = (await stack.rows()).find((r) => r.id === sid);
-    const data = { ...JSON.parse(row?.data ?? '{}'), refresh_token: 'revoked' };
+    const data = { ...(await stack.session(sid)), refresh_token: 'revoked' };
     await stack.db.query(`UPDATE ${stack.db.qualifiedTable} SET data = $1 WHERE id = $2`, [
       JSON.stringify(data),
       sid,
     ]);
-    await waitPastExpiry();
+    await stack.untilAccessTokenExpired(sid);
 
     const res = await browser.user();
     expect(res.status).toBe(401);
     expect(res.body).toMatchObject({
       error: { code: 'token_refresh_failed', type: 'authentication_error' },
     });
-    const left = JSON.parse((await stack.rows()).find((r) => r.id === sid)?.data ?? '{}');
+    const left = await stack.session(sid);
     expect(left).not.toHaveProperty('access_token');
     expect(left).not.toHaveProperty('refresh_token');
     expect(left).not.toHaveProperty('user_id');

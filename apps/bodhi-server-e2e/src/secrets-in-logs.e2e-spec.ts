@@ -28,11 +28,11 @@ describe('secrets never reach the logs', () => {
     await browser.login(DEMO_USER.username, DEMO_USER.password);
     const cookie = browser.cookie as string;
     const sid = browser.sessionId() as string;
-    const before = JSON.parse((await stack.rows()).find((r) => r.id === sid)?.data ?? '{}');
+    const before = (await stack.session(sid)) ?? {};
 
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await stack.untilAccessTokenExpired(sid);
     expect((await browser.user()).body).toMatchObject({ auth_status: 'logged_in' }); // refreshed
-    const after = JSON.parse((await stack.rows()).find((r) => r.id === sid)?.data ?? '{}');
+    const after = (await stack.session(sid)) ?? {};
     expect(after.access_token).not.toBe(before.access_token);
 
     await pg.pause();

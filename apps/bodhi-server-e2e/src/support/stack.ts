@@ -6,8 +6,11 @@ import {
   TEST_ENCRYPTION_KEY,
   TEST_SECRET,
   TestSessionDb,
+  until,
 } from '@bodhi/services/testing';
+import { parseEncryptionKeys, SessionCipher } from '@bodhi/services';
 import type { SessionDbKind } from '@bodhi/services';
+import { decodeJwt } from 'jose';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -48,6 +51,14 @@ export interface Stack {
   refreshGrants(): Promise<number>;
   /** Raw session rows, read past the server: what the store really holds. */
   rows(): Promise<{ id: string; user_id: string | null; data: string }[]>;
+  /** The stored session `sid` (decrypted when the servers encrypt), read past the server. */
+  session(sid: string | undefined): Promise<Record<string, unknown> | undefined>;
+  /**
+   * Resolves once the access token stored in session `sid` has expired by the rule the
+   * server applies (jose: expired when the whole seconds of now reach `exp`): a wait on
+   * the token's own expiry, not on a guess of the provider's lifetime.
+   */
+  untilAccessTokenExpired(sid: string | undefined): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -120,12 +131,31 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await stop();
     throw e;
   }
+  const rows = () =>
+    db.query<{ id: string; user_id: string | null; data: string }>(
+      `SELECT id, user_id, data FROM ${db.qualifiedTable} ORDER BY id`,
+    );
+  // Plain rows pass through the cipher unchanged, so one reader serves both kinds of stack.
+  const cipher = new SessionCipher(parseEncryptionKeys([TEST_ENCRYPTION_KEY]));
+  const session = async (sid: string | undefined) => {
+    const row = (await rows()).find((r) => r.id === sid);
+    return row && sid
+      ? (JSON.parse(cipher.decrypt(sid, row.data)) as Record<string, unknown>)
+      : undefined;
+  };
   return {
     idp,
     servers,
     db,
     refreshGrants: () => providerStats(issuer).then((stats) => stats.grants.refresh_token ?? 0),
-    rows: () => db.query(`SELECT id, user_id, data FROM ${db.qualifiedTable} ORDER BY id`),
+    rows,
+    session,
+    async untilAccessTokenExpired(sid) {
+      const token = (await session(sid))?.access_token;
+      if (typeof token !== 'string') throw new Error('the session holds no access token');
+      const expiresAtMs = (decodeJwt(token).exp ?? 0) * 1000;
+      await until(() => Date.now() >= expiresAtMs, Math.max(0, expiresAtMs - Date.now()) + 10_000);
+    },
     stop,
   };
 }
