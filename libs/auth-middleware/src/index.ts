@@ -12,4 +12,4 @@ export {
   RequireRole,
   RoleGuard,
 } from './lib/auth.guards.js';
-export { clearLogin, saveSession } from './lib/session.util.js';
+export { clearLogin, destroySession, regenerateSession, saveSession } from './lib/session.util.js';

@@ -1,11 +1,38 @@
 import type { Request } from 'express';
 import { AUTH_SESSION_KEYS } from './auth-context.js';
 
-/** `req.session.save()` as a promise. */
-export function saveSession(req: Request): Promise<void> {
+type SessionCall = (session: Request['session'], done: (err?: unknown) => void) => void;
+
+/**
+ * A store call of express-session's, as a promise that settles once the store has answered,
+ * so a route answers only after its session write. When the write fails the request ends in
+ * an error answer, and the session is taken off the request: express-session would otherwise
+ * retry the write as the response ends (another wait on a locked database, and maybe a login
+ * stored after the client was told it failed) and send a cookie for a session not stored.
+ */
+function sessionCall(req: Request, call: SessionCall): Promise<void> {
   return new Promise((resolve, reject) =>
-    req.session.save((err) => (err ? reject(err) : resolve())),
+    call(req.session, (err) => {
+      if (!err) return resolve();
+      delete (req as { session?: unknown }).session;
+      reject(err);
+    }),
   );
+}
+
+/** `req.session.save()`: writes the session. */
+export function saveSession(req: Request): Promise<void> {
+  return sessionCall(req, (session, done) => session.save(done));
+}
+
+/** `req.session.regenerate()`: removes the stored session and starts a new one, new id. */
+export function regenerateSession(req: Request): Promise<void> {
+  return sessionCall(req, (session, done) => session.regenerate(done));
+}
+
+/** `req.session.destroy()`: removes the stored session. */
+export function destroySession(req: Request): Promise<void> {
+  return sessionCall(req, (session, done) => session.destroy(done));
 }
 
 /** Ends the login held by the session (keeps the session itself) and persists that. */

@@ -5,7 +5,14 @@ import {
   AuthService,
   InvalidAccessTokenError,
 } from '@bodhi/app-service-builder';
-import { ApiError, CurrentAuth, OAUTH_SESSION_KEYS, saveSession } from '@bodhi/auth-middleware';
+import {
+  ApiError,
+  CurrentAuth,
+  destroySession,
+  OAUTH_SESSION_KEYS,
+  regenerateSession,
+  saveSession,
+} from '@bodhi/auth-middleware';
 import type { AuthContext } from '@bodhi/auth-middleware';
 import { SESSION_COOKIE_NAME, SettingService } from '@bodhi/services';
 import type { Request, Response } from 'express';
@@ -49,6 +56,8 @@ export class AuthController {
     req.session.oauth_state = request.state;
     req.session.pkce_verifier = request.pkceVerifier;
     req.session.callback_url = callbackUrl;
+    // Stored before answering: a 201 tells the client a login is in progress.
+    await saveSession(req);
     res.status(201);
     return { location: request.url };
   }
@@ -107,9 +116,7 @@ export class AuthController {
       this.auth.verifyAccessToken(tokens.accessToken),
     );
     // A new session id at login: an id planted before login (fixation) is worthless after.
-    await new Promise<void>((resolve, reject) =>
-      req.session.regenerate((err) => (err ? reject(err) : resolve())),
-    );
+    await regenerateSession(req);
     req.session.user_id = claims.sub;
     req.session.access_token = tokens.accessToken;
     req.session.refresh_token = tokens.refreshToken;
@@ -123,11 +130,7 @@ export class AuthController {
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<{ location: string }> {
-    if (req.session) {
-      await new Promise<void>((resolve, reject) =>
-        req.session.destroy((err) => (err ? reject(err) : resolve())),
-      );
-    }
+    if (req.session) await destroySession(req);
     res.clearCookie(SESSION_COOKIE_NAME, { path: '/', httpOnly: true, sameSite: 'strict' });
     return { location: this.url(UI_LOGIN_PATH) };
   }
