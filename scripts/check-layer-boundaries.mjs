@@ -1,5 +1,6 @@
 // Proves the layer order is enforced by lint: for every pair of libraries, an import from a
-// lower layer into a higher one must be a lint error, and the reverse must lint clean.
+// lower layer into a higher one must be a lint error, and the reverse must lint clean. Also
+// proves no library's production code may import a test kit, while its specs may.
 // Uses one in-process ESLint so the 30 probes cost one start-up, and writes no files.
 import { createProjectGraphAsync } from '@nx/devkit';
 import { ESLint } from 'eslint';
@@ -34,4 +35,28 @@ for (const [i, from] of layers.entries()) {
   }
 }
 console.log(`layer boundaries: ${passed} passed, ${failed} failed`);
-process.exitCode = failed === 0 ? 0 : 1;
+
+const TEST_KITS = ['@bodhi/services/testing', '@bodhi/dev-auth-server/testing'];
+let kitPassed = 0;
+let kitFailed = 0;
+for (const lib of layers) {
+  for (const kit of TEST_KITS) {
+    for (const file of ['test-kit-probe.ts', 'test-kit-probe.spec.ts']) {
+      const [result] = await eslint.lintText(`import '${kit}';\n`, {
+        filePath: `${root}/libs/${lib}/src/lib/${file}`,
+      });
+      const rejected = result.messages.some((m) => m.ruleId === 'no-restricted-imports');
+      const mustReject = !file.endsWith('.spec.ts');
+      if (rejected === mustReject) {
+        kitPassed++;
+      } else {
+        kitFailed++;
+        console.error(
+          `FAIL: ${lib}/${file} importing ${kit} ${mustReject ? 'is production code but lint accepts it' : 'is a spec but lint rejects it'}`,
+        );
+      }
+    }
+  }
+}
+console.log(`test kits kept out of production code: ${kitPassed} passed, ${kitFailed} failed`);
+process.exitCode = failed === 0 && kitFailed === 0 ? 0 : 1;
