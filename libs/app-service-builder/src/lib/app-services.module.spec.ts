@@ -72,13 +72,25 @@ describe.each(SESSION_BACKENDS)('AppServicesModule on %s', (kind) => {
 });
 
 describe('AppServicesModule boot errors', () => {
-  beforeAll(() => jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined));
-  afterAll(() => jest.restoreAllMocks());
+  // Settings that fail validation may still create BODHI_HOME first: keep it in a temp dir.
+  let home: string;
+  beforeAll(() => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-asb-errors-'));
+    jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+  });
+  afterAll(() => {
+    jest.restoreAllMocks();
+    fs.rmSync(home, { recursive: true, force: true });
+  });
 
   it('requires the identity provider settings, naming each variable', async () => {
     await expect(
       Test.createTestingModule({
-        imports: [AppServicesModule.forRoot({ env: { BODHI_SESSION_DB_URL: 'sqlite::memory:' } })],
+        imports: [
+          AppServicesModule.forRoot({
+            env: { BODHI_HOME: home, BODHI_SESSION_DB_URL: 'sqlite::memory:' },
+          }),
+        ],
       }).compile(),
     ).rejects.toThrow(
       /BODHI_AUTH_URL is required.*BODHI_AUTH_CLIENT_ID is required.*BODHI_AUTH_CLIENT_SECRET is required/,
@@ -90,6 +102,7 @@ describe('AppServicesModule boot errors', () => {
       imports: [
         AppServicesModule.forRoot({
           env: {
+            BODHI_HOME: home,
             BODHI_DEPLOYMENT: 'cluster',
             BODHI_SESSION_SECRET: TEST_SECRET,
             BODHI_SESSION_DB_URL: 'sqlite::memory:',
@@ -102,7 +115,11 @@ describe('AppServicesModule boot errors', () => {
       Test.createTestingModule({
         imports: [
           AppServicesModule.forRoot({
-            env: { BODHI_DEPLOYMENT: 'cluster', BODHI_SESSION_SECRET: TEST_SECRET },
+            env: {
+              BODHI_HOME: home,
+              BODHI_DEPLOYMENT: 'cluster',
+              BODHI_SESSION_SECRET: TEST_SECRET,
+            },
           }),
         ],
       }).compile(),

@@ -44,8 +44,8 @@ const MANY_ROLES = {
   roles: ['resource_power_user', 'resource_admin', 'resource_user', 'reports_viewer'],
 };
 
-function authService(issuer: string): AuthService {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-auth-service-'));
+/** An AuthService configured for `issuer`, with BODHI_HOME in the suite's temp dir. */
+function authService(issuer: string, home: string): AuthService {
   return new AuthService(
     new SettingService(
       parseSettings({
@@ -94,7 +94,7 @@ describe('AuthService against the development identity provider', () => {
     };
     idp = await createDevAuthServer(common);
     impostor = await createDevAuthServer({ ...common, issuer: 'http://impostor.test' });
-    auth = authService(idp.issuer);
+    auth = authService(idp.issuer, dir);
   });
   afterAll(async () => {
     await idp?.close();
@@ -279,7 +279,7 @@ describe('AuthService against the development identity provider', () => {
     await down.close();
     let up: DevAuthServer | undefined;
     try {
-      const later = authService(issuer);
+      const later = authService(issuer, dir);
       await expect(later.authorizationRequest(REDIRECT_URI)).rejects.toThrow(
         new AuthProviderUnavailableError(`identity provider unreachable at ${issuer}`),
       );
