@@ -53,6 +53,8 @@ export default [
       'apps/bodhi-server-e2e/**',
       'libs/services/src/testing.ts',
       'apps/dev-auth-server/src/testing/**',
+      // The development provider is itself a test tool: its public API includes its kit.
+      'apps/dev-auth-server/src/index.ts',
     ],
     rules: {
       'no-restricted-imports': [
