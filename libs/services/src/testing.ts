@@ -161,6 +161,19 @@ export function deferred<T = void>(): {
   return { promise, resolve };
 }
 
+/**
+ * An encrypted session value (`enc:v1:<key>:<nonce>:<body>`) with one bit of its first body
+ * byte flipped: always a real change to the ciphertext. (Swapping base64 characters is
+ * not: the same character, or one differing only in a final character's unused bits,
+ * decodes to the same bytes.)
+ */
+export function tamperEncrypted(value: string): string {
+  const at = value.lastIndexOf(':') + 1;
+  const body = Buffer.from(value.slice(at), 'base64url');
+  body[0] ^= 0x01;
+  return value.slice(0, at) + body.toString('base64url');
+}
+
 /** Resolves once `predicate` holds; rejects after `timeoutMs` (a hang guard, not a speed check). */
 export async function until(
   predicate: () => boolean | Promise<boolean>,

@@ -7,6 +7,7 @@ import {
   SESSION_BACKENDS,
   sessionFixture,
   TEST_ENCRYPTION_KEY,
+  tamperEncrypted,
   TestSessionDb,
 } from '../../testing.js';
 import { SessionTooLargeError } from './session.errors.js';
@@ -104,7 +105,7 @@ describe.each(SESSION_BACKENDS)('encryption at rest and size limits on %s', (kin
     expect(await store.findSession('attacker')).toBeNull();
     const victim = (await raw('victim')) as string;
     await db.query(`UPDATE ${db.qualifiedTable} SET data = $1 WHERE id = $2`, [
-      victim.slice(0, -4) + (victim.endsWith('AAAA') ? 'BBBB' : 'AAAA'),
+      tamperEncrypted(victim),
       'victim',
     ]);
     expect(await store.findSession('victim')).toBeNull();
