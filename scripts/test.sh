@@ -7,7 +7,7 @@ export NX_DAEMON=false NX_NO_CLOUD=true
 
 # A PostgreSQL that already answers (CI service, `npm run test:deps:up`) is used and left running.
 stop_deps=false
-if bash scripts/test-deps.sh status >/dev/null 2>&1; then
+if node scripts/test-deps.mjs status >/dev/null 2>&1; then
   echo "[test] using the PostgreSQL that already answers at BODHI_TEST_PG_URL" >&2
 else
   stop_deps=true
@@ -19,10 +19,10 @@ fi
 test_home="$(mktemp -d "${TMPDIR:-/tmp}/bodhi-test-home-XXXXXX")"
 cleanup() {
   rm -rf "$test_home"
-  if $stop_deps; then bash scripts/test-deps.sh down; fi
+  if $stop_deps; then node scripts/test-deps.mjs down; fi
 }
 trap cleanup EXIT
-if $stop_deps; then bash scripts/test-deps.sh up; fi
+if $stop_deps; then node scripts/test-deps.mjs up; fi
 export HOME="$test_home"
 
 node scripts/check-layer-boundaries.mjs

@@ -431,7 +431,7 @@ export function renderMarkdown(results: BenchResults): string {
   out.push(
     '## Notes',
     '',
-    '- PostgreSQL is the test cluster of `scripts/test-deps.sh` (fsync, synchronous_commit and full_page_writes off), on the same 2 cores as ' +
+    '- PostgreSQL is the test cluster of `scripts/test-deps.mjs` (fsync, synchronous_commit and full_page_writes off), on the same 2 cores as ' +
       'Node: PostgreSQL CPU competes with the client, so PostgreSQL numbers are lower than on a separate database host, and noisier (±15% between runs).',
     "- connect-typeorm's `destroy` is a soft delete (an UPDATE of `destroyedAt`; rows are never removed with `cleanupLimit: 0`), " +
       'and better-sqlite3-session-store keeps no index besides its primary key (its expiry sweep scans the whole table): ' +
