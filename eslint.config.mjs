@@ -8,6 +8,50 @@ const layerConstraints = layers.map((layer, i) => ({
   onlyDependOnLibsWithTags: layers.slice(0, i + 1).map((l) => `scope:${l}`),
 }));
 
+// The test kit (@bodhi/testing, tag type:testing) may import anything; specs of every project
+// may import it, production code never: the constraints below take it in only for spec files.
+const TEST_FILES = ['**/*.spec.ts', '**/*.e2e-spec.ts', '**/*.pw-spec.ts'];
+const constraints = (forTests) => {
+  const allowKit = (constraint) =>
+    forTests
+      ? {
+          ...constraint,
+          onlyDependOnLibsWithTags: [...constraint.onlyDependOnLibsWithTags, 'type:testing'],
+        }
+      : constraint;
+  return [
+    ...[
+      ...layerConstraints,
+      // The identity provider is a separate system: it uses nothing of ours.
+      { sourceTag: 'scope:dev-auth-server', onlyDependOnLibsWithTags: [] },
+      {
+        sourceTag: 'scope:bodhi-server',
+        onlyDependOnLibsWithTags: ['scope:server-app', 'scope:services'],
+      },
+      // Apps sit on top and may use every library.
+      { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
+    ].map(allowKit),
+    // The e2e and the benchmark are test code throughout: they may also use the apps and the kit.
+    { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:lib', 'type:app', 'type:testing'] },
+    { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['*'] },
+  ];
+};
+const boundaries = (forTests) => [
+  'error',
+  {
+    enforceBuildableLibDependency: true,
+    // Specs start the identity provider and drive its login form with its test helpers
+    // (production code may not: see the test-kit rule below).
+    allow: ['@bodhi/dev-auth-server/testing'],
+    // A library's specs import the kit, and the kit imports the library: a cycle through a
+    // spec, by design. The libraries drop that edge from the project graph
+    // (implicitDependencies "!testing"), and the lint does not count it as circular; the
+    // constraints keep it test-only (production code may not import the kit).
+    ignoredCircularDependencies: [['testing', '*']],
+    depConstraints: constraints(forTests),
+  },
+];
+
 export default [
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
@@ -17,32 +61,16 @@ export default [
   {
     files: ['**/*.ts'],
     rules: {
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: true,
-          // Specs start the identity provider and drive its login form with its test helpers
-          // (production code may not: see the test-kit rule below).
-          allow: ['@bodhi/dev-auth-server/testing'],
-          depConstraints: [
-            ...layerConstraints,
-            // The identity provider is a separate system: it uses nothing of ours.
-            { sourceTag: 'scope:dev-auth-server', onlyDependOnLibsWithTags: [] },
-            {
-              sourceTag: 'scope:bodhi-server',
-              onlyDependOnLibsWithTags: ['scope:server-app', 'scope:services'],
-            },
-            // Apps sit on top and may use every library; e2e specs may also use the apps.
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
-            { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:lib', 'type:app'] },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': boundaries(false),
       '@typescript-eslint/no-unused-vars': [
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true },
       ],
     },
+  },
+  {
+    files: TEST_FILES,
+    rules: { '@nx/enforce-module-boundaries': boundaries(true) },
   },
   {
     // Test kits are for specs. Production code of the libraries and apps never imports one.
@@ -51,7 +79,7 @@ export default [
       '**/*.spec.ts',
       '**/*.e2e-spec.ts',
       'apps/bodhi-server-e2e/**',
-      'libs/services/src/testing.ts',
+      'libs/testing/**',
       'apps/dev-auth-server/src/testing/**',
       // The development provider is itself a test tool: its public API includes its kit.
       'apps/dev-auth-server/src/index.ts',
@@ -62,7 +90,7 @@ export default [
         {
           patterns: [
             {
-              group: ['@bodhi/*/testing', '**/testing.js', '**/testing/index.js'],
+              group: ['@bodhi/testing', '@bodhi/*/testing', '**/testing/index.js'],
               message: 'Test kits are for specs only; production code may not import them.',
             },
           ],

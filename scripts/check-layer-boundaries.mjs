@@ -36,23 +36,30 @@ for (const [i, from] of layers.entries()) {
 }
 console.log(`layer boundaries: ${passed} passed, ${failed} failed`);
 
-const TEST_KITS = ['@bodhi/services/testing', '@bodhi/dev-auth-server/testing'];
+// The shared kit and the identity provider's own in-process kit, with the rules that must each
+// reject an import of it from production code (and none of which may reject one from a spec):
+// the shared kit is kept out by its tag (type:testing, taken in only for specs) and by name.
+const TEST_KITS = {
+  '@bodhi/testing': ['no-restricted-imports', '@nx/enforce-module-boundaries'],
+  '@bodhi/dev-auth-server/testing': ['no-restricted-imports'],
+};
 let kitPassed = 0;
 let kitFailed = 0;
 for (const lib of layers) {
-  for (const kit of TEST_KITS) {
+  for (const [kit, rules] of Object.entries(TEST_KITS)) {
     for (const file of ['test-kit-probe.ts', 'test-kit-probe.spec.ts']) {
       const [result] = await eslint.lintText(`import '${kit}';\n`, {
         filePath: `${root}/libs/${lib}/src/lib/${file}`,
       });
-      const rejected = result.messages.some((m) => m.ruleId === 'no-restricted-imports');
+      const rejectedBy = rules.filter((rule) => result.messages.some((m) => m.ruleId === rule));
       const mustReject = !file.endsWith('.spec.ts');
-      if (rejected === mustReject) {
+      if (rejectedBy.length === (mustReject ? rules.length : 0)) {
         kitPassed++;
       } else {
         kitFailed++;
         console.error(
-          `FAIL: ${lib}/${file} importing ${kit} ${mustReject ? 'is production code but lint accepts it' : 'is a spec but lint rejects it'}`,
+          `FAIL: ${lib}/${file} importing ${kit} (${mustReject ? 'production code' : 'a spec'}) ` +
+            `is rejected by [${rejectedBy.join(', ')}], expected [${mustReject ? rules.join(', ') : ''}]`,
         );
       }
     }

@@ -8,26 +8,25 @@
 import autocannon from 'autocannon';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { SessionDbKind } from '@bodhi/services';
+import {
+  BodhiClient,
+  DEMO_USER,
+  freePort,
+  IdentityProviderProcess,
+  serverEnv,
+  ServerProcess,
+  tempHome,
+  TempHome,
+} from '@bodhi/testing';
 import { BENCH_ROOT, type BenchConfig, WORKSPACE_ROOT } from './config.js';
 import { oursOptions, openWorkspace, Workspace } from './contenders.js';
 import { BENCH_SECRET } from './fixtures.js';
-import { freePort, ManagedProcess } from '@bodhi/services/testing';
 import { onInterrupt, progress, spread, Spread } from './util.js';
 
 const CLIENT_ID = 'bodhi-server';
 const CLIENT_SECRET = 'bench-client-secret';
-const DEMO_USER = { username: 'user@bodhi.test', password: 'user-pass' };
-const COOKIE = 'bodhiapp_session_id';
-
-type LoginThroughForm = (options: {
-  authorizationUrl: string | URL;
-  username: string;
-  password: string;
-}) => Promise<URL>;
 
 export interface HttpConfigResult {
   key: 'sqlite' | 'postgres' | 'memory' | 'postgres-touch-always';
@@ -107,42 +106,15 @@ function cpuDelta(before: ReturnType<typeof cpuSnapshot>, after: ReturnType<type
   };
 }
 
-/** A real login: initiate, the provider's form, callback; returns `bodhiapp_session_id=…`. */
-async function login(base: string, loginThroughForm: LoginThroughForm): Promise<string> {
-  let cookie: string | undefined;
-  const request = async (method: string, route: string, body?: unknown) => {
-    const res = await fetch(`${base}${route}`, {
-      method,
-      headers: {
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(cookie ? { cookie } : {}),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      redirect: 'manual',
-    });
-    for (const header of res.headers.getSetCookie()) {
-      if (header.startsWith(`${COOKIE}=`)) cookie = header.split(';')[0];
-    }
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, string> };
-  };
-  const initiate = await request('POST', '/bodhi/v1/auth/initiate');
-  if (initiate.status !== 201) throw new Error(`initiate answered ${initiate.status}`);
-  const redirect = await loginThroughForm({
-    authorizationUrl: initiate.body.location,
-    ...DEMO_USER,
-  });
-  const callback = await request(
-    'POST',
-    '/bodhi/v1/auth/callback',
-    Object.fromEntries(redirect.searchParams),
-  );
-  if (callback.status !== 200) throw new Error(`callback answered ${callback.status}`);
-  const user = await request('GET', '/bodhi/v1/user');
+/** A real login through the provider's form; returns `bodhiapp_session_id=…`. */
+async function login(base: string): Promise<string> {
+  const client = new BodhiClient(base);
+  await client.login(DEMO_USER.username, DEMO_USER.password);
+  const user = await client.user();
   if (user.body.auth_status !== 'logged_in')
     throw new Error(`logged in, but /user says ${JSON.stringify(user.body)}`);
-  if (!cookie) throw new Error('no session cookie after the login');
-  return cookie;
+  if (!client.cookie) throw new Error('no session cookie after the login');
+  return client.cookie;
 }
 
 function cannon(options: autocannon.Options): Promise<autocannon.Result> {
@@ -156,22 +128,18 @@ interface Server {
   name: string;
   whatIf: boolean;
   url: string;
-  proc: ManagedProcess;
+  proc: ServerProcess;
   cookies: string[];
 }
 
 export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
   const { connections, seconds, warmupSeconds, reps } = config.http;
   const idpScript = path.join(WORKSPACE_ROOT, 'apps/dev-auth-server/dist/main.js');
-  const codeFlow = path.join(WORKSPACE_ROOT, 'apps/dev-auth-server/dist/testing/code-flow.js');
   const serverScript = path.join(BENCH_ROOT, 'dist/http-server.js');
-  for (const file of [idpScript, codeFlow, serverScript]) {
+  for (const file of [idpScript, serverScript]) {
     if (!fs.existsSync(file))
       throw new Error(`${file} is missing: build first (npx nx run bench:build)`);
   }
-  const { loginThroughForm } = (await import(pathToFileURL(codeFlow).href)) as {
-    loginThroughForm: LoginThroughForm;
-  };
 
   const plan: {
     key: Server['key'];
@@ -196,69 +164,53 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
     sqlite: await openWorkspace('sqlite', config.pgUrl),
     postgres: await openWorkspace('postgres', config.pgUrl),
   };
-  const idpPort = await freePort();
-  const issuer = `http://127.0.0.1:${idpPort}`;
   const ports = await Promise.all(plan.map(() => freePort()));
-  const idp = new ManagedProcess(
-    'dev-auth-server',
-    idpScript,
-    {
-      ...process.env,
-      DEV_AUTH_PORT: String(idpPort),
-      DEV_AUTH_HOST: '127.0.0.1',
-      DEV_AUTH_ISSUER: issuer,
-      DEV_AUTH_CLIENT_ID: CLIENT_ID,
-      DEV_AUTH_CLIENT_SECRET: CLIENT_SECRET,
-      DEV_AUTH_REDIRECT_URIS: ports.map((p) => `http://127.0.0.1:${p}/ui/auth/callback`).join(','),
-      // No refresh during the runs: every request is a plain token verification.
-      DEV_AUTH_ACCESS_TOKEN_TTL_SECONDS: '3600',
-    },
-    WORKSPACE_ROOT,
-  );
-  const homes: string[] = [];
+  const idp = new IdentityProviderProcess({
+    port: await freePort(),
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    redirectUris: ports.map((p) => `http://127.0.0.1:${p}/ui/auth/callback`),
+    // No refresh during the runs: every request is a plain token verification.
+    accessTokenTtlSeconds: 3600,
+  });
+  const provider = { issuer: idp.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET };
+  const homes: TempHome[] = [];
   const servers: Server[] = [];
   const unregister = onInterrupt(() =>
     Promise.all([...servers.map((s) => s.proc.stop()), idp.stop()]),
   );
   try {
-    idp.start();
-    await idp.waitFor(`${issuer}/.well-known/openid-configuration`);
+    await idp.up();
     for (const [i, p] of plan.entries()) {
       const ws = workspaces[p.kind];
       const options = oursOptions(ws, `http_${p.key.replace(/-/g, '_')}`);
-      const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-bench-home-'));
+      const home = tempHome('bodhi-bench-home-');
       homes.push(home);
-      const url = `http://127.0.0.1:${ports[i]}`;
-      const proc = new ManagedProcess(
-        `bench-server (${p.name})`,
-        serverScript,
-        {
-          ...process.env,
-          NODE_ENV: 'production',
-          BODHI_HOME: home,
-          BODHI_HOST: '127.0.0.1',
-          BODHI_PORT: String(ports[i]),
-          BODHI_LOG_LEVEL: 'warn',
-          BODHI_AUTH_URL: issuer,
-          BODHI_AUTH_CLIENT_ID: CLIENT_ID,
-          BODHI_AUTH_CLIENT_SECRET: CLIENT_SECRET,
-          BODHI_SESSION_DB_URL:
-            p.kind === 'postgres'
-              ? config.pgUrl
-              : `sqlite:${path.join(ws.dir, `http_${p.key.replace(/-/g, '_')}.sqlite`)}`,
-          BODHI_SESSION_DB_TABLE: options.tableName,
-          BODHI_SESSION_DB_SCHEMA: options.schema,
-          BODHI_SESSION_SECRET: BENCH_SECRET,
-          BENCH_SESSION_STORE: p.store,
-          ...p.whatIf,
-        },
-        WORKSPACE_ROOT,
+      const proc = new ServerProcess(
+        `http://127.0.0.1:${ports[i]}`,
+        serverEnv({
+          home: home.dir,
+          port: ports[i],
+          provider,
+          db: {
+            url:
+              p.kind === 'postgres'
+                ? config.pgUrl
+                : `sqlite:${path.join(ws.dir, `http_${p.key.replace(/-/g, '_')}.sqlite`)}`,
+            table: options.tableName,
+            schema: options.schema,
+          },
+          secret: BENCH_SECRET,
+          logLevel: 'warn',
+          env: { NODE_ENV: 'production', BENCH_SESSION_STORE: p.store, ...p.whatIf },
+        }),
+        { name: `bench-server (${p.name})`, script: serverScript },
       );
       proc.start();
       servers.push({
         key: p.key,
         name: p.name,
-        url,
+        url: proc.url,
         proc,
         cookies: [],
         whatIf: p.whatIf !== undefined,
@@ -266,7 +218,7 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
     }
     for (const s of servers) {
       await s.proc.waitFor(`${s.url}/bodhi/v1/ping`);
-      for (let i = 0; i < connections; i++) s.cookies.push(await login(s.url, loginThroughForm));
+      for (let i = 0; i < connections; i++) s.cookies.push(await login(s.url));
       progress(`http: ${s.name} up, ${connections} users logged in through the provider`);
     }
 
@@ -352,7 +304,7 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
   } finally {
     unregister();
     await Promise.all([...servers.map((s) => s.proc.stop()), idp.stop()]);
-    for (const home of homes) fs.rmSync(home, { recursive: true, force: true });
+    for (const home of homes) home.remove();
     await workspaces.sqlite.close();
     await workspaces.postgres.close();
   }

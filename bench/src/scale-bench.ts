@@ -14,13 +14,14 @@ import {
   type ResolvedSessionOptions,
   type SessionDbKind,
 } from '@bodhi/services';
+import { percentile } from '@bodhi/testing';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { DataSource } from 'typeorm';
 import type { BenchConfig } from './config.js';
 import { oursOptions, openSqlite, openWorkspace, qualified, Workspace } from './contenders.js';
 import { loggedInSession } from './fixtures.js';
-import { gc, percentile, progress, runOps, sleep, spread, Spread } from './util.js';
+import { gc, progress, runOps, sleep, spread, Spread } from './util.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

@@ -1,9 +1,10 @@
 import type { SessionDbKind } from '@bodhi/services';
+import { percentile } from '@bodhi/testing';
 import type { SessionData } from 'express-session';
 import { type BenchConfig, STORE_OPS, type StoreOp } from './config.js';
 import { CONTENDERS, Contender, ContenderRole, openWorkspace } from './contenders.js';
 import { loggedInSession, refreshedSession, sessionBytes, sessionIds } from './fixtures.js';
-import { gc, percentile, progress, runOps, spread, Spread } from './util.js';
+import { gc, progress, runOps, spread, Spread } from './util.js';
 
 export { STORE_OPS, type StoreOp } from './config.js';
 

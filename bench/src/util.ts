@@ -67,14 +67,6 @@ export function spread(values: number[]): Spread {
   return { median, min: sorted[0], max: sorted[sorted.length - 1], reps: values };
 }
 
-/** Nearest-rank percentile (q in 0..1) of unsorted samples. */
-export function percentile(samples: ArrayLike<number>, q: number): number {
-  const sorted = Float64Array.from(samples).sort();
-  if (sorted.length === 0) return NaN;
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[rank];
-}
-
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export function gc(): void {

@@ -8,28 +8,15 @@
  * injection needs it. `assertBuiltLibraries` refuses to run otherwise.
  */
 import { test as base, expect, type BrowserContext, type Page } from '@playwright/test';
+import { BodhiServer, createAppOptions, setEnvVar } from '@bodhi/napi-config';
 import {
-  BODHI_AUTH_URL,
-  BODHI_HOME,
-  BODHI_HOST,
-  BODHI_LOG_LEVEL,
-  BODHI_PORT,
-  BODHI_SESSION_DB_SCHEMA,
-  BODHI_SESSION_DB_TABLE,
-  BODHI_SESSION_DB_URL,
-  BodhiServer,
-  createAppOptions,
-  setAppSetting,
-  setClientCredentials,
-  setEnvVar,
-  setSystemSetting,
-} from '@bodhi/napi-config';
-import { createTestSessionDb, freePort, type TestSessionDb } from '@bodhi/services/testing';
+  startStack,
+  type ServerLauncher,
+  type StackServer,
+  type TestSessionDb,
+} from '@bodhi/testing';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { identityProvider, startIdentityProvider } from '../src/support/processes.js';
 
 export type Backend = 'sqlite' | 'postgres';
 
@@ -37,12 +24,6 @@ export type Backend = 'sqlite' | 'postgres';
 export interface BackendOptions {
   backend: Backend;
 }
-
-/** The demo users of apps/dev-auth-server/users.json. */
-export const DEMO_USER = { username: 'user@bodhi.test', password: 'user-pass' };
-export const DEMO_ADMIN = { username: 'admin@bodhi.test', password: 'admin-pass' };
-const CLIENT_ID = 'bodhi-server';
-const CLIENT_SECRET = 'browser-e2e-client-secret';
 
 export interface BodhiStack {
   backend: Backend;
@@ -67,7 +48,7 @@ interface TestFixtures {
 
 /** Fails fast when `@bodhi/*` would be loaded from TypeScript sources instead of dist. */
 function assertBuiltLibraries(): void {
-  for (const specifier of ['@bodhi/napi-config', '@bodhi/services/testing']) {
+  for (const specifier of ['@bodhi/napi-config', '@bodhi/testing']) {
     const file = fs.realpathSync(fileURLToPath(import.meta.resolve(specifier)));
     if (!/\/libs\/[^/]+\/dist\/[^/]+\.js$/.test(file)) {
       throw new Error(
@@ -78,60 +59,36 @@ function assertBuiltLibraries(): void {
   }
 }
 
-async function startStack(backend: Backend): Promise<{ stack: BodhiStack; stop(): Promise<void> }> {
-  assertBuiltLibraries();
-  const db = await createTestSessionDb(backend);
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-browser-e2e-'));
-  const [idpPort, serverPort] = [await freePort(), await freePort()];
-  const serverUrl = `http://127.0.0.1:${serverPort}`;
-  const idp = identityProvider({
-    port: idpPort,
-    clientId: CLIENT_ID,
-    clientSecret: CLIENT_SECRET,
-    redirectUris: [`${serverUrl}/ui/auth/callback`],
-  });
-  const { issuer } = idp;
-
+/** The stack's server runs in this process, configured through the embedding API. */
+const inProcess: ServerLauncher<StackServer> = ({ url, env }) => {
   let options = createAppOptions();
-  options = setSystemSetting(options, BODHI_HOME, home);
-  options = setSystemSetting(options, BODHI_AUTH_URL, issuer);
-  options = setAppSetting(options, BODHI_HOST, '127.0.0.1');
-  options = setAppSetting(options, BODHI_PORT, String(serverPort));
-  options = setAppSetting(options, BODHI_LOG_LEVEL, 'warn');
-  options = setClientCredentials(options, CLIENT_ID, CLIENT_SECRET);
-  options = setEnvVar(options, BODHI_SESSION_DB_URL, db.url);
-  options = setEnvVar(options, BODHI_SESSION_DB_TABLE, db.table);
-  if (db.schema) options = setEnvVar(options, BODHI_SESSION_DB_SCHEMA, db.schema);
-  const server = new BodhiServer(options);
-
-  const stop = async () => {
-    await Promise.allSettled([server.stop(), idp.stop()]);
-    await db.drop();
-    fs.rmSync(home, { recursive: true, force: true });
-  };
-  try {
-    await startIdentityProvider(idp);
-    await server.start();
-    if (server.serverUrl() !== serverUrl) {
-      throw new Error(`server answers at ${server.serverUrl()}, expected ${serverUrl}`);
-    }
-  } catch (e) {
-    await stop();
-    throw e;
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined) options = setEnvVar(options, name, value);
   }
-  return { stack: { backend, url: serverUrl, issuer, db }, stop };
-}
+  const server = new BodhiServer(options);
+  return {
+    url,
+    async up() {
+      await server.start();
+      if (server.serverUrl() !== url) {
+        throw new Error(`server answers at ${server.serverUrl()}, expected ${url}`);
+      }
+    },
+    stop: () => server.stop(),
+  };
+};
 
 export const test = base.extend<TestFixtures, WorkerFixtures>({
   backend: ['sqlite', { scope: 'worker', option: true }],
 
   stack: [
     async ({ backend }, use) => {
-      const { stack, stop } = await startStack(backend);
+      assertBuiltLibraries();
+      const stack = await startStack({ backend }, inProcess);
       try {
-        await use(stack);
+        await use({ backend, url: stack.servers[0].url, issuer: stack.idp.issuer, db: stack.db });
       } finally {
-        await stop();
+        await stack.stop();
       }
     },
     { scope: 'worker', timeout: 60_000, title: 'Bodhi stack' },

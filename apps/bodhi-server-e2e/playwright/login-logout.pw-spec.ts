@@ -1,5 +1,6 @@
 import type { Page } from '@playwright/test';
-import { DEMO_ADMIN, DEMO_USER, expect, test } from './fixtures.js';
+import { DEMO_ADMIN, DEMO_USER } from '@bodhi/testing';
+import { expect, test } from './fixtures.js';
 import {
   expectLoggedInAs,
   expectLoggedOut,

@@ -1,5 +1,11 @@
-import { BodhiClient } from './support/bodhi-client.js';
-import { DEMO_ADMIN, DEMO_USER, SESSION_BACKENDS, Stack, startStack } from './support/stack.js';
+import {
+  BodhiClient,
+  DEMO_ADMIN,
+  DEMO_USER,
+  SESSION_BACKENDS,
+  Stack,
+  startStack,
+} from '@bodhi/testing';
 import { loginThroughForm } from '@bodhi/dev-auth-server/testing';
 
 describe.each(SESSION_BACKENDS)('bad input on %s', (backend) => {

@@ -1,5 +1,4 @@
-import { BodhiClient } from './support/bodhi-client.js';
-import { DEMO_ADMIN, DEMO_USER, Stack, startStack } from './support/stack.js';
+import { BodhiClient, DEMO_ADMIN, DEMO_USER, Stack, startStack } from '@bodhi/testing';
 
 const ACCESS_TOKEN_TTL_SECONDS = 2;
 

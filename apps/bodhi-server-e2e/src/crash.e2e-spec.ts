@@ -1,6 +1,12 @@
-import { deferred } from '@bodhi/services/testing';
-import { BodhiClient } from './support/bodhi-client.js';
-import { DEMO_ADMIN, DEMO_USER, SESSION_BACKENDS, Stack, startStack } from './support/stack.js';
+import {
+  BodhiClient,
+  deferred,
+  DEMO_ADMIN,
+  DEMO_USER,
+  SESSION_BACKENDS,
+  Stack,
+  startStack,
+} from '@bodhi/testing';
 
 /** Logins acknowledged before the kill that the test waits for (the kill comes with the last). */
 const LOGINS_BEFORE_KILL = 12;

@@ -1,5 +1,4 @@
-import { BodhiClient } from './support/bodhi-client.js';
-import { DEMO_USER, SESSION_BACKENDS, Stack, startStack } from './support/stack.js';
+import { BodhiClient, DEMO_USER, SESSION_BACKENDS, Stack, startStack } from '@bodhi/testing';
 
 describe.each(SESSION_BACKENDS)('login and logout through every layer on %s', (backend) => {
   let stack: Stack;

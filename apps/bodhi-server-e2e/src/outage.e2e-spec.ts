@@ -1,16 +1,17 @@
-import { until } from '@bodhi/services/testing';
-import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { ApiResponse, BodhiClient } from './support/bodhi-client.js';
 import {
+  ApiResponse,
+  BODHI_SERVER_SCRIPT,
+  BodhiClient,
+  DEMO_USER,
+  ManagedProcess,
   PrivatePostgres,
   PrivateStack,
+  serverEnv,
+  Stack,
   startStackOnPrivatePostgres,
-} from './support/private-postgres.js';
-import { WORKSPACE_ROOT } from './support/processes.js';
-import { DEMO_USER, Stack } from './support/stack.js';
+  tempHome,
+  until,
+} from '@bodhi/testing';
 
 describe('PostgreSQL outage', () => {
   let pg: PrivatePostgres;
@@ -52,29 +53,22 @@ describe('PostgreSQL outage', () => {
   });
 
   it('a server started while PostgreSQL is unreachable exits non-zero with one clear line', async () => {
-    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-e2e-home-'));
-    const child = spawn(
-      process.execPath,
-      [path.join(WORKSPACE_ROOT, 'apps/bodhi-server/dist/main.js')],
-      {
-        env: {
-          ...process.env,
-          BODHI_HOME: home,
-          BODHI_PORT: '0',
-          BODHI_SESSION_DB_URL: 'postgres://bodhi:hunter22@127.0.0.1:1/sessions_db',
-          BODHI_AUTH_URL: 'http://127.0.0.1:9',
-          BODHI_AUTH_CLIENT_ID: 'c',
-          BODHI_AUTH_CLIENT_SECRET: 's',
-          BODHI_LOG_LEVEL: 'info',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+    const home = tempHome('bodhi-e2e-home-');
+    const server = new ManagedProcess(
+      'bodhi-server',
+      BODHI_SERVER_SCRIPT,
+      serverEnv({
+        home: home.dir,
+        port: 0,
+        db: { url: 'postgres://bodhi:hunter22@127.0.0.1:1/sessions_db' },
+        provider: { issuer: 'http://127.0.0.1:9', clientId: 'c', clientSecret: 's' },
+        logLevel: 'info',
+      }),
     );
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    fs.rmSync(home, { recursive: true, force: true });
+    server.start();
+    const code = await server.waitForExit();
+    home.remove();
+    const stderr = server.output(Infinity);
     expect(code).not.toBe(0);
     const line = stderr.split('\n').find((l) => l.startsWith('Bodhi server failed to start'));
     expect(line).toMatch(/Cannot open session database \(PostgreSQL 127\.0\.0\.1:1\/sessions_db\)/);

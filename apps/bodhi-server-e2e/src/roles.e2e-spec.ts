@@ -1,5 +1,11 @@
-import { BodhiClient } from './support/bodhi-client.js';
-import { DEMO_ADMIN, DEMO_USER, SESSION_BACKENDS, Stack, startStack } from './support/stack.js';
+import {
+  BodhiClient,
+  DEMO_ADMIN,
+  DEMO_USER,
+  SESSION_BACKENDS,
+  Stack,
+  startStack,
+} from '@bodhi/testing';
 
 describe.each(SESSION_BACKENDS)('role change by an admin on %s', (backend) => {
   let stack: Stack;

@@ -1,11 +1,13 @@
-import { BodhiClient } from './support/bodhi-client.js';
 import {
+  BodhiClient,
+  CLIENT_SECRET,
+  DEMO_USER,
   PrivatePostgres,
   PrivateStack,
+  Stack,
   startStackOnPrivatePostgres,
-} from './support/private-postgres.js';
-import { CLIENT_SECRET, DEMO_USER, Stack } from './support/stack.js';
-import { TEST_SECRET } from '@bodhi/services/testing';
+  TEST_SECRET,
+} from '@bodhi/testing';
 
 const DB_PASSWORD = 'db-pw-Zq7x9Lm2';
 

@@ -8,7 +8,7 @@ import {
   sessionFixture,
   TEST_ENCRYPTION_KEY,
   TEST_SECRET,
-} from '@bodhi/services/testing';
+} from '@bodhi/testing';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

@@ -14,7 +14,7 @@ import {
   sessionFixture,
   testSessionOptions,
   TestSessionDb,
-} from '@bodhi/services/testing';
+} from '@bodhi/testing';
 import type { Request } from 'express';
 import type { DataSource } from 'typeorm';
 import { ApiError } from './api-error.js';

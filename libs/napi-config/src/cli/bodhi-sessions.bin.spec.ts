@@ -3,7 +3,7 @@ import {
   openTestStore,
   sessionFixture,
   TestSessionDb,
-} from '@bodhi/services/testing';
+} from '@bodhi/testing';
 import { Logger } from '@nestjs/common';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -4,7 +4,7 @@ import {
   SESSION_BACKENDS,
   sessionFixture,
   TestSessionDb,
-} from '@bodhi/services/testing';
+} from '@bodhi/testing';
 import { Logger } from '@nestjs/common';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -11,7 +11,7 @@ import {
   SESSION_BACKENDS,
   TEST_SECRET,
   TestSessionDb,
-} from '@bodhi/services/testing';
+} from '@bodhi/testing';
 import {
   AppOptions,
   createAppOptions,

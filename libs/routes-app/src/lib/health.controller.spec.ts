@@ -4,7 +4,7 @@ import { Test } from '@nestjs/testing';
 import { AppServicesModule } from '@bodhi/app-service-builder';
 import { ApiErrorFilter } from '@bodhi/auth-middleware';
 import { SESSION_DATA_SOURCE } from '@bodhi/services';
-import { createTestSessionDb, SESSION_BACKENDS, TEST_PG_URL } from '@bodhi/services/testing';
+import { createTestSessionDb, SESSION_BACKENDS, TEST_PG_URL } from '@bodhi/testing';
 import type { SessionDbKind } from '@bodhi/services';
 import * as fs from 'node:fs';
 import * as net from 'node:net';

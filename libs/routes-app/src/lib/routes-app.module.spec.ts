@@ -10,7 +10,7 @@ import {
   SESSION_BACKENDS,
   sessionFixture,
   TestSessionDb,
-} from '@bodhi/services/testing';
+} from '@bodhi/testing';
 import type { NextFunction, Request, Response } from 'express';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -9,7 +9,7 @@ import {
   SESSION_BACKENDS,
   TEST_PG_URL,
   TestSessionDb,
-} from '@bodhi/services/testing';
+} from '@bodhi/testing';
 import {
   createDevAuthServer,
   DevAuthServer,

@@ -1,5 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import { createTestSessionDb, SESSION_BACKENDS, TestSessionDb } from '@bodhi/services/testing';
+import { createTestSessionDb, SESSION_BACKENDS, TestSessionDb } from '@bodhi/testing';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

@@ -9,7 +9,7 @@ import {
   SESSION_BACKENDS,
   TEST_SECRET,
   TestSessionDb,
-} from '../../testing.js';
+} from '@bodhi/testing';
 import { resolveSessionOptions } from './session.options.js';
 import { DefaultSessionService } from './session.service.js';
 import { SessionStoreBackend } from './session-store.backend.js';

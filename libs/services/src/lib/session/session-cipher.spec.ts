@@ -5,7 +5,7 @@ import {
   SessionCipher,
   SessionDecryptError,
 } from './session-cipher.js';
-import { tamperEncrypted } from '../../testing.js';
+import { tamperEncrypted } from '@bodhi/testing';
 
 const key = () => randomBytes(32);
 

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { sessionFixture, TEST_SECRET } from '../../testing.js';
+import { sessionFixture, TEST_SECRET } from '@bodhi/testing';
 import { createSessionDataSource, createSessionStore } from './session-data-source.factory.js';
 import {
   describeSessionDb,

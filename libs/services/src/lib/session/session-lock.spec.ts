@@ -5,7 +5,7 @@ import {
   openTestStore,
   SESSION_BACKENDS,
   TestSessionDb,
-} from '../../testing.js';
+} from '@bodhi/testing';
 import { SessionLock } from './session-lock.js';
 
 describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {

@@ -9,7 +9,7 @@ import {
   SESSION_BACKENDS,
   sessionFixture,
   TestSessionDb,
-} from '../../testing.js';
+} from '@bodhi/testing';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { InvalidSessionInputError, SessionStoreUnavailableError } from './session.errors.js';
 

@@ -9,7 +9,7 @@ import {
   TEST_ENCRYPTION_KEY,
   tamperEncrypted,
   TestSessionDb,
-} from '../../testing.js';
+} from '@bodhi/testing';
 import { SessionTooLargeError } from './session.errors.js';
 import type { SessionStoreBackend } from './session-store.backend.js';
 

@@ -9,7 +9,7 @@ import {
   TEST_PG_URL,
   TEST_SECRET,
   testSessionOptions,
-} from '../../testing.js';
+} from '@bodhi/testing';
 import { SettingService } from '../settings/setting.service.js';
 import { SettingsModule } from '../settings/settings.module.js';
 import { SESSION_DATA_SOURCE } from './session.constants.js';

@@ -1,4 +1,4 @@
-import { TEST_SECRET } from '../../testing.js';
+import { TEST_SECRET } from '@bodhi/testing';
 import { InvalidSessionOptionsError, resolveSessionOptions } from './session.options.js';
 
 const resolve = (extra: Record<string, unknown> = {}) =>

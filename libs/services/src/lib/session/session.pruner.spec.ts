@@ -1,7 +1,7 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
-import { until } from '../../testing.js';
+import { until } from '@bodhi/testing';
 import {
   createTestSessionDb,
   openTestStore,
@@ -9,7 +9,7 @@ import {
   sessionFixture,
   TEST_PG_URL,
   TestSessionDb,
-} from '../../testing.js';
+} from '@bodhi/testing';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionPruner } from './session.pruner.js';
 import type { SessionStoreBackend } from './session-store.backend.js';

@@ -2,8 +2,8 @@ import { jest } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createTestSessionDb, openTestStore, sessionFixture, until } from '../../testing.js';
-import type { TestSessionDb } from '../../testing.js';
+import { createTestSessionDb, openTestStore, sessionFixture, until } from '@bodhi/testing';
+import type { TestSessionDb } from '@bodhi/testing';
 import { sqliteHandle } from './session-sql.executor.js';
 import { SQLITE_WAL_BACKSTOP_PAGES, SqliteWalCheckpointer } from './sqlite-wal-checkpointer.js';
 

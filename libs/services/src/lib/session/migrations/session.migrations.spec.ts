@@ -5,7 +5,7 @@ import {
   SESSION_BACKENDS,
   sessionFixture,
   TestSessionDb,
-} from '../../../testing.js';
+} from '@bodhi/testing';
 
 describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
   let db: TestSessionDb;

@@ -1,24 +1,21 @@
 /**
- * Test support shared by every library's specs (import from `@bodhi/services/testing`):
- * a throwaway session database per suite, on SQLite or the test PostgreSQL.
+ * The both-backends test database: a throwaway session database per suite, on SQLite or
+ * the test PostgreSQL, and what store tests build on it.
  */
-import Database from 'better-sqlite3';
-import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import pg from 'pg';
-import type { SessionDbKind } from './lib/session/session-db-url.util.js';
-import { redactUrlPasswords } from './lib/util/redact.util.js';
-import type { SessionData } from 'express-session';
 import {
   createSessionDataSource,
   createSessionStore,
-} from './lib/session/session-data-source.factory.js';
-import { resolveSessionOptions, SessionModuleOptions } from './lib/session/session.options.js';
-
-export { ManagedProcess } from './managed-process.js';
+  redactUrlPasswords,
+  resolveSessionOptions,
+  type SessionDbKind,
+  type SessionModuleOptions,
+} from '@bodhi/services';
+import Database from 'better-sqlite3';
+import type { SessionData } from 'express-session';
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import pg from 'pg';
+import { tempHome } from './workspace.js';
 
 /** Every store test runs on both: `describe.each(SESSION_BACKENDS)`. */
 export const SESSION_BACKENDS: SessionDbKind[] = ['sqlite', 'postgres'];
@@ -56,8 +53,8 @@ export async function createTestSessionDb(
 ): Promise<TestSessionDb> {
   const suffix = `${process.pid}_${randomBytes(4).toString('hex')}`;
   if (kind === 'sqlite') {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-session-test-'));
-    const file = path.join(dir, 'session.sqlite');
+    const home = tempHome('bodhi-session-test-');
+    const file = path.join(home.dir, 'session.sqlite');
     let db: Database.Database | undefined;
     const open = () => (db ??= new Database(file));
     return {
@@ -76,7 +73,7 @@ export async function createTestSessionDb(
       },
       async drop() {
         db?.close();
-        fs.rmSync(dir, { recursive: true, force: true });
+        home.remove();
       },
     };
   }
@@ -149,19 +146,6 @@ export function sessionFixture(inMs: number, extra: Record<string, unknown> = {}
 }
 
 /**
- * A promise and the function that resolves it: the signal one side of a test waits on
- * (the lock is held, the request has loaded its session) instead of sleeping.
- */
-export function deferred<T = void>(): {
-  promise: Promise<T>;
-  resolve: (value: T | PromiseLike<T>) => void;
-} {
-  let resolve!: (value: T | PromiseLike<T>) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-/**
  * An encrypted session value (`enc:v1:<key>:<nonce>:<body>`) with one bit of its first body
  * byte flipped: always a real change to the ciphertext. (Swapping base64 characters is
  * not: the same character, or one differing only in a final character's unused bits,
@@ -172,29 +156,4 @@ export function tamperEncrypted(value: string): string {
   const body = Buffer.from(value.slice(at), 'base64url');
   body[0] ^= 0x01;
   return value.slice(0, at) + body.toString('base64url');
-}
-
-/** Resolves once `predicate` holds; rejects after `timeoutMs` (a hang guard, not a speed check). */
-export async function until(
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** A free TCP port on the loopback interface, for servers started by tests. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -1,33 +1,51 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { WORKSPACE_ROOT } from './workspace.js';
+
+export interface ManagedProcessOptions {
+  /** Also copy its output to this process's stdout/stderr (npm start shows the logs). */
+  echo?: boolean;
+}
 
 /**
- * A built app run as a real child process by tests and the benchmark, its output kept for
- * failure messages. `script` is resolved against `cwd`.
+ * A built app run as a real child process by tests, the benchmark and the scripts, its
+ * output kept for failure messages. `script` is relative to the workspace root, which is
+ * also its working directory; `env` is laid over this process's environment (an undefined
+ * value unsets the variable).
  */
 export class ManagedProcess {
   private child?: ChildProcess;
+  private exit?: Promise<number | null>;
   private log: string[] = [];
   exited = false;
 
   constructor(
     readonly name: string,
     private readonly script: string,
-    readonly env: NodeJS.ProcessEnv,
-    private readonly cwd = process.cwd(),
+    readonly env: Record<string, string | undefined>,
+    private readonly options: ManagedProcessOptions = {},
   ) {}
 
   /** Starts (or, after it stopped, restarts) the process. */
   start(): void {
     this.exited = false;
-    const child = spawn(process.execPath, [path.resolve(this.cwd, this.script)], {
-      cwd: this.cwd,
-      env: this.env,
+    const child = spawn(process.execPath, [path.resolve(WORKSPACE_ROOT, this.script)], {
+      cwd: WORKSPACE_ROOT,
+      env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout?.on('data', (d: Buffer) => this.log.push(d.toString()));
-    child.stderr?.on('data', (d: Buffer) => this.log.push(d.toString()));
-    child.on('exit', () => (this.exited = true));
+    const keep = (to: NodeJS.WriteStream) => (d: Buffer) => {
+      this.log.push(d.toString());
+      if (this.options.echo) to.write(d);
+    };
+    child.stdout?.on('data', keep(process.stdout));
+    child.stderr?.on('data', keep(process.stderr));
+    this.exit = new Promise((resolve) =>
+      child.on('exit', (code) => {
+        this.exited = true;
+        resolve(code);
+      }),
+    );
     this.child = child;
   }
 
@@ -39,6 +57,12 @@ export class ManagedProcess {
   output(maxChars = 4000): string {
     const all = this.log.join('');
     return Number.isFinite(maxChars) ? all.slice(-maxChars) : all;
+  }
+
+  /** Resolves with the exit code (null after a signal) once the started process ends. */
+  waitForExit(): Promise<number | null> {
+    if (!this.exit) throw new Error(`${this.name} was never started`);
+    return this.exit;
   }
 
   /** Polls `url` until it answers 2xx; fails with the process output when it never does. */
@@ -62,7 +86,7 @@ export class ManagedProcess {
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const child = this.child;
     if (!child || this.exited) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const exited = this.waitForExit();
     child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;

@@ -1,16 +1,16 @@
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '@bodhi/services/testing';
-import { WORKSPACE_ROOT } from './processes.js';
+import { freePort } from './ports.js';
 import { Stack, StackOptions, startStack } from './stack.js';
+import { WORKSPACE_ROOT } from './workspace.js';
 
 const run = promisify(execFile);
 
 /**
  * A PostgreSQL of one spec's own, on its own port, that the spec may stop and start (an
  * outage) without disturbing the shared test database. Started with the project's harness
- * (scripts/test-deps.sh), so it works wherever `npm test` does.
+ * (scripts/test-deps.mjs), so it works wherever `npm test` does.
  */
 export class PrivatePostgres {
   private constructor(readonly url: string) {}
@@ -39,7 +39,7 @@ export class PrivatePostgres {
   }
 
   private async harness(command: string): Promise<void> {
-    await run('bash', [path.join(WORKSPACE_ROOT, 'scripts/test-deps.sh'), command], {
+    await run(process.execPath, [path.join(WORKSPACE_ROOT, 'scripts/test-deps.mjs'), command], {
       env: { ...process.env, BODHI_TEST_PG_URL: this.url },
       timeout: 120_000,
     });

@@ -1,0 +1,54 @@
+// The test kit (@bodhi/testing): the recipes specs, the e2e, the benchmark and the scripts
+// share. Production code never imports it (lint), and it is no part of any library's dist.
+export { BodhiClient, type ApiResponse } from './lib/bodhi-client.js';
+export {
+  identityProviderEnv,
+  issuerOf,
+  serverEnv,
+  type EnvVars,
+  type IdentityProviderOptions,
+  type OAuthClient,
+  type ServerEnvOptions,
+} from './lib/env.js';
+export {
+  DEMO_ADMIN,
+  DEMO_USER,
+  IdentityProviderProcess,
+  providerStats,
+} from './lib/identity-provider.js';
+export { ManagedProcess, type ManagedProcessOptions } from './lib/managed-process.js';
+export { freePort } from './lib/ports.js';
+export {
+  PrivatePostgres,
+  startStackOnPrivatePostgres,
+  type PrivateStack,
+} from './lib/private-postgres.js';
+export {
+  BODHI_SERVER_SCRIPT,
+  ServerProcess,
+  type ServerProcessOptions,
+} from './lib/server-process.js';
+export {
+  createTestSessionDb,
+  openTestStore,
+  SESSION_BACKENDS,
+  sessionFixture,
+  tamperEncrypted,
+  TEST_ENCRYPTION_KEY,
+  TEST_PG_URL,
+  TEST_SECRET,
+  testSessionOptions,
+  type TestSessionDb,
+} from './lib/session-db.js';
+export {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  startStack,
+  type ServerLauncher,
+  type Stack,
+  type StackOptions,
+  type StackServer,
+} from './lib/stack.js';
+export { percentile } from './lib/stats.js';
+export { deferred, until } from './lib/wait.js';
+export { tempHome, WORKSPACE_ROOT, type TempHome } from './lib/workspace.js';

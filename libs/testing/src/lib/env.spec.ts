@@ -1,0 +1,96 @@
+import { describe, expect, it } from '@jest/globals';
+import { identityProviderEnv, serverEnv } from './env.js';
+
+describe('serverEnv', () => {
+  it('spells out a test server: home, loopback port, provider, session database, secret, log level', () => {
+    expect(
+      serverEnv({
+        home: '/tmp/home',
+        port: 4100,
+        provider: { issuer: 'http://127.0.0.1:4200', clientId: 'bodhi-server', clientSecret: 's3' },
+        db: { url: 'postgres://u:p@localhost:54320/db', table: 'sessions', schema: 't_1' },
+        secret: 'secret-0123456789abcdef0123456789ab',
+        logLevel: 'warn',
+      }),
+    ).toStrictEqual({
+      BODHI_HOME: '/tmp/home',
+      BODHI_HOST: '127.0.0.1',
+      BODHI_PORT: '4100',
+      BODHI_AUTH_URL: 'http://127.0.0.1:4200',
+      BODHI_AUTH_CLIENT_ID: 'bodhi-server',
+      BODHI_AUTH_CLIENT_SECRET: 's3',
+      BODHI_SESSION_DB_URL: 'postgres://u:p@localhost:54320/db',
+      BODHI_SESSION_DB_TABLE: 'sessions',
+      BODHI_SESSION_DB_SCHEMA: 't_1',
+      BODHI_SESSION_SECRET: 'secret-0123456789abcdef0123456789ab',
+      BODHI_LOG_LEVEL: 'warn',
+    });
+  });
+
+  it('sets only what is given, so the caller’s environment shows through for the rest', () => {
+    expect(serverEnv({})).toStrictEqual({});
+    // A SQLite test database has no schema: the variable is left out, not set empty.
+    expect(serverEnv({ db: { url: 'sqlite:/tmp/s.sqlite', table: 'sessions' } })).toStrictEqual({
+      BODHI_SESSION_DB_URL: 'sqlite:/tmp/s.sqlite',
+      BODHI_SESSION_DB_TABLE: 'sessions',
+    });
+  });
+
+  it('applies further settings last: they win, and undefined unsets one', () => {
+    expect(
+      serverEnv({
+        logLevel: 'warn',
+        env: {
+          BODHI_LOG_LEVEL: 'trace',
+          BODHI_ENV_TYPE: 'development',
+          BODHI_SESSION_ENCRYPTION_KEYS: undefined,
+        },
+      }),
+    ).toStrictEqual({
+      BODHI_LOG_LEVEL: 'trace',
+      BODHI_ENV_TYPE: 'development',
+      BODHI_SESSION_ENCRYPTION_KEYS: undefined,
+    });
+  });
+});
+
+describe('identityProviderEnv', () => {
+  it('binds the loopback and issues as http://127.0.0.1:<port> unless told otherwise', () => {
+    expect(
+      identityProviderEnv({
+        port: 4200,
+        clientId: 'bodhi-server',
+        clientSecret: 's3',
+        redirectUris: [
+          'http://127.0.0.1:1/ui/auth/callback',
+          'http://127.0.0.1:2/ui/auth/callback',
+        ],
+        accessTokenTtlSeconds: 2,
+      }),
+    ).toStrictEqual({
+      DEV_AUTH_PORT: '4200',
+      DEV_AUTH_HOST: '127.0.0.1',
+      DEV_AUTH_ISSUER: 'http://127.0.0.1:4200',
+      DEV_AUTH_CLIENT_ID: 'bodhi-server',
+      DEV_AUTH_CLIENT_SECRET: 's3',
+      DEV_AUTH_REDIRECT_URIS:
+        'http://127.0.0.1:1/ui/auth/callback,http://127.0.0.1:2/ui/auth/callback',
+      DEV_AUTH_ACCESS_TOKEN_TTL_SECONDS: '2',
+    });
+  });
+
+  it('leaves the client and token lifetime to the provider’s defaults when not given', () => {
+    expect(
+      identityProviderEnv({
+        port: 8090,
+        issuer: 'http://localhost:8090',
+        redirectUris: ['http://localhost:1135/ui/auth/callback'],
+      }),
+    ).toStrictEqual({
+      DEV_AUTH_PORT: '8090',
+      DEV_AUTH_HOST: '127.0.0.1',
+      DEV_AUTH_ISSUER: 'http://localhost:8090',
+      DEV_AUTH_REDIRECT_URIS: 'http://localhost:1135/ui/auth/callback',
+    });
+  });
+});

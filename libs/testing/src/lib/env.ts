@@ -1,0 +1,99 @@
+// The one place that spells out how a Bodhi server and the development identity provider
+// are configured for a test, a benchmark or `npm start`: a recipe's parts (its provider, its
+// session database, its home) in, environment variables out. Only what is given is set, so
+// a caller's own environment (npm start's BODHI_PORT, say) shows through for the rest.
+import {
+  BODHI_AUTH_CLIENT_ID,
+  BODHI_AUTH_CLIENT_SECRET,
+  BODHI_AUTH_URL,
+  BODHI_HOME,
+  BODHI_HOST,
+  BODHI_LOG_LEVEL,
+  BODHI_PORT,
+  BODHI_SESSION_DB_SCHEMA,
+  BODHI_SESSION_DB_TABLE,
+  BODHI_SESSION_DB_URL,
+  BODHI_SESSION_SECRET,
+} from '@bodhi/services';
+
+export type EnvVars = Record<string, string | undefined>;
+
+/** The Bodhi server as an OAuth client of an identity provider. */
+export interface OAuthClient {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+export interface ServerEnvOptions {
+  /** BODHI_HOME. */
+  home?: string;
+  /** Listens on 127.0.0.1:`port` (BODHI_HOST, BODHI_PORT); 0 picks a free port. */
+  port?: number;
+  /** BODHI_AUTH_URL, BODHI_AUTH_CLIENT_ID, BODHI_AUTH_CLIENT_SECRET. */
+  provider?: OAuthClient;
+  /** BODHI_SESSION_DB_URL, _TABLE and _SCHEMA: e.g. a TestSessionDb. */
+  db?: { url: string; table?: string; schema?: string };
+  /** BODHI_SESSION_SECRET. */
+  secret?: string;
+  /** BODHI_LOG_LEVEL. */
+  logLevel?: string;
+  /** Further settings, applied last (BODHI_ENV_TYPE, a what-if); undefined unsets one. */
+  env?: EnvVars;
+}
+
+const given = (vars: EnvVars): EnvVars =>
+  Object.fromEntries(Object.entries(vars).filter(([, value]) => value !== undefined));
+
+/** The server's settings for `options`. */
+export function serverEnv(options: ServerEnvOptions): EnvVars {
+  const { provider, db } = options;
+  return {
+    ...given({
+      [BODHI_HOME]: options.home,
+      [BODHI_HOST]: options.port === undefined ? undefined : '127.0.0.1',
+      [BODHI_PORT]: options.port?.toString(),
+      [BODHI_AUTH_URL]: provider?.issuer,
+      [BODHI_AUTH_CLIENT_ID]: provider?.clientId,
+      [BODHI_AUTH_CLIENT_SECRET]: provider?.clientSecret,
+      [BODHI_SESSION_DB_URL]: db?.url,
+      [BODHI_SESSION_DB_TABLE]: db?.table,
+      [BODHI_SESSION_DB_SCHEMA]: db?.schema,
+      [BODHI_SESSION_SECRET]: options.secret,
+      [BODHI_LOG_LEVEL]: options.logLevel,
+    }),
+    ...options.env,
+  };
+}
+
+export interface IdentityProviderOptions {
+  port: number;
+  /** Interface to bind (DEV_AUTH_HOST); default 127.0.0.1, the default issuer's host. */
+  host?: string;
+  /** Issuer URL; default http://127.0.0.1:`port`. */
+  issuer?: string;
+  /** The Bodhi server's client; the provider's defaults when omitted. */
+  clientId?: string;
+  clientSecret?: string;
+  /** Where the provider may send users back to (the servers' /ui/auth/callback). */
+  redirectUris: string[];
+  /** Access-token lifetime; short values exercise refresh. */
+  accessTokenTtlSeconds?: number;
+}
+
+/** The issuer URL of a provider started with `options`. */
+export const issuerOf = (options: IdentityProviderOptions): string =>
+  options.issuer ?? `http://127.0.0.1:${options.port}`;
+
+/** The development identity provider's settings (apps/dev-auth-server, DEV_AUTH_*). */
+export function identityProviderEnv(options: IdentityProviderOptions): EnvVars {
+  return given({
+    DEV_AUTH_PORT: String(options.port),
+    DEV_AUTH_HOST: options.host ?? '127.0.0.1',
+    DEV_AUTH_ISSUER: issuerOf(options),
+    DEV_AUTH_CLIENT_ID: options.clientId,
+    DEV_AUTH_CLIENT_SECRET: options.clientSecret,
+    DEV_AUTH_REDIRECT_URIS: options.redirectUris.join(','),
+    DEV_AUTH_ACCESS_TOKEN_TTL_SECONDS: options.accessTokenTtlSeconds?.toString(),
+  });
+}

@@ -1,0 +1,50 @@
+import { identityProviderEnv, IdentityProviderOptions, issuerOf, OAuthClient } from './env.js';
+import { ManagedProcess, ManagedProcessOptions } from './managed-process.js';
+
+/** The demo users of apps/dev-auth-server/users.json. */
+export const DEMO_USER = { username: 'user@bodhi.test', password: 'user-pass' };
+export const DEMO_ADMIN = { username: 'admin@bodhi.test', password: 'admin-pass' };
+
+/** The development identity provider (the built app) as a process. */
+export class IdentityProviderProcess extends ManagedProcess {
+  readonly issuer: string;
+
+  constructor(options: IdentityProviderOptions, processOptions?: ManagedProcessOptions) {
+    super(
+      'dev-auth-server',
+      'apps/dev-auth-server/dist/main.js',
+      identityProviderEnv(options),
+      processOptions,
+    );
+    this.issuer = issuerOf(options);
+  }
+
+  /** Starts it and resolves once its discovery document answers. */
+  async up(): Promise<void> {
+    this.start();
+    await this.waitFor(`${this.issuer}/.well-known/openid-configuration`);
+  }
+}
+
+/** The provider's grant counters, read through its admin API with a client-credentials token. */
+export async function providerStats(
+  client: OAuthClient,
+): Promise<{ grants: Record<string, number> }> {
+  const discovery = (await (
+    await fetch(`${client.issuer}/.well-known/openid-configuration`)
+  ).json()) as { token_endpoint: string };
+  const tokenResponse = await fetch(discovery.token_endpoint, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: 'grant_type=client_credentials',
+  });
+  const { access_token } = (await tokenResponse.json()) as { access_token: string };
+  const stats = await fetch(`${client.issuer}/admin/stats`, {
+    headers: { authorization: `Bearer ${access_token}` },
+  });
+  if (!stats.ok) throw new Error(`provider stats answered ${stats.status}`);
+  return (await stats.json()) as { grants: Record<string, number> };
+}

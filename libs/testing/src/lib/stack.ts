@@ -1,0 +1,165 @@
+import { parseEncryptionKeys, SessionCipher, type SessionDbKind } from '@bodhi/services';
+import { decodeJwt } from 'jose';
+import { EnvVars, OAuthClient, serverEnv } from './env.js';
+import { IdentityProviderProcess, providerStats } from './identity-provider.js';
+import { freePort } from './ports.js';
+import { ServerProcess } from './server-process.js';
+import {
+  createTestSessionDb,
+  TEST_ENCRYPTION_KEY,
+  TEST_SECRET,
+  TestSessionDb,
+} from './session-db.js';
+import { until } from './wait.js';
+import { tempHome } from './workspace.js';
+
+/** The Bodhi server's client at the stack's identity provider. */
+export const CLIENT_ID = 'bodhi-server';
+export const CLIENT_SECRET = 'e2e-client-secret';
+
+/** One server of a stack, however it runs. */
+export interface StackServer {
+  readonly url: string;
+  /** Starts it; resolves once it answers. */
+  up(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Makes server `index` of a stack, to answer at `url` with the settings `env`. */
+export type ServerLauncher<S extends StackServer> = (server: {
+  index: number;
+  url: string;
+  port: number;
+  env: EnvVars;
+}) => S;
+
+export interface StackOptions {
+  backend: SessionDbKind;
+  /** How many server instances share the session database (2+ needs postgres). */
+  servers?: number;
+  /** Access-token lifetime at the provider; short values exercise refresh. */
+  accessTokenTtlSeconds?: number;
+  /** A PostgreSQL of the test's own (e.g. one it stops), instead of the shared test one. */
+  pgUrl?: string;
+  /** BODHI_LOG_LEVEL of the servers; default warn. */
+  logLevel?: string;
+  /** Further settings of the servers (e.g. BODHI_SESSION_TOUCH_AFTER_SECONDS). */
+  env?: EnvVars;
+}
+
+export interface Stack<S extends StackServer = ServerProcess> {
+  idp: IdentityProviderProcess;
+  /** The servers' client at `idp`. */
+  client: OAuthClient;
+  servers: S[];
+  db: TestSessionDb;
+  /** How many refresh-token grants the provider has served so far. */
+  refreshGrants(): Promise<number>;
+  /** Raw session rows, read past the server: what the store really holds. */
+  rows(): Promise<{ id: string; user_id: string | null; data: string }[]>;
+  /** The stored session `sid` (decrypted when the servers encrypt), read past the server. */
+  session(sid: string | undefined): Promise<Record<string, unknown> | undefined>;
+  /**
+   * Resolves once the access token stored in session `sid` has expired by the rule the
+   * server applies (jose: expired when the whole seconds of now reach `exp`): a wait on
+   * the token's own expiry, not on a guess of the provider's lifetime.
+   */
+  untilAccessTokenExpired(sid: string | undefined): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const serverProcess: ServerLauncher<ServerProcess> = ({ index, url, env }) =>
+  new ServerProcess(url, env, { name: `bodhi-server-${index}` });
+
+/**
+ * Starts the development identity provider, then `servers` Bodhi servers on one session
+ * database — a fresh SQLite file or a fresh PostgreSQL schema — each in a home of its own.
+ * The servers are the built app as child processes unless `launch` runs them otherwise
+ * (the browser e2e runs them in-process). `stop()` ends them all and drops the database.
+ */
+export function startStack(options: StackOptions): Promise<Stack>;
+export function startStack<S extends StackServer>(
+  options: StackOptions,
+  launch: ServerLauncher<S>,
+): Promise<Stack<S>>;
+export async function startStack(
+  options: StackOptions,
+  launch: ServerLauncher<StackServer> = serverProcess,
+): Promise<Stack<StackServer>> {
+  const count = options.servers ?? 1;
+  const db = await createTestSessionDb(options.backend, undefined, options.pgUrl);
+  const idpPort = await freePort();
+  const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+  const urls = ports.map((port) => `http://127.0.0.1:${port}`);
+  const idp = new IdentityProviderProcess({
+    port: idpPort,
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    redirectUris: urls.map((u) => `${u}/ui/auth/callback`),
+    accessTokenTtlSeconds: options.accessTokenTtlSeconds,
+  });
+  const client = { issuer: idp.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET };
+  const homes = ports.map(() => tempHome('bodhi-e2e-home-'));
+  const servers = ports.map((port, index) =>
+    launch({
+      index,
+      url: urls[index],
+      port,
+      env: serverEnv({
+        home: homes[index].dir,
+        port,
+        provider: client,
+        db,
+        secret: TEST_SECRET,
+        logLevel: options.logLevel ?? 'warn',
+        env: {
+          BODHI_ENV_TYPE: 'development',
+          BODHI_DEPLOYMENT: count > 1 ? 'cluster' : 'standalone',
+          // A cluster requires encryption at rest; single servers keep plain rows tests can read.
+          BODHI_SESSION_ENCRYPTION_KEYS: count > 1 ? TEST_ENCRYPTION_KEY : undefined,
+          ...options.env,
+        },
+      }),
+    }),
+  );
+  const stop = async () => {
+    await Promise.allSettled([...servers, idp].map((s) => s.stop()));
+    await db.drop();
+    for (const home of homes) home.remove();
+  };
+  try {
+    await idp.up();
+    await Promise.all(servers.map((s) => s.up()));
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const rows = () =>
+    db.query<{ id: string; user_id: string | null; data: string }>(
+      `SELECT id, user_id, data FROM ${db.qualifiedTable} ORDER BY id`,
+    );
+  // Plain rows pass through the cipher unchanged, so one reader serves both kinds of stack.
+  const cipher = new SessionCipher(parseEncryptionKeys([TEST_ENCRYPTION_KEY]));
+  const session = async (sid: string | undefined) => {
+    const row = (await rows()).find((r) => r.id === sid);
+    return row && sid
+      ? (JSON.parse(cipher.decrypt(sid, row.data)) as Record<string, unknown>)
+      : undefined;
+  };
+  return {
+    idp,
+    client,
+    servers,
+    db,
+    refreshGrants: () => providerStats(client).then((stats) => stats.grants.refresh_token ?? 0),
+    rows,
+    session,
+    async untilAccessTokenExpired(sid) {
+      const token = (await session(sid))?.access_token;
+      if (typeof token !== 'string') throw new Error('the session holds no access token');
+      const expiresAtMs = (decodeJwt(token).exp ?? 0) * 1000;
+      await until(() => Date.now() >= expiresAtMs, Math.max(0, expiresAtMs - Date.now()) + 10_000);
+    },
+    stop,
+  };
+}

@@ -1,0 +1,27 @@
+// What a test waits on instead of sleeping: a signal from the code under test, or a condition
+// it polls.
+
+/**
+ * A promise and the function that resolves it: the signal one side of a test waits on
+ * (the lock is held, the request has loaded its session) instead of sleeping.
+ */
+export function deferred<T = void>(): {
+  promise: Promise<T>;
+  resolve: (value: T | PromiseLike<T>) => void;
+} {
+  let resolve!: (value: T | PromiseLike<T>) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Resolves once `predicate` holds; rejects after `timeoutMs` (a hang guard, not a speed check). */
+export async function until(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
