@@ -10,6 +10,7 @@ import { quoteIdent, SessionTableRef } from './session-sql.js';
 import { SessionCipher } from './session-cipher.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { sqliteHandle } from './session-sql.executor.js';
+import { withAdvisoryLock } from './advisory-lock.js';
 import {
   SQLITE_JOURNAL_SIZE_LIMIT,
   SQLITE_WAL_BACKSTOP_PAGES,
@@ -93,21 +94,15 @@ export class SessionDataSource extends DataSource {
 }
 
 /**
- * Serializes migrations across processes sharing one PostgreSQL: a session-level advisory
- * lock held on its own connection while the schema is created and migrations run.
+ * Serializes migrations across processes sharing one PostgreSQL: an advisory lock held while
+ * the schema is created and migrations run.
  */
 async function migratePostgres(ds: DataSource, options: ResolvedSessionOptions): Promise<void> {
-  const lock = ds.createQueryRunner();
   const key = `bodhi-session-migrate:${options.schema ?? 'public'}.${options.tableName}`;
-  try {
-    await lock.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
-    if (options.schema)
-      await lock.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(options.schema)}`);
+  await withAdvisoryLock(ds, key, 'block', async () => {
+    if (options.schema) await ds.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(options.schema)}`);
     await ds.runMigrations({ transaction: 'each' });
-  } finally {
-    await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [key]).catch(() => undefined);
-    await lock.release();
-  }
+  });
 }
 
 /** Opens the session database named by the options and brings its schema up to date. */

@@ -1,9 +1,9 @@
 import type { DataSource } from 'typeorm';
 import type { SessionDbKind } from './session-db-url.util.js';
+import { withAdvisoryLock } from './advisory-lock.js';
 
 /** Advisory-lock namespace of per-session locks (the two-int key space; see pg docs). */
 const SESSION_LOCK_NAMESPACE = 0x0b0d;
-const POLL_MS = 20;
 
 export class SessionLockTimeoutError extends Error {
   constructor(timeoutMs: number) {
@@ -65,25 +65,14 @@ export class SessionLock {
   }
 
   private async holdAdvisoryLock<T>(sid: string, work: () => Promise<T>): Promise<T> {
-    const runner = this.dataSource.createQueryRunner();
-    const args = [SESSION_LOCK_NAMESPACE, sid];
-    try {
-      const deadline = Date.now() + this.timeoutMs;
-      // Polling try-lock rather than a blocking lock: a waiter can give up on time.
-      while (
-        !(await runner.query('SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked', args))[0]
-          .locked
-      ) {
-        if (Date.now() > deadline) throw new SessionLockTimeoutError(this.timeoutMs);
-        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      }
-      try {
-        return await work();
-      } finally {
-        await runner.query('SELECT pg_advisory_unlock($1, hashtext($2))', args);
-      }
-    } finally {
-      await runner.release();
-    }
+    // Polling rather than blocking: a waiter can give up on time.
+    const held = await withAdvisoryLock(
+      this.dataSource,
+      [SESSION_LOCK_NAMESPACE, sid],
+      { timeoutMs: this.timeoutMs },
+      work,
+    );
+    if (!held.acquired) throw new SessionLockTimeoutError(this.timeoutMs);
+    return held.value;
   }
 }

@@ -4,6 +4,7 @@ import { InjectResolvedSessionOptions, InjectSessionDataSource } from './session
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionDataSource } from './session-data-source.factory.js';
+import { withAdvisoryLock } from './advisory-lock.js';
 
 /** Batches between waits for the SQLite checkpoint worker (about 1–2k WAL frames). */
 const WAL_DRAIN_EVERY_BATCHES = 10;
@@ -64,19 +65,9 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
 
   private async pruneAll(): Promise<number> {
     if (this.store.kind !== 'postgres') return this.deleteBatches();
-    const lock = this.dataSource.createQueryRunner();
     const key = `bodhi-session-prune:${this.options.schema ?? 'public'}.${this.options.tableName}`;
-    try {
-      const [row] = await lock.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [key]);
-      if (!row.locked) return 0;
-      try {
-        return await this.deleteBatches();
-      } finally {
-        await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
-      }
-    } finally {
-      await lock.release();
-    }
+    const round = await withAdvisoryLock(this.dataSource, key, 'try', () => this.deleteBatches());
+    return round.acquired ? round.value : 0;
   }
 
   private async deleteBatches(): Promise<number> {
