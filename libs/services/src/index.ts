@@ -56,3 +56,18 @@ export {
 } from './lib/session/session-db-url.util.js';
 export type { SessionDbKind, SessionDbTarget } from './lib/session/session-db-url.util.js';
 export { redactSecrets, redactUrlPasswords } from './lib/util/redact.util.js';
+
+export { AuthService } from './lib/auth/auth.service.js';
+export type {
+  AccessTokenClaims,
+  AuthorizationRequest,
+  TokenSet,
+  VerifiedAccessToken,
+} from './lib/auth/auth.service.js';
+export { isRole, LOGIN_SCOPES, roleAtLeast, ROLES } from './lib/auth/auth.constants.js';
+export type { Role } from './lib/auth/auth.constants.js';
+export {
+  AuthGrantRejectedError,
+  AuthProviderUnavailableError,
+  InvalidAccessTokenError,
+} from './lib/auth/auth.errors.js';

@@ -1,7 +1,12 @@
 import { Injectable, Logger, Module } from '@nestjs/common';
 import { jest } from '@jest/globals';
 import { Test } from '@nestjs/testing';
-import { DefaultSessionService, InvalidSettingsError, SettingService } from '@bodhi/services';
+import {
+  AuthService,
+  DefaultSessionService,
+  InvalidSettingsError,
+  SettingService,
+} from '@bodhi/services';
 import {
   createTestSessionDb,
   SESSION_BACKENDS,
@@ -13,7 +18,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AppServicesModule } from './app-services.module.js';
-import { AuthService } from './auth/auth.service.js';
 
 /** Stands for a higher layer: injects the services without importing their modules. */
 @Injectable()

@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { AuthService } from './auth/auth.service.js';
 import {
+  AuthService,
   Env,
   SessionModule,
   sessionOptionsFromSettings,

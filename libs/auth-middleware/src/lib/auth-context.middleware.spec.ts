@@ -3,10 +3,12 @@ import { Logger } from '@nestjs/common';
 import {
   AuthGrantRejectedError,
   AuthService,
+  DefaultSessionService,
   InvalidAccessTokenError,
-} from '@bodhi/app-service-builder';
-import type { AccessTokenClaims, VerifiedAccessToken } from '@bodhi/app-service-builder';
-import { DefaultSessionService, resolveSessionOptions, SessionLock } from '@bodhi/services';
+  resolveSessionOptions,
+  SessionLock,
+} from '@bodhi/services';
+import type { AccessTokenClaims, VerifiedAccessToken } from '@bodhi/services';
 import {
   createTestSessionDb,
   openTestStore,

@@ -4,9 +4,10 @@ import {
   AuthGrantRejectedError,
   AuthProviderUnavailableError,
   AuthService,
+  DefaultSessionService,
   InvalidAccessTokenError,
-} from '@bodhi/app-service-builder';
-import { DefaultSessionService, sessionRef } from '@bodhi/services';
+  sessionRef,
+} from '@bodhi/services';
 import type { NextFunction, Request, Response } from 'express';
 import { ApiError } from './api-error.js';
 import type { AuthContext } from './auth-context.js';

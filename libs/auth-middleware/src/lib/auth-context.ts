@@ -1,4 +1,4 @@
-import type { Role } from '@bodhi/app-service-builder';
+import type { Role } from '@bodhi/services';
 
 /** Who is calling, as resolved once per request by AuthContextMiddleware. */
 export type AuthContext =

@@ -8,7 +8,7 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { Role, roleAtLeast } from '@bodhi/app-service-builder';
+import { Role, roleAtLeast } from '@bodhi/services';
 import type { Request } from 'express';
 import { ApiError } from './api-error.js';
 import type { AuthContext } from './auth-context.js';

@@ -4,7 +4,9 @@ import {
   AuthProviderUnavailableError,
   AuthService,
   InvalidAccessTokenError,
-} from '@bodhi/app-service-builder';
+  SESSION_COOKIE_NAME,
+  SettingService,
+} from '@bodhi/services';
 import {
   ApiError,
   CurrentAuth,
@@ -14,7 +16,6 @@ import {
   saveSession,
 } from '@bodhi/auth-middleware';
 import type { AuthContext } from '@bodhi/auth-middleware';
-import { SESSION_COOKIE_NAME, SettingService } from '@bodhi/services';
 import type { Request, Response } from 'express';
 import { API_PREFIX, UI_CALLBACK_PATH, UI_HOME_PATH, UI_LOGIN_PATH } from './routes.constants.js';
 

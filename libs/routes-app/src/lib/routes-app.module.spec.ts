@@ -1,10 +1,10 @@
 import { jest } from '@jest/globals';
 import { INestApplication, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { AppServicesModule, AuthGrantRejectedError, AuthService } from '@bodhi/app-service-builder';
+import { AppServicesModule } from '@bodhi/app-service-builder';
 import { ApiErrorFilter } from '@bodhi/auth-middleware';
 import type { AuthContext } from '@bodhi/auth-middleware';
-import { DefaultSessionService } from '@bodhi/services';
+import { AuthGrantRejectedError, AuthService, DefaultSessionService } from '@bodhi/services';
 import {
   createTestSessionDb,
   SESSION_BACKENDS,

@@ -3,12 +3,12 @@ import {
   AuthGrantRejectedError,
   AuthProviderUnavailableError,
   AuthService,
+  DefaultSessionService,
   isRole,
   ROLES,
-} from '@bodhi/app-service-builder';
+} from '@bodhi/services';
 import { ApiError, CurrentAuth, RequireRole } from '@bodhi/auth-middleware';
 import type { AuthContext } from '@bodhi/auth-middleware';
-import { DefaultSessionService } from '@bodhi/services';
 import { API_PREFIX } from './routes.constants.js';
 
 export type UserInfo =

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { AuthSettings, SettingService } from '@bodhi/services';
 import { createRemoteJWKSet, errors as joseErrors, JWTPayload, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
+import { AuthSettings, SettingService } from '../settings/setting.service.js';
 import { LOGIN_SCOPES, Role, ROLES } from './auth.constants.js';
 import {
   AuthGrantRejectedError,

@@ -1,6 +1,5 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import { parseSettings, SettingService } from '@bodhi/services';
 import {
   createDevAuthServer,
   DevAuthServer,
@@ -16,6 +15,8 @@ import {
   InvalidAccessTokenError,
 } from './auth.errors.js';
 import { AuthService } from './auth.service.js';
+import { parseSettings } from '../settings/setting.schema.js';
+import { SettingService } from '../settings/setting.service.js';
 
 const CLIENT_ID = 'bodhi-server';
 const CLIENT_SECRET = 'auth-service-spec-secret';
