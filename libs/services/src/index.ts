@@ -71,3 +71,5 @@ export {
   AuthProviderUnavailableError,
   InvalidAccessTokenError,
 } from './lib/auth/auth.errors.js';
+export { IdentityProviderAdmin } from './lib/auth/identity-provider-admin.js';
+export { DevAuthServerAdmin } from './lib/auth/dev-auth-server-admin.js';

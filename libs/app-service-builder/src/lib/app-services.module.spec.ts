@@ -4,6 +4,8 @@ import { Test } from '@nestjs/testing';
 import {
   AuthService,
   DefaultSessionService,
+  DevAuthServerAdmin,
+  IdentityProviderAdmin,
   InvalidSettingsError,
   SettingService,
 } from '@bodhi/services';
@@ -63,6 +65,7 @@ describe.each(SESSION_BACKENDS)('AppServicesModule on %s', (kind) => {
       expect(settings.deploymentMode()).toBe(kind === 'postgres' ? 'cluster' : 'standalone');
       expect(sessions.getSessionStore().kind).toBe(kind);
       expect(app.get(AuthService).clientId()).toBe('bodhi-server');
+      expect(app.get(IdentityProviderAdmin)).toBeInstanceOf(DevAuthServerAdmin);
       await sessions.getSessionStore().saveSession('s', sessionFixture(60_000, { user_id: 'u' }));
       expect(await sessions.getSessionIdsForUser('u')).toEqual(['s']);
       const raw = await db.query<{ user_id: string }>(`SELECT user_id FROM ${db.qualifiedTable}`);

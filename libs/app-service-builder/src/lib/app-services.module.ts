@@ -1,7 +1,9 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import {
   AuthService,
+  DevAuthServerAdmin,
   Env,
+  IdentityProviderAdmin,
   SessionModule,
   sessionOptionsFromSettings,
   SettingService,
@@ -15,9 +17,10 @@ export interface AppServicesOptions {
 
 /**
  * The one place the server's services are built from configuration: validated settings,
- * the session store whose backend `BODHI_SESSION_DB_URL` picks, and the OpenID Connect
- * client of the identity provider (`BODHI_AUTH_*`). Global, so every layer
- * above injects `SettingService` and `DefaultSessionService` without re-importing.
+ * the session store whose backend `BODHI_SESSION_DB_URL` picks, the OpenID Connect
+ * client of the identity provider (`BODHI_AUTH_*`) and the adapter of its admin API.
+ * Global, so every layer above injects `SettingService`, `DefaultSessionService`,
+ * `AuthService` and `IdentityProviderAdmin` without re-importing.
  */
 @Module({})
 export class AppServicesModule {
@@ -33,8 +36,13 @@ export class AppServicesModule {
           isGlobal: true,
         }),
       ],
-      providers: [AuthService],
-      exports: [SettingsModule, SessionModule, AuthService],
+      providers: [
+        AuthService,
+        // The development provider's admin API is the only adapter so far; one for Keycloak's
+        // admin REST API is bound here instead, and nothing above changes.
+        { provide: IdentityProviderAdmin, useClass: DevAuthServerAdmin },
+      ],
+      exports: [SettingsModule, SessionModule, AuthService, IdentityProviderAdmin],
     };
   }
 }

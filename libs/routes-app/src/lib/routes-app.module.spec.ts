@@ -4,7 +4,12 @@ import { Test } from '@nestjs/testing';
 import { AppServicesModule } from '@bodhi/app-service-builder';
 import { ApiErrorFilter } from '@bodhi/auth-middleware';
 import type { AuthContext } from '@bodhi/auth-middleware';
-import { AuthGrantRejectedError, AuthService, DefaultSessionService } from '@bodhi/services';
+import {
+  AuthGrantRejectedError,
+  AuthProviderUnavailableError,
+  DefaultSessionService,
+  IdentityProviderAdmin,
+} from '@bodhi/services';
 import {
   createTestSessionDb,
   SESSION_BACKENDS,
@@ -57,7 +62,8 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
   let db: TestSessionDb;
   let app: INestApplication;
   let home: string;
-  const setUserRole = jest.fn<AuthService['setUserRole']>();
+  /** The provider's admin API is a port: the routes talk to it only, so a fake one serves. */
+  const setUserRole = jest.fn<IdentityProviderAdmin['setUserRole']>();
 
   beforeAll(async () => {
     db = await createTestSessionDb(kind);
@@ -80,7 +86,7 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
         RoutesAppModule,
       ],
     })
-      .overrideProvider(AuthService)
+      .overrideProvider(IdentityProviderAdmin)
       .useValue({ setUserRole })
       .compile();
     app = moduleRef.createNestApplication({ logger: false });
@@ -140,6 +146,19 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
     await store().saveSession('u-again', sessionFixture(60_000, { user_id: 'user-1' }));
     expect((await put('admin')).status).toBe(400);
     expect(await store().idsForUser('user-1')).toEqual(['u-again']);
+  });
+
+  it('PUT /users/:id/role answers 503 while the provider is unavailable, keeping the sessions', async () => {
+    await store().saveSession('u-kept', sessionFixture(60_000, { user_id: 'user-3' }));
+    setUserRole.mockRejectedValueOnce(new AuthProviderUnavailableError('down'));
+    const res = await http()
+      .put('/bodhi/v1/users/user-3/role')
+      .set('x-test-auth', 'admin')
+      .send({ role: 'resource_user' })
+      .expect(503);
+    expect(res.body.error).toMatchObject({ code: 'auth_provider_unavailable' });
+    expect(setUserRole).toHaveBeenLastCalledWith('user-3', 'resource_user');
+    expect(await store().idsForUser('user-3')).toEqual(['u-kept']);
   });
 
   it('dev routes dump and reset the store in development', async () => {

@@ -2,8 +2,8 @@ import { Body, Controller, Get, Param, Put } from '@nestjs/common';
 import {
   AuthGrantRejectedError,
   AuthProviderUnavailableError,
-  AuthService,
   DefaultSessionService,
+  IdentityProviderAdmin,
   isRole,
   ROLES,
 } from '@bodhi/services';
@@ -26,7 +26,7 @@ export type UserInfo =
 @Controller(API_PREFIX)
 export class UserController {
   constructor(
-    private readonly auth: AuthService,
+    private readonly provider: IdentityProviderAdmin,
     private readonly sessions: DefaultSessionService,
   ) {}
 
@@ -63,7 +63,7 @@ export class UserController {
     if (!isRole(role))
       throw ApiError.badRequest('invalid_role', `role must be one of ${ROLES.join(', ')}`);
     try {
-      await this.auth.setUserRole(userId, role);
+      await this.provider.setUserRole(userId, role);
     } catch (e) {
       if (e instanceof AuthGrantRejectedError)
         throw ApiError.badRequest('role_change_refused', e.message);

@@ -254,18 +254,10 @@ describe('AuthService against the development identity provider', () => {
     );
   });
 
-  it('changes a role at the provider, which the next refresh shows; an unknown user is refused', async () => {
-    const { response, checks } = await login(USER);
-    const tokens = await auth.exchangeCode(REDIRECT_URI, response, checks);
-    await auth.setUserRole(USER.sub, 'resource_manager');
-    const refreshed = await auth.refresh(tokens.refreshToken as string);
-    const { claims } = await auth.verifyAccessToken(refreshed.accessToken);
-    expect(claims.resource_access?.[CLIENT_ID]?.roles).toEqual(['resource_manager']);
-    expect(auth.roleOf(claims)).toBe('resource_manager');
-
-    await expect(auth.setUserRole('no-such-user', 'resource_user')).rejects.toThrow(
-      new AuthGrantRejectedError('user no-such-user is unknown to the identity provider'),
-    );
+  it('gets a client-credentials token of its own client', async () => {
+    const { claims, expired } = await auth.verifyAccessToken(await auth.clientCredentialsToken());
+    expect(expired).toBe(false);
+    expect(claims.sub).toBe(CLIENT_ID);
   });
 
   it('answers "unavailable" while the provider does not answer, and discovers it once it does', async () => {

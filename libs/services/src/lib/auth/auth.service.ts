@@ -38,9 +38,9 @@ export interface AuthorizationRequest {
 
 /**
  * The server's OpenID Connect client: discovery, the authorization-code flow with PKCE,
- * refresh, access-token verification against the provider's JWKS, and role changes at the
- * provider. Discovery is lazy and retried after a failure, so the server boots even while
- * the provider is still starting.
+ * refresh, access-token verification against the provider's JWKS, and client-credentials
+ * tokens for the provider's admin API (`IdentityProviderAdmin`). Discovery is lazy and
+ * retried after a failure, so the server boots even while the provider is still starting.
  */
 @Injectable()
 export class AuthService {
@@ -55,6 +55,11 @@ export class AuthService {
 
   clientId(): string {
     return this.settings.clientId;
+  }
+
+  /** The provider's issuer URL as configured: the base of its endpoints. */
+  issuer(): string {
+    return this.settings.issuer;
   }
 
   async authorizationRequest(redirectUri: string): Promise<AuthorizationRequest> {
@@ -126,35 +131,13 @@ export class AuthService {
     return [...ROLES].reverse().find((role) => roles.includes(role)) ?? null;
   }
 
-  /** Changes a user's role at the provider (its admin API, client-credentials token). */
-  async setUserRole(userId: string, role: Role): Promise<void> {
+  /** An access token of this client itself (client-credentials grant), for admin APIs. */
+  async clientCredentialsToken(): Promise<string> {
     const config = await this.config();
     const { access_token } = await this.grant('client credentials', () =>
       oidc.clientCredentialsGrant(config),
     );
-    const url = new URL(`admin/users/${encodeURIComponent(userId)}/role`, this.issuerBase());
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${access_token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ role }),
-      });
-    } catch (e) {
-      throw new AuthProviderUnavailableError(
-        `identity provider unreachable: ${(e as Error).message}`,
-      );
-    }
-    if (response.status === 404)
-      throw new AuthGrantRejectedError(`user ${userId} is unknown to the identity provider`);
-    if (!response.ok)
-      throw new AuthProviderUnavailableError(
-        `identity provider refused the role change (HTTP ${response.status})`,
-      );
-  }
-
-  private issuerBase(): string {
-    return this.settings.issuer.endsWith('/') ? this.settings.issuer : `${this.settings.issuer}/`;
+    return access_token;
   }
 
   private requireSubject(payload: Partial<AccessTokenClaims>): AccessTokenClaims {

@@ -1,0 +1,43 @@
+import { Injectable } from '@nestjs/common';
+import type { Role } from './auth.constants.js';
+import { AuthGrantRejectedError, AuthProviderUnavailableError } from './auth.errors.js';
+import { AuthService } from './auth.service.js';
+import { IdentityProviderAdmin } from './identity-provider-admin.js';
+
+/**
+ * `IdentityProviderAdmin` over the development provider's admin API (apps/dev-auth-server:
+ * `PUT <issuer>/admin/users/<id>/role`), which stands in for Keycloak's. It accepts only a
+ * client-credentials token of the server's own client.
+ */
+@Injectable()
+export class DevAuthServerAdmin extends IdentityProviderAdmin {
+  constructor(private readonly auth: AuthService) {
+    super();
+  }
+
+  async setUserRole(userId: string, role: Role): Promise<void> {
+    const token = await this.auth.clientCredentialsToken();
+    const issuer = this.auth.issuer();
+    // Relative to the issuer's path, which a provider may mount below its origin.
+    const base = issuer.endsWith('/') ? issuer : `${issuer}/`;
+    const url = new URL(`admin/users/${encodeURIComponent(userId)}/role`, base);
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ role }),
+      });
+    } catch (e) {
+      throw new AuthProviderUnavailableError(
+        `identity provider unreachable: ${(e as Error).message}`,
+      );
+    }
+    if (response.status === 404)
+      throw new AuthGrantRejectedError(`user ${userId} is unknown to the identity provider`);
+    if (!response.ok)
+      throw new AuthProviderUnavailableError(
+        `identity provider refused the role change (HTTP ${response.status})`,
+      );
+  }
+}

@@ -1,0 +1,19 @@
+import type { Role } from './auth.constants.js';
+
+/**
+ * What the server asks of the identity provider's admin API, apart from any one provider:
+ * routes call this port, and `AppServicesModule` binds it to an adapter (`DevAuthServerAdmin`
+ * for the development provider). The abstract class is also the injection token.
+ *
+ * Logging a user out at the provider and revoking the refresh tokens a session held go here
+ * next, so that ending a session ends its credentials too.
+ */
+export abstract class IdentityProviderAdmin {
+  /**
+   * Gives `userId` this client's `role` in place of the one it has; the user's next token
+   * (a refresh, a new login) carries it. Throws `AuthGrantRejectedError` when the provider
+   * does not know the user, `AuthProviderUnavailableError` when it cannot be reached or
+   * refuses otherwise.
+   */
+  abstract setUserRole(userId: string, role: Role): Promise<void>;
+}
