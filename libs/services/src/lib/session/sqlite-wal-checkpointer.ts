@@ -1,6 +1,11 @@
 import { Logger } from '@nestjs/common';
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../util/worker.util.js';
+import type {
+  CheckpointReply,
+  CheckpointRequest,
+  CheckpointWorkerData,
+} from './sqlite-wal-checkpoint.worker.js';
 
 /**
  * WAL frames (64 MB of 4 KB pages) the request thread lets pile up before it checkpoints by
@@ -17,54 +22,6 @@ export const SQLITE_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 /** Checkpoint cadence: right after writes, then backing off while the WAL stays unchanged. */
 const MIN_DELAY_MS = 5;
 const MAX_DELAY_MS = 1000;
-
-/**
- * The worker, plain CommonJS (an `eval` worker). It opens its own connection to the file and
- * runs PASSIVE checkpoints, which never wait for or block the request thread's reads and
- * writes. Messages in: `'stop'`, or a number asking for a checkpoint now (answered with
- * `{ drained: n }`). Out: `{ drained }`, or `{ failed }` — it then stops and the request
- * thread takes checkpointing back.
- */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const { file, minDelayMs, maxDelayMs } = workerData;
-let db;
-let timer;
-let delay = minDelayMs;
-let lastLog = -1;
-const stop = () => { clearTimeout(timer); db?.close(); parentPort.close(); };
-const fail = (e) => { parentPort.postMessage({ failed: String(e && e.message) }); stop(); };
-function checkpoint() {
-  const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-  delay = r.log !== lastLog ? minDelayMs : Math.min(delay * 2, maxDelayMs);
-  lastLog = r.log;
-}
-function tick() {
-  try {
-    checkpoint();
-    timer = setTimeout(tick, delay);
-  } catch (e) {
-    fail(e);
-  }
-}
-parentPort.on('message', (m) => {
-  if (m === 'stop') return stop();
-  try {
-    checkpoint();
-    parentPort.postMessage({ drained: m });
-  } catch (e) {
-    fail(e);
-  }
-});
-try {
-  db = new Database(file, { fileMustExist: true });
-  db.pragma('busy_timeout = 1000');
-  tick();
-} catch (e) {
-  fail(e);
-}
-`;
 
 /**
  * Moves SQLite's WAL checkpoints off the request thread. With `synchronous = NORMAL` a
@@ -85,20 +42,19 @@ export class SqliteWalCheckpointer {
     file: string,
     private readonly onFailure: (reason: string) => void,
   ) {
-    this.worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: {
-        driver: createRequire(import.meta.url).resolve('better-sqlite3'),
-        file,
-        minDelayMs: MIN_DELAY_MS,
-        maxDelayMs: MAX_DELAY_MS,
-      },
+    const workerData: CheckpointWorkerData = {
+      file,
+      minDelayMs: MIN_DELAY_MS,
+      maxDelayMs: MAX_DELAY_MS,
+    };
+    this.worker = startWorker(new URL('./sqlite-wal-checkpoint.worker.js', import.meta.url), {
+      workerData,
     });
     // Never what keeps the process alive.
     this.worker.unref();
-    this.worker.on('message', (m: { drained?: number; failed?: string }) => {
-      if (m.failed !== undefined) this.onFailure(m.failed);
-      else if (m.drained !== undefined) this.settle(m.drained);
+    this.worker.on('message', (m: CheckpointReply) => {
+      if ('failed' in m) this.onFailure(m.failed);
+      else this.settle(m.drained);
     });
     this.worker.on('error', (e) => this.onFailure(e.message));
     this.exited = new Promise((resolve) =>
@@ -141,7 +97,7 @@ export class SqliteWalCheckpointer {
     const id = this.nextDrain++;
     return new Promise((resolve) => {
       this.drains.set(id, resolve);
-      this.worker.postMessage(id);
+      this.post(id);
     });
   }
 
@@ -156,7 +112,12 @@ export class SqliteWalCheckpointer {
     // Held until it has exited: a process closing its DataSource waits for the worker.
     this.worker.ref();
     // A no-op when the worker has already gone.
-    this.worker.postMessage('stop');
+    this.post('stop');
     return this.exited;
+  }
+
+  /** Every message to the worker goes through here, typed as the worker reads it. */
+  private post(request: CheckpointRequest): void {
+    this.worker.postMessage(request);
   }
 }
