@@ -10,8 +10,10 @@ import {
   SESSION_DATA_SOURCE,
   SessionStoreUnavailableError,
 } from '@bodhi/services';
+import type { Env } from '@bodhi/services';
 import { jest } from '@jest/globals';
 import signature from 'cookie-signature';
+import session from 'express-session';
 import { createBodhiApp } from './server-app.factory.js';
 
 /** A session cookie value signed with the server's secret, as express-session expects. */
@@ -22,24 +24,23 @@ describe.each(SESSION_BACKENDS)('the Bodhi app on %s', (kind) => {
   let db: TestSessionDb;
   let app: INestApplication;
   let home: string;
+  let env: Env;
 
   beforeAll(async () => {
     db = await createTestSessionDb(kind);
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-server-app-'));
-    app = await createBodhiApp({
-      logger: false,
-      env: {
-        BODHI_HOME: home,
-        BODHI_SESSION_DB_URL: db.url,
-        BODHI_SESSION_DB_TABLE: db.table,
-        BODHI_SESSION_DB_SCHEMA: db.schema,
-        BODHI_SESSION_SECRET: SECRET,
-        // Never reached: these tests do not log in (the e2e does, against the real provider).
-        BODHI_AUTH_URL: 'http://127.0.0.1:9',
-        BODHI_AUTH_CLIENT_ID: 'bodhi-server',
-        BODHI_AUTH_CLIENT_SECRET: 'secret',
-      },
-    });
+    env = {
+      BODHI_HOME: home,
+      BODHI_SESSION_DB_URL: db.url,
+      BODHI_SESSION_DB_TABLE: db.table,
+      BODHI_SESSION_DB_SCHEMA: db.schema,
+      BODHI_SESSION_SECRET: SECRET,
+      // Never reached: these tests do not log in (the e2e does, against the real provider).
+      BODHI_AUTH_URL: 'http://127.0.0.1:9',
+      BODHI_AUTH_CLIENT_ID: 'bodhi-server',
+      BODHI_AUTH_CLIENT_SECRET: 'secret',
+    };
+    app = await createBodhiApp({ logger: false, env });
     await app.init();
   });
   afterAll(async () => {
@@ -129,6 +130,24 @@ describe.each(SESSION_BACKENDS)('the Bodhi app on %s', (kind) => {
       failing.mockRestore();
     }
     await http().get('/bodhi/v1/ping').expect(200);
+  });
+
+  it('reads sessions from the store passed as sessionStore, not the configured one', async () => {
+    const memory = new session.MemoryStore();
+    const read = jest.spyOn(memory, 'get');
+    const bench = await createBodhiApp({ logger: false, env, sessionStore: memory });
+    await bench.init();
+    try {
+      const configured = jest.spyOn(bench.get(DefaultSessionService).getSessionStore(), 'get');
+      await request(bench.getHttpServer())
+        .get('/bodhi/v1/user')
+        .set('Cookie', `bodhiapp_session_id=${signedCookie('bench-session')}`)
+        .expect(200, { auth_status: 'logged_out' });
+      expect(read).toHaveBeenCalledWith('bench-session', expect.any(Function));
+      expect(configured).not.toHaveBeenCalled();
+    } finally {
+      await bench.close();
+    }
   });
 
   it('closes the session DataSource when the app closes', async () => {

@@ -1,12 +1,9 @@
 import type { INestApplication, LogLevel as NestLogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { Store } from 'express-session';
-import { AppServicesOptions } from '@bodhi/app-service-builder';
 import { ApiErrorFilter } from '@bodhi/auth-middleware';
 import { LogLevel, parseSettings, SettingService } from '@bodhi/services';
-import { ServerAppModule } from './server-app.module.js';
-import { SESSION_STORE_OVERRIDE } from './session.middleware.js';
+import { ServerAppModule, ServerAppOptions } from './server-app.module.js';
 
 const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
   error: ['fatal', 'error'],
@@ -16,15 +13,9 @@ const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
   trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
 };
 
-export interface BodhiAppOptions extends AppServicesOptions {
+export interface BodhiAppOptions extends ServerAppOptions {
   /** Nest log levels; default from BODHI_LOG_LEVEL. `false` silences Nest's logger. */
   logger?: NestLogLevel[] | false;
-  /**
-   * An express-session store the session middleware uses instead of the configured one
-   * (which still opens, migrates and serves everything else). For benchmarks: `MemoryStore`
-   * as the upper bound. Not for production.
-   */
-  sessionStore?: Store;
 }
 
 /**
@@ -34,13 +25,7 @@ export interface BodhiAppOptions extends AppServicesOptions {
 export async function createBodhiApp(options: BodhiAppOptions = {}): Promise<INestApplication> {
   const env = options.env ?? process.env;
   const logger = options.logger ?? NEST_LEVELS[parseSettings(env).logLevel];
-  const root = ServerAppModule.forRoot({ env });
-  if (options.sessionStore) {
-    root.providers = [
-      ...(root.providers ?? []),
-      { provide: SESSION_STORE_OVERRIDE, useValue: options.sessionStore },
-    ];
-  }
+  const root = ServerAppModule.forRoot({ env, sessionStore: options.sessionStore });
   const app = await NestFactory.create<NestExpressApplication>(root, {
     logger,
     abortOnError: false,

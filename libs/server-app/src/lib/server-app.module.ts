@@ -2,17 +2,29 @@ import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/c
 import { AppServicesModule, AppServicesOptions } from '@bodhi/app-service-builder';
 import { AuthContextMiddleware, SameOriginMiddleware } from '@bodhi/auth-middleware';
 import { API_PREFIX, RoutesAppModule } from '@bodhi/routes-app';
-import { SessionMiddleware } from './session.middleware.js';
+import type { Store } from 'express-session';
+import { SESSION_STORE_OVERRIDE, SessionMiddleware } from './session.middleware.js';
 import { UiController } from './ui.controller.js';
+
+export interface ServerAppOptions extends AppServicesOptions {
+  /**
+   * An express-session store the session middleware uses instead of the configured one
+   * (which still opens, migrates and serves everything else). For benchmarks: `MemoryStore`
+   * as the upper bound. Not for production.
+   */
+  sessionStore?: Store;
+}
 
 /** The whole server: services, API routes, UI pages, and the middleware chain. */
 @Module({})
 export class ServerAppModule implements NestModule {
-  static forRoot(options: AppServicesOptions = {}): DynamicModule {
+  static forRoot(options: ServerAppOptions = {}): DynamicModule {
+    const { sessionStore, ...services } = options;
     return {
       module: ServerAppModule,
-      imports: [AppServicesModule.forRoot(options), RoutesAppModule],
+      imports: [AppServicesModule.forRoot(services), RoutesAppModule],
       controllers: [UiController],
+      providers: sessionStore ? [{ provide: SESSION_STORE_OVERRIDE, useValue: sessionStore }] : [],
     };
   }
 

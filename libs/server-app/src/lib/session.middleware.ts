@@ -3,7 +3,7 @@ import { DefaultSessionService } from '@bodhi/services';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Store } from 'express-session';
 
-/** A store replacing the configured one in the session middleware (`BodhiAppOptions.sessionStore`). */
+/** A store replacing the configured one in the session middleware (`ServerAppOptions.sessionStore`). */
 export const SESSION_STORE_OVERRIDE = Symbol('SESSION_STORE_OVERRIDE');
 
 /** express-session over the configured store, as a Nest middleware. */
