@@ -1,12 +1,12 @@
 export * from './lib/settings/setting.constants.js';
-export {
-  bodhiEnvSchema,
-  InvalidSettingsError,
-  parseSettings,
-} from './lib/settings/setting.schema.js';
-export type { BodhiSettings, Env } from './lib/settings/setting.schema.js';
+export { BODHI_SETTING_VARIABLES, parseSettings } from './lib/settings/setting.schema.js';
+export type { BodhiSettings, SessionSettings } from './lib/settings/setting.schema.js';
+export type { ServerSettings } from './lib/settings/server.settings.js';
+export type { Env } from './lib/settings/setting.section.js';
+export { formatConfigIssue, InvalidSettingsError } from './lib/settings/config-issue.js';
+export type { ConfigIssue } from './lib/settings/config-issue.js';
 export { SettingService } from './lib/settings/setting.service.js';
-export type { AuthSettings } from './lib/settings/setting.service.js';
+export type { AuthSettings } from './lib/auth/auth.settings.js';
 export { SettingsModule } from './lib/settings/settings.module.js';
 export type { SettingsModuleOptions } from './lib/settings/settings.module.js';
 export { BODHI_SETTINGS } from './lib/settings/setting.tokens.js';

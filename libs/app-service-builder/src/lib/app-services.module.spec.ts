@@ -62,7 +62,7 @@ describe.each(SESSION_BACKENDS)('AppServicesModule on %s', (kind) => {
       .init();
     try {
       const { sessions, settings } = app.get(Consumer);
-      expect(settings.deploymentMode()).toBe(kind === 'postgres' ? 'cluster' : 'standalone');
+      expect(settings.server.deployment).toBe(kind === 'postgres' ? 'cluster' : 'standalone');
       expect(sessions.getSessionStore().kind).toBe(kind);
       expect(app.get(AuthService).clientId()).toBe('bodhi-server');
       expect(app.get(IdentityProviderAdmin)).toBeInstanceOf(DevAuthServerAdmin);

@@ -2,18 +2,19 @@ import { DynamicModule, Module } from '@nestjs/common';
 import {
   AuthService,
   DevAuthServerAdmin,
-  Env,
   IdentityProviderAdmin,
   SessionModule,
   sessionOptionsFromSettings,
   SettingService,
   SettingsModule,
+  SettingsModuleOptions,
 } from '@bodhi/services';
 
-export interface AppServicesOptions {
-  /** Settings source; default `process.env`. Embedders pass their own to isolate servers. */
-  env?: Env;
-}
+/**
+ * Where the settings come from: `env` (default `process.env`; embedders pass their own to
+ * isolate servers), or `settings` already parsed by the caller.
+ */
+export type AppServicesOptions = SettingsModuleOptions;
 
 /**
  * The one place the server's services are built from configuration: validated settings,
@@ -29,7 +30,7 @@ export class AppServicesModule {
       module: AppServicesModule,
       global: true,
       imports: [
-        SettingsModule.forRoot({ env: options.env }),
+        SettingsModule.forRoot(options),
         SessionModule.forRootAsync({
           useFactory: sessionOptionsFromSettings,
           inject: [SettingService],

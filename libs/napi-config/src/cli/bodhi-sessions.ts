@@ -14,7 +14,7 @@ import {
   SessionModule,
   SessionPruner,
 } from '@bodhi/services';
-import type { Env } from '@bodhi/services';
+import type { Env, SessionSettings } from '@bodhi/services';
 import type { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import * as fs from 'node:fs';
@@ -43,11 +43,7 @@ const SETTINGS_FLAGS = {
   [BODHI_SESSION_DB_SCHEMA]: 'schema',
 } as const;
 
-interface StoreSettings {
-  url: string;
-  table: string;
-  schema?: string;
-}
+type StoreSettings = Pick<SessionSettings, 'url' | 'tableName' | 'schema'>;
 
 /**
  * The store's settings as the server reads them (same validation, defaults and messages),
@@ -60,24 +56,17 @@ function storeSettings(env: Env, options: CliOptions): StoreSettings {
     input[variable] = options[flag] ?? env[variable];
   }
   try {
-    const settings = parseSettings(input);
-    return {
-      url: settings.sessionDbUrl,
-      table: settings.sessionTable,
-      schema: settings.sessionSchema,
-    };
+    return parseSettings(input).session;
   } catch (e) {
     if (!(e instanceof InvalidSettingsError)) throw e;
     // Say where a bad value came from when it was a flag, not the environment.
-    const problems = e.problems.map((problem) => {
-      for (const [variable, flag] of Object.entries(SETTINGS_FLAGS)) {
-        if (options[flag] !== undefined && problem.startsWith(`${variable} `)) {
-          return `${variable} (given as --${flag}) ${problem.slice(variable.length + 1)}`;
-        }
-      }
-      return problem;
-    });
-    throw new InvalidSettingsError(problems);
+    const flagOf = (variable: string) => SETTINGS_FLAGS[variable as keyof typeof SETTINGS_FLAGS];
+    throw new InvalidSettingsError(
+      e.issues.map((issue) => {
+        const flag = flagOf(issue.variable);
+        return flag && options[flag] !== undefined ? { ...issue, source: `--${flag}` } : issue;
+      }),
+    );
   }
 }
 
@@ -172,7 +161,7 @@ export async function runBodhiSessions(argv: string[], io: BodhiSessionsIo): Pro
       SessionModule.forRoot({
         url: settings.url,
         secret: ADMIN_SECRET,
-        tableName: settings.table,
+        tableName: settings.tableName,
         schema: settings.schema,
         pruneIntervalSeconds: 0,
       }),
@@ -185,7 +174,7 @@ export async function runBodhiSessions(argv: string[], io: BodhiSessionsIo): Pro
           service: app.get(DefaultSessionService),
           pruner: app.get(SessionPruner),
           backend,
-          table: settings.table,
+          table: settings.tableName,
           schema: backend === 'postgres' ? (settings.schema ?? 'public') : undefined,
         },
         { userId, user: options.user },

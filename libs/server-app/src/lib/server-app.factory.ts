@@ -23,9 +23,10 @@ export interface BodhiAppOptions extends ServerAppOptions {
  * store opened and migrated, routes, pages, error shape and shutdown hooks in place.
  */
 export async function createBodhiApp(options: BodhiAppOptions = {}): Promise<INestApplication> {
-  const env = options.env ?? process.env;
-  const logger = options.logger ?? NEST_LEVELS[parseSettings(env).logLevel];
-  const root = ServerAppModule.forRoot({ env, sessionStore: options.sessionStore });
+  // Parsed once per boot: the log level is needed before Nest builds the services.
+  const settings = options.settings ?? parseSettings(options.env ?? process.env);
+  const logger = options.logger ?? NEST_LEVELS[settings.server.logLevel];
+  const root = ServerAppModule.forRoot({ settings, sessionStore: options.sessionStore });
   const app = await NestFactory.create<NestExpressApplication>(root, {
     logger,
     abortOnError: false,
@@ -54,7 +55,7 @@ export async function startBodhiServer(options: BodhiAppOptions = {}): Promise<R
   const app = await createBodhiApp(options);
   const settings = app.get(SettingService);
   try {
-    await app.listen(settings.port(), settings.host());
+    await app.listen(settings.server.port, settings.server.host);
   } catch (e) {
     await app.close();
     throw e;

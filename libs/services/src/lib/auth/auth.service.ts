@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { createRemoteJWKSet, errors as joseErrors, JWTPayload, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
-import { AuthSettings, SettingService } from '../settings/setting.service.js';
+import type { AuthSettings } from './auth.settings.js';
+import { SettingService } from '../settings/setting.service.js';
 import { LOGIN_SCOPES, Role, ROLES } from './auth.constants.js';
 import {
   AuthGrantRejectedError,
@@ -50,7 +51,7 @@ export class AuthService {
   private jwks?: ReturnType<typeof createRemoteJWKSet>;
 
   constructor(settings: SettingService) {
-    this.settings = settings.authSettings();
+    this.settings = settings.auth;
   }
 
   clientId(): string {

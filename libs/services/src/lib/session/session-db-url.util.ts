@@ -1,5 +1,7 @@
 import * as path from 'node:path';
 import { BODHI_SESSION_DB_URL } from '../settings/setting.constants.js';
+import type { ConfigIssue } from '../settings/config-issue.js';
+import { formatConfigIssue } from '../settings/config-issue.js';
 import { redactUrlPasswords } from '../util/redact.util.js';
 
 export type SessionDbKind = 'sqlite' | 'postgres';
@@ -10,8 +12,15 @@ export type SessionDbTarget =
 
 /** Thrown for a session database URL the server cannot use; the message names the variable. */
 export class InvalidSessionDbUrlError extends Error {
+  readonly issue: ConfigIssue;
+
   constructor(url: string, reason: string) {
-    super(`${BODHI_SESSION_DB_URL} ${reason} (got "${redactUrlPasswords(url)}")`);
+    const issue = {
+      variable: BODHI_SESSION_DB_URL,
+      message: `${reason} (got "${redactUrlPasswords(url)}")`,
+    };
+    super(formatConfigIssue(issue));
+    this.issue = issue;
     this.name = 'InvalidSessionDbUrlError';
   }
 }

@@ -1,18 +1,14 @@
 import type { SettingService } from '../settings/setting.service.js';
 import type { SessionModuleOptions } from './session.options.js';
 
-/** Session options as the server configures them: everything from validated settings. */
+/**
+ * Session options as the server configures them: the validated session section (already
+ * the options' shape), its secret, and a Secure cookie behind an https public origin.
+ */
 export function sessionOptionsFromSettings(settings: SettingService): SessionModuleOptions {
   return {
-    url: settings.sessionDbUrl(),
+    ...settings.session,
     secret: settings.sessionSecret(),
-    tableName: settings.sessionTable(),
-    schema: settings.sessionSchema(),
-    ttlSeconds: settings.sessionTtlSeconds(),
-    pruneIntervalSeconds: settings.sessionPruneIntervalSeconds(),
-    touchAfterSeconds: settings.sessionTouchAfterSeconds(),
-    secureCookie: settings.publicScheme() === 'https',
-    encryptionKeys: settings.sessionEncryptionKeys(),
-    maxDataBytes: settings.sessionMaxBytes(),
+    secureCookie: settings.server.publicScheme === 'https',
   };
 }

@@ -1,4 +1,5 @@
 import { TEST_SECRET } from '@bodhi/testing';
+import { parseSettings } from '../settings/setting.schema.js';
 import { InvalidSessionOptionsError, resolveSessionOptions } from './session.options.js';
 
 const resolve = (extra: Record<string, unknown> = {}) =>
@@ -28,5 +29,29 @@ describe('resolveSessionOptions', () => {
   ])('rejects %j with a clear error', (extra, message) => {
     expect(() => resolve(extra)).toThrow(InvalidSessionOptionsError);
     expect(() => resolve(extra)).toThrow(message);
+  });
+
+  it('shares its rules with the BODHI_SESSION_* settings: one schema, one message', () => {
+    expect(() => resolve({ maxDataBytes: 100 })).toThrow(
+      'Invalid session options: maxDataBytes must be at least 1024 bytes',
+    );
+    expect(() => parseSettings({ BODHI_SESSION_MAX_BYTES: '100' })).toThrow(
+      'Invalid configuration: BODHI_SESSION_MAX_BYTES must be at least 1024 bytes',
+    );
+    const error = (() => {
+      try {
+        return resolve({ ttlSeconds: 0, tableName: '1x' });
+      } catch (e) {
+        return e as InvalidSessionOptionsError;
+      }
+    })() as InvalidSessionOptionsError;
+    expect(error.issues.map((issue) => issue.variable)).toEqual(['tableName', 'ttlSeconds']);
+  });
+
+  it('settings from the environment are valid options as they stand', () => {
+    const { session } = parseSettings({ BODHI_SESSION_TTL_SECONDS: '600', BODHI_HOME: '/srv/b' });
+    const o = resolveSessionOptions({ ...session, secret: TEST_SECRET });
+    expect(o.ttlMs).toBe(600_000);
+    expect(o.target).toEqual({ kind: 'sqlite', database: '/srv/b/session.sqlite' });
   });
 });

@@ -1,13 +1,33 @@
+import { z } from 'zod';
+import { ConfigIssue, configIssues, formatConfigIssue } from '../settings/config-issue.js';
 import {
+  BODHI_SESSION_DB_SCHEMA,
+  BODHI_SESSION_DB_TABLE,
+  BODHI_SESSION_DB_URL,
+  BODHI_SESSION_ENCRYPTION_KEYS,
+  BODHI_SESSION_MAX_BYTES,
+  BODHI_SESSION_PRUNE_INTERVAL_SECONDS,
+  BODHI_SESSION_SECRET,
+  BODHI_SESSION_TOUCH_AFTER_SECONDS,
+  BODHI_SESSION_TTL_SECONDS,
+  DEFAULT_SESSION_MAX_BYTES,
   DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
-  DEFAULT_SESSION_TOUCH_AFTER_SECONDS,
   DEFAULT_SESSION_TABLE,
+  DEFAULT_SESSION_TOUCH_AFTER_SECONDS,
   DEFAULT_SESSION_TTL_SECONDS,
-  MIN_SESSION_SECRET_LENGTH,
 } from '../settings/setting.constants.js';
-import { SQL_IDENTIFIER } from '../settings/setting.schema.js';
+import {
+  encryptionKeys,
+  nonNegativeInteger,
+  positiveInteger,
+  sessionBytes,
+  sessionDbUrl,
+  sessionSecret,
+  sqlIdentifier,
+} from '../settings/setting.fields.js';
+import { settingSection } from '../settings/setting.section.js';
+import { parseEncryptionKeys } from './session-cipher.js';
 import { parseSessionDbUrl, SessionDbTarget } from './session-db-url.util.js';
-import { InvalidEncryptionKeyError, parseEncryptionKeys } from './session-cipher.js';
 
 export interface SessionModuleOptions {
   /** Session database: `sqlite:<path>`, `sqlite::memory:` or `postgres(ql)://…`. Required. */
@@ -39,9 +59,61 @@ export interface SessionModuleOptions {
    * all decrypt. Default none: data is stored as plain JSON (a warning at boot).
    */
   encryptionKeys?: string[];
-  /** Largest session, in bytes of JSON, a save accepts. Default 65536. */
+  /** Largest session, in bytes of JSON, a save accepts (at least 1024). Default 65536. */
   maxDataBytes?: number;
 }
+
+/**
+ * The session store's one schema: every rule and default of the options above. The server's
+ * BODHI_SESSION_* settings are read through it too (SESSION_SETTINGS below).
+ */
+const sessionOptionsSchema = z.object({
+  // Checked where it is parsed into a target, which names BODHI_SESSION_DB_URL.
+  url: z.string(),
+  secret: z.preprocess(
+    (secret) => (typeof secret === 'string' ? [secret] : secret),
+    z.array(sessionSecret).min(1, 'is required'),
+  ),
+  tableName: sqlIdentifier.default(DEFAULT_SESSION_TABLE),
+  schema: sqlIdentifier.optional(),
+  ttlSeconds: positiveInteger.default(DEFAULT_SESSION_TTL_SECONDS),
+  pruneIntervalSeconds: nonNegativeInteger.default(DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS),
+  touchAfterSeconds: nonNegativeInteger.default(DEFAULT_SESSION_TOUCH_AFTER_SECONDS),
+  pruneBatchSize: positiveInteger.optional(),
+  secureCookie: z.boolean().default(false),
+  poolSize: positiveInteger.default(10),
+  encryptionKeys: encryptionKeys.default([]),
+  maxDataBytes: sessionBytes.default(DEFAULT_SESSION_MAX_BYTES),
+}) satisfies z.ZodObject<Record<keyof SessionModuleOptions, z.ZodType>>;
+
+/**
+ * BODHI_SESSION_*: the options a deployment sets. The URL defaults to a file under
+ * BODHI_HOME and the secret, standalone, to a generated one, so both may be unset here.
+ */
+export const SESSION_SETTINGS = settingSection(
+  sessionOptionsSchema
+    .pick({
+      tableName: true,
+      schema: true,
+      ttlSeconds: true,
+      pruneIntervalSeconds: true,
+      touchAfterSeconds: true,
+      encryptionKeys: true,
+      maxDataBytes: true,
+    })
+    .extend({ url: sessionDbUrl.optional(), secret: sessionSecret.optional() }),
+  {
+    url: BODHI_SESSION_DB_URL,
+    secret: BODHI_SESSION_SECRET,
+    tableName: BODHI_SESSION_DB_TABLE,
+    schema: BODHI_SESSION_DB_SCHEMA,
+    ttlSeconds: BODHI_SESSION_TTL_SECONDS,
+    pruneIntervalSeconds: BODHI_SESSION_PRUNE_INTERVAL_SECONDS,
+    touchAfterSeconds: BODHI_SESSION_TOUCH_AFTER_SECONDS,
+    encryptionKeys: BODHI_SESSION_ENCRYPTION_KEYS,
+    maxDataBytes: BODHI_SESSION_MAX_BYTES,
+  },
+);
 
 /** Options with every default applied and every value checked. */
 export interface ResolvedSessionOptions {
@@ -66,76 +138,31 @@ export interface ResolvedSessionOptions {
 const DEFAULT_PRUNE_BATCH_SIZE = { sqlite: 100, postgres: 1000 } as const;
 
 export class InvalidSessionOptionsError extends Error {
-  constructor(message: string) {
-    super(`Invalid session options: ${message}`);
+  constructor(readonly issues: ConfigIssue[]) {
+    super(`Invalid session options: ${issues.map(formatConfigIssue).join('; ')}`);
     this.name = 'InvalidSessionOptionsError';
-  }
-}
-
-function positiveInt(name: string, value: number, allowZero = false): number {
-  if (!Number.isInteger(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new InvalidSessionOptionsError(
-      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer`,
-    );
-  }
-  return value;
-}
-
-function sqlName(name: string, value: string): string {
-  if (!SQL_IDENTIFIER.test(value)) {
-    throw new InvalidSessionOptionsError(`${name} must be a plain SQL name (letters, digits, _)`);
-  }
-  return value;
-}
-
-function encryptionKeys(keys: string[]): Buffer[] {
-  try {
-    return parseEncryptionKeys(keys);
-  } catch (e) {
-    if (e instanceof InvalidEncryptionKeyError)
-      throw new InvalidSessionOptionsError(`encryptionKeys: ${e.message}`);
-    throw e;
   }
 }
 
 export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSessionOptions {
   const target = parseSessionDbUrl(options.url ?? '');
-  const secrets = (Array.isArray(options.secret) ? options.secret : [options.secret]).filter(
-    Boolean,
-  );
-  if (secrets.length === 0 || secrets.some((s) => s.length < MIN_SESSION_SECRET_LENGTH)) {
-    throw new InvalidSessionOptionsError(
-      `secret must be at least ${MIN_SESSION_SECRET_LENGTH} characters`,
-    );
-  }
-  const ttlMs = positiveInt('ttlSeconds', options.ttlSeconds ?? DEFAULT_SESSION_TTL_SECONDS) * 1000;
+  const result = sessionOptionsSchema.safeParse(options);
+  if (!result.success) throw new InvalidSessionOptionsError(configIssues(result.error));
+  const o = result.data;
+  const ttlMs = o.ttlSeconds * 1000;
   return {
     target,
-    secrets,
-    tableName: sqlName('tableName', options.tableName ?? DEFAULT_SESSION_TABLE),
-    schema: options.schema === undefined ? undefined : sqlName('schema', options.schema),
+    secrets: o.secret,
+    tableName: o.tableName,
+    schema: o.schema,
     ttlMs,
-    pruneIntervalMs:
-      positiveInt(
-        'pruneIntervalSeconds',
-        options.pruneIntervalSeconds ?? DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
-        true,
-      ) * 1000,
-    touchAfterMs: Math.min(
-      positiveInt(
-        'touchAfterSeconds',
-        options.touchAfterSeconds ?? DEFAULT_SESSION_TOUCH_AFTER_SECONDS,
-        true,
-      ) * 1000,
-      ttlMs / 10,
-    ),
-    pruneBatchSize: positiveInt(
-      'pruneBatchSize',
-      options.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE[target.kind],
-    ),
-    secureCookie: options.secureCookie ?? false,
-    poolSize: positiveInt('poolSize', options.poolSize ?? 10),
-    encryptionKeys: encryptionKeys(options.encryptionKeys ?? []),
-    maxDataBytes: positiveInt('maxDataBytes', options.maxDataBytes ?? 65_536),
+    pruneIntervalMs: o.pruneIntervalSeconds * 1000,
+    // A session must still slide when its TTL is short.
+    touchAfterMs: Math.min(o.touchAfterSeconds * 1000, ttlMs / 10),
+    pruneBatchSize: o.pruneBatchSize ?? DEFAULT_PRUNE_BATCH_SIZE[target.kind],
+    secureCookie: o.secureCookie,
+    poolSize: o.poolSize,
+    encryptionKeys: parseEncryptionKeys(o.encryptionKeys),
+    maxDataBytes: o.maxDataBytes,
   };
 }

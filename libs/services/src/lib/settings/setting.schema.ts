@@ -1,252 +1,79 @@
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { z } from 'zod';
-import { InvalidSessionDbUrlError, parseSessionDbUrl } from '../session/session-db-url.util.js';
-import { InvalidEncryptionKeyError, parseEncryptionKeys } from '../session/session-cipher.js';
-import {
-  BODHI_DEPLOYMENT,
-  BODHI_AUTH_CLIENT_ID,
-  BODHI_AUTH_CLIENT_SECRET,
-  BODHI_AUTH_URL,
-  BODHI_ENV_TYPE,
-  BODHI_HOME,
-  BODHI_HOST,
-  BODHI_LOG_LEVEL,
-  BODHI_PORT,
-  BODHI_PUBLIC_HOST,
-  BODHI_PUBLIC_PORT,
-  BODHI_PUBLIC_SCHEME,
-  BODHI_SCHEME,
-  BODHI_SESSION_DB_SCHEMA,
-  BODHI_SESSION_DB_TABLE,
-  BODHI_SESSION_DB_URL,
-  BODHI_SESSION_ENCRYPTION_KEYS,
-  BODHI_SESSION_MAX_BYTES,
-  BODHI_SESSION_PRUNE_INTERVAL_SECONDS,
-  BODHI_SESSION_SECRET,
-  BODHI_SESSION_TOUCH_AFTER_SECONDS,
-  BODHI_SESSION_TTL_SECONDS,
-  DEFAULT_HOST,
-  DEFAULT_PORT,
-  DEFAULT_SESSION_MAX_BYTES,
-  DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
-  DEFAULT_SESSION_TABLE,
-  DEFAULT_SESSION_TOUCH_AFTER_SECONDS,
-  DEFAULT_SESSION_TTL_SECONDS,
-  DEPLOYMENT_MODES,
-  ENV_TYPES,
-  LOG_LEVELS,
-  MIN_SESSION_SECRET_LENGTH,
-  PUBLIC_SCHEMES,
-} from './setting.constants.js';
+import type { z } from 'zod';
+import { AUTH_SETTINGS, PartialAuthSettings } from '../auth/auth.settings.js';
+import { SESSION_SETTINGS } from '../session/session.options.js';
+import { parseSessionDbUrl } from '../session/session-db-url.util.js';
+import { ConfigIssue, InvalidSettingsError } from './config-issue.js';
+import { SERVER_SETTINGS, ServerSettings } from './server.settings.js';
+import { BODHI_DEPLOYMENT } from './setting.constants.js';
+import { Env, readSection } from './setting.section.js';
 
-export type Env = Record<string, string | undefined>;
+/** The session store's settings; the URL defaulted to `$BODHI_HOME/session.sqlite`. */
+export type SessionSettings = z.output<typeof SESSION_SETTINGS.schema> & { url: string };
 
-/** SQL identifiers are interpolated into DDL, so only plain names are accepted. */
-export const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-
-const identifier = z
-  .string()
-  .regex(
-    SQL_IDENTIFIER,
-    'must be a plain SQL name: letters, digits, _ (at most 63), not starting with a digit',
-  );
-const port = z.coerce
-  .number()
-  .int('must be a whole number')
-  .min(0, 'must be a port number (0-65535)')
-  .max(65535, 'must be a port number (0-65535)');
-const hostname = z.string().regex(/^[A-Za-z0-9.:[\]_-]+$/, 'must be a host name or IP address');
-const httpUrl = z.string().refine((v) => {
-  try {
-    return ['http:', 'https:'].includes(new URL(v).protocol);
-  } catch {
-    return false;
-  }
-}, 'must be an http(s) URL');
-const positiveSeconds = z.coerce
-  .number()
-  .int('must be a whole number of seconds')
-  .positive('must be positive');
-const nonNegativeSeconds = z.coerce
-  .number()
-  .int('must be a whole number of seconds')
-  .nonnegative('must not be negative');
-
-/**
- * The schema every BODHI_* setting passes through at boot (a Standard Schema, so it also
- * plugs into ConfigModule's `validationSchema`). Messages never echo a value, because
- * URLs and secrets are among them.
- */
-export const bodhiEnvSchema = z
-  .object({
-    [BODHI_HOME]: z.string().optional(),
-    [BODHI_HOST]: hostname.default(DEFAULT_HOST),
-    [BODHI_PORT]: port.default(DEFAULT_PORT),
-    [BODHI_SCHEME]: z.enum(PUBLIC_SCHEMES).default('http'),
-    [BODHI_PUBLIC_HOST]: hostname.optional(),
-    [BODHI_PUBLIC_PORT]: port.optional(),
-    [BODHI_ENV_TYPE]: z.enum(ENV_TYPES).default('production'),
-    [BODHI_LOG_LEVEL]: z.enum(LOG_LEVELS).default('info'),
-    [BODHI_AUTH_URL]: httpUrl.optional(),
-    [BODHI_AUTH_CLIENT_ID]: z.string().optional(),
-    [BODHI_AUTH_CLIENT_SECRET]: z.string().optional(),
-    [BODHI_SESSION_DB_URL]: z
-      .string()
-      .optional()
-      .superRefine((url, ctx) => {
-        if (url === undefined) return;
-        try {
-          parseSessionDbUrl(url);
-        } catch (e) {
-          if (!(e instanceof InvalidSessionDbUrlError)) throw e;
-          ctx.addIssue({
-            code: 'custom',
-            message: e.message.replace(`${BODHI_SESSION_DB_URL} `, ''),
-          });
-        }
-      }),
-    [BODHI_DEPLOYMENT]: z.enum(DEPLOYMENT_MODES).default('standalone'),
-    [BODHI_PUBLIC_SCHEME]: z.enum(PUBLIC_SCHEMES).optional(),
-    [BODHI_SESSION_SECRET]: z
-      .string()
-      .min(MIN_SESSION_SECRET_LENGTH, `must be at least ${MIN_SESSION_SECRET_LENGTH} characters`)
-      .optional(),
-    [BODHI_SESSION_TTL_SECONDS]: positiveSeconds.default(DEFAULT_SESSION_TTL_SECONDS),
-    [BODHI_SESSION_PRUNE_INTERVAL_SECONDS]: positiveSeconds.default(
-      DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
-    ),
-    [BODHI_SESSION_TOUCH_AFTER_SECONDS]: nonNegativeSeconds.default(
-      DEFAULT_SESSION_TOUCH_AFTER_SECONDS,
-    ),
-    [BODHI_SESSION_DB_TABLE]: identifier.default(DEFAULT_SESSION_TABLE),
-    [BODHI_SESSION_DB_SCHEMA]: identifier.optional(),
-    [BODHI_SESSION_ENCRYPTION_KEYS]: z
-      .string()
-      .optional()
-      .transform((value, ctx) => {
-        if (value === undefined) return [];
-        const keys = value
-          .split(',')
-          .map((k) => k.trim())
-          .filter(Boolean);
-        try {
-          parseEncryptionKeys(keys);
-        } catch (e) {
-          if (!(e instanceof InvalidEncryptionKeyError)) throw e;
-          ctx.addIssue({ code: 'custom', message: e.message });
-        }
-        return keys;
-      }),
-    [BODHI_SESSION_MAX_BYTES]: z.coerce
-      .number()
-      .int('must be a whole number of bytes')
-      .min(1024, 'must be at least 1024 bytes')
-      .default(DEFAULT_SESSION_MAX_BYTES),
-  })
-  .superRefine((env, ctx) => {
-    if (env[BODHI_DEPLOYMENT] !== 'cluster') return;
-    const url = env[BODHI_SESSION_DB_URL];
-    if (!url || parseSessionDbUrl(url).kind !== 'postgres') {
-      ctx.addIssue({
-        code: 'custom',
-        path: [BODHI_SESSION_DB_URL],
-        message: `must be a postgres:// URL when ${BODHI_DEPLOYMENT}=cluster (instances share one PostgreSQL)`,
-      });
-    }
-    if (env[BODHI_SESSION_ENCRYPTION_KEYS].length === 0) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [BODHI_SESSION_ENCRYPTION_KEYS],
-        message: `is required when ${BODHI_DEPLOYMENT}=cluster (session data in a shared database is encrypted)`,
-      });
-    }
-    if (!env[BODHI_SESSION_SECRET]) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [BODHI_SESSION_SECRET],
-        message: `is required when ${BODHI_DEPLOYMENT}=cluster (every instance must sign cookies alike)`,
-      });
-    }
-  });
-
-/** Validated, defaulted settings: what SettingService serves. */
+/** Validated, defaulted settings, one typed section per concern: what SettingService serves. */
 export interface BodhiSettings {
-  home: string;
-  host: string;
-  /** 0 binds any free port (tests). */
-  port: number;
-  scheme: (typeof PUBLIC_SCHEMES)[number];
-  /** Where browsers reach the server; defaults to the bind scheme, host and port. */
-  publicHost: string;
-  publicPort: number;
-  envType: (typeof ENV_TYPES)[number];
-  logLevel: (typeof LOG_LEVELS)[number];
+  server: ServerSettings;
   /** Identity provider; required by the auth service, not by the store alone. */
-  auth: { issuer?: string; clientId?: string; clientSecret?: string };
-  sessionDbUrl: string;
-  deployment: (typeof DEPLOYMENT_MODES)[number];
-  publicScheme: (typeof PUBLIC_SCHEMES)[number];
-  /** Undefined means: standalone, generate and keep one under BODHI_HOME. */
-  sessionSecret?: string;
-  sessionTtlSeconds: number;
-  sessionPruneIntervalSeconds: number;
-  sessionTouchAfterSeconds: number;
-  sessionTable: string;
-  sessionSchema?: string;
-  /** Base64 keys; empty means data is stored unencrypted. */
-  sessionEncryptionKeys: string[];
-  sessionMaxBytes: number;
+  auth: PartialAuthSettings;
+  session: SessionSettings;
 }
 
-/** Boot-stopping configuration error: one message naming each offending variable. */
-export class InvalidSettingsError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`Invalid configuration: ${problems.join('; ')}`);
-    this.name = 'InvalidSettingsError';
+/** Every variable the server reads (embedders get these names from napi-config). */
+export const BODHI_SETTING_VARIABLES: readonly string[] = [
+  SERVER_SETTINGS,
+  AUTH_SETTINGS,
+  SESSION_SETTINGS,
+].flatMap((section) => Object.values(section.variables) as string[]);
+
+/** Rules across sections: what a cluster of instances needs to share one store safely. */
+function clusterIssues(server: ServerSettings, session: SessionSettings): ConfigIssue[] {
+  if (server.deployment !== 'cluster') return [];
+  const variables = SESSION_SETTINGS.variables;
+  const issues: ConfigIssue[] = [];
+  if (parseSessionDbUrl(session.url).kind !== 'postgres') {
+    issues.push({
+      variable: variables.url,
+      message: `must be a postgres:// URL when ${BODHI_DEPLOYMENT}=cluster (instances share one PostgreSQL)`,
+    });
   }
+  if (session.encryptionKeys.length === 0) {
+    issues.push({
+      variable: variables.encryptionKeys,
+      message: `is required when ${BODHI_DEPLOYMENT}=cluster (session data in a shared database is encrypted)`,
+    });
+  }
+  if (!session.secret) {
+    issues.push({
+      variable: variables.secret,
+      message: `is required when ${BODHI_DEPLOYMENT}=cluster (every instance must sign cookies alike)`,
+    });
+  }
+  return issues;
 }
 
 /**
- * Validates the environment (blank values count as unset, as with `FOO=` in a shell)
- * and fills in defaults, including the SQLite file under BODHI_HOME.
+ * Validates the environment, section by section, and fills in defaults, including the
+ * SQLite file under BODHI_HOME. Every problem of every section is reported at once.
  */
 export function parseSettings(env: Env): BodhiSettings {
-  const present = Object.fromEntries(
-    Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''),
-  );
-  const result = bodhiEnvSchema.safeParse(present);
-  if (!result.success) {
+  const server = readSection(SERVER_SETTINGS, env);
+  const auth = readSection(AUTH_SETTINGS, env);
+  const session = readSection(SESSION_SETTINGS, env);
+  if (!server.ok || !auth.ok || !session.ok) {
     throw new InvalidSettingsError(
-      result.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`),
+      [server, auth, session].flatMap((section) => (section.ok ? [] : section.issues)),
     );
   }
-  const v = result.data;
-  const home = path.resolve(v[BODHI_HOME] ?? path.join(os.homedir(), '.cache', 'bodhi'));
-  return {
-    home,
-    host: v[BODHI_HOST],
-    port: v[BODHI_PORT],
-    scheme: v[BODHI_SCHEME],
-    publicHost: v[BODHI_PUBLIC_HOST] ?? v[BODHI_HOST],
-    publicPort: v[BODHI_PUBLIC_PORT] ?? v[BODHI_PORT],
-    envType: v[BODHI_ENV_TYPE],
-    logLevel: v[BODHI_LOG_LEVEL],
-    auth: {
-      issuer: v[BODHI_AUTH_URL],
-      clientId: v[BODHI_AUTH_CLIENT_ID],
-      clientSecret: v[BODHI_AUTH_CLIENT_SECRET],
+  const settings: BodhiSettings = {
+    server: server.value,
+    auth: auth.value,
+    session: {
+      ...session.value,
+      url: session.value.url ?? `sqlite:${path.join(server.value.home, 'session.sqlite')}`,
     },
-    sessionDbUrl: v[BODHI_SESSION_DB_URL] ?? `sqlite:${path.join(home, 'session.sqlite')}`,
-    deployment: v[BODHI_DEPLOYMENT],
-    publicScheme: v[BODHI_PUBLIC_SCHEME] ?? v[BODHI_SCHEME],
-    sessionSecret: v[BODHI_SESSION_SECRET],
-    sessionTtlSeconds: v[BODHI_SESSION_TTL_SECONDS],
-    sessionPruneIntervalSeconds: v[BODHI_SESSION_PRUNE_INTERVAL_SECONDS],
-    sessionTouchAfterSeconds: v[BODHI_SESSION_TOUCH_AFTER_SECONDS],
-    sessionTable: v[BODHI_SESSION_DB_TABLE],
-    sessionSchema: v[BODHI_SESSION_DB_SCHEMA],
-    sessionEncryptionKeys: v[BODHI_SESSION_ENCRYPTION_KEYS],
-    sessionMaxBytes: v[BODHI_SESSION_MAX_BYTES],
   };
+  const issues = clusterIssues(settings.server, settings.session);
+  if (issues.length > 0) throw new InvalidSettingsError(issues);
+  return settings;
 }

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Test } from '@nestjs/testing';
-import { InvalidSettingsError, parseSettings } from './setting.schema.js';
+import { InvalidSettingsError } from './config-issue.js';
+import { parseSettings } from './setting.schema.js';
 import { SettingService } from './setting.service.js';
 import { SettingsModule } from './settings.module.js';
 
@@ -26,20 +27,42 @@ describe('settings', () => {
   it('defaults: SQLite under BODHI_HOME (created), standalone, http, 180-minute TTL', async () => {
     const s = await service({ BODHI_HOME: home });
     expect(fs.statSync(home).isDirectory()).toBe(true);
-    expect(s.bodhiHome()).toBe(home);
-    expect(s.sessionDbUrl()).toBe(`sqlite:${home}/session.sqlite`);
-    expect(s.deploymentMode()).toBe('standalone');
-    expect(s.publicScheme()).toBe('http');
-    expect(s.sessionTtlSeconds()).toBe(10800);
-    expect(s.sessionPruneIntervalSeconds()).toBe(60);
-    expect(s.sessionTable()).toBe('bodhi_sessions');
-    expect(s.sessionSchema()).toBeUndefined();
-    expect(s.sessionEncryptionKeys()).toEqual([]);
-    expect(s.sessionMaxBytes()).toBe(65536);
+    expect(s.server.home).toBe(home);
+    expect(s.session.url).toBe(`sqlite:${home}/session.sqlite`);
+    expect(s.server.deployment).toBe('standalone');
+    expect(s.server.publicScheme).toBe('http');
+    expect(s.session.ttlSeconds).toBe(10800);
+    expect(s.session.pruneIntervalSeconds).toBe(60);
+    expect(s.session.tableName).toBe('bodhi_sessions');
+    expect(s.session.schema).toBeUndefined();
+    expect(s.session.encryptionKeys).toEqual([]);
+    expect(s.session.maxDataBytes).toBe(65536);
+  });
+
+  it('reports each problem as a structured issue naming its variable', () => {
+    let error: unknown;
+    try {
+      parseSettings({
+        BODHI_PORT: 'http',
+        BODHI_SESSION_DB_TABLE: 'x;y',
+        BODHI_AUTH_URL: 'ftp://a',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidSettingsError);
+    expect((error as InvalidSettingsError).issues).toEqual([
+      { variable: 'BODHI_PORT', message: 'must be a port number (0-65535)' },
+      { variable: 'BODHI_AUTH_URL', message: 'must be an http(s) URL' },
+      {
+        variable: 'BODHI_SESSION_DB_TABLE',
+        message: expect.stringMatching(/^must be a plain SQL name/),
+      },
+    ]);
   });
 
   it('defaults BODHI_HOME to ~/.cache/bodhi', () => {
-    expect(parseSettings({}).home).toBe(path.join(os.homedir(), '.cache', 'bodhi'));
+    expect(parseSettings({}).server.home).toBe(path.join(os.homedir(), '.cache', 'bodhi'));
   });
 
   it('reads every variable and treats blank values as unset', async () => {
@@ -57,27 +80,27 @@ describe('settings', () => {
       BODHI_SESSION_DB_TABLE: 'my_sessions',
       BODHI_SESSION_DB_SCHEMA: '  ',
     });
-    expect(s.sessionDbUrl()).toBe('postgres://u:p@db/sessions');
-    expect(s.deploymentMode()).toBe('cluster');
-    expect(s.publicScheme()).toBe('https');
+    expect(s.session.url).toBe('postgres://u:p@db/sessions');
+    expect(s.server.deployment).toBe('cluster');
+    expect(s.server.publicScheme).toBe('https');
     expect(s.sessionSecret()).toBe(SECRET);
-    expect(s.sessionTtlSeconds()).toBe(600);
-    expect(s.sessionPruneIntervalSeconds()).toBe(5);
-    expect(s.sessionTouchAfterSeconds()).toBe(0);
-    expect(s.sessionTable()).toBe('my_sessions');
-    expect(s.sessionSchema()).toBeUndefined();
-    expect(s.sessionEncryptionKeys()).toEqual([KEY, Buffer.alloc(32, 2).toString('base64')]);
-    expect(s.sessionMaxBytes()).toBe(4096);
+    expect(s.session.ttlSeconds).toBe(600);
+    expect(s.session.pruneIntervalSeconds).toBe(5);
+    expect(s.session.touchAfterSeconds).toBe(0);
+    expect(s.session.tableName).toBe('my_sessions');
+    expect(s.session.schema).toBeUndefined();
+    expect(s.session.encryptionKeys).toEqual([KEY, Buffer.alloc(32, 2).toString('base64')]);
+    expect(s.session.maxDataBytes).toBe(4096);
   });
 
   it('public URL defaults to the bind address; auth settings are required when asked for', async () => {
     const s = await service({ BODHI_HOME: home });
-    expect(s.host()).toBe('localhost');
-    expect(s.port()).toBe(1135);
+    expect(s.server.host).toBe('localhost');
+    expect(s.server.port).toBe(1135);
     expect(s.publicUrl()).toBe('http://localhost:1135');
     expect(s.publicUrl(4000)).toBe('http://localhost:4000');
-    expect(s.envType()).toBe('production');
-    expect(() => s.authSettings()).toThrow(
+    expect(s.server.envType).toBe('production');
+    expect(() => s.auth).toThrow(
       /BODHI_AUTH_URL is required.*BODHI_AUTH_CLIENT_ID is required.*BODHI_AUTH_CLIENT_SECRET is required/,
     );
     const t = await service({
@@ -92,7 +115,7 @@ describe('settings', () => {
     });
     expect(t.publicUrl()).toBe('https://bodhi.example');
     expect(t.isDevelopment()).toBe(true);
-    expect(t.authSettings()).toEqual({
+    expect(t.auth).toEqual({
       issuer: 'https://idp.example/realms/bodhi',
       clientId: 'c',
       clientSecret: 's',

@@ -1,8 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { ConfigModule, registerAs } from '@nestjs/config';
-import { Env, parseSettings } from './setting.schema.js';
+import { BodhiSettings, parseSettings } from './setting.schema.js';
+import type { Env } from './setting.section.js';
 import { SettingService } from './setting.service.js';
-import { BODHI_SETTINGS, BODHI_SETTINGS_NAMESPACE } from './setting.tokens.js';
+import { BODHI_SETTINGS } from './setting.tokens.js';
 
 export interface SettingsModuleOptions {
   /**
@@ -10,23 +10,29 @@ export interface SettingsModuleOptions {
    * two servers in one process can run with different settings.
    */
   env?: Env;
+  /** Settings already parsed (the app factory parses once per boot); overrides `env`. */
+  settings?: BodhiSettings;
 }
 
 /**
- * Validates BODHI_* settings through @nestjs/config at bootstrap (an invalid value stops
- * boot with `InvalidSettingsError`) and provides `SettingService` to the whole app.
+ * Provides the validated BODHI_* settings and `SettingService` to the whole app. Parsing
+ * happens while the module is built, so an invalid value stops boot with
+ * `InvalidSettingsError`. (Not @nestjs/config: its ConfigModule validates process.env and
+ * .env files, while each embedded server here is configured by the env object it is given.)
  */
 @Module({})
 export class SettingsModule {
   static forRoot(options: SettingsModuleOptions = {}): DynamicModule {
-    const settingsConfig = registerAs(BODHI_SETTINGS_NAMESPACE, () =>
-      parseSettings(options.env ?? process.env),
-    );
     return {
       module: SettingsModule,
       global: true,
-      imports: [ConfigModule.forFeature(settingsConfig)],
-      providers: [{ provide: BODHI_SETTINGS, useExisting: settingsConfig.KEY }, SettingService],
+      providers: [
+        {
+          provide: BODHI_SETTINGS,
+          useFactory: () => options.settings ?? parseSettings(options.env ?? process.env),
+        },
+        SettingService,
+      ],
       exports: [SettingService, BODHI_SETTINGS],
     };
   }

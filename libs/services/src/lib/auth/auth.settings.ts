@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { InvalidSettingsError } from '../settings/config-issue.js';
+import {
+  BODHI_AUTH_CLIENT_ID,
+  BODHI_AUTH_CLIENT_SECRET,
+  BODHI_AUTH_URL,
+} from '../settings/setting.constants.js';
+import { httpUrl } from '../settings/setting.fields.js';
+import { settingSection } from '../settings/setting.section.js';
+
+/** The identity provider the server logs users in with. */
+export interface AuthSettings {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+const authSchema = z.object({
+  issuer: httpUrl.optional(),
+  clientId: z.string().optional(),
+  clientSecret: z.string().optional(),
+});
+
+/**
+ * Optional at boot (the admin CLI and the store need no provider); required by the auth
+ * service, which asks for them through `requireAuthSettings`.
+ */
+export const AUTH_SETTINGS = settingSection(authSchema, {
+  issuer: BODHI_AUTH_URL,
+  clientId: BODHI_AUTH_CLIENT_ID,
+  clientSecret: BODHI_AUTH_CLIENT_SECRET,
+});
+
+export type PartialAuthSettings = z.output<typeof authSchema>;
+
+/** The provider settings, all present; a missing one stops boot naming the variable. */
+export function requireAuthSettings(auth: PartialAuthSettings): AuthSettings {
+  const variables = AUTH_SETTINGS.variables;
+  const missing = (Object.keys(variables) as (keyof AuthSettings)[]).filter((key) => !auth[key]);
+  if (missing.length > 0) {
+    throw new InvalidSettingsError(
+      missing.map((key) => ({
+        variable: variables[key],
+        message: 'is required (the identity provider to log users in with)',
+      })),
+    );
+  }
+  return auth as AuthSettings;
+}

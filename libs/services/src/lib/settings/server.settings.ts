@@ -1,0 +1,62 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { z } from 'zod';
+import {
+  BODHI_DEPLOYMENT,
+  BODHI_ENV_TYPE,
+  BODHI_HOME,
+  BODHI_HOST,
+  BODHI_LOG_LEVEL,
+  BODHI_PORT,
+  BODHI_PUBLIC_HOST,
+  BODHI_PUBLIC_PORT,
+  BODHI_PUBLIC_SCHEME,
+  BODHI_SCHEME,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  DEPLOYMENT_MODES,
+  ENV_TYPES,
+  LOG_LEVELS,
+  PUBLIC_SCHEMES,
+} from './setting.constants.js';
+import { hostname, port } from './setting.fields.js';
+import { settingSection } from './setting.section.js';
+
+const serverSchema = z
+  .object({
+    home: z.string().default(() => path.join(os.homedir(), '.cache', 'bodhi')),
+    host: hostname.default(DEFAULT_HOST),
+    /** 0 binds any free port (tests). */
+    port: port.default(DEFAULT_PORT),
+    scheme: z.enum(PUBLIC_SCHEMES).default('http'),
+    publicHost: hostname.optional(),
+    publicPort: port.optional(),
+    publicScheme: z.enum(PUBLIC_SCHEMES).optional(),
+    envType: z.enum(ENV_TYPES).default('production'),
+    logLevel: z.enum(LOG_LEVELS).default('info'),
+    deployment: z.enum(DEPLOYMENT_MODES).default('standalone'),
+  })
+  // Browsers reach the server where it binds unless BODHI_PUBLIC_* says otherwise.
+  .transform((s) => ({
+    ...s,
+    home: path.resolve(s.home),
+    publicHost: s.publicHost ?? s.host,
+    publicPort: s.publicPort ?? s.port,
+    publicScheme: s.publicScheme ?? s.scheme,
+  }));
+
+/** The server's own settings: where it lives, binds, is reached, and how it logs. */
+export const SERVER_SETTINGS = settingSection(serverSchema, {
+  home: BODHI_HOME,
+  host: BODHI_HOST,
+  port: BODHI_PORT,
+  scheme: BODHI_SCHEME,
+  publicHost: BODHI_PUBLIC_HOST,
+  publicPort: BODHI_PUBLIC_PORT,
+  publicScheme: BODHI_PUBLIC_SCHEME,
+  envType: BODHI_ENV_TYPE,
+  logLevel: BODHI_LOG_LEVEL,
+  deployment: BODHI_DEPLOYMENT,
+});
+
+export type ServerSettings = z.output<typeof serverSchema>;
