@@ -34,6 +34,7 @@ if (build.status !== 0) {
   process.exit(build.status ?? 1);
 }
 const { IdentityProviderProcess, serverEnv, ServerProcess } = await import('@bodhi/testing');
+const { parseSettings, SettingService } = await import('@bodhi/services');
 
 const running = [];
 let stopping = false;
@@ -60,10 +61,15 @@ async function run(proc) {
   });
 }
 
-const host = env.BODHI_PUBLIC_HOST ?? env.BODHI_HOST ?? 'localhost';
-const port = env.BODHI_PUBLIC_PORT ?? env.BODHI_PORT ?? '1135';
-const scheme = env.BODHI_PUBLIC_SCHEME ?? env.BODHI_SCHEME ?? 'http';
-const publicUrl = `${scheme}://${host}:${port}`;
+// Where browsers reach the server, as the server itself works it out (defaults included); a
+// bad setting stops here with the server's own message.
+let publicUrl;
+try {
+  publicUrl = new SettingService(parseSettings(env)).publicUrl();
+} catch (e) {
+  console.error(`[start] ${e.message}`);
+  process.exit(1);
+}
 
 // The server's own settings come from the environment; only the provider is added here.
 let provider;
