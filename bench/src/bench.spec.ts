@@ -3,9 +3,9 @@
  * against the real databases and processes, into a temp dir, and every contender must post
  * numbers. No speed is asserted here — that is what the full run's target column is for.
  */
+import { tempHome, type TempHome } from '@bodhi/testing';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { BENCH_ROOT, STORE_OPS, WORKSPACE_ROOT } from './config.js';
@@ -26,22 +26,24 @@ const spreadOk = (s: { median: number; min: number; max: number; reps: number[] 
   s.reps.every(positive);
 
 describe('npm run bench -- --quick', () => {
-  let out: string;
+  let out: TempHome;
   let results: BenchResults;
   let markdown: string;
 
-  afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
+  afterAll(() => out?.remove());
 
   it('runs every section, and every contender posts numbers', async () => {
-    out = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-bench-quick-'));
+    out = tempHome('bodhi-bench-quick-');
     // The built harness (the test target depends on bench:build), as `npm run bench` runs it.
     await promisify(execFile)(
       process.execPath,
-      ['--expose-gc', path.join(BENCH_ROOT, 'dist/main.js'), '--quick', '--out', out],
+      ['--expose-gc', path.join(BENCH_ROOT, 'dist/main.js'), '--quick', '--out', out.dir],
       { cwd: WORKSPACE_ROOT, maxBuffer: 64 * 1024 * 1024, timeout: 540_000 },
     );
-    results = JSON.parse(fs.readFileSync(path.join(out, 'latest.json'), 'utf8')) as BenchResults;
-    markdown = fs.readFileSync(path.join(out, 'latest.md'), 'utf8');
+    results = JSON.parse(
+      fs.readFileSync(path.join(out.dir, 'latest.json'), 'utf8'),
+    ) as BenchResults;
+    markdown = fs.readFileSync(path.join(out.dir, 'latest.md'), 'utf8');
     reportAndMachine();
     storeContenders();
     httpServers();

@@ -10,13 +10,12 @@ import {
   type ResolvedSessionOptions,
   type SessionDbKind,
 } from '@bodhi/services';
+import { tempHome } from '@bodhi/testing';
 import Database from 'better-sqlite3';
 import BetterSqlite3SessionStore from 'better-sqlite3-session-store';
 import connectPgSimple from 'connect-pg-simple';
 import session, { SessionData } from 'express-session';
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import pg from 'pg';
 import { DataSource, EntitySchema } from 'typeorm';
@@ -63,11 +62,12 @@ export interface Workspace {
 
 export async function openWorkspace(kind: SessionDbKind, pgUrl: string): Promise<Workspace> {
   const tag = `${process.pid}_${randomBytes(3).toString('hex')}`;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bodhi-bench-${kind}-`));
+  const scratch = tempHome(`bodhi-bench-${kind}-`);
+  const { dir } = scratch;
   if (kind === 'sqlite') {
     const close = async () => {
       unregister();
-      fs.rmSync(dir, { recursive: true, force: true });
+      scratch.remove();
     };
     const unregister = onInterrupt(close);
     return {
@@ -101,7 +101,7 @@ export async function openWorkspace(kind: SessionDbKind, pgUrl: string): Promise
     );
     for (const { nspname } of rows) await admin.query(`DROP SCHEMA "${nspname}" CASCADE`);
     await admin.end();
-    fs.rmSync(dir, { recursive: true, force: true });
+    scratch.remove();
   };
   const unregister = onInterrupt(close);
   return {

@@ -3,9 +3,8 @@
  * directly (TypeORM 1.x dropped its `sqlite3` driver; sqlite3 comes from bench/deps).
  * Ported from the former bench/sqlite-drivers.bench.mjs.
  */
+import { tempHome } from '@bodhi/testing';
 import Database from 'better-sqlite3';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { BenchConfig } from './config.js';
 import { loadSqlite3, Sqlite3Statement } from './deps.js';
@@ -29,12 +28,12 @@ export interface DriversResult {
 }
 
 function tempDb() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-bench-drivers-'));
-  return { file: path.join(dir, 's.sqlite'), dir };
+  const scratch = tempHome('bodhi-bench-drivers-');
+  return { file: path.join(scratch.dir, 's.sqlite'), remove: scratch.remove };
 }
 
 async function betterRun(op: DriverOp, ids: string[], data: string): Promise<number> {
-  const { file, dir } = tempDb();
+  const { file, remove } = tempDb();
   const db = new Database(file);
   try {
     db.pragma('journal_mode = WAL');
@@ -50,13 +49,13 @@ async function betterRun(op: DriverOp, ids: string[], data: string): Promise<num
     return performance.now() - t0;
   } finally {
     db.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    remove();
   }
 }
 
 async function sqlite3Run(op: DriverOp, ids: string[], data: string): Promise<number> {
   const sqlite3 = loadSqlite3();
-  const { file, dir } = tempDb();
+  const { file, remove } = tempDb();
   const db = new sqlite3.Database(file);
   const stmt = (s: Sqlite3Statement, method: 'run' | 'get', args: unknown[]) =>
     new Promise<void>((resolve, reject) =>
@@ -80,7 +79,7 @@ async function sqlite3Run(op: DriverOp, ids: string[], data: string): Promise<nu
     return ms;
   } finally {
     await new Promise<void>((resolve) => db.close(() => resolve()));
-    fs.rmSync(dir, { recursive: true, force: true });
+    remove();
   }
 }
 

@@ -12,6 +12,8 @@ import * as path from 'node:path';
 import type { SessionDbKind } from '@bodhi/services';
 import {
   BodhiClient,
+  CLIENT_ID,
+  CLIENT_SECRET,
   DEMO_USER,
   freePort,
   IdentityProviderProcess,
@@ -24,9 +26,6 @@ import { BENCH_ROOT, type BenchConfig, WORKSPACE_ROOT } from './config.js';
 import { oursOptions, openWorkspace, Workspace } from './contenders.js';
 import { BENCH_SECRET } from './fixtures.js';
 import { onInterrupt, progress, spread, Spread } from './util.js';
-
-const CLIENT_ID = 'bodhi-server';
-const CLIENT_SECRET = 'bench-client-secret';
 
 export interface HttpConfigResult {
   key: 'sqlite' | 'postgres' | 'memory' | 'postgres-touch-always';

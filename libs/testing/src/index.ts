@@ -5,6 +5,8 @@ export {
   identityProviderEnv,
   issuerOf,
   serverEnv,
+  testSettings,
+  UNREACHABLE_PROVIDER,
   type EnvVars,
   type IdentityProviderOptions,
   type OAuthClient,

@@ -11,14 +11,13 @@ import {
 } from '@bodhi/services';
 import {
   createTestSessionDb,
+  serverEnv,
   SESSION_BACKENDS,
   sessionFixture,
-  TEST_ENCRYPTION_KEY,
-  TEST_SECRET,
+  tempHome,
+  UNREACHABLE_PROVIDER,
+  type TempHome,
 } from '@bodhi/testing';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { AppServicesModule } from './app-services.module.js';
 
 /** Stands for a higher layer: injects the services without importing their modules. */
@@ -35,24 +34,18 @@ class ConsumerModule {}
 describe.each(SESSION_BACKENDS)('AppServicesModule on %s', (kind) => {
   it('builds settings and the session store from env and serves them to other modules', async () => {
     const db = await createTestSessionDb(kind);
-    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-asb-'));
+    const home = tempHome('bodhi-asb-');
     const app = await (
       await Test.createTestingModule({
         imports: [
           AppServicesModule.forRoot({
-            env: {
-              BODHI_HOME: home,
-              BODHI_SESSION_DB_URL: db.url,
-              BODHI_SESSION_DB_SCHEMA: db.schema,
-              BODHI_SESSION_DB_TABLE: db.table,
-              BODHI_DEPLOYMENT: kind === 'postgres' ? 'cluster' : 'standalone',
-              BODHI_SESSION_SECRET: kind === 'postgres' ? TEST_SECRET : undefined,
-              BODHI_SESSION_ENCRYPTION_KEYS: kind === 'postgres' ? TEST_ENCRYPTION_KEY : undefined,
+            env: serverEnv({
+              home: home.dir,
+              db,
+              deployment: kind === 'postgres' ? 'cluster' : 'standalone',
               // Discovery is lazy: no provider needs to answer for the services to boot.
-              BODHI_AUTH_URL: 'http://127.0.0.1:9/',
-              BODHI_AUTH_CLIENT_ID: 'bodhi-server',
-              BODHI_AUTH_CLIENT_SECRET: 'secret',
-            },
+              provider: UNREACHABLE_PROVIDER,
+            }),
           }),
           ConsumerModule,
         ],
@@ -73,21 +66,21 @@ describe.each(SESSION_BACKENDS)('AppServicesModule on %s', (kind) => {
     } finally {
       await app.close();
       await db.drop();
-      fs.rmSync(home, { recursive: true, force: true });
+      home.remove();
     }
   });
 });
 
 describe('AppServicesModule boot errors', () => {
   // Settings that fail validation may still create BODHI_HOME first: keep it in a temp dir.
-  let home: string;
+  let home: TempHome;
   beforeAll(() => {
-    home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-asb-errors-'));
+    home = tempHome('bodhi-asb-errors-');
     jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
   });
   afterAll(() => {
     jest.restoreAllMocks();
-    fs.rmSync(home, { recursive: true, force: true });
+    home.remove();
   });
 
   it('requires the identity provider settings, naming each variable', async () => {
@@ -95,7 +88,7 @@ describe('AppServicesModule boot errors', () => {
       Test.createTestingModule({
         imports: [
           AppServicesModule.forRoot({
-            env: { BODHI_HOME: home, BODHI_SESSION_DB_URL: 'sqlite::memory:' },
+            env: serverEnv({ home: home.dir, db: { url: 'sqlite::memory:' } }),
           }),
         ],
       }).compile(),
@@ -108,12 +101,11 @@ describe('AppServicesModule boot errors', () => {
     const boot = Test.createTestingModule({
       imports: [
         AppServicesModule.forRoot({
-          env: {
-            BODHI_HOME: home,
-            BODHI_DEPLOYMENT: 'cluster',
-            BODHI_SESSION_SECRET: TEST_SECRET,
-            BODHI_SESSION_DB_URL: 'sqlite::memory:',
-          },
+          env: serverEnv({
+            home: home.dir,
+            deployment: 'cluster',
+            db: { url: 'sqlite::memory:' },
+          }),
         }),
       ],
     }).compile();
@@ -122,11 +114,7 @@ describe('AppServicesModule boot errors', () => {
       Test.createTestingModule({
         imports: [
           AppServicesModule.forRoot({
-            env: {
-              BODHI_HOME: home,
-              BODHI_DEPLOYMENT: 'cluster',
-              BODHI_SESSION_SECRET: TEST_SECRET,
-            },
+            env: serverEnv({ home: home.dir, deployment: 'cluster' }),
           }),
         ],
       }).compile(),

@@ -3,11 +3,12 @@ import {
   openTestStore,
   SESSION_BACKENDS,
   sessionFixture,
+  tempHome,
   TestSessionDb,
+  type TempHome,
 } from '@bodhi/testing';
 import { Logger } from '@nestjs/common';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { runBodhiSessions } from './bodhi-sessions.js';
 
@@ -44,17 +45,17 @@ const LIVE_IDS = ['a1', 'a2', 'b1', 'n1'];
 
 describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
   let db: TestSessionDb;
-  let home: string;
+  let home: TempHome;
 
   beforeAll(async () => {
     // Quiet the seeding store's "ready" line; every CLI run sets its own logger anyway.
     Logger.overrideLogger(false);
     db = await createTestSessionDb(kind);
-    home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-sessions-cli-'));
+    home = tempHome('bodhi-sessions-cli-');
   });
   afterAll(async () => {
     await db?.drop();
-    if (home) fs.rmSync(home, { recursive: true, force: true });
+    home?.remove();
   });
 
   /** Fills the table afresh through the store (its own DataSource, closed afterwards). */
@@ -79,7 +80,7 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
   ];
   /** The command line against this suite's table; succeeds with nothing on stderr. */
   const cli = async (...argv: string[]) => {
-    const result = await run([...argv, ...target()], { BODHI_HOME: home });
+    const result = await run([...argv, ...target()], { BODHI_HOME: home.dir });
     expect(result).toMatchObject({ code: 0, err: '' });
     return result.out;
   };
@@ -145,7 +146,7 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
 
   it('clear-all refuses without --yes and deletes nothing', async () => {
     for (const extra of [[], ['--json']]) {
-      const refused = await run(['clear-all', ...extra, ...target()], { BODHI_HOME: home });
+      const refused = await run(['clear-all', ...extra, ...target()], { BODHI_HOME: home.dir });
       expect(refused.code).toBe(2);
       expect(refused.out).toBe('');
       expect(refused.err).toContain('add --yes');
@@ -169,7 +170,7 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
 
   it('reads the store settings from the environment, flags overriding them', async () => {
     const env = {
-      BODHI_HOME: home,
+      BODHI_HOME: home.dir,
       BODHI_SESSION_DB_URL: db.url,
       BODHI_SESSION_DB_TABLE: db.table,
       BODHI_SESSION_DB_SCHEMA: db.schema,
@@ -183,11 +184,11 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
 });
 
 describe('bodhi-sessions usage and errors', () => {
-  let home: string;
+  let home: TempHome;
   beforeAll(() => {
-    home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-sessions-cli-'));
+    home = tempHome('bodhi-sessions-cli-');
   });
-  afterAll(() => fs.rmSync(home, { recursive: true, force: true }));
+  afterAll(() => home.remove());
 
   it('prints the usage on --help / -h (exit 0) and without a command (exit 2)', async () => {
     for (const argv of [['--help'], ['-h'], ['count', '--help']]) {
@@ -208,14 +209,14 @@ describe('bodhi-sessions usage and errors', () => {
     [['count', '--user'], 'option --user needs a value'],
     [['dump', 'extra'], 'unexpected argument "extra" for dump'],
   ])('%j: bad usage, exit 2 with the usage', async (argv, message) => {
-    const { code, out, err } = await run(argv, { BODHI_HOME: home });
+    const { code, out, err } = await run(argv, { BODHI_HOME: home.dir });
     expect({ code, out }).toEqual({ code: 2, out: '' });
     expect(err).toContain(`bodhi-sessions: ${message}\n`);
     expect(err).toContain(USAGE_LINE);
   });
 
   it('an unknown URL scheme stops with one line naming BODHI_SESSION_DB_URL, password hidden', async () => {
-    const flag = await run(['count', '--url', 'mysql://u:hunter22@h/db'], { BODHI_HOME: home });
+    const flag = await run(['count', '--url', 'mysql://u:hunter22@h/db'], { BODHI_HOME: home.dir });
     expect(flag).toEqual({
       code: 1,
       out: '',
@@ -224,7 +225,7 @@ describe('bodhi-sessions usage and errors', () => {
         'with "sqlite:", "postgres://" or "postgresql://" (got "mysql://u:***@h/db")\n',
     });
     const env = await run(['count'], {
-      BODHI_HOME: home,
+      BODHI_HOME: home.dir,
       BODHI_SESSION_DB_URL: 'mysql://u:hunter22@h/db',
     });
     expect(env.code).toBe(1);
@@ -233,11 +234,11 @@ describe('bodhi-sessions usage and errors', () => {
   });
 
   it('a bad table or schema name stops with one line naming the setting', async () => {
-    const table = await run(['count', '--table', 'x; drop table y'], { BODHI_HOME: home });
+    const table = await run(['count', '--table', 'x; drop table y'], { BODHI_HOME: home.dir });
     expect(table.code).toBe(1);
     expect(table.err).toMatch(/^bodhi-sessions: Invalid configuration: BODHI_SESSION_DB_TABLE /);
     expect(table.err.split('\n')).toHaveLength(2);
-    const schema = await run(['count'], { BODHI_HOME: home, BODHI_SESSION_DB_SCHEMA: '1abc' });
+    const schema = await run(['count'], { BODHI_HOME: home.dir, BODHI_SESSION_DB_SCHEMA: '1abc' });
     expect(schema.code).toBe(1);
     expect(schema.err).toMatch(/Invalid configuration: BODHI_SESSION_DB_SCHEMA must be/);
   });
@@ -245,7 +246,7 @@ describe('bodhi-sessions usage and errors', () => {
   it('an unreachable PostgreSQL stops with one line naming host and db, no password, no stack', async () => {
     const { code, out, err } = await run(
       ['count', '--url', 'postgres://u:hunter22@127.0.0.1:1/x', '--json'],
-      { BODHI_HOME: home },
+      { BODHI_HOME: home.dir },
     );
     expect({ code, out }).toEqual({ code: 1, out: '' });
     expect(err).toMatch(
@@ -256,7 +257,7 @@ describe('bodhi-sessions usage and errors', () => {
   });
 
   it('--verbose logs to stderr and leaves stdout to the result', async () => {
-    const url = `sqlite:${path.join(home, 'verbose.sqlite')}`;
+    const url = `sqlite:${path.join(home.dir, 'verbose.sqlite')}`;
     expect(await run(['migrate', '--url', url])).toMatchObject({ code: 0, err: '' });
     const { code, out, err } = await run(['count', '--json', '--verbose', '--url', url]);
     expect({ code, out }).toEqual({ code: 0, out: '{"count":0}\n' });
@@ -285,12 +286,12 @@ describe('bodhi-sessions usage and errors', () => {
     };
 
     it('given as --url: refuses with exit 1 naming the file, and creates nothing', async () => {
-      const file = path.join(home, `typo-${command}`, 'session.sqlite');
+      const file = path.join(home.dir, `typo-${command}`, 'session.sqlite');
       await expectRefused(await run([...argv, '--url', `sqlite:${file}`]), file);
     });
 
     it('under BODHI_HOME: refuses with exit 1 naming the file, and creates nothing', async () => {
-      const typo = path.join(home, `no-such-home-${command}`);
+      const typo = path.join(home.dir, `no-such-home-${command}`);
       await expectRefused(await run(argv, { BODHI_HOME: typo }), path.join(typo, 'session.sqlite'));
     });
   });
@@ -304,7 +305,7 @@ describe('bodhi-sessions usage and errors', () => {
   });
 
   it('migrate creates a missing SQLite file, and its directory, which the others then use', async () => {
-    const newHome = path.join(home, 'new', 'home');
+    const newHome = path.join(home.dir, 'new', 'home');
     expect(await run(['migrate'], { BODHI_HOME: newHome })).toEqual({
       code: 0,
       out: 'session table bodhi_sessions is up to date (sqlite)\n',
@@ -315,11 +316,11 @@ describe('bodhi-sessions usage and errors', () => {
   });
 
   it('uses sqlite:$BODHI_HOME/session.sqlite by default', async () => {
-    expect(await run(['migrate'], { BODHI_HOME: home })).toEqual({
+    expect(await run(['migrate'], { BODHI_HOME: home.dir })).toEqual({
       code: 0,
       out: 'session table bodhi_sessions is up to date (sqlite)\n',
       err: '',
     });
-    expect(fs.existsSync(path.join(home, 'session.sqlite'))).toBe(true);
+    expect(fs.existsSync(path.join(home.dir, 'session.sqlite'))).toBe(true);
   });
 });

@@ -1,16 +1,16 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import {
   createTestSessionDb,
   freePort,
   SESSION_BACKENDS,
+  tempHome,
   TEST_SECRET,
   TestSessionDb,
+  UNREACHABLE_PROVIDER,
+  type TempHome,
 } from '@bodhi/testing';
 import {
   AppOptions,
@@ -34,19 +34,23 @@ import {
   BODHI_SESSION_SECRET,
 } from './config.constants.js';
 
-const homes: string[] = [];
-afterAll(() => homes.forEach((h) => fs.rmSync(h, { recursive: true, force: true })));
+const homes: TempHome[] = [];
+afterAll(() => homes.forEach((home) => home.remove()));
 
-/** Options for a server on `db` at `port`; the provider is never called by these tests. */
+/**
+ * Options for a server on `db` at `port`, set the way an embedder sets them (the setters
+ * are the API under test); the provider is never called by these tests.
+ */
 function serverOptions(db: TestSessionDb | undefined, port: number): AppOptions {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-napi-'));
+  const home = tempHome('bodhi-napi-');
   homes.push(home);
+  const { issuer, clientId, clientSecret } = UNREACHABLE_PROVIDER;
   let o = createAppOptions();
-  o = setSystemSetting(o, BODHI_HOME, home);
-  o = setSystemSetting(o, BODHI_AUTH_URL, 'http://127.0.0.1:9');
+  o = setSystemSetting(o, BODHI_HOME, home.dir);
+  o = setSystemSetting(o, BODHI_AUTH_URL, issuer);
   o = setAppSetting(o, BODHI_HOST, '127.0.0.1');
   o = setAppSetting(o, BODHI_PORT, String(port));
-  o = setClientCredentials(o, 'bodhi-server', 'client-secret');
+  o = setClientCredentials(o, clientId, clientSecret);
   if (db) {
     o = setEnvVar(o, BODHI_SESSION_DB_URL, db.url);
     o = setEnvVar(o, BODHI_SESSION_DB_TABLE, db.table);

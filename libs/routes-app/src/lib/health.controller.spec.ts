@@ -4,12 +4,16 @@ import { Test } from '@nestjs/testing';
 import { AppServicesModule } from '@bodhi/app-service-builder';
 import { ApiErrorFilter } from '@bodhi/auth-middleware';
 import { SESSION_DATA_SOURCE } from '@bodhi/services';
-import { createTestSessionDb, SESSION_BACKENDS, TEST_PG_URL } from '@bodhi/testing';
+import {
+  createTestSessionDb,
+  serverEnv,
+  SESSION_BACKENDS,
+  tempHome,
+  TEST_PG_URL,
+  UNREACHABLE_PROVIDER,
+} from '@bodhi/testing';
 import type { SessionDbKind } from '@bodhi/services';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import { RoutesAppModule } from './routes-app.module.js';
@@ -46,22 +50,18 @@ async function tcpProxy(target: URL): Promise<{ port: number; close(): Promise<v
 describe.each(SESSION_BACKENDS)('GET /bodhi/v1/health on %s', (kind: SessionDbKind) => {
   it('answers a fixed message when the store is down, logging the driver detail instead', async () => {
     const db = await createTestSessionDb(kind);
-    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-health-'));
+    const home = tempHome('bodhi-health-');
     const proxy = kind === 'postgres' ? await tcpProxy(new URL(TEST_PG_URL)) : undefined;
     const url = new URL(db.url);
     if (proxy) url.host = `127.0.0.1:${proxy.port}`;
     const moduleRef = await Test.createTestingModule({
       imports: [
         AppServicesModule.forRoot({
-          env: {
-            BODHI_HOME: home,
-            BODHI_SESSION_DB_URL: proxy ? url.href : db.url,
-            BODHI_SESSION_DB_TABLE: db.table,
-            BODHI_SESSION_DB_SCHEMA: db.schema,
-            BODHI_AUTH_URL: 'http://127.0.0.1:9',
-            BODHI_AUTH_CLIENT_ID: 'bodhi-server',
-            BODHI_AUTH_CLIENT_SECRET: 'secret',
-          },
+          env: serverEnv({
+            home: home.dir,
+            db: { url: proxy ? url.href : db.url, table: db.table, schema: db.schema },
+            provider: UNREACHABLE_PROVIDER,
+          }),
         }),
         RoutesAppModule,
       ],
@@ -91,7 +91,7 @@ describe.each(SESSION_BACKENDS)('GET /bodhi/v1/health on %s', (kind: SessionDbKi
       warn.mockRestore();
       await app.close();
       await db.drop();
-      fs.rmSync(home, { recursive: true, force: true });
+      home.remove();
     }
   });
 });

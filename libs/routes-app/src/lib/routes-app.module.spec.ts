@@ -12,14 +12,15 @@ import {
 } from '@bodhi/services';
 import {
   createTestSessionDb,
+  serverEnv,
   SESSION_BACKENDS,
   sessionFixture,
+  tempHome,
   TestSessionDb,
+  UNREACHABLE_PROVIDER,
+  type TempHome,
 } from '@bodhi/testing';
 import type { NextFunction, Request, Response } from 'express';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import request from 'supertest';
 import { RoutesAppModule } from './routes-app.module.js';
 
@@ -61,26 +62,22 @@ class FakeAuthContextModule implements NestModule {
 describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
   let db: TestSessionDb;
   let app: INestApplication;
-  let home: string;
+  let home: TempHome;
   /** The provider's admin API is a port: the routes talk to it only, so a fake one serves. */
   const setUserRole = jest.fn<IdentityProviderAdmin['setUserRole']>();
 
   beforeAll(async () => {
     db = await createTestSessionDb(kind);
-    home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-routes-'));
+    home = tempHome('bodhi-routes-');
     const moduleRef = await Test.createTestingModule({
       imports: [
         AppServicesModule.forRoot({
-          env: {
-            BODHI_HOME: home,
-            BODHI_SESSION_DB_URL: db.url,
-            BODHI_SESSION_DB_TABLE: db.table,
-            BODHI_SESSION_DB_SCHEMA: db.schema,
-            BODHI_ENV_TYPE: 'development',
-            BODHI_AUTH_URL: 'http://127.0.0.1:9',
-            BODHI_AUTH_CLIENT_ID: 'bodhi-server',
-            BODHI_AUTH_CLIENT_SECRET: 'secret',
-          },
+          env: serverEnv({
+            home: home.dir,
+            db,
+            provider: UNREACHABLE_PROVIDER,
+            env: { BODHI_ENV_TYPE: 'development' },
+          }),
         }),
         FakeAuthContextModule,
         RoutesAppModule,
@@ -96,7 +93,7 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
   afterAll(async () => {
     await app?.close();
     await db?.drop();
-    fs.rmSync(home, { recursive: true, force: true });
+    home?.remove();
   });
 
   const http = () => request(app.getHttpServer());

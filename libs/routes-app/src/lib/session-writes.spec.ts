@@ -5,10 +5,15 @@ import { ApiErrorFilter, AuthContextMiddleware } from '@bodhi/auth-middleware';
 import { DefaultSessionService } from '@bodhi/services';
 import type { SessionDbKind } from '@bodhi/services';
 import {
+  CLIENT_ID,
+  CLIENT_SECRET,
   createTestSessionDb,
+  serverEnv,
   SESSION_BACKENDS,
+  tempHome,
   TEST_PG_URL,
   TestSessionDb,
+  type TempHome,
 } from '@bodhi/testing';
 import {
   createDevAuthServer,
@@ -16,15 +21,10 @@ import {
   loginThroughForm,
 } from '@bodhi/dev-auth-server/testing';
 import Database from 'better-sqlite3';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import pg from 'pg';
 import request from 'supertest';
 import { RoutesAppModule } from './routes-app.module.js';
 
-const CLIENT_ID = 'bodhi-server';
-const CLIENT_SECRET = 'session-writes-spec-secret';
 const PUBLIC_URL = 'http://localhost:1135';
 const USER = { username: 'user@bodhi.test', password: 'user-pass' };
 const ADMIN = { username: 'admin@bodhi.test', password: 'admin-pass' };
@@ -76,11 +76,11 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
   let db: TestSessionDb;
   let idp: DevAuthServer;
   let app: INestApplication;
-  let home: string;
+  let home: TempHome;
 
   beforeAll(async () => {
     db = await createTestSessionDb(kind);
-    home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-session-writes-'));
+    home = tempHome('bodhi-session-writes-');
     idp = await createDevAuthServer({
       port: 0,
       clientId: CLIENT_ID,
@@ -90,22 +90,21 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
     const moduleRef = await Test.createTestingModule({
       imports: [
         AppServicesModule.forRoot({
-          env: {
-            BODHI_HOME: home,
-            // A store connection waits this long for a lock held elsewhere, then fails: the
-            // PostgreSQL counterpart of SQLite's busy timeout.
-            BODHI_SESSION_DB_URL:
-              kind === 'postgres'
-                ? `${db.url}?options=${encodeURIComponent('-c lock_timeout=200')}`
-                : db.url,
-            BODHI_SESSION_DB_TABLE: db.table,
-            BODHI_SESSION_DB_SCHEMA: db.schema,
-            BODHI_PUBLIC_HOST: 'localhost',
-            BODHI_PUBLIC_PORT: '1135',
-            BODHI_AUTH_URL: idp.issuer,
-            BODHI_AUTH_CLIENT_ID: CLIENT_ID,
-            BODHI_AUTH_CLIENT_SECRET: CLIENT_SECRET,
-          },
+          env: serverEnv({
+            home: home.dir,
+            db: {
+              // A store connection waits this long for a lock held elsewhere, then fails: the
+              // PostgreSQL counterpart of SQLite's busy timeout.
+              url:
+                kind === 'postgres'
+                  ? `${db.url}?options=${encodeURIComponent('-c lock_timeout=200')}`
+                  : db.url,
+              table: db.table,
+              schema: db.schema,
+            },
+            provider: { issuer: idp.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+            env: { BODHI_PUBLIC_HOST: 'localhost', BODHI_PUBLIC_PORT: '1135' },
+          }),
         }),
         SessionAndCaller,
         RoutesAppModule,
@@ -119,7 +118,7 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
     await app?.close();
     await idp?.close();
     await db?.drop();
-    fs.rmSync(home, { recursive: true, force: true });
+    home?.remove();
   });
 
   const rows = () =>

@@ -1,8 +1,13 @@
 import type { INestApplication } from '@nestjs/common';
-import { createTestSessionDb, SESSION_BACKENDS, TestSessionDb } from '@bodhi/testing';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import {
+  createTestSessionDb,
+  serverEnv,
+  SESSION_BACKENDS,
+  tempHome,
+  TestSessionDb,
+  UNREACHABLE_PROVIDER,
+  type TempHome,
+} from '@bodhi/testing';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import {
@@ -23,30 +28,21 @@ const SECRET = 'server-app-test-secret-0123456789abcdef';
 describe.each(SESSION_BACKENDS)('the Bodhi app on %s', (kind) => {
   let db: TestSessionDb;
   let app: INestApplication;
-  let home: string;
+  let home: TempHome;
   let env: Env;
 
   beforeAll(async () => {
     db = await createTestSessionDb(kind);
-    home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-server-app-'));
-    env = {
-      BODHI_HOME: home,
-      BODHI_SESSION_DB_URL: db.url,
-      BODHI_SESSION_DB_TABLE: db.table,
-      BODHI_SESSION_DB_SCHEMA: db.schema,
-      BODHI_SESSION_SECRET: SECRET,
-      // Never reached: these tests do not log in (the e2e does, against the real provider).
-      BODHI_AUTH_URL: 'http://127.0.0.1:9',
-      BODHI_AUTH_CLIENT_ID: 'bodhi-server',
-      BODHI_AUTH_CLIENT_SECRET: 'secret',
-    };
+    home = tempHome('bodhi-server-app-');
+    // These tests do not log in (the e2e does, against the real provider).
+    env = serverEnv({ home: home.dir, db, secret: SECRET, provider: UNREACHABLE_PROVIDER });
     app = await createBodhiApp({ logger: false, env });
     await app.init();
   });
   afterAll(async () => {
     await app?.close();
     await db?.drop();
-    fs.rmSync(home, { recursive: true, force: true });
+    home?.remove();
   });
 
   const http = () => request(app.getHttpServer());
@@ -155,15 +151,7 @@ describe.each(SESSION_BACKENDS)('the Bodhi app on %s', (kind) => {
     expect(dataSource.isInitialized).toBe(true);
     const other = await createBodhiApp({
       logger: false,
-      env: {
-        BODHI_HOME: home,
-        BODHI_SESSION_DB_URL: db.url,
-        BODHI_SESSION_DB_TABLE: db.table,
-        BODHI_SESSION_DB_SCHEMA: db.schema,
-        BODHI_AUTH_URL: 'http://127.0.0.1:9',
-        BODHI_AUTH_CLIENT_ID: 'c',
-        BODHI_AUTH_CLIENT_SECRET: 's',
-      },
+      env: serverEnv({ home: home.dir, db, provider: UNREACHABLE_PROVIDER }),
     });
     const otherSource = other.get<DataSource>(SESSION_DATA_SOURCE);
     await other.close();

@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { identityProviderEnv, serverEnv } from './env.js';
+import { identityProviderEnv, serverEnv, testSettings, UNREACHABLE_PROVIDER } from './env.js';
+import { TEST_ENCRYPTION_KEY, TEST_SECRET } from './session-db.js';
+import { tempHome } from './workspace.js';
 
 describe('serverEnv', () => {
   it('spells out a test server: home, loopback port, provider, session database, secret, log level', () => {
@@ -36,6 +38,22 @@ describe('serverEnv', () => {
     });
   });
 
+  it('a cluster gets a shared secret and encryption at rest; a standalone server neither', () => {
+    expect(serverEnv({ deployment: 'cluster' })).toStrictEqual({
+      BODHI_DEPLOYMENT: 'cluster',
+      BODHI_SESSION_SECRET: TEST_SECRET,
+      BODHI_SESSION_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEY,
+    });
+    expect(serverEnv({ deployment: 'cluster', secret: 'own-secret' })).toMatchObject({
+      BODHI_SESSION_SECRET: 'own-secret',
+    });
+    // A key from the caller's environment is unset: a standalone server's rows stay readable.
+    expect(serverEnv({ deployment: 'standalone' })).toStrictEqual({
+      BODHI_DEPLOYMENT: 'standalone',
+      BODHI_SESSION_ENCRYPTION_KEYS: undefined,
+    });
+  });
+
   it('applies further settings last: they win, and undefined unsets one', () => {
     expect(
       serverEnv({
@@ -51,6 +69,19 @@ describe('serverEnv', () => {
       BODHI_ENV_TYPE: 'development',
       BODHI_SESSION_ENCRYPTION_KEYS: undefined,
     });
+  });
+});
+
+describe('testSettings', () => {
+  it('serves the settings serverEnv spells out, as the server would read them', () => {
+    const home = tempHome();
+    try {
+      const settings = testSettings({ home: home.dir, provider: UNREACHABLE_PROVIDER });
+      expect(settings.server.home).toBe(home.dir);
+      expect(settings.auth).toEqual(UNREACHABLE_PROVIDER);
+    } finally {
+      home.remove();
+    }
   });
 });
 

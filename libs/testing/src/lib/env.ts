@@ -6,6 +6,7 @@ import {
   BODHI_AUTH_CLIENT_ID,
   BODHI_AUTH_CLIENT_SECRET,
   BODHI_AUTH_URL,
+  BODHI_DEPLOYMENT,
   BODHI_HOME,
   BODHI_HOST,
   BODHI_LOG_LEVEL,
@@ -13,8 +14,12 @@ import {
   BODHI_SESSION_DB_SCHEMA,
   BODHI_SESSION_DB_TABLE,
   BODHI_SESSION_DB_URL,
+  BODHI_SESSION_ENCRYPTION_KEYS,
   BODHI_SESSION_SECRET,
+  parseSettings,
+  SettingService,
 } from '@bodhi/services';
+import { TEST_ENCRYPTION_KEY, TEST_SECRET } from './session-db.js';
 
 export type EnvVars = Record<string, string | undefined>;
 
@@ -25,6 +30,17 @@ export interface OAuthClient {
   clientSecret: string;
 }
 
+/**
+ * A provider for servers that never log in: discovery is lazy, so they boot without one
+ * answering, and nothing listens on port 9 (discard), so a call that does go out fails at
+ * once — what a spec of the unavailable-provider answer wants.
+ */
+export const UNREACHABLE_PROVIDER: OAuthClient = {
+  issuer: 'http://127.0.0.1:9',
+  clientId: 'bodhi-server',
+  clientSecret: 'secret',
+};
+
 export interface ServerEnvOptions {
   /** BODHI_HOME. */
   home?: string;
@@ -32,10 +48,16 @@ export interface ServerEnvOptions {
   port?: number;
   /** BODHI_AUTH_URL, BODHI_AUTH_CLIENT_ID, BODHI_AUTH_CLIENT_SECRET. */
   provider?: OAuthClient;
-  /** BODHI_SESSION_DB_URL, _TABLE and _SCHEMA: e.g. a TestSessionDb. */
+  /** BODHI_SESSION_DB_URL, _TABLE and _SCHEMA: a TestSessionDb, or its parts. */
   db?: { url: string; table?: string; schema?: string };
-  /** BODHI_SESSION_SECRET. */
+  /** BODHI_SESSION_SECRET; a cluster's default is TEST_SECRET. */
   secret?: string;
+  /**
+   * BODHI_DEPLOYMENT, with what it takes: a cluster shares a cookie secret and must encrypt
+   * at rest (TEST_ENCRYPTION_KEY); a standalone server stores plain rows a test can read, so
+   * a key in the caller's environment is unset.
+   */
+  deployment?: 'standalone' | 'cluster';
   /** BODHI_LOG_LEVEL. */
   logLevel?: string;
   /** Further settings, applied last (BODHI_ENV_TYPE, a what-if); undefined unsets one. */
@@ -47,7 +69,8 @@ const given = (vars: EnvVars): EnvVars =>
 
 /** The server's settings for `options`. */
 export function serverEnv(options: ServerEnvOptions): EnvVars {
-  const { provider, db } = options;
+  const { provider, db, deployment } = options;
+  const cluster = deployment === 'cluster';
   return {
     ...given({
       [BODHI_HOME]: options.home,
@@ -59,12 +82,20 @@ export function serverEnv(options: ServerEnvOptions): EnvVars {
       [BODHI_SESSION_DB_URL]: db?.url,
       [BODHI_SESSION_DB_TABLE]: db?.table,
       [BODHI_SESSION_DB_SCHEMA]: db?.schema,
-      [BODHI_SESSION_SECRET]: options.secret,
+      [BODHI_SESSION_SECRET]: options.secret ?? (cluster ? TEST_SECRET : undefined),
       [BODHI_LOG_LEVEL]: options.logLevel,
+      [BODHI_DEPLOYMENT]: deployment,
+    }),
+    ...(deployment && {
+      [BODHI_SESSION_ENCRYPTION_KEYS]: cluster ? TEST_ENCRYPTION_KEY : undefined,
     }),
     ...options.env,
   };
 }
+
+/** The settings a service under test reads, for `options`, without booting a module. */
+export const testSettings = (options: ServerEnvOptions): SettingService =>
+  new SettingService(parseSettings(serverEnv(options)));
 
 export interface IdentityProviderOptions {
   port: number;

@@ -112,13 +112,8 @@ export async function startStack(
         db,
         secret: TEST_SECRET,
         logLevel: options.logLevel ?? 'warn',
-        env: {
-          BODHI_ENV_TYPE: 'development',
-          BODHI_DEPLOYMENT: count > 1 ? 'cluster' : 'standalone',
-          // A cluster requires encryption at rest; single servers keep plain rows tests can read.
-          BODHI_SESSION_ENCRYPTION_KEYS: count > 1 ? TEST_ENCRYPTION_KEY : undefined,
-          ...options.env,
-        },
+        deployment: count > 1 ? 'cluster' : 'standalone',
+        env: { BODHI_ENV_TYPE: 'development', ...options.env },
       }),
     }),
   );

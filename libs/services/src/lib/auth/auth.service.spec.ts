@@ -5,8 +5,8 @@ import {
   DevAuthServer,
   loginThroughForm,
 } from '@bodhi/dev-auth-server/testing';
+import { CLIENT_ID, CLIENT_SECRET, tempHome, testSettings, type TempHome } from '@bodhi/testing';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeJwt } from 'jose';
 import {
@@ -15,11 +15,7 @@ import {
   InvalidAccessTokenError,
 } from './auth.errors.js';
 import { AuthService } from './auth.service.js';
-import { parseSettings } from '../settings/setting.schema.js';
-import { SettingService } from '../settings/setting.service.js';
 
-const CLIENT_ID = 'bodhi-server';
-const CLIENT_SECRET = 'auth-service-spec-secret';
 const REDIRECT_URI = 'http://localhost:1135/ui/auth/callback';
 const TOKEN_TTL_SECONDS = 60;
 
@@ -46,16 +42,12 @@ const MANY_ROLES = {
 };
 
 /** An AuthService configured for `issuer`, with BODHI_HOME in the suite's temp dir. */
-function authService(issuer: string, home: string): AuthService {
+function authService(issuer: string, home: TempHome): AuthService {
   return new AuthService(
-    new SettingService(
-      parseSettings({
-        BODHI_HOME: home,
-        BODHI_AUTH_URL: issuer,
-        BODHI_AUTH_CLIENT_ID: CLIENT_ID,
-        BODHI_AUTH_CLIENT_SECRET: CLIENT_SECRET,
-      }),
-    ),
+    testSettings({
+      home: home.dir,
+      provider: { issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+    }),
   );
 }
 
@@ -74,15 +66,15 @@ async function clientCredentialsToken(idp: DevAuthServer): Promise<string> {
 }
 
 describe('AuthService against the development identity provider', () => {
-  let dir: string;
+  let home: TempHome;
   let idp: DevAuthServer;
   /** Signs with idp's key but names another issuer: its tokens pass the signature check. */
   let impostor: DevAuthServer;
   let auth: AuthService;
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-auth-idp-'));
-    const usersFile = path.join(dir, 'users.json');
+    home = tempHome('bodhi-auth-idp-');
+    const usersFile = path.join(home.dir, 'users.json');
     fs.writeFileSync(usersFile, JSON.stringify({ users: [USER, MANY_ROLES] }));
     const common = {
       port: 0,
@@ -91,16 +83,16 @@ describe('AuthService against the development identity provider', () => {
       redirectUris: [REDIRECT_URI],
       accessTokenTtlSeconds: TOKEN_TTL_SECONDS,
       usersFile,
-      keysFile: path.join(dir, 'keys.json'),
+      keysFile: path.join(home.dir, 'keys.json'),
     };
     idp = await createDevAuthServer(common);
     impostor = await createDevAuthServer({ ...common, issuer: 'http://impostor.test' });
-    auth = authService(idp.issuer, dir);
+    auth = authService(idp.issuer, home);
   });
   afterAll(async () => {
     await idp?.close();
     await impostor?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    home?.remove();
   });
 
   /** The whole login: authorization request, the provider's form, the code exchange. */
@@ -272,7 +264,7 @@ describe('AuthService against the development identity provider', () => {
     await down.close();
     let up: DevAuthServer | undefined;
     try {
-      const later = authService(issuer, dir);
+      const later = authService(issuer, home);
       await expect(later.authorizationRequest(REDIRECT_URI)).rejects.toThrow(
         new AuthProviderUnavailableError(`identity provider unreachable at ${issuer}`),
       );

@@ -5,18 +5,14 @@ import {
   DevAuthServer,
   loginThroughForm,
 } from '@bodhi/dev-auth-server/testing';
+import { CLIENT_ID, CLIENT_SECRET, tempHome, testSettings, type TempHome } from '@bodhi/testing';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Role } from './auth.constants.js';
 import { AuthGrantRejectedError, AuthProviderUnavailableError } from './auth.errors.js';
 import { AuthService } from './auth.service.js';
 import { DevAuthServerAdmin } from './dev-auth-server-admin.js';
-import { parseSettings } from '../settings/setting.schema.js';
-import { SettingService } from '../settings/setting.service.js';
 
-const CLIENT_ID = 'bodhi-server';
-const CLIENT_SECRET = 'dev-auth-server-admin-spec-secret';
 const REDIRECT_URI = 'http://localhost:1135/ui/auth/callback';
 const USER = {
   sub: '0b8e6f0e-3c1a-4f47-9d0e-6a2f5c7d9e01',
@@ -29,7 +25,7 @@ const USER = {
 };
 
 describe('DevAuthServerAdmin against the development identity provider', () => {
-  let dir: string;
+  let home: TempHome;
   let idp: DevAuthServer;
   let auth: AuthService;
   let admin: DevAuthServerAdmin;
@@ -37,21 +33,17 @@ describe('DevAuthServerAdmin against the development identity provider', () => {
   /** The admin adapter, and the AuthService it gets its tokens from, for `issuer`. */
   function adapterFor(issuer: string): { auth: AuthService; admin: DevAuthServerAdmin } {
     const service = new AuthService(
-      new SettingService(
-        parseSettings({
-          BODHI_HOME: dir,
-          BODHI_AUTH_URL: issuer,
-          BODHI_AUTH_CLIENT_ID: CLIENT_ID,
-          BODHI_AUTH_CLIENT_SECRET: CLIENT_SECRET,
-        }),
-      ),
+      testSettings({
+        home: home.dir,
+        provider: { issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+      }),
     );
     return { auth: service, admin: new DevAuthServerAdmin(service) };
   }
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-idp-admin-'));
-    const usersFile = path.join(dir, 'users.json');
+    home = tempHome('bodhi-idp-admin-');
+    const usersFile = path.join(home.dir, 'users.json');
     fs.writeFileSync(usersFile, JSON.stringify({ users: [USER] }));
     idp = await createDevAuthServer({
       port: 0,
@@ -59,13 +51,13 @@ describe('DevAuthServerAdmin against the development identity provider', () => {
       clientSecret: CLIENT_SECRET,
       redirectUris: [REDIRECT_URI],
       usersFile,
-      keysFile: path.join(dir, 'keys.json'),
+      keysFile: path.join(home.dir, 'keys.json'),
     });
     ({ auth, admin } = adapterFor(idp.issuer));
   });
   afterAll(async () => {
     await idp?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    home?.remove();
   });
 
   it('changes a role at the provider, which the next refresh shows; an unknown user is refused', async () => {

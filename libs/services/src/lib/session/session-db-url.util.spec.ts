@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { sessionFixture, TEST_SECRET } from '@bodhi/testing';
+import { sessionFixture, tempHome, TEST_SECRET } from '@bodhi/testing';
 import { createSessionDataSource, createSessionStore } from './session-data-source.factory.js';
 import {
   describeSessionDb,
@@ -62,10 +61,10 @@ describe('parseSessionDbUrl', () => {
 
 describe('a SQLite path with a literal %', () => {
   it('opens a real session file there', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-url-test-'));
+    const dir = tempHome('bodhi-url-test-');
     try {
       const options = resolveSessionOptions({
-        url: `sqlite:${dir}/50%/session.sqlite`,
+        url: `sqlite:${dir.dir}/50%/session.sqlite`,
         secret: TEST_SECRET,
         pruneIntervalSeconds: 0,
       });
@@ -77,9 +76,9 @@ describe('a SQLite path with a literal %', () => {
       } finally {
         await dataSource.destroy();
       }
-      expect(fs.existsSync(path.join(dir, '50%', 'session.sqlite'))).toBe(true);
+      expect(fs.existsSync(path.join(dir.dir, '50%', 'session.sqlite'))).toBe(true);
     } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+      dir.remove();
     }
   });
 });

@@ -5,7 +5,9 @@ import type { DataSource } from 'typeorm';
 import {
   createTestSessionDb,
   SESSION_BACKENDS,
+  serverEnv,
   sessionFixture,
+  tempHome,
   TEST_PG_URL,
   TEST_SECRET,
   testSessionOptions,
@@ -25,17 +27,10 @@ import * as path from 'node:path';
 describe.each(SESSION_BACKENDS)('SessionModule on %s', (kind) => {
   it('forRootAsync with settings injects DefaultSessionService that round-trips a session', async () => {
     const db = await createTestSessionDb(kind);
-    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-home-'));
+    const home = tempHome('bodhi-home-');
     const moduleRef = await Test.createTestingModule({
       imports: [
-        SettingsModule.forRoot({
-          env: {
-            BODHI_HOME: home,
-            BODHI_SESSION_DB_URL: db.url,
-            BODHI_SESSION_DB_SCHEMA: db.schema,
-            BODHI_SESSION_DB_TABLE: db.table,
-          },
-        }),
+        SettingsModule.forRoot({ env: serverEnv({ home: home.dir, db }) }),
         SessionModule.forRootAsync({
           useFactory: sessionOptionsFromSettings,
           inject: [SettingService],
@@ -66,7 +61,7 @@ describe.each(SESSION_BACKENDS)('SessionModule on %s', (kind) => {
     } finally {
       await app.close();
       await db.drop();
-      fs.rmSync(home, { recursive: true, force: true });
+      home.remove();
     }
     expect(dataSource.isInitialized).toBe(false);
     expect((pruner as unknown as { timer?: NodeJS.Timeout }).timer).toBeUndefined();
@@ -158,8 +153,8 @@ describe('SessionModule boot failures', () => {
   });
 
   it('fails with a clear error, not a hang, when another process holds the SQLite file locked', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-locked-'));
-    const file = path.join(dir, 'session.sqlite');
+    const dir = tempHome('bodhi-locked-');
+    const file = path.join(dir.dir, 'session.sqlite');
     const holder = new Database(file);
     holder.exec('CREATE TABLE squatter (x INTEGER)');
     holder.exec('BEGIN EXCLUSIVE');
@@ -172,7 +167,7 @@ describe('SessionModule boot failures', () => {
     } finally {
       holder.exec('ROLLBACK');
       holder.close();
-      fs.rmSync(dir, { recursive: true, force: true });
+      dir.remove();
     }
   });
 

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Test } from '@nestjs/testing';
+import { tempHome, type TempHome } from '@bodhi/testing';
 import { InvalidSettingsError } from './config-issue.js';
 import { parseSettings } from './setting.schema.js';
 import { SettingService } from './setting.service.js';
@@ -11,11 +12,14 @@ const SECRET = 'x'.repeat(40);
 const KEY = Buffer.alloc(32, 1).toString('base64');
 
 describe('settings', () => {
+  let scratch: TempHome;
+  /** Not there yet: settings create BODHI_HOME. */
   let home: string;
   beforeEach(() => {
-    home = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bodhi-settings-')), 'home');
+    scratch = tempHome('bodhi-settings-');
+    home = path.join(scratch.dir, 'home');
   });
-  afterEach(() => fs.rmSync(path.dirname(home), { recursive: true, force: true }));
+  afterEach(() => scratch.remove());
 
   const service = async (env: Record<string, string | undefined>) => {
     const moduleRef = await Test.createTestingModule({
