@@ -16,7 +16,8 @@ describe('withAdvisoryLock on postgres', () => {
       type: 'postgres',
       url: db.url,
       applicationName,
-      extra: { max: 3 },
+      // No idle timeout: a pooled connection lives on, as would a lock left on one.
+      extra: { max: 3, idleTimeoutMillis: 0 },
     }).initialize();
 
   beforeAll(async () => {
@@ -194,6 +195,35 @@ describe('withAdvisoryLock on postgres', () => {
       expectConnectionsReturned();
       // The dead connection left the pool: the DataSource still works.
       expect(await a.query('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    });
+
+    it('closes, not pools, a live connection whose unlock failed: the lock cannot leak', async () => {
+      // The unlock statement fails while the connection itself stays up (as a statement
+      // timeout would make it): handed back to the pool, it would keep the lock.
+      const createQueryRunner = a.createQueryRunner.bind(a);
+      const spy = jest.spyOn(a, 'createQueryRunner').mockImplementation((...args) => {
+        const runner = createQueryRunner(...args);
+        const query = runner.query.bind(runner);
+        runner.query = ((sql: string, params?: unknown[]) =>
+          sql.includes('pg_advisory_unlock')
+            ? Promise.reject(new Error('unlock refused'))
+            : query(sql, params)) as typeof runner.query;
+        return runner;
+      });
+      try {
+        expect(await withAdvisoryLock(a, key, 'try', async () => 'done')).toEqual({
+          acquired: true,
+          value: 'done',
+        });
+      } finally {
+        spy.mockRestore();
+      }
+      await until(async () => (await lockRows(key)).length === 0);
+      expect(await withAdvisoryLock(b, key, 'try', async () => 'next')).toEqual({
+        acquired: true,
+        value: 'next',
+      });
+      expectConnectionsReturned();
     });
   });
 

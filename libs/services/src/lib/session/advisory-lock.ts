@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, QueryRunner } from 'typeorm';
 
 /**
  * A PostgreSQL advisory lock's key. A name becomes `hashtext(name)`, one bigint key; a
@@ -53,6 +53,7 @@ export async function withAdvisoryLock<T>(
 ): Promise<T | AdvisoryLockOutcome<T>> {
   const { args, params } = keySql(key);
   const runner = dataSource.createQueryRunner();
+  let unlockFailure: Error | undefined;
   const tryLock = async () =>
     (await runner.query(`SELECT pg_try_advisory_lock${args} AS locked`, params))[0]
       .locked as boolean;
@@ -70,11 +71,23 @@ export async function withAdvisoryLock<T>(
       const value = await work();
       return wait === 'block' ? value : { acquired: true, value };
     } finally {
-      // pg_advisory_unlock fails only with its connection, and a session-level lock ends with
-      // its connection: nothing is left held, so the work's own outcome is what the caller gets.
-      await runner.query(`SELECT pg_advisory_unlock${args}`, params).catch(() => undefined);
+      await runner.query(`SELECT pg_advisory_unlock${args}`, params).catch((e: Error) => {
+        unlockFailure = e;
+      });
     }
   } finally {
-    await runner.release();
+    // A connection whose unlock failed may still hold the lock: it is closed, not pooled, and
+    // a session-level lock ends with its connection. The work's outcome stands either way.
+    await (unlockFailure ? discard(runner, unlockFailure) : runner.release());
   }
+}
+
+/** Returns the runner's connection to pg's pool as broken, so the pool closes it. */
+function discard(runner: QueryRunner, error: Error): Promise<void> {
+  return (runner as QueryRunner & PostgresRelease).releasePostgresConnection(error);
+}
+
+/** TypeORM's PostgresQueryRunner: releasing with an error makes pg-pool destroy the client. */
+interface PostgresRelease {
+  releasePostgresConnection(error?: Error): Promise<void>;
 }
