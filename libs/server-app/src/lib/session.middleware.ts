@@ -1,7 +1,7 @@
 import { Inject, Injectable, NestMiddleware, Optional } from '@nestjs/common';
 import { DefaultSessionService } from '@bodhi/services';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Store } from 'express-session';
+import session, { Store } from 'express-session';
 
 /** A store replacing the configured one in the session middleware (`ServerAppOptions.sessionStore`). */
 export const SESSION_STORE_OVERRIDE = Symbol('SESSION_STORE_OVERRIDE');
@@ -15,7 +15,10 @@ export class SessionMiddleware implements NestMiddleware {
     sessions: DefaultSessionService,
     @Optional() @Inject(SESSION_STORE_OVERRIDE) store?: Store,
   ) {
-    this.handler = sessions.sessionMiddleware(store);
+    // The same cookie and session rules, over the given store (a benchmark's MemoryStore).
+    this.handler = store
+      ? session({ ...sessions.sessionOptions(), store })
+      : sessions.sessionMiddleware();
   }
 
   use(req: Request, res: Response, next: NextFunction): void {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { RequestHandler } from 'express';
-import session, { Store } from 'express-session';
+import session, { SessionOptions } from 'express-session';
 import { InjectResolvedSessionOptions, SESSION_COOKIE_NAME } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
@@ -29,33 +29,34 @@ export class DefaultSessionService {
   }
 
   /**
-   * express-session over the store: cookie `bodhiapp_session_id`, HttpOnly, SameSite=Strict,
-   * Secure behind https, signed; no empty sessions stored, no rewrite of unchanged ones.
-   * The cookie slides to now + TTL on every use (`rolling`); the row follows through
-   * `touch`, written once it would move by `touchAfterSeconds` or more.
-   * `store` replaces our store in the returned middleware (a benchmark's MemoryStore).
+   * express-session's options over the store: cookie `bodhiapp_session_id`, HttpOnly,
+   * SameSite=Strict, Secure behind https, signed; no empty sessions stored, no rewrite of
+   * unchanged ones. The cookie slides to now + TTL on every use (`rolling`); the row follows
+   * through `touch`, written once it would move by `touchAfterSeconds` or more.
    */
-  sessionMiddleware(store?: Store): RequestHandler {
-    const build = () =>
-      session({
-        store: store ?? this.store,
-        name: SESSION_COOKIE_NAME,
-        secret: this.options.secrets,
-        saveUninitialized: false,
-        resave: false,
-        rolling: true,
-        // Lets express-session see https through a TLS-terminating proxy when Secure is on.
-        proxy: this.options.secureCookie ? true : undefined,
-        cookie: {
-          httpOnly: true,
-          sameSite: 'strict',
-          secure: this.options.secureCookie,
-          maxAge: this.options.ttlMs,
-          path: '/',
-        },
-      });
-    if (store) return build();
-    this.middleware ??= build();
+  sessionOptions(): SessionOptions {
+    return {
+      store: this.store,
+      name: SESSION_COOKIE_NAME,
+      secret: this.options.secrets,
+      saveUninitialized: false,
+      resave: false,
+      rolling: true,
+      // Lets express-session see https through a TLS-terminating proxy when Secure is on.
+      proxy: this.options.secureCookie ? true : undefined,
+      cookie: {
+        httpOnly: true,
+        sameSite: 'strict',
+        secure: this.options.secureCookie,
+        maxAge: this.options.ttlMs,
+        path: '/',
+      },
+    };
+  }
+
+  /** express-session over the store, with `sessionOptions()`; one per service. */
+  sessionMiddleware(): RequestHandler {
+    this.middleware ??= session(this.sessionOptions());
     return this.middleware;
   }
 
