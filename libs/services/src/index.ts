@@ -69,7 +69,11 @@ export type { Role } from './lib/auth/auth.constants.js';
 export {
   AuthGrantRejectedError,
   AuthProviderUnavailableError,
+  IdentityProviderAdminUnsupportedError,
   InvalidAccessTokenError,
 } from './lib/auth/auth.errors.js';
-export { IdentityProviderAdmin } from './lib/auth/identity-provider-admin.js';
+export {
+  IdentityProviderAdmin,
+  NoIdentityProviderAdmin,
+} from './lib/auth/identity-provider-admin.js';
 export { DevAuthServerAdmin } from './lib/auth/dev-auth-server-admin.js';

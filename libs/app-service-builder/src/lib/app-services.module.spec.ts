@@ -6,6 +6,8 @@ import {
   DefaultSessionService,
   DevAuthServerAdmin,
   IdentityProviderAdmin,
+  IdentityProviderAdminUnsupportedError,
+  NoIdentityProviderAdmin,
   InvalidSettingsError,
   SettingService,
 } from '@bodhi/services';
@@ -66,6 +68,41 @@ describe.each(SESSION_BACKENDS)('AppServicesModule on %s', (kind) => {
     } finally {
       await app.close();
       await db.drop();
+      home.remove();
+    }
+  });
+});
+
+describe('AppServicesModule identity-provider admin', () => {
+  it('binds the adapter BODHI_AUTH_ADMIN_API names, and none (refusing) by default', async () => {
+    const home = tempHome('bodhi-asb-admin-');
+    const adminOf = async (adminApi?: string) => {
+      const moduleRef = await Test.createTestingModule({
+        imports: [
+          AppServicesModule.forRoot({
+            env: serverEnv({
+              home: home.dir,
+              db: { url: 'sqlite::memory:' },
+              provider: UNREACHABLE_PROVIDER,
+              env: { BODHI_AUTH_ADMIN_API: adminApi },
+            }),
+          }),
+        ],
+      }).compile();
+      try {
+        return moduleRef.get(IdentityProviderAdmin);
+      } finally {
+        await moduleRef.close();
+      }
+    };
+    try {
+      expect(await adminOf('dev-auth-server')).toBeInstanceOf(DevAuthServerAdmin);
+      const none = await adminOf(undefined);
+      expect(none).toBeInstanceOf(NoIdentityProviderAdmin);
+      await expect(none.setUserRole('u', 'resource_user')).rejects.toThrow(
+        IdentityProviderAdminUnsupportedError,
+      );
+    } finally {
       home.remove();
     }
   });

@@ -3,6 +3,7 @@ import {
   AuthService,
   DevAuthServerAdmin,
   IdentityProviderAdmin,
+  NoIdentityProviderAdmin,
   SessionModule,
   sessionOptionsFromSettings,
   SettingService,
@@ -39,9 +40,16 @@ export class AppServicesModule {
       ],
       providers: [
         AuthService,
-        // The development provider's admin API is the only adapter so far; one for Keycloak's
-        // admin REST API is bound here instead, and nothing above changes.
-        { provide: IdentityProviderAdmin, useClass: DevAuthServerAdmin },
+        // BODHI_AUTH_ADMIN_API picks the adapter; one for Keycloak's admin REST API is added
+        // here, and nothing above changes.
+        {
+          provide: IdentityProviderAdmin,
+          useFactory: (settings: SettingService, auth: AuthService) =>
+            settings.auth.adminApi === 'dev-auth-server'
+              ? new DevAuthServerAdmin(auth)
+              : new NoIdentityProviderAdmin(),
+          inject: [SettingService, AuthService],
+        },
       ],
       exports: [SettingsModule, SessionModule, AuthService, IdentityProviderAdmin],
     };

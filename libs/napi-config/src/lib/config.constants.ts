@@ -4,6 +4,7 @@
  * settings schema (config.constants.spec.ts): a setting missing here fails the tests.
  */
 export {
+  BODHI_AUTH_ADMIN_API,
   BODHI_AUTH_CLIENT_ID,
   BODHI_AUTH_CLIENT_SECRET,
   BODHI_AUTH_URL,

@@ -9,6 +9,7 @@ import {
   AuthProviderUnavailableError,
   DefaultSessionService,
   IdentityProviderAdmin,
+  NoIdentityProviderAdmin,
 } from '@bodhi/services';
 import {
   createTestSessionDb,
@@ -156,6 +157,21 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
     expect(res.body.error).toMatchObject({ code: 'auth_provider_unavailable' });
     expect(setUserRole).toHaveBeenLastCalledWith('user-3', 'resource_user');
     expect(await store().idsForUser('user-3')).toEqual(['u-kept']);
+  });
+
+  it('PUT /users/:id/role answers 501 when no admin API is configured, keeping the sessions', async () => {
+    await store().saveSession('u-none', sessionFixture(60_000, { user_id: 'user-4' }));
+    setUserRole.mockImplementationOnce((...args) =>
+      new NoIdentityProviderAdmin().setUserRole(...args),
+    );
+    const res = await http()
+      .put('/bodhi/v1/users/user-4/role')
+      .set('x-test-auth', 'admin')
+      .send({ role: 'resource_user' })
+      .expect(501);
+    expect(res.body.error).toMatchObject({ code: 'role_change_unsupported' });
+    expect(res.body.error.message).toMatch(/BODHI_AUTH_ADMIN_API/);
+    expect(await store().idsForUser('user-4')).toEqual(['u-none']);
   });
 
   it('dev routes dump and reset the store in development', async () => {

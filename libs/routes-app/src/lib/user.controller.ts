@@ -1,9 +1,10 @@
-import { Body, Controller, Get, Param, Put } from '@nestjs/common';
+import { Body, Controller, Get, HttpStatus, Param, Put } from '@nestjs/common';
 import {
   AuthGrantRejectedError,
   AuthProviderUnavailableError,
   DefaultSessionService,
   IdentityProviderAdmin,
+  IdentityProviderAdminUnsupportedError,
   isRole,
   ROLES,
 } from '@bodhi/services';
@@ -67,6 +68,13 @@ export class UserController {
     } catch (e) {
       if (e instanceof AuthGrantRejectedError)
         throw ApiError.badRequest('role_change_refused', e.message);
+      if (e instanceof IdentityProviderAdminUnsupportedError)
+        throw new ApiError(
+          HttpStatus.NOT_IMPLEMENTED,
+          'internal_server_error',
+          'role_change_unsupported',
+          e.message,
+        );
       if (e instanceof AuthProviderUnavailableError) {
         throw ApiError.unavailable(
           'auth_provider_unavailable',

@@ -21,6 +21,7 @@ describe('serverEnv', () => {
       BODHI_AUTH_URL: 'http://127.0.0.1:4200',
       BODHI_AUTH_CLIENT_ID: 'bodhi-server',
       BODHI_AUTH_CLIENT_SECRET: 's3',
+      BODHI_AUTH_ADMIN_API: 'dev-auth-server',
       BODHI_SESSION_DB_URL: 'postgres://u:p@localhost:54320/db',
       BODHI_SESSION_DB_TABLE: 'sessions',
       BODHI_SESSION_DB_SCHEMA: 't_1',
@@ -78,7 +79,7 @@ describe('testSettings', () => {
     try {
       const settings = testSettings({ home: home.dir, provider: UNREACHABLE_PROVIDER });
       expect(settings.server.home).toBe(home.dir);
-      expect(settings.auth).toEqual(UNREACHABLE_PROVIDER);
+      expect(settings.auth).toEqual({ ...UNREACHABLE_PROVIDER, adminApi: 'dev-auth-server' });
     } finally {
       home.remove();
     }

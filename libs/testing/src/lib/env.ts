@@ -3,6 +3,7 @@
 // session database, its home) in, environment variables out. Only what is given is set, so
 // a caller's own environment (npm start's BODHI_PORT, say) shows through for the rest.
 import {
+  BODHI_AUTH_ADMIN_API,
   BODHI_AUTH_CLIENT_ID,
   BODHI_AUTH_CLIENT_SECRET,
   BODHI_AUTH_URL,
@@ -79,6 +80,8 @@ export function serverEnv(options: ServerEnvOptions): EnvVars {
       [BODHI_AUTH_URL]: provider?.issuer,
       [BODHI_AUTH_CLIENT_ID]: provider?.clientId,
       [BODHI_AUTH_CLIENT_SECRET]: provider?.clientSecret,
+      // The kit's providers are the development provider: role changes go through its API.
+      [BODHI_AUTH_ADMIN_API]: provider && 'dev-auth-server',
       [BODHI_SESSION_DB_URL]: db?.url,
       [BODHI_SESSION_DB_TABLE]: db?.table,
       [BODHI_SESSION_DB_SCHEMA]: db?.schema,

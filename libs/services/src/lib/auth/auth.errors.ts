@@ -21,3 +21,13 @@ export class InvalidAccessTokenError extends Error {
     this.name = 'InvalidAccessTokenError';
   }
 }
+
+/** No admin API of the identity provider is configured: the change cannot be made here. */
+export class IdentityProviderAdminUnsupportedError extends Error {
+  constructor(what: string) {
+    super(
+      `${what} needs the identity provider's admin API, and none is configured (BODHI_AUTH_ADMIN_API)`,
+    );
+    this.name = 'IdentityProviderAdminUnsupportedError';
+  }
+}

@@ -1,9 +1,12 @@
 import { z } from 'zod';
 import { InvalidSettingsError } from '../settings/config-issue.js';
 import {
+  BODHI_AUTH_ADMIN_API,
   BODHI_AUTH_CLIENT_ID,
   BODHI_AUTH_CLIENT_SECRET,
   BODHI_AUTH_URL,
+  IDENTITY_PROVIDER_ADMIN_APIS,
+  IdentityProviderAdminApi,
 } from '../settings/setting.constants.js';
 import { httpUrl } from '../settings/setting.fields.js';
 import { settingSection } from '../settings/setting.section.js';
@@ -13,12 +16,15 @@ export interface AuthSettings {
   issuer: string;
   clientId: string;
   clientSecret: string;
+  /** The provider's admin API that role changes go through; `none` refuses them. */
+  adminApi: IdentityProviderAdminApi;
 }
 
 const authSchema = z.object({
   issuer: httpUrl.optional(),
   clientId: z.string().optional(),
   clientSecret: z.string().optional(),
+  adminApi: z.enum(IDENTITY_PROVIDER_ADMIN_APIS).default('none'),
 });
 
 /**
@@ -29,14 +35,17 @@ export const AUTH_SETTINGS = settingSection(authSchema, {
   issuer: BODHI_AUTH_URL,
   clientId: BODHI_AUTH_CLIENT_ID,
   clientSecret: BODHI_AUTH_CLIENT_SECRET,
+  adminApi: BODHI_AUTH_ADMIN_API,
 });
 
 export type PartialAuthSettings = z.output<typeof authSchema>;
 
+const REQUIRED = ['issuer', 'clientId', 'clientSecret'] as const;
+
 /** The provider settings, all present; a missing one stops boot naming the variable. */
 export function requireAuthSettings(auth: PartialAuthSettings): AuthSettings {
   const variables = AUTH_SETTINGS.variables;
-  const missing = (Object.keys(variables) as (keyof AuthSettings)[]).filter((key) => !auth[key]);
+  const missing = REQUIRED.filter((key) => !auth[key]);
   if (missing.length > 0) {
     throw new InvalidSettingsError(
       missing.map((key) => ({

@@ -14,6 +14,11 @@ export const BODHI_ENV_TYPE = 'BODHI_ENV_TYPE';
 export const BODHI_AUTH_URL = 'BODHI_AUTH_URL';
 export const BODHI_AUTH_CLIENT_ID = 'BODHI_AUTH_CLIENT_ID';
 export const BODHI_AUTH_CLIENT_SECRET = 'BODHI_AUTH_CLIENT_SECRET';
+/** Which admin API of the identity provider role changes go through (`none`: they are refused). */
+export const BODHI_AUTH_ADMIN_API = 'BODHI_AUTH_ADMIN_API';
+/** `dev-auth-server`: the development provider's (apps/dev-auth-server). */
+export const IDENTITY_PROVIDER_ADMIN_APIS = ['none', 'dev-auth-server'] as const;
+export type IdentityProviderAdminApi = (typeof IDENTITY_PROVIDER_ADMIN_APIS)[number];
 export const BODHI_SESSION_DB_URL = 'BODHI_SESSION_DB_URL';
 export const BODHI_DEPLOYMENT = 'BODHI_DEPLOYMENT';
 export const BODHI_PUBLIC_SCHEME = 'BODHI_PUBLIC_SCHEME';

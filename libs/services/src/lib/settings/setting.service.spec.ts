@@ -123,6 +123,8 @@ describe('settings', () => {
       issuer: 'https://idp.example/realms/bodhi',
       clientId: 'c',
       clientSecret: 's',
+      // No admin API unless one is named: role changes are refused, not sent anywhere.
+      adminApi: 'none',
     });
   });
 
@@ -152,6 +154,7 @@ describe('settings', () => {
     [{ BODHI_ENV_TYPE: 'staging' }, 'BODHI_ENV_TYPE'],
     [{ BODHI_LOG_LEVEL: 'loud' }, 'BODHI_LOG_LEVEL'],
     [{ BODHI_AUTH_URL: 'ftp://idp' }, 'BODHI_AUTH_URL'],
+    [{ BODHI_AUTH_ADMIN_API: 'keycloak' }, 'BODHI_AUTH_ADMIN_API'],
     [{ BODHI_DEPLOYMENT: 'cluster', BODHI_SESSION_SECRET: SECRET }, 'BODHI_SESSION_DB_URL'],
     [
       {
