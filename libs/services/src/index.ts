@@ -3,7 +3,7 @@ export { BODHI_SETTING_VARIABLES, parseSettings } from './lib/settings/setting.s
 export type { BodhiSettings, SessionSettings } from './lib/settings/setting.schema.js';
 export type { ServerSettings } from './lib/settings/server.settings.js';
 export type { Env } from './lib/settings/setting.section.js';
-export { formatConfigIssue, InvalidSettingsError } from './lib/settings/config-issue.js';
+export { InvalidSettingsError } from './lib/settings/config-issue.js';
 export type { ConfigIssue } from './lib/settings/config-issue.js';
 export { SettingService } from './lib/settings/setting.service.js';
 export type { AuthSettings } from './lib/auth/auth.settings.js';

@@ -11,6 +11,7 @@ import {
   BODHI_SESSION_TOUCH_AFTER_SECONDS,
   BODHI_SESSION_TTL_SECONDS,
   DEFAULT_SESSION_MAX_BYTES,
+  DEFAULT_SESSION_POOL_SIZE,
   DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
   DEFAULT_SESSION_TABLE,
   DEFAULT_SESSION_TOUCH_AFTER_SECONDS,
@@ -81,7 +82,7 @@ const sessionOptionsSchema = z.object({
   touchAfterSeconds: nonNegativeInteger.default(DEFAULT_SESSION_TOUCH_AFTER_SECONDS),
   pruneBatchSize: positiveInteger.optional(),
   secureCookie: z.boolean().default(false),
-  poolSize: positiveInteger.default(10),
+  poolSize: positiveInteger.default(DEFAULT_SESSION_POOL_SIZE),
   encryptionKeys: encryptionKeys.default([]),
   maxDataBytes: sessionBytes.default(DEFAULT_SESSION_MAX_BYTES),
 }) satisfies z.ZodObject<Record<keyof SessionModuleOptions, z.ZodType>>;

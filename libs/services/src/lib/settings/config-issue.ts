@@ -3,7 +3,7 @@ import type { z } from 'zod';
 /**
  * One thing wrong with the configuration: the setting at fault (an environment variable, or
  * an option name for code that configures a module directly) and what is wrong with it.
- * Messages never echo the value: URLs and secrets are among the settings.
+ * Messages never echo a secret: a URL appears with its password as `***`, other values not at all.
  */
 export interface ConfigIssue {
   variable: string;

@@ -1,6 +1,6 @@
 /**
- * Names of the environment variables (and embedder settings) the server reads.
- * One source of truth: SettingService validates these, and napi-config re-exports them.
+ * Names of the environment variables (and embedder settings) the server reads, and the
+ * defaults the schemas of each concern fill in. napi-config re-exports them.
  */
 export const BODHI_HOME = 'BODHI_HOME';
 export const BODHI_HOST = 'BODHI_HOST';
@@ -34,17 +34,14 @@ export const BODHI_SESSION_ENCRYPTION_KEYS = 'BODHI_SESSION_ENCRYPTION_KEYS';
 export const BODHI_SESSION_MAX_BYTES = 'BODHI_SESSION_MAX_BYTES';
 
 export const DEPLOYMENT_MODES = ['standalone', 'cluster'] as const;
-export type DeploymentMode = (typeof DEPLOYMENT_MODES)[number];
 
 export const PUBLIC_SCHEMES = ['http', 'https'] as const;
 export const ENV_TYPES = ['production', 'development'] as const;
-export type EnvType = (typeof ENV_TYPES)[number];
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const DEFAULT_HOST = 'localhost';
 export const DEFAULT_PORT = 1135;
-export type PublicScheme = (typeof PUBLIC_SCHEMES)[number];
 
 /** Sessions live 180 minutes past their last use unless configured otherwise. */
 export const DEFAULT_SESSION_TTL_SECONDS = 180 * 60;
@@ -54,5 +51,7 @@ export const DEFAULT_SESSION_TABLE = 'bodhi_sessions';
 /** File under BODHI_HOME holding the generated cookie secret of a standalone install. */
 export const SESSION_SECRET_FILE = 'session_secret';
 export const DEFAULT_SESSION_MAX_BYTES = 65_536;
+/** PostgreSQL connections per process. */
+export const DEFAULT_SESSION_POOL_SIZE = 10;
 /** Shortest accepted cookie-signing secret: 32 characters. */
 export const MIN_SESSION_SECRET_LENGTH = 32;
