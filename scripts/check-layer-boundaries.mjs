@@ -1,7 +1,7 @@
 // Proves the layer order is enforced by lint: for every pair of libraries, an import from a
 // lower layer into a higher one must be a lint error, and the reverse must lint clean. Also
-// proves no library's production code may import a test kit, while its specs may.
-// Uses one in-process ESLint so the 30 probes cost one start-up, and writes no files.
+// proves no library's or app's production code may import a test kit, while its specs may.
+// Uses one in-process ESLint so the probes cost one start-up, and writes no files.
 import { createProjectGraphAsync } from '@nx/devkit';
 import { ESLint } from 'eslint';
 import { LAYERS as layers } from '../layers.mjs';
@@ -36,20 +36,30 @@ for (const [i, from] of layers.entries()) {
 }
 console.log(`layer boundaries: ${passed} passed, ${failed} failed`);
 
-// The shared kit and the identity provider's own in-process kit, with the rules that must each
-// reject an import of it from production code (and none of which may reject one from a spec):
-// the shared kit is kept out by its tag (type:testing, taken in only for specs) and by name.
+// The shared kit and the identity provider's own kits (in-process provider and login form; its
+// settings), with the rules that must each reject an import of it from production code (and
+// none of which may reject one from a spec): the shared kit is kept out by its tag
+// (type:testing, taken in only for specs) and by name, the provider's by name only (the
+// boundary rule lets them through for specs and the shared kit).
 const TEST_KITS = {
   '@bodhi/testing': ['no-restricted-imports', '@nx/enforce-module-boundaries'],
   '@bodhi/dev-auth-server/testing': ['no-restricted-imports'],
+  '@bodhi/dev-auth-server/testing/config': ['no-restricted-imports'],
 };
+// Where production code lives: every library, and the apps that ship (the e2e app is test code
+// throughout; the provider's own kits live in its src/testing, which is not probed).
+const PRODUCTION_DIRS = [
+  ...layers.map((lib) => `libs/${lib}/src/lib`),
+  'apps/bodhi-server/src',
+  'apps/dev-auth-server/src',
+];
 let kitPassed = 0;
 let kitFailed = 0;
-for (const lib of layers) {
+for (const dir of PRODUCTION_DIRS) {
   for (const [kit, rules] of Object.entries(TEST_KITS)) {
     for (const file of ['test-kit-probe.ts', 'test-kit-probe.spec.ts']) {
       const [result] = await eslint.lintText(`import '${kit}';\n`, {
-        filePath: `${root}/libs/${lib}/src/lib/${file}`,
+        filePath: `${root}/${dir}/${file}`,
       });
       const rejectedBy = rules.filter((rule) => result.messages.some((m) => m.ruleId === rule));
       const mustReject = !file.endsWith('.spec.ts');
@@ -58,7 +68,7 @@ for (const lib of layers) {
       } else {
         kitFailed++;
         console.error(
-          `FAIL: ${lib}/${file} importing ${kit} (${mustReject ? 'production code' : 'a spec'}) ` +
+          `FAIL: ${dir}/${file} importing ${kit} (${mustReject ? 'production code' : 'a spec'}) ` +
             `is rejected by [${rejectedBy.join(', ')}], expected [${mustReject ? rules.join(', ') : ''}]`,
         );
       }

@@ -3,13 +3,11 @@
 // a write) against a real server process, on each backend, for a fixed time. Passes with
 // zero errors, zero lost sessions, and server RSS at the end within 20% of RSS after warm-up.
 // Needs the test PostgreSQL (npm run test:deps:up) for the postgres run. Not part of npm test.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import { buildForScripts } from './build-for-scripts.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '60' },
@@ -22,19 +20,9 @@ const CLIENTS = Number(args.clients);
 const WARMUP_MS = Math.min(10_000, (SECONDS * 1000) / 6);
 const log = (msg) => process.stderr.write(`[soak] ${msg}\n`);
 
-const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true' };
 log('building…');
-// The test kit runs from its build (this script is not compiled), as do the apps it starts.
-const build = spawnSync(
-  'npx',
-  ['nx', 'run-many', '-t', 'build', '-p', 'bodhi-server', 'dev-auth-server', 'testing'],
-  {
-    cwd: root,
-    env,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  },
-);
-if (build.status !== 0) process.exit(build.status ?? 1);
+const status = buildForScripts();
+if (status !== 0) process.exit(status);
 
 const { BodhiClient, DEMO_ADMIN, DEMO_USER, percentile, startStack } =
   await import('@bodhi/testing');

@@ -1,39 +1,18 @@
 // npm start: build, then run the Bodhi server on SQLite under $BODHI_HOME. With no identity
 // provider configured (BODHI_AUTH_URL unset) the development OpenID Connect provider is
 // started alongside and wired in, so a person can log in at once with a demo user.
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { buildForScripts } from './build-for-scripts.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const env = process.env;
 
 console.log('[start] building…');
-// The apps, and the test kit this script starts them with: it runs from its build, since
-// this script is not compiled.
-const build = spawnSync(
-  'npx',
-  [
-    'nx',
-    'run-many',
-    '-t',
-    'build',
-    '-p',
-    'bodhi-server',
-    'dev-auth-server',
-    'testing',
-    '--outputStyle=static',
-  ],
-  {
-    cwd: root,
-    env: { ...env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  },
-);
-if (build.status !== 0) {
+const status = buildForScripts();
+if (status !== 0) {
   console.error('[start] build failed');
-  process.exit(build.status ?? 1);
+  process.exit(status);
 }
 const { IdentityProviderProcess, serverEnv, ServerProcess } = await import('@bodhi/testing');
+const { loadConfig } = await import('@bodhi/dev-auth-server/testing/config');
 const { parseSettings, SettingService } = await import('@bodhi/services');
 
 const running = [];
@@ -61,20 +40,24 @@ async function run(proc) {
   });
 }
 
-// Where browsers reach the server, as the server itself works it out (defaults included); a
-// bad setting stops here with the server's own message.
-let publicUrl;
-try {
-  publicUrl = new SettingService(parseSettings(env)).publicUrl();
-} catch (e) {
-  console.error(`[start] ${e.message}`);
-  process.exit(1);
+/** A setting as its owner works it out (defaults included); a bad one stops here with its message. */
+function setting(read) {
+  try {
+    return read();
+  } catch (e) {
+    console.error(`[start] ${e.message}`);
+    process.exit(1);
+  }
 }
+
+// Where browsers reach the server, as the server itself works it out.
+const publicUrl = setting(() => new SettingService(parseSettings(env)).publicUrl());
 
 // The server's own settings come from the environment; only the provider is added here.
 let provider;
 if (!env.BODHI_AUTH_URL) {
-  const authPort = Number(env.DEV_AUTH_PORT ?? 8090);
+  // The provider's port as the provider reads it (DEV_AUTH_PORT, else its default).
+  const authPort = setting(() => loadConfig(env).port);
   const idp = new IdentityProviderProcess(
     {
       port: authPort,
@@ -85,12 +68,7 @@ if (!env.BODHI_AUTH_URL) {
     { echo: true },
   );
   await run(idp);
-  // The provider's defaults (apps/dev-auth-server/src/config.ts) unless set for it.
-  provider = {
-    issuer: idp.issuer,
-    clientId: env.DEV_AUTH_CLIENT_ID ?? 'bodhi-server',
-    clientSecret: env.DEV_AUTH_CLIENT_SECRET ?? 'bodhi-dev-secret-change-me',
-  };
+  provider = idp.client;
 }
 
 if (!stopping) {

@@ -22,6 +22,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 
+// The test kit's DEFAULT_TEST_PG_URL (libs/testing/src/lib/session-db.ts, behind TEST_PG_URL),
+// spelled out here because this script runs before anything is built; session-db.spec checks
+// the two agree.
 const DEFAULT_URL = 'postgres://bodhi_test:bodhi_test@localhost:54320/bodhi_sessions';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose-test-deps.yml');

@@ -1,3 +1,4 @@
+import { TEST_PG_URL } from '@bodhi/testing';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -129,8 +130,6 @@ export function parseArgs(argv: string[]): BenchConfig {
     ...(quick ? QUICK : FULL),
     outDir,
     sections,
-    pgUrl:
-      process.env.BODHI_TEST_PG_URL ||
-      'postgres://bodhi_test:bodhi_test@localhost:54320/bodhi_sessions',
+    pgUrl: TEST_PG_URL,
   };
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_SESSION_TTL_SECONDS } from '@bodhi/services';
 import session, { CookieOptions, SessionData } from 'express-session';
 import { randomBytes, randomUUID } from 'node:crypto';
 
@@ -8,8 +9,8 @@ declare module 'express-session' {
   }
 }
 
-/** The session lifetime of the server's default configuration (180 minutes). */
-export const TTL_MS = 10_800_000;
+/** The session lifetime of the server's default configuration. */
+export const TTL_MS = DEFAULT_SESSION_TTL_SECONDS * 1000;
 export const BENCH_SECRET = 'bench-cookie-secret-0123456789abcdef0123';
 
 // express-session's Cookie takes its options (the typings omit the constructor).

@@ -15,6 +15,7 @@ import {
   CLIENT_ID,
   CLIENT_SECRET,
   DEMO_USER,
+  DEV_AUTH_SERVER_SCRIPT,
   freePort,
   IdentityProviderProcess,
   serverEnv,
@@ -133,7 +134,7 @@ interface Server {
 
 export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
   const { connections, seconds, warmupSeconds, reps } = config.http;
-  const idpScript = path.join(WORKSPACE_ROOT, 'apps/dev-auth-server/dist/main.js');
+  const idpScript = path.join(WORKSPACE_ROOT, DEV_AUTH_SERVER_SCRIPT);
   const serverScript = path.join(BENCH_ROOT, 'dist/http-server.js');
   for (const file of [idpScript, serverScript]) {
     if (!fs.existsSync(file))
@@ -172,7 +173,7 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
     // No refresh during the runs: every request is a plain token verification.
     accessTokenTtlSeconds: 3600,
   });
-  const provider = { issuer: idp.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET };
+  const provider = idp.client;
   const homes: TempHome[] = [];
   const servers: Server[] = [];
   const unregister = onInterrupt(() =>

@@ -10,6 +10,7 @@ import {
   Stack,
   startStackOnPrivatePostgres,
   tempHome,
+  UNREACHABLE_PROVIDER,
   until,
 } from '@bodhi/testing';
 
@@ -61,7 +62,7 @@ describe('PostgreSQL outage', () => {
         home: home.dir,
         port: 0,
         db: { url: 'postgres://bodhi:hunter22@127.0.0.1:1/sessions_db' },
-        provider: { issuer: 'http://127.0.0.1:9', clientId: 'c', clientSecret: 's' },
+        provider: UNREACHABLE_PROVIDER,
         logLevel: 'info',
       }),
     );

@@ -15,6 +15,7 @@ export {
 export {
   DEMO_ADMIN,
   DEMO_USER,
+  DEV_AUTH_SERVER_SCRIPT,
   IdentityProviderProcess,
   providerStats,
 } from './lib/identity-provider.js';

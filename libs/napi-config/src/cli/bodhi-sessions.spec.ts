@@ -2,6 +2,7 @@ import {
   createTestSessionDb,
   openTestStore,
   SESSION_BACKENDS,
+  serverEnv,
   sessionFixture,
   tempHome,
   TestSessionDb,
@@ -169,14 +170,13 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
   });
 
   it('reads the store settings from the environment, flags overriding them', async () => {
-    const env = {
-      BODHI_HOME: home.dir,
-      BODHI_SESSION_DB_URL: db.url,
-      BODHI_SESSION_DB_TABLE: db.table,
-      BODHI_SESSION_DB_SCHEMA: db.schema,
+    // A server's environment for this suite's table.
+    const env = serverEnv({
+      home: home.dir,
+      db,
       // Not a store setting: an admin command is not held up by it.
-      BODHI_PORT: 'not-a-port',
-    };
+      env: { BODHI_PORT: 'not-a-port' },
+    });
     expect(await run(['count'], env)).toEqual({ code: 0, out: '4\n', err: '' });
     const other = await run(['count', '--table', 'other_sessions'], env);
     expect(other).toEqual({ code: 0, out: '0\n', err: '' });

@@ -8,6 +8,8 @@ import {
   CLIENT_ID,
   CLIENT_SECRET,
   createTestSessionDb,
+  DEMO_ADMIN,
+  DEMO_USER,
   serverEnv,
   SESSION_BACKENDS,
   tempHome,
@@ -26,8 +28,6 @@ import request from 'supertest';
 import { RoutesAppModule } from './routes-app.module.js';
 
 const PUBLIC_URL = 'http://localhost:1135';
-const USER = { username: 'user@bodhi.test', password: 'user-pass' };
-const ADMIN = { username: 'admin@bodhi.test', password: 'admin-pass' };
 
 /** The server's chain in front of the routes (server-app wires the same): session, caller. */
 @Module({})
@@ -173,7 +173,10 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
   it('POST /auth/callback answers 503 when the login cannot be stored, and logs nobody in', async () => {
     const agent = request.agent(app.getHttpServer());
     const initiated = await agent.post('/bodhi/v1/auth/initiate').expect(201);
-    const callback = await loginThroughForm({ authorizationUrl: initiated.body.location, ...USER });
+    const callback = await loginThroughForm({
+      authorizationUrl: initiated.body.location,
+      ...DEMO_USER,
+    });
     const res = await whileLocked(() =>
       agent.post('/bodhi/v1/auth/callback').send(Object.fromEntries(callback.searchParams)),
     );
@@ -187,7 +190,7 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
   });
 
   it('POST /logout answers 503 when the session cannot be removed, and keeps the login', async () => {
-    const { agent, userId } = await loggedIn(USER);
+    const { agent, userId } = await loggedIn(DEMO_USER);
     const res = await whileLocked(() => agent.post('/bodhi/v1/logout'));
     expect({ status: res.status, body: res.body }).toEqual({
       status: 503,
@@ -201,8 +204,8 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
   });
 
   it("PUT /users/:id/role answers 503 when the user's sessions cannot be cleared", async () => {
-    const user = await loggedIn(USER);
-    const { agent: admin } = await loggedIn(ADMIN);
+    const user = await loggedIn(DEMO_USER);
+    const { agent: admin } = await loggedIn(DEMO_ADMIN);
     const res = await whileLocked(() =>
       admin.put(`/bodhi/v1/users/${user.userId}/role`).send({ role: 'resource_power_user' }),
     );

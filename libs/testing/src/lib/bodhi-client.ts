@@ -1,10 +1,10 @@
+import { SESSION_COOKIE_NAME } from '@bodhi/services';
+
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;
   body: T;
   headers: Headers;
 }
-
-const COOKIE = 'bodhiapp_session_id';
 
 /**
  * One browser-like user agent of the Bodhi server: keeps the session cookie between
@@ -12,7 +12,10 @@ const COOKIE = 'bodhiapp_session_id';
  * a cluster while keeping it.
  */
 export class BodhiClient {
-  /** `bodhiapp_session_id=<signed id>`, or undefined when the agent holds no session. */
+  /**
+   * The server's session cookie (`<SESSION_COOKIE_NAME>=<signed id>`), or undefined when the
+   * agent holds no session.
+   */
   cookie?: string;
 
   constructor(public baseUrl: string) {}
@@ -41,9 +44,10 @@ export class BodhiClient {
       redirect: 'manual',
     });
     for (const header of res.headers.getSetCookie()) {
-      if (!header.startsWith(`${COOKIE}=`)) continue;
+      if (!header.startsWith(`${SESSION_COOKIE_NAME}=`)) continue;
       const value = header.split(';')[0];
-      const cleared = value === `${COOKIE}=` || /expires=Thu, 01 Jan 1970/i.test(header);
+      const cleared =
+        value === `${SESSION_COOKIE_NAME}=` || /expires=Thu, 01 Jan 1970/i.test(header);
       this.cookie = cleared ? undefined : value;
     }
     const text = await res.text();
@@ -64,7 +68,8 @@ export class BodhiClient {
 
   /** The session id inside the signed cookie (`s:<id>.<signature>`). */
   sessionId(): string | undefined {
-    const raw = this.cookie && decodeURIComponent(this.cookie.slice(COOKIE.length + 1));
+    const raw =
+      this.cookie && decodeURIComponent(this.cookie.slice(SESSION_COOKIE_NAME.length + 1));
     return raw?.startsWith('s:') ? raw.slice(2, raw.lastIndexOf('.')) : undefined;
   }
 

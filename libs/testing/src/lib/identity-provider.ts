@@ -1,3 +1,4 @@
+import { loadConfig } from '@bodhi/dev-auth-server/testing/config';
 import { identityProviderEnv, IdentityProviderOptions, issuerOf, OAuthClient } from './env.js';
 import { ManagedProcess, ManagedProcessOptions } from './managed-process.js';
 
@@ -5,18 +6,26 @@ import { ManagedProcess, ManagedProcessOptions } from './managed-process.js';
 export const DEMO_USER = { username: 'user@bodhi.test', password: 'user-pass' };
 export const DEMO_ADMIN = { username: 'admin@bodhi.test', password: 'admin-pass' };
 
+/** The built development identity provider, relative to the workspace root. */
+export const DEV_AUTH_SERVER_SCRIPT = 'apps/dev-auth-server/dist/main.js';
+
 /** The development identity provider (the built app) as a process. */
 export class IdentityProviderProcess extends ManagedProcess {
   readonly issuer: string;
 
   constructor(options: IdentityProviderOptions, processOptions?: ManagedProcessOptions) {
-    super(
-      'dev-auth-server',
-      'apps/dev-auth-server/dist/main.js',
-      identityProviderEnv(options),
-      processOptions,
-    );
+    super('dev-auth-server', DEV_AUTH_SERVER_SCRIPT, identityProviderEnv(options), processOptions);
     this.issuer = issuerOf(options);
+  }
+
+  /**
+   * The Bodhi server's client at this provider, read from the provider's settings as the
+   * provider reads them: the options, else DEV_AUTH_CLIENT_ID/_SECRET in this process's
+   * environment, else the provider's defaults.
+   */
+  get client(): OAuthClient {
+    const { clientId, clientSecret } = loadConfig(this.childEnv());
+    return { issuer: this.issuer, clientId, clientSecret };
   }
 
   /** Starts it and resolves once its discovery document answers. */

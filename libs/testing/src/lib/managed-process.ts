@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { until } from './wait.js';
 import { WORKSPACE_ROOT } from './workspace.js';
 
 export interface ManagedProcessOptions {
@@ -31,7 +32,7 @@ export class ManagedProcess {
     this.exited = false;
     const child = spawn(process.execPath, [path.resolve(WORKSPACE_ROOT, this.script)], {
       cwd: WORKSPACE_ROOT,
-      env: { ...process.env, ...this.env },
+      env: this.childEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keep = (to: NodeJS.WriteStream) => (d: Buffer) => {
@@ -47,6 +48,11 @@ export class ManagedProcess {
       }),
     );
     this.child = child;
+  }
+
+  /** The environment the process runs with: `env` over this process's. */
+  protected childEnv(): Record<string, string | undefined> {
+    return { ...process.env, ...this.env };
   }
 
   get pid(): number | undefined {
@@ -67,19 +73,18 @@ export class ManagedProcess {
 
   /** Polls `url` until it answers 2xx; fails with the process output when it never does. */
   async waitFor(url: string, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (this.exited) throw new Error(`${this.name} exited early:\n${this.output()}`);
-      try {
-        if ((await fetch(url)).ok) return;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(
-      `${this.name} did not answer at ${url} within ${timeoutMs} ms:\n${this.output()}`,
-    );
+    // Stop polling once it answers, or once it has exited (then it never will).
+    const answered = () =>
+      fetch(url).then(
+        (res) => res.ok,
+        () => false,
+      ); // not listening yet
+    await until(async () => this.exited || (await answered()), timeoutMs).catch(() => {
+      throw new Error(
+        `${this.name} did not answer at ${url} within ${timeoutMs} ms:\n${this.output()}`,
+      );
+    });
+    if (this.exited) throw new Error(`${this.name} exited early:\n${this.output()}`);
   }
 
   /** Stops the process (SIGTERM: a clean shutdown; SIGKILL: a crash) and waits for it. */

@@ -20,9 +20,19 @@ import { tempHome } from './workspace.js';
 /** Every store test runs on both: `describe.each(SESSION_BACKENDS)`. */
 export const SESSION_BACKENDS: SessionDbKind[] = ['sqlite', 'postgres'];
 
-export const TEST_PG_URL =
-  process.env.BODHI_TEST_PG_URL ??
+/**
+ * What docker-compose-test-deps.yml serves. scripts/test-deps.mjs, which starts it, spells it
+ * out again as its DEFAULT_URL (it runs before anything is built); session-db.spec checks the
+ * two agree.
+ */
+export const DEFAULT_TEST_PG_URL =
   'postgres://bodhi_test:bodhi_test@localhost:54320/bodhi_sessions';
+
+/** The test PostgreSQL `env` names; an empty BODHI_TEST_PG_URL counts as unset, as in the script. */
+export const testPgUrl = (env: Record<string, string | undefined>): string =>
+  env.BODHI_TEST_PG_URL || DEFAULT_TEST_PG_URL;
+
+export const TEST_PG_URL = testPgUrl(process.env);
 
 export const TEST_SECRET = 'test-secret-0123456789abcdef0123456789';
 /** A fixed 256-bit session encryption key for tests (base64). */

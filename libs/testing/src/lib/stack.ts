@@ -98,7 +98,7 @@ export async function startStack(
     redirectUris: urls.map((u) => `${u}/ui/auth/callback`),
     accessTokenTtlSeconds: options.accessTokenTtlSeconds,
   });
-  const client = { issuer: idp.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET };
+  const { client } = idp;
   const homes = ports.map(() => tempHome('bodhi-e2e-home-'));
   const servers = ports.map((port, index) =>
     launch({
