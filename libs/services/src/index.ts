@@ -6,6 +6,7 @@ export type { Env } from './lib/settings/setting.section.js';
 export { InvalidSettingsError } from './lib/settings/config-issue.js';
 export type { ConfigIssue } from './lib/settings/config-issue.js';
 export { SettingService } from './lib/settings/setting.service.js';
+export { requireAuthSettings } from './lib/auth/auth.settings.js';
 export type { AuthSettings } from './lib/auth/auth.settings.js';
 export { SettingsModule } from './lib/settings/settings.module.js';
 export type { SettingsModuleOptions } from './lib/settings/settings.module.js';

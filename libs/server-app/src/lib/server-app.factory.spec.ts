@@ -19,6 +19,7 @@ import type { Env } from '@bodhi/services';
 import { jest } from '@jest/globals';
 import signature from 'cookie-signature';
 import session from 'express-session';
+import * as fs from 'node:fs';
 import { createBodhiApp } from './server-app.factory.js';
 
 /** A session cookie value signed with the server's secret, as express-session expects. */
@@ -156,5 +157,22 @@ describe.each(SESSION_BACKENDS)('the Bodhi app on %s', (kind) => {
     const otherSource = other.get<DataSource>(SESSION_DATA_SOURCE);
     await other.close();
     expect(otherSource.isInitialized).toBe(false);
+  });
+});
+
+describe('a boot without the identity provider settings', () => {
+  it('stops naming each missing variable, having written nothing to BODHI_HOME', async () => {
+    const parent = tempHome('bodhi-no-auth-');
+    const home = `${parent.dir}/home`;
+    try {
+      await expect(
+        createBodhiApp({ logger: false, env: serverEnv({ home, db: { url: 'sqlite::memory:' } }) }),
+      ).rejects.toThrow(
+        /BODHI_AUTH_URL is required.*BODHI_AUTH_CLIENT_ID is required.*BODHI_AUTH_CLIENT_SECRET is required/,
+      );
+      expect(fs.existsSync(home)).toBe(false);
+    } finally {
+      parent.remove();
+    }
   });
 });

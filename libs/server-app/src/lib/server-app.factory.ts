@@ -2,7 +2,7 @@ import type { INestApplication, LogLevel as NestLogLevel } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ApiErrorFilter } from '@bodhi/auth-middleware';
-import { LogLevel, parseSettings, SettingService } from '@bodhi/services';
+import { LogLevel, parseSettings, requireAuthSettings, SettingService } from '@bodhi/services';
 import { ServerAppModule, ServerAppOptions } from './server-app.module.js';
 
 const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
@@ -25,6 +25,9 @@ export interface BodhiAppOptions extends ServerAppOptions {
 export async function createBodhiApp(options: BodhiAppOptions = {}): Promise<INestApplication> {
   // Parsed once per boot: the log level is needed before Nest builds the services.
   const settings = options.settings ?? parseSettings(options.env ?? process.env);
+  // The server cannot run without its identity provider: say so before anything (BODHI_HOME,
+  // the generated cookie secret, the SQLite file) is written.
+  requireAuthSettings(settings.auth);
   const logger = options.logger ?? NEST_LEVELS[settings.server.logLevel];
   const root = ServerAppModule.forRoot({ settings, sessionStore: options.sessionStore });
   const app = await NestFactory.create<NestExpressApplication>(root, {
