@@ -4,6 +4,7 @@ import {
   DevAuthServerAdmin,
   IdentityProviderAdmin,
   NoIdentityProviderAdmin,
+  RevocationService,
   SessionModule,
   sessionOptionsFromSettings,
   SettingService,
@@ -22,7 +23,7 @@ export type AppServicesOptions = SettingsModuleOptions;
  * the session store whose backend `BODHI_SESSION_DB_URL` picks, the OpenID Connect
  * client of the identity provider (`BODHI_AUTH_*`) and the adapter of its admin API.
  * Global, so every layer above injects `SettingService`, `DefaultSessionService`,
- * `AuthService` and `IdentityProviderAdmin` without re-importing.
+ * `AuthService`, `IdentityProviderAdmin` and `RevocationService` without re-importing.
  */
 @Module({})
 export class AppServicesModule {
@@ -50,8 +51,15 @@ export class AppServicesModule {
               : new NoIdentityProviderAdmin(),
           inject: [SettingService, AuthService],
         },
+        RevocationService,
       ],
-      exports: [SettingsModule, SessionModule, AuthService, IdentityProviderAdmin],
+      exports: [
+        SettingsModule,
+        SessionModule,
+        AuthService,
+        IdentityProviderAdmin,
+        RevocationService,
+      ],
     };
   }
 }

@@ -6,7 +6,10 @@ import {
   AuthService,
   DefaultSessionService,
   InvalidAccessTokenError,
+  RevocationService,
   sessionRef,
+  TokenRevokedError,
+  userNotBefore,
 } from '@bodhi/services';
 import type { NextFunction, Request, Response } from 'express';
 import { ApiError } from './api-error.js';
@@ -16,7 +19,9 @@ import { clearLogin, saveSession } from './session.util.js';
 /**
  * Resolves who is calling, once per request, into `req.authContext`: from an
  * `Authorization: Bearer` token of our provider, else from the session's tokens, else
- * anonymous. An expired session token is refreshed under the session's lock (which holds
+ * anonymous. A revoked token is refused either way (401 `token_revoked`): a bearer by its
+ * own revocation record and its user's not-before instant (one read), a session by the
+ * not-before read with the session itself (no extra read). An expired session token is refreshed under the session's lock (which holds
  * across instances on PostgreSQL): the first request refreshes, the others wait, re-read
  * the session and use the new tokens — one refresh however many requests race.
  */
@@ -27,6 +32,7 @@ export class AuthContextMiddleware implements NestMiddleware {
   constructor(
     private readonly auth: AuthService,
     private readonly sessions: DefaultSessionService,
+    private readonly revocation: RevocationService,
   ) {}
 
   async use(req: Request, _res: Response, next: NextFunction): Promise<void> {
@@ -54,6 +60,18 @@ export class AuthContextMiddleware implements NestMiddleware {
         'The session holds an invalid token; log in again',
       );
     }
+    try {
+      this.revocation.checkSession(
+        verified.claims,
+        userNotBefore(req.session),
+        req.session.login_at,
+      );
+    } catch (e) {
+      if (!(e instanceof TokenRevokedError)) throw e;
+      this.logger.log(`Ending login of session ${sessionRef(req.sessionID)}: ${e.message}`);
+      await clearLogin(req);
+      throw revoked();
+    }
     const claims = verified.expired ? await this.refresh(req, accessToken) : verified.claims;
     return this.sessionContext(claims);
   }
@@ -68,6 +86,12 @@ export class AuthContextMiddleware implements NestMiddleware {
     }
     if (verified.expired)
       throw ApiError.unauthorized('token_expired', 'The bearer token has expired');
+    try {
+      await this.revocation.checkBearer(verified.claims);
+    } catch (e) {
+      if (e instanceof TokenRevokedError) throw revoked();
+      throw e;
+    }
     return {
       kind: 'api_token',
       subject: verified.claims.sub,
@@ -121,6 +145,9 @@ export class AuthContextMiddleware implements NestMiddleware {
     };
   }
 }
+
+const revoked = () =>
+  ApiError.unauthorized('token_revoked', 'The token has been revoked; log in again');
 
 /** Provider outages are 503s; anything already an ApiError passes through. */
 function toApiError(e: unknown): unknown {

@@ -15,7 +15,7 @@ export type AuthContext =
   | { kind: 'api_token'; subject: string; role: Role | null };
 
 /** Session keys that hold a login; removed together when the login ends. */
-export const AUTH_SESSION_KEYS = ['user_id', 'access_token', 'refresh_token'] as const;
+export const AUTH_SESSION_KEYS = ['user_id', 'access_token', 'refresh_token', 'login_at'] as const;
 /** Session keys of a login in progress (authorization-code flow). */
 export const OAUTH_SESSION_KEYS = ['oauth_state', 'pkce_verifier', 'callback_url'] as const;
 
@@ -23,6 +23,8 @@ declare module 'express-session' {
   interface SessionData {
     access_token?: string;
     refresh_token?: string;
+    /** When the login's code exchange began (epoch ms): what a revocation is ordered against. */
+    login_at?: number;
     oauth_state?: string;
     pkce_verifier?: string;
     callback_url?: string;

@@ -4,6 +4,7 @@ import {
   AuthProviderUnavailableError,
   AuthService,
   InvalidAccessTokenError,
+  RevocationService,
   SESSION_COOKIE_NAME,
   SettingService,
 } from '@bodhi/services';
@@ -39,6 +40,7 @@ export class AuthController {
   constructor(
     private readonly auth: AuthService,
     private readonly settings: SettingService,
+    private readonly revocation: RevocationService,
   ) {}
 
   @Post('auth/initiate')
@@ -107,6 +109,8 @@ export class AuthController {
     const response: Record<string, string> = { code, state };
     const iss = stringField(body?.iss);
     if (iss) response.iss = iss;
+    // Before the exchange: a revocation of the user at any later instant covers these tokens.
+    const loginAt = Date.now();
     const tokens = await this.providerCall(() =>
       this.auth.exchangeCode(callbackUrl, response, { state: expectedState, pkceVerifier }),
     ).catch(async (e) => {
@@ -121,18 +125,28 @@ export class AuthController {
     req.session.user_id = claims.sub;
     req.session.access_token = tokens.accessToken;
     req.session.refresh_token = tokens.refreshToken;
+    req.session.login_at = loginAt;
     await saveSession(req);
     return { location: this.url(UI_HOME_PATH) };
   }
 
+  /**
+   * Ends the session and what it held: its access token is revoked here (before the session
+   * goes, so a failure keeps both), its refresh token at the provider (after: a provider
+   * that fails never keeps the user logged in; the revocation is retried).
+   */
   @Post('logout')
   @HttpCode(200)
   async logout(
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<{ location: string }> {
+    const accessToken = req.session?.access_token;
+    const refreshToken = req.session?.refresh_token;
+    await this.revocation.revokeAccessToken(accessToken);
     if (req.session) await destroySession(req);
     res.clearCookie(SESSION_COOKIE_NAME, { path: '/', httpOnly: true, sameSite: 'strict' });
+    await this.revocation.revokeRefreshToken(refreshToken);
     return { location: this.url(UI_LOGIN_PATH) };
   }
 

@@ -2,10 +2,10 @@ import { Body, Controller, Get, HttpStatus, Param, Put } from '@nestjs/common';
 import {
   AuthGrantRejectedError,
   AuthProviderUnavailableError,
-  DefaultSessionService,
   IdentityProviderAdmin,
   IdentityProviderAdminUnsupportedError,
   isRole,
+  RevocationService,
   ROLES,
 } from '@bodhi/services';
 import { ApiError, CurrentAuth, RequireRole } from '@bodhi/auth-middleware';
@@ -28,7 +28,7 @@ export type UserInfo =
 export class UserController {
   constructor(
     private readonly provider: IdentityProviderAdmin,
-    private readonly sessions: DefaultSessionService,
+    private readonly revocation: RevocationService,
   ) {}
 
   @Get('user')
@@ -51,8 +51,9 @@ export class UserController {
   }
 
   /**
-   * Changes a user's role at the identity provider, then ends all of that user's sessions
-   * so their next request logs in again and picks up the new role.
+   * Changes a user's role at the identity provider, then revokes the user: every token
+   * issued to them so far stops working on every instance (bearers included), their
+   * sessions end and their grants at the provider too. Their next login carries the role.
    */
   @Put('users/:userId/role')
   @RequireRole('resource_admin')
@@ -83,7 +84,7 @@ export class UserController {
       }
       throw e;
     }
-    const cleared = await this.sessions.clearSessionsForUser(userId);
+    const cleared = await this.revocation.revokeUser(userId);
     return { user_id: userId, role, sessions_cleared: cleared };
   }
 }

@@ -54,9 +54,9 @@ export interface ServerEnvOptions {
   /** BODHI_SESSION_SECRET; a cluster's default is TEST_SECRET. */
   secret?: string;
   /**
-   * BODHI_DEPLOYMENT, with what it takes: a cluster shares a cookie secret and must encrypt
-   * at rest (TEST_ENCRYPTION_KEY); a standalone server stores plain rows a test can read, so
-   * a key in the caller's environment is unset.
+   * BODHI_DEPLOYMENT, with what it takes: a cluster shares a cookie secret. Either encrypts
+   * at rest with TEST_ENCRYPTION_KEY, so a test can read the rows (a standalone server
+   * without a key would generate one of its own; `env` unsets the key to see that).
    */
   deployment?: 'standalone' | 'cluster';
   /** BODHI_LOG_LEVEL. */
@@ -89,9 +89,7 @@ export function serverEnv(options: ServerEnvOptions): EnvVars {
       [BODHI_LOG_LEVEL]: options.logLevel,
       [BODHI_DEPLOYMENT]: deployment,
     }),
-    ...(deployment && {
-      [BODHI_SESSION_ENCRYPTION_KEYS]: cluster ? TEST_ENCRYPTION_KEY : undefined,
-    }),
+    ...(deployment && { [BODHI_SESSION_ENCRYPTION_KEYS]: TEST_ENCRYPTION_KEY }),
     ...options.env,
   };
 }

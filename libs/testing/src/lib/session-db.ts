@@ -4,6 +4,7 @@
  */
 import {
   createSessionDataSource,
+  createSessionRevocations,
   createSessionStore,
   redactUrlPasswords,
   resolveSessionOptions,
@@ -131,7 +132,10 @@ export function testSessionOptions(
   };
 }
 
-/** A ready store on a test database, without Nest: DataSource opened and migrated. */
+/**
+ * A ready store on a test database, without Nest: DataSource opened and migrated, with the
+ * revocation records kept beside it.
+ */
 export async function openTestStore(
   db: TestSessionDb,
   overrides: Partial<SessionModuleOptions> = {},
@@ -139,7 +143,8 @@ export async function openTestStore(
   const options = resolveSessionOptions(testSessionOptions(db, overrides));
   const dataSource = await createSessionDataSource(options);
   const store = createSessionStore(dataSource, options);
-  return { options, dataSource, store };
+  const revocations = createSessionRevocations(dataSource, options);
+  return { options, dataSource, store, revocations };
 }
 
 /** A session as express-session stores it, expiring `inMs` from now. */

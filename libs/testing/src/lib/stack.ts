@@ -1,4 +1,9 @@
-import { parseEncryptionKeys, SessionCipher, type SessionDbKind } from '@bodhi/services';
+import {
+  parseEncryptionKeys,
+  SessionCipher,
+  sessionKey,
+  type SessionDbKind,
+} from '@bodhi/services';
 import { decodeJwt } from 'jose';
 import { EnvVars, OAuthClient, serverEnv } from './env.js';
 import { IdentityProviderProcess, providerStats } from './identity-provider.js';
@@ -133,12 +138,13 @@ export async function startStack(
     db.query<{ id: string; user_id: string | null; data: string }>(
       `SELECT id, user_id, data FROM ${db.qualifiedTable} ORDER BY id`,
     );
-  // Plain rows pass through the cipher unchanged, so one reader serves both kinds of stack.
+  // Rows are keyed, and their encryption bound, by the hash of the session id.
   const cipher = new SessionCipher(parseEncryptionKeys([TEST_ENCRYPTION_KEY]));
   const session = async (sid: string | undefined) => {
-    const row = (await rows()).find((r) => r.id === sid);
-    return row && sid
-      ? (JSON.parse(cipher.decrypt(sid, row.data)) as Record<string, unknown>)
+    const key = sid && sessionKey(sid);
+    const row = (await rows()).find((r) => r.id === key);
+    return row && key
+      ? (JSON.parse(cipher.decrypt(key, row.data)) as Record<string, unknown>)
       : undefined;
   };
   return {

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { ensureDirectory } from '../util/fs.util.js';
@@ -9,6 +10,7 @@ import type { ResolvedSessionOptions } from './session.options.js';
 import { quoteIdent, SessionTableRef } from './session-sql.js';
 import { SessionCipher } from './session-cipher.js';
 import { SessionStoreBackend } from './session-store.backend.js';
+import { SessionRevocations } from './session-revocations.js';
 import { sqliteHandle } from './session-sql.executor.js';
 import { withAdvisoryLock } from './advisory-lock.js';
 import {
@@ -51,6 +53,8 @@ function dataSourceOptions(options: ResolvedSessionOptions): DataSourceOptions {
       prepareDatabase: (db: { pragma(sql: string): unknown }) => {
         db.pragma('busy_timeout = 5000');
         db.pragma('synchronous = NORMAL');
+        // Deleted rows (ended sessions) are overwritten with zeros, not left in free pages.
+        db.pragma('secure_delete = ON');
         // Checkpoints run in a worker (SqliteWalCheckpointer); these bound the WAL without it.
         db.pragma(`wal_autocheckpoint = ${SQLITE_WAL_BACKSTOP_PAGES}`);
         db.pragma(`journal_size_limit = ${SQLITE_JOURNAL_SIZE_LIMIT}`);
@@ -94,6 +98,22 @@ export class SessionDataSource extends DataSource {
 }
 
 /**
+ * The session file readable by its owner only (mode 600), made so before SQLite opens it:
+ * SQLite creates the `-wal` and `-shm` files with the database file's mode. Files an
+ * earlier release made (mode 644 under the usual umask) are narrowed too.
+ */
+function restrictSqliteFiles(database: string): void {
+  fs.closeSync(fs.openSync(database, 'a', 0o600));
+  for (const file of [database, `${database}-wal`, `${database}-shm`, `${database}-journal`]) {
+    try {
+      fs.chmodSync(file, 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}
+
+/**
  * Serializes migrations across processes sharing one PostgreSQL: an advisory lock held while
  * the schema is created and migrations run.
  */
@@ -119,6 +139,7 @@ export async function createSessionDataSource(
   try {
     if (options.target.kind === 'sqlite' && options.target.database !== ':memory:') {
       ensureDirectory(path.dirname(options.target.database));
+      restrictSqliteFiles(options.target.database);
     }
     await ds.initialize();
   } catch (e) {
@@ -139,6 +160,11 @@ export async function createSessionDataSource(
   return ds;
 }
 
+/** The cipher of the configured encryption keys; none without keys. */
+function sessionCipher(options: ResolvedSessionOptions): SessionCipher | undefined {
+  return options.encryptionKeys.length > 0 ? new SessionCipher(options.encryptionKeys) : undefined;
+}
+
 /** The express-session store over an opened DataSource, configured from the options. */
 export function createSessionStore(
   dataSource: DataSource,
@@ -149,7 +175,14 @@ export function createSessionStore(
     ttlMs: options.ttlMs,
     touchAfterMs: options.touchAfterMs,
     maxDataBytes: options.maxDataBytes,
-    cipher:
-      options.encryptionKeys.length > 0 ? new SessionCipher(options.encryptionKeys) : undefined,
+    cipher: sessionCipher(options),
   });
+}
+
+/** The revocation records kept beside the session table of the options. */
+export function createSessionRevocations(
+  dataSource: DataSource,
+  options: ResolvedSessionOptions,
+): SessionRevocations {
+  return new SessionRevocations(dataSource, sessionTableRef(options), sessionCipher(options));
 }

@@ -19,6 +19,26 @@ export function qualifiedTable(ref: SessionTableRef): string {
 }
 
 /**
+ * The tables kept beside the session table, named after it so that two session tables in
+ * one schema never share them: what revocation needs to outlive the sessions it ended.
+ */
+export const COMPANION_TABLES = {
+  /** Per user, the instant before which no token issued to them is accepted. */
+  userRevocations: 'user_revocations',
+  /** Access tokens revoked before their expiry (logout), by `jti`, until they expire. */
+  revokedTokens: 'revoked_tokens',
+  /** Revocations the identity provider has not confirmed yet, retried until it does. */
+  revocationQueue: 'revocation_queue',
+} as const;
+
+export function companionTable(
+  ref: SessionTableRef,
+  companion: keyof typeof COMPANION_TABLES,
+): SessionTableRef {
+  return { ...ref, table: `${ref.table}_${COMPANION_TABLES[companion]}` };
+}
+
+/**
  * Every statement the store runs, one per operation, written once for both dialects.
  * Parameters are positional and appear in the SQL in numeric order, so the same argument
  * arrays bind to PostgreSQL's `$n` and SQLite's `?` alike. Expiry times are epoch
@@ -31,10 +51,28 @@ export function sessionStatements(ref: SessionTableRef) {
     return build(() => (ref.kind === 'postgres' ? `$${++n}` : '?'));
   };
   const t = qualifiedTable(ref);
+  const revocations = companionTable(ref, 'userRevocations');
+  const ur = qualifiedTable(revocations);
+  const rt = qualifiedTable(companionTable(ref, 'revokedTokens'));
+  const rq = qualifiedTable(companionTable(ref, 'revocationQueue'));
   // SQLite deletes in batches by rowid; PostgreSQL by primary key.
   const rowKey = ref.kind === 'postgres' ? 'id' : 'rowid';
+  const prune = (table: string, key: string) =>
+    sql(
+      (p) =>
+        `DELETE FROM ${table} WHERE ${key} IN ` +
+        `(SELECT ${key} FROM ${table} WHERE expires_at <= ${p()} LIMIT ${p()})`,
+    );
   return {
-    get: sql((p) => `SELECT data, expires_at FROM ${t} WHERE id = ${p()} AND expires_at > ${p()}`),
+    /**
+     * The row and, in the same round trip, its user's not-before instant: a session read
+     * is all a session request costs, revocation check included.
+     */
+    get: sql(
+      (p) =>
+        `SELECT s.data, s.expires_at, r.not_before FROM ${t} s ` +
+        `LEFT JOIN ${ur} r ON r.user_id = s.user_id WHERE s.id = ${p()} AND s.expires_at > ${p()}`,
+    ),
     set: sql(
       (p) =>
         `INSERT INTO ${t} (id, data, expires_at, user_id) VALUES (${p()}, ${p()}, ${p()}, ${p()}) ` +
@@ -64,12 +102,42 @@ export function sessionStatements(ref: SessionTableRef) {
     /** Returns the expiry of each removed row so only live sessions are counted. */
     destroyForUser: sql((p) => `DELETE FROM ${t} WHERE user_id = ${p()} RETURNING expires_at`),
     dump: sql((p) => `SELECT id, user_id FROM ${t} WHERE expires_at > ${p()} ORDER BY id`),
-    pruneBatch: sql(
-      (p) =>
-        `DELETE FROM ${t} WHERE ${rowKey} IN ` +
-        `(SELECT ${rowKey} FROM ${t} WHERE expires_at <= ${p()} LIMIT ${p()})`,
-    ),
+    pruneBatch: prune(t, rowKey),
     ping: 'SELECT 1 AS ok',
+
+    // ---- revocation -------------------------------------------------------------------
+    /** Moves a user's not-before forward (never back: the latest revocation wins). */
+    revokeUser: sql(
+      (p) =>
+        `INSERT INTO ${ur} (user_id, not_before) VALUES (${p()}, ${p()}) ON CONFLICT (user_id) ` +
+        `DO UPDATE SET not_before = CASE WHEN excluded.not_before > ${quoteIdent(revocations.table)}.not_before ` +
+        `THEN excluded.not_before ELSE ${quoteIdent(revocations.table)}.not_before END`,
+    ),
+    /** What a bearer token needs checked, in one round trip: its user's not-before and its jti. */
+    tokenRevocation: sql(
+      (p) =>
+        `SELECT (SELECT not_before FROM ${ur} WHERE user_id = ${p()}) AS not_before, ` +
+        `(SELECT 1 FROM ${rt} WHERE jti = ${p()} AND expires_at > ${p()}) AS revoked`,
+    ),
+    revokeToken: sql(
+      (p) =>
+        `INSERT INTO ${rt} (jti, expires_at) VALUES (${p()}, ${p()}) ON CONFLICT (jti) DO NOTHING`,
+    ),
+    pruneRevokedTokens: prune(rt, 'jti'),
+    enqueueRevocation: sql(
+      (p) =>
+        `INSERT INTO ${rq} (kind, subject, attempts, next_attempt_at, give_up_at) ` +
+        `VALUES (${p()}, ${p()}, 0, ${p()}, ${p()})`,
+    ),
+    dueRevocations: sql(
+      (p) =>
+        `SELECT id, kind, subject, attempts, give_up_at FROM ${rq} ` +
+        `WHERE next_attempt_at <= ${p()} ORDER BY next_attempt_at LIMIT ${p()}`,
+    ),
+    rescheduleRevocation: sql(
+      (p) => `UPDATE ${rq} SET attempts = ${p()}, next_attempt_at = ${p()} WHERE id = ${p()}`,
+    ),
+    dequeueRevocation: sql((p) => `DELETE FROM ${rq} WHERE id = ${p()}`),
   } as const;
 }
 

@@ -1,5 +1,4 @@
 import { Logger } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { SessionData, Store } from 'express-session';
 import type { DataSource } from 'typeorm';
 import type { SessionDbKind } from './session-db-url.util.js';
@@ -7,6 +6,7 @@ import { SessionStatements, sessionStatements, SessionTableRef } from './session
 import { createSqlExecutor, Row, SessionSqlExecutor } from './session-sql.executor.js';
 import { SessionCipher, SessionDecryptError } from './session-cipher.js';
 import { InvalidSessionInputError, SessionTooLargeError } from './session.errors.js';
+import { sessionKey, sessionRef } from './session-key.js';
 
 export interface SessionStoreConfig {
   ref: SessionTableRef;
@@ -37,14 +37,27 @@ const LOADED = Symbol('bodhi.session.loaded');
  * result to the session express-session builds of it, and kept current by its writes.
  */
 const STORED_EXPIRY = Symbol('bodhi.session.storedExpiry');
-type WithStoredExpiry = { [STORED_EXPIRY]?: number };
+/**
+ * The not-before instant (epoch ms) of the session's user when the row was read (the same
+ * statement reads both): a token issued to the user before it is revoked.
+ */
+const USER_NOT_BEFORE = Symbol('bodhi.session.userNotBefore');
+type WithRowFacts = { [STORED_EXPIRY]?: number; [USER_NOT_BEFORE]?: number };
+
+function setRowFact(session: object, fact: symbol, value: number): void {
+  Object.defineProperty(session, fact, { value, writable: true, configurable: true });
+}
 
 function setStoredExpiry(session: object, expiresAt: number): void {
-  Object.defineProperty(session, STORED_EXPIRY, {
-    value: expiresAt,
-    writable: true,
-    configurable: true,
-  });
+  setRowFact(session, STORED_EXPIRY, expiresAt);
+}
+
+/**
+ * The instant (epoch ms) before which tokens issued to the session's user are revoked, as
+ * read with the session; undefined when none is recorded (or the session was not loaded).
+ */
+export function userNotBefore(session: SessionData): number | undefined {
+  return (session as WithRowFacts)[USER_NOT_BEFORE];
 }
 
 /** Undecryptable rows are warned about once each; this bounds what is remembered. */
@@ -58,11 +71,6 @@ declare module 'express-session' {
 }
 
 type Callback<T = void> = (err?: unknown, result?: T) => void;
-
-/** Sessions are bearer credentials: logs name a session by a short hash, never its id. */
-export function sessionRef(sid: string): string {
-  return createHash('sha256').update(sid).digest('hex').slice(0, 12);
-}
 
 /**
  * Adapts a promise to express-session's node-style callback, called once. The callback
@@ -80,7 +88,8 @@ function settle<T>(work: Promise<T>, cb?: Callback<T>): void {
  * The express-session `Store` over the session table, on SQLite or PostgreSQL. Every
  * operation is one SQL statement, with no read-before-write: `set` is an upsert of data,
  * expiry and user id together; reads filter out expired rows in the query itself.
- * The promise-returning methods are the API the rest of the server uses.
+ * Rows are keyed by `sessionKey(sid)`, never by the id: what lists rows (`ids`, `dump`,
+ * `all`) shows keys. The promise-returning methods are the API the rest of the server uses.
  */
 export class SessionStoreBackend extends Store {
   readonly kind: SessionDbKind;
@@ -115,8 +124,10 @@ export class SessionStoreBackend extends Store {
   override createSession(req: Parameters<Store['createSession']>[0], data: SessionData) {
     const session = super.createSession(req, data);
     Object.defineProperty(session, LOADED, { value: true });
-    const stored = (data as WithStoredExpiry)[STORED_EXPIRY];
-    if (stored !== undefined) setStoredExpiry(session, stored);
+    for (const fact of [STORED_EXPIRY, USER_NOT_BEFORE] as const) {
+      const value = (data as WithRowFacts)[fact];
+      if (value !== undefined) setRowFact(session, fact, value);
+    }
     return session;
   }
 
@@ -162,8 +173,9 @@ export class SessionStoreBackend extends Store {
   async findSession(sid: string): Promise<SessionData | null> {
     // No stored id contains NUL (saves refuse it); PostgreSQL would reject the query.
     if (sid.includes('\0')) return null;
-    const [row] = await this.rows(this.sql.get, [sid, this.now()]);
-    return row ? this.sessionOf(sid, row) : null;
+    const key = sessionKey(sid);
+    const [row] = await this.rows(this.sql.get, [key, this.now()]);
+    return row ? this.sessionOf(key, row, sid) : null;
   }
 
   /**
@@ -180,13 +192,14 @@ export class SessionStoreBackend extends Store {
     const json = JSON.stringify(session);
     const bytes = Buffer.byteLength(json, 'utf8');
     if (bytes > this.maxDataBytes) throw new SessionTooLargeError(bytes, this.maxDataBytes);
-    const data = this.cipher ? this.cipher.encrypt(sid, json) : json;
+    const key = sessionKey(sid);
+    const data = this.cipher ? this.cipher.encrypt(key, json) : json;
     const expiresAt = this.expiresAt(session);
     if (!(session as { [LOADED]?: boolean })[LOADED]) {
-      await this.run(this.sql.set, [sid, data, expiresAt, userId]);
+      await this.run(this.sql.set, [key, data, expiresAt, userId]);
       return true;
     }
-    const saved = (await this.run(this.sql.update, [data, expiresAt, userId, sid])) > 0;
+    const saved = (await this.run(this.sql.update, [data, expiresAt, userId, key])) > 0;
     if (saved) setStoredExpiry(session, expiresAt);
     else this.logger.debug(`Not re-creating ended session ${sessionRef(sid)}`);
     return saved;
@@ -199,7 +212,7 @@ export class SessionStoreBackend extends Store {
    */
   async touchSession(sid: string, session: SessionData): Promise<boolean> {
     const expiresAt = this.expiresAt(session);
-    const stored = (session as WithStoredExpiry)[STORED_EXPIRY];
+    const stored = (session as WithRowFacts)[STORED_EXPIRY];
     if (
       stored !== undefined &&
       stored > this.now() &&
@@ -208,21 +221,23 @@ export class SessionStoreBackend extends Store {
     ) {
       return true;
     }
-    const touched = (await this.run(this.sql.touch, [expiresAt, sid, this.now()])) > 0;
+    const touched =
+      (await this.run(this.sql.touch, [expiresAt, sessionKey(sid), this.now()])) > 0;
     if (touched && stored !== undefined) setStoredExpiry(session, expiresAt);
     return touched;
   }
 
   async destroySession(sid: string): Promise<boolean> {
-    return (await this.run(this.sql.destroy, [sid])) > 0;
+    return (await this.run(this.sql.destroy, [sessionKey(sid)])) > 0;
   }
 
+  /** Every live session, by key. */
   async allSessions(): Promise<Record<string, SessionData>> {
     const out: Record<string, SessionData> = {};
     for (const row of await this.rows(this.sql.all, [this.now()])) {
-      const sid = String(row.id);
-      const session = await this.sessionOf(sid, row);
-      if (session) out[sid] = session;
+      const key = String(row.id);
+      const session = await this.sessionOf(key, row);
+      if (session) out[key] = session;
     }
     return out;
   }
@@ -237,7 +252,7 @@ export class SessionStoreBackend extends Store {
     return this.run(this.sql.clear, []);
   }
 
-  /** Ids of the live sessions, sorted. */
+  /** Keys of the live sessions, sorted. */
   async ids(): Promise<string[]> {
     return (await this.rows(this.sql.ids, [this.now()])).map((r) => String(r.id));
   }
@@ -258,7 +273,7 @@ export class SessionStoreBackend extends Store {
     return removed.filter((r) => Number(r.expires_at) > now).length;
   }
 
-  /** `[id, userId | null]` for every live session, sorted by id. */
+  /** `[key, userId | null]` for every live session, sorted by key. */
   async dump(): Promise<[string, string | null][]> {
     return (await this.rows(this.sql.dump, [this.now()])).map((r) => [
       String(r.id),
@@ -299,10 +314,11 @@ export class SessionStoreBackend extends Store {
   /**
    * The session a row holds, its cookie expiring when the row does: `touch` moves the
    * column alone, so the expiry inside the data may be stale. A cookie without an expiry
-   * (a browser-session cookie) is left without one.
+   * (a browser-session cookie) is left without one. `sid`, when known, reads rows an
+   * earlier release encrypted with the id itself as associated data.
    */
-  private async sessionOf(sid: string, row: Row): Promise<SessionData | null> {
-    const session = await this.parse(sid, String(row.data));
+  private async sessionOf(key: string, row: Row, sid?: string): Promise<SessionData | null> {
+    const session = await this.parse(key, String(row.data), sid);
     if (!session) return null;
     const expiresAt = Number(row.expires_at);
     if (session.cookie?.expires) {
@@ -310,6 +326,7 @@ export class SessionStoreBackend extends Store {
       (session.cookie as { expires: unknown }).expires = new Date(expiresAt).toISOString();
     }
     setStoredExpiry(session, expiresAt);
+    if (row.not_before != null) setRowFact(session, USER_NOT_BEFORE, Number(row.not_before));
     return session;
   }
 
@@ -319,13 +336,13 @@ export class SessionStoreBackend extends Store {
    * brings it back. A row that is not a JSON object is treated as absent and removed (only
    * if it still holds the same bytes, so a concurrent good write survives), with a warning.
    */
-  private async parse(sid: string, data: string): Promise<SessionData | null> {
+  private async parse(key: string, data: string, sid?: string): Promise<SessionData | null> {
     let json: string;
     try {
-      json = this.decrypt(sid, data);
+      json = this.decrypt(key, data, sid);
     } catch (e) {
       if (!(e instanceof SessionDecryptError)) throw e;
-      this.warnUndecryptable(sid, e.message);
+      this.warnUndecryptable(key, e.message);
       return null;
     }
     try {
@@ -334,22 +351,35 @@ export class SessionStoreBackend extends Store {
     } catch {
       // fall through
     }
-    this.logger.warn(`Removing session ${sessionRef(sid)}: stored data is not a session object`);
-    await this.run(this.sql.destroyIfData, [sid, data]).catch((e: Error) =>
-      this.logger.warn(`Could not remove unreadable session ${sessionRef(sid)}: ${e.message}`),
+    const ref = key.slice(0, 12);
+    this.logger.warn(`Removing session ${ref}: stored data is not a session object`);
+    await this.run(this.sql.destroyIfData, [key, data]).catch((e: Error) =>
+      this.logger.warn(`Could not remove unreadable session ${ref}: ${e.message}`),
     );
     return null;
   }
 
-  private decrypt(sid: string, data: string): string {
-    if (this.cipher) return this.cipher.decrypt(sid, data);
-    if (SessionCipher.isEncrypted(data))
-      throw new SessionDecryptError('encrypted, but no encryption keys are configured');
-    return data;
+  /** Rows are bound to their key; those of releases before hashed keys, to the id. */
+  private decrypt(key: string, data: string, sid?: string): string {
+    if (!this.cipher) {
+      if (SessionCipher.isEncrypted(data))
+        throw new SessionDecryptError('encrypted, but no encryption keys are configured');
+      return data;
+    }
+    try {
+      return this.cipher.decrypt(key, data);
+    } catch (e) {
+      if (sid === undefined || !(e instanceof SessionDecryptError)) throw e;
+      try {
+        return this.cipher.decrypt(sid, data);
+      } catch {
+        throw e;
+      }
+    }
   }
 
-  private warnUndecryptable(sid: string, reason: string): void {
-    const ref = sessionRef(sid);
+  private warnUndecryptable(key: string, reason: string): void {
+    const ref = key.slice(0, 12);
     if (this.warnedUndecryptable.has(ref)) return;
     if (this.warnedUndecryptable.size >= MAX_WARNED) this.warnedUndecryptable.clear();
     this.warnedUndecryptable.add(ref);

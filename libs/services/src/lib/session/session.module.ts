@@ -1,6 +1,10 @@
 import { Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { createSessionDataSource, createSessionStore } from './session-data-source.factory.js';
+import {
+  createSessionDataSource,
+  createSessionRevocations,
+  createSessionStore,
+} from './session-data-source.factory.js';
 import {
   InjectSessionDataSource,
   RESOLVED_SESSION_OPTIONS,
@@ -16,6 +20,7 @@ import { SessionPruner } from './session.pruner.js';
 import { DefaultSessionService } from './session.service.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionLock } from './session-lock.js';
+import { SessionRevocations } from './session-revocations.js';
 
 /**
  * The session store as a dynamic module: `SessionModule.forRoot({ url, secret, … })` or
@@ -48,6 +53,11 @@ import { SessionLock } from './session-lock.js';
       inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS],
     },
     {
+      provide: SessionRevocations,
+      useFactory: createSessionRevocations,
+      inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS],
+    },
+    {
       provide: SessionLock,
       useFactory: (ds: DataSource, options: ResolvedSessionOptions) =>
         // Half the pool may hold locks; the rest serves the work done under them.
@@ -62,7 +72,13 @@ import { SessionLock } from './session-lock.js';
     DefaultSessionService,
     SessionPruner,
   ],
-  exports: [DefaultSessionService, SessionStoreBackend, SessionPruner, SESSION_DATA_SOURCE],
+  exports: [
+    DefaultSessionService,
+    SessionStoreBackend,
+    SessionRevocations,
+    SessionPruner,
+    SESSION_DATA_SOURCE,
+  ],
 })
 export class SessionModule extends ConfigurableSessionModule implements OnApplicationShutdown {
   constructor(@InjectSessionDataSource() private readonly dataSource: DataSource) {

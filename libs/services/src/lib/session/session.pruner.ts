@@ -5,13 +5,14 @@ import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionDataSource } from './session-data-source.factory.js';
 import { withAdvisoryLock } from './advisory-lock.js';
+import { SessionRevocations } from './session-revocations.js';
 
 /** Batches between waits for the SQLite checkpoint worker (about 1–2k WAL frames). */
 const WAL_DRAIN_EVERY_BATCHES = 10;
 
 /**
- * Deletes expired rows on an interval, in bounded batches so no statement holds locks for
- * long. The timer never keeps the process alive; a failed round is logged and the next
+ * Deletes expired rows on an interval — sessions, and revoked-token records whose tokens
+ * have expired — in bounded batches so no statement holds locks for long. The timer never keeps the process alive; a failed round is logged and the next
  * one runs as planned. On PostgreSQL an advisory lock lets one instance of a cluster prune
  * at a time.
  */
@@ -23,6 +24,7 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     private readonly store: SessionStoreBackend,
+    private readonly revocations: SessionRevocations,
     @InjectSessionDataSource() private readonly dataSource: DataSource,
     @InjectResolvedSessionOptions() private readonly options: ResolvedSessionOptions,
   ) {}
@@ -64,17 +66,24 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async pruneAll(): Promise<number> {
-    if (this.store.kind !== 'postgres') return this.deleteBatches();
+    if (this.store.kind !== 'postgres') return this.pruneTables();
     const key = `bodhi-session-prune:${this.options.schema ?? 'public'}.${this.options.tableName}`;
-    const round = await withAdvisoryLock(this.dataSource, key, 'try', () => this.deleteBatches());
+    const round = await withAdvisoryLock(this.dataSource, key, 'try', () => this.pruneTables());
     return round.acquired ? round.value : 0;
   }
 
-  private async deleteBatches(): Promise<number> {
+  /** Expired sessions, then expired revoked-token records; returns the sessions removed. */
+  private async pruneTables(): Promise<number> {
+    const sessions = await this.deleteBatches((n) => this.store.pruneBatch(n));
+    await this.deleteBatches((n) => this.revocations.pruneRevokedTokens(n));
+    return sessions;
+  }
+
+  private async deleteBatches(pruneBatch: (batchSize: number) => Promise<number>): Promise<number> {
     const { pruneBatchSize } = this.options;
     let total = 0;
     for (let batch = 1; ; batch++) {
-      const removed = await this.store.pruneBatch(pruneBatchSize);
+      const removed = await pruneBatch(pruneBatchSize);
       total += removed;
       if (removed < pruneBatchSize) return total;
       // better-sqlite3 is synchronous: without a turn of the event loop between batches,

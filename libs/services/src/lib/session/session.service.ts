@@ -5,6 +5,7 @@ import { InjectResolvedSessionOptions, SESSION_COOKIE_NAME } from './session.con
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionLock } from './session-lock.js';
+import { SessionRevocations } from './session-revocations.js';
 
 /**
  * What every layer of the server injects to work with sessions: the express-session
@@ -18,6 +19,7 @@ export class DefaultSessionService {
     private readonly store: SessionStoreBackend,
     @InjectResolvedSessionOptions() private readonly options: ResolvedSessionOptions,
     private readonly lock: SessionLock,
+    private readonly revocations: SessionRevocations,
   ) {}
 
   /**
@@ -64,8 +66,13 @@ export class DefaultSessionService {
     return this.store;
   }
 
-  /** Logs a user out everywhere; returns the number of live sessions removed. */
-  clearSessionsForUser(userId: string): Promise<number> {
+  /**
+   * Logs a user out everywhere: every token issued to the user until now is revoked (on
+   * every instance, bearer tokens included), then the user's sessions are removed. Returns
+   * the number of live sessions removed.
+   */
+  async clearSessionsForUser(userId: string): Promise<number> {
+    await this.revocations.revokeUser(userId);
     return this.store.destroyForUser(userId);
   }
 

@@ -6,7 +6,7 @@ import { AuthSettings, requireAuthSettings } from '../auth/auth.settings.js';
 import { ensureDirectory } from '../util/fs.util.js';
 import type { BodhiSettings, SessionSettings } from './setting.schema.js';
 import type { ServerSettings } from './server.settings.js';
-import { SESSION_SECRET_FILE } from './setting.constants.js';
+import { SESSION_ENCRYPTION_KEY_FILE, SESSION_SECRET_FILE } from './setting.constants.js';
 import { BODHI_SETTINGS } from './setting.tokens.js';
 
 /**
@@ -16,7 +16,7 @@ import { BODHI_SETTINGS } from './setting.tokens.js';
 @Injectable()
 export class SettingService {
   private readonly logger = new Logger(SettingService.name);
-  private cachedSecret?: string;
+  private readonly generated = new Map<string, string>();
   readonly server: ServerSettings;
   readonly session: SessionSettings;
 
@@ -52,17 +52,39 @@ export class SettingService {
    * Cluster mode never gets here without a configured secret (the schema requires it).
    */
   sessionSecret(): string {
-    if (this.session.secret) return this.session.secret;
-    this.cachedSecret ??= this.readOrCreateSecretFile();
-    return this.cachedSecret;
+    return (
+      this.session.secret ??
+      this.generatedSecret(SESSION_SECRET_FILE, 'a cookie-signing secret', 'hex')
+    );
   }
 
-  private readOrCreateSecretFile(): string {
-    const file = path.join(this.server.home, SESSION_SECRET_FILE);
+  /**
+   * The keys encrypting session data at rest. A standalone install without
+   * `BODHI_SESSION_ENCRYPTION_KEYS` gets a random key kept in
+   * `$BODHI_HOME/session_encryption_key` (mode 600): sessions are encrypted by default.
+   * Cluster mode never gets here without configured keys (the schema requires them).
+   */
+  sessionEncryptionKeys(): string[] {
+    if (this.session.encryptionKeys.length > 0) return this.session.encryptionKeys;
+    return [this.generatedSecret(SESSION_ENCRYPTION_KEY_FILE, 'a session encryption key', 'base64')];
+  }
+
+  /** 32 random bytes kept in `$BODHI_HOME/<name>`, made on first use; read once per service. */
+  private generatedSecret(name: string, what: string, encoding: BufferEncoding): string {
+    let value = this.generated.get(name);
+    if (value === undefined) {
+      value = this.readOrCreateSecretFile(name, what, encoding);
+      this.generated.set(name, value);
+    }
+    return value;
+  }
+
+  private readOrCreateSecretFile(name: string, what: string, encoding: BufferEncoding): string {
+    const file = path.join(this.server.home, name);
     try {
       // 'wx' fails if another process created it first; then we read theirs.
-      fs.writeFileSync(file, randomBytes(32).toString('hex'), { flag: 'wx', mode: 0o600 });
-      this.logger.log(`Generated a cookie-signing secret in ${file}`);
+      fs.writeFileSync(file, randomBytes(32).toString(encoding), { flag: 'wx', mode: 0o600 });
+      this.logger.log(`Generated ${what} in ${file}`);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }

@@ -1,5 +1,10 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { qualifiedTable, quoteIdent, SessionTableRef } from '../session-sql.js';
+import { companionTable, qualifiedTable, quoteIdent, SessionTableRef } from '../session-sql.js';
+import { sqliteHandle } from '../session-sql.executor.js';
+import { SESSION_KEY_PATTERN, sessionKey } from '../session-key.js';
+
+/** Rows one statement of the re-key migration changes: each batch commits on its own (PostgreSQL). */
+export const REKEY_BATCH_SIZE = 1000;
 
 type MigrationClass = new () => MigrationInterface;
 
@@ -59,7 +64,87 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
     }
   }
 
-  return [CreateSessionTable1763856000000, AddSessionUserId1763856000001];
+  /** v3: what revocation keeps beside the sessions (see COMPANION_TABLES). */
+  class AddRevocationTables1764547200000 implements MigrationInterface {
+    name = 'AddRevocationTables1764547200000';
+
+    async up(q: QueryRunner): Promise<void> {
+      const ur = qualifiedTable(companionTable(ref, 'userRevocations'));
+      const rt = companionTable(ref, 'revokedTokens');
+      const rq = qualifiedTable(companionTable(ref, 'revocationQueue'));
+      const bigint = pg ? 'bigint' : 'INTEGER';
+      await q.query(
+        `CREATE TABLE IF NOT EXISTS ${ur} (user_id text PRIMARY KEY NOT NULL, not_before ${bigint} NOT NULL)`,
+      );
+      await q.query(
+        `CREATE TABLE IF NOT EXISTS ${qualifiedTable(rt)} (jti text PRIMARY KEY NOT NULL, expires_at ${bigint} NOT NULL)`,
+      );
+      await q.query(
+        `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${rt.table}_expires_at_idx`)} ON ${qualifiedTable(rt)} (expires_at)`,
+      );
+      await q.query(
+        `CREATE TABLE IF NOT EXISTS ${rq} (` +
+          `id ${pg ? 'bigserial PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT'}, ` +
+          `kind text NOT NULL, subject text NOT NULL, attempts integer NOT NULL, ` +
+          `next_attempt_at ${bigint} NOT NULL, give_up_at ${bigint} NOT NULL)`,
+      );
+    }
+
+    async down(q: QueryRunner): Promise<void> {
+      for (const companion of ['revocationQueue', 'revokedTokens', 'userRevocations'] as const) {
+        await q.query(`DROP TABLE IF EXISTS ${qualifiedTable(companionTable(ref, companion))}`);
+      }
+    }
+  }
+
+  /**
+   * v4: rows are keyed by the SHA-256 of the session id, never the id itself, so a copy of
+   * the database holds no cookie value. Re-keys rows of earlier releases in place, in
+   * batches; a row already keyed by a hash is never touched again, so an interrupted run
+   * resumes where it stopped. On PostgreSQL each batch commits alone (no transaction around
+   * the migration: a million rows never sit in one transaction); the migration lock keeps a
+   * second instance out meanwhile. SQLite runs it in the one migration transaction.
+   */
+  class HashSessionIds1764547200001 implements MigrationInterface {
+    name = 'HashSessionIds1764547200001';
+    transaction = pg ? false : undefined;
+
+    async up(q: QueryRunner): Promise<void> {
+      const hashed = pg
+        ? `encode(sha256(convert_to(id, 'UTF8')), 'hex')`
+        : 'bodhi_session_key(id)';
+      const unhashed = pg ? `id !~ '${SESSION_KEY_PATTERN}'` : 'NOT bodhi_is_session_key(id)';
+      if (!pg) {
+        const db = sqliteHandle(q.connection);
+        db.function('bodhi_session_key', { deterministic: true }, (id) => sessionKey(String(id)));
+        db.function('bodhi_is_session_key', { deterministic: true }, (id) =>
+          new RegExp(SESSION_KEY_PATTERN).test(String(id)) ? 1 : 0,
+        );
+      }
+      const rowKey = pg ? 'id' : 'rowid';
+      for (;;) {
+        const { affected } = await q.query(
+          `UPDATE ${t} SET id = ${hashed} WHERE ${rowKey} IN ` +
+            `(SELECT ${rowKey} FROM ${t} WHERE ${unhashed} LIMIT ${REKEY_BATCH_SIZE})`,
+          [],
+          true,
+        );
+        if ((affected ?? 0) < REKEY_BATCH_SIZE) return;
+      }
+    }
+
+    async down(): Promise<void> {
+      // A hash cannot be turned back into the session id; older releases will not find these
+      // sessions, whose users log in again.
+    }
+  }
+
+  return [
+    CreateSessionTable1763856000000,
+    AddSessionUserId1763856000001,
+    AddRevocationTables1764547200000,
+    HashSessionIds1764547200001,
+  ];
 }
 
 /** Each session table keeps its own migration history, so tables sharing a schema never collide. */

@@ -1,0 +1,102 @@
+import type { DataSource } from 'typeorm';
+import { sessionStatements, SessionStatements, SessionTableRef } from './session-sql.js';
+import { createSqlExecutor, SessionSqlExecutor } from './session-sql.executor.js';
+import type { SessionCipher } from './session-cipher.js';
+
+/** A revocation the identity provider has not confirmed yet. */
+export type PendingRevocationKind = 'refresh_token' | 'user_grants';
+
+export interface PendingRevocation {
+  id: number;
+  kind: PendingRevocationKind;
+  /** The refresh token, or the user id, to revoke. */
+  subject: string;
+  attempts: number;
+  giveUpAt: number;
+}
+
+export interface TokenRevocationState {
+  /** Tokens of the user issued before this instant (epoch ms) are revoked. */
+  notBefore?: number;
+  /** The token itself was revoked (its session logged out). */
+  revoked: boolean;
+}
+
+/**
+ * What revocation keeps in the session database, shared by every instance: per user a
+ * not-before instant, revoked access tokens by `jti` until they expire, and the queue of
+ * provider revocations still to retry. Each operation is one statement. Queued refresh
+ * tokens are encrypted like session data (the queue's rows are credentials too).
+ */
+export class SessionRevocations {
+  private readonly sql: SessionStatements;
+  private readonly db: SessionSqlExecutor;
+
+  constructor(
+    dataSource: DataSource,
+    ref: SessionTableRef,
+    private readonly cipher?: SessionCipher,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.sql = sessionStatements(ref);
+    this.db = createSqlExecutor(dataSource);
+  }
+
+  /** Revokes every token issued to `userId` before `at` (epoch ms; default now). */
+  async revokeUser(userId: string, at = this.now()): Promise<void> {
+    await this.db.run(this.sql.revokeUser, [userId, at]);
+  }
+
+  /** Revokes one access token until it expires (`expiresAt`, epoch ms). */
+  async revokeToken(jti: string, expiresAt: number): Promise<void> {
+    await this.db.run(this.sql.revokeToken, [jti, expiresAt]);
+  }
+
+  async tokenState(userId: string, jti: string): Promise<TokenRevocationState> {
+    const [row] = await this.db.rows(this.sql.tokenRevocation, [userId, jti, this.now()]);
+    return {
+      notBefore: row?.not_before == null ? undefined : Number(row.not_before),
+      revoked: row?.revoked != null,
+    };
+  }
+
+  /** Deletes up to `batchSize` revoked-token rows whose tokens have expired; returns how many. */
+  pruneRevokedTokens(batchSize: number): Promise<number> {
+    return this.db.run(this.sql.pruneRevokedTokens, [this.now(), batchSize]);
+  }
+
+  async enqueue(kind: PendingRevocationKind, subject: string, giveUpAt: number): Promise<void> {
+    await this.db.run(this.sql.enqueueRevocation, [
+      kind,
+      this.cipher ? this.cipher.encrypt(queueAad(kind), subject) : subject,
+      this.now(),
+      giveUpAt,
+    ]);
+  }
+
+  /** Up to `limit` queued revocations due now, the longest-waiting first. */
+  async due(limit: number): Promise<PendingRevocation[]> {
+    const rows = await this.db.rows(this.sql.dueRevocations, [this.now(), limit]);
+    return rows.map((row) => {
+      const kind = String(row.kind) as PendingRevocationKind;
+      const stored = String(row.subject);
+      return {
+        id: Number(row.id),
+        kind,
+        subject: this.cipher ? this.cipher.decrypt(queueAad(kind), stored) : stored,
+        attempts: Number(row.attempts),
+        giveUpAt: Number(row.give_up_at),
+      };
+    });
+  }
+
+  async reschedule(id: number, attempts: number, nextAttemptAt: number): Promise<void> {
+    await this.db.run(this.sql.rescheduleRevocation, [attempts, nextAttemptAt, id]);
+  }
+
+  async dequeue(id: number): Promise<void> {
+    await this.db.run(this.sql.dequeueRevocation, [id]);
+  }
+}
+
+const queueAad = (kind: PendingRevocationKind) => `bodhi-revocation-queue:${kind}`;
