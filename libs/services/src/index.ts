@@ -65,8 +65,14 @@ export type {
   TokenSet,
   VerifiedAccessToken,
 } from './lib/auth/auth.service.js';
-export { isRole, LOGIN_SCOPES, roleAtLeast, ROLES } from './lib/auth/auth.constants.js';
-export type { Role } from './lib/auth/auth.constants.js';
+export {
+  ACCESS_TOKEN_ALGORITHMS,
+  isRole,
+  LOGIN_SCOPES,
+  roleAtLeast,
+  ROLES,
+} from './lib/auth/auth.constants.js';
+export type { AccessTokenAlgorithm, Role } from './lib/auth/auth.constants.js';
 export {
   AuthGrantRejectedError,
   AuthProviderUnavailableError,

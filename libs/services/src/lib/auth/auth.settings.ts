@@ -4,12 +4,14 @@ import {
   BODHI_AUTH_ADMIN_API,
   BODHI_AUTH_CLIENT_ID,
   BODHI_AUTH_CLIENT_SECRET,
+  BODHI_AUTH_TOKEN_ALGORITHMS,
   BODHI_AUTH_URL,
   IDENTITY_PROVIDER_ADMIN_APIS,
   IdentityProviderAdminApi,
 } from '../settings/setting.constants.js';
-import { httpUrl } from '../settings/setting.fields.js';
+import { commaSeparated, httpUrl } from '../settings/setting.fields.js';
 import { settingSection } from '../settings/setting.section.js';
+import { ACCESS_TOKEN_ALGORITHMS, AccessTokenAlgorithm } from './auth.constants.js';
 
 /** The identity provider the server logs users in with. */
 export interface AuthSettings {
@@ -18,13 +20,22 @@ export interface AuthSettings {
   clientSecret: string;
   /** The provider's admin API that role changes go through; `none` refuses them. */
   adminApi: IdentityProviderAdminApi;
+  /** The JWS algorithms the provider's access tokens may be signed with. */
+  tokenAlgorithms: AccessTokenAlgorithm[];
 }
+
+const TOKEN_ALGORITHMS_MESSAGE = `must list JWS algorithms among ${ACCESS_TOKEN_ALGORITHMS.join(', ')} (asymmetric ones only)`;
 
 const authSchema = z.object({
   issuer: httpUrl.optional(),
   clientId: z.string().optional(),
   clientSecret: z.string().optional(),
   adminApi: z.enum(IDENTITY_PROVIDER_ADMIN_APIS).default('none'),
+  tokenAlgorithms: commaSeparated(
+    z
+      .array(z.enum(ACCESS_TOKEN_ALGORITHMS, TOKEN_ALGORITHMS_MESSAGE))
+      .min(1, TOKEN_ALGORITHMS_MESSAGE),
+  ).default(['RS256']),
 });
 
 /**
@@ -36,6 +47,7 @@ export const AUTH_SETTINGS = settingSection(authSchema, {
   clientId: BODHI_AUTH_CLIENT_ID,
   clientSecret: BODHI_AUTH_CLIENT_SECRET,
   adminApi: BODHI_AUTH_ADMIN_API,
+  tokenAlgorithms: BODHI_AUTH_TOKEN_ALGORITHMS,
 });
 
 export type PartialAuthSettings = z.output<typeof authSchema>;

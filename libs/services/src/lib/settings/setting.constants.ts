@@ -19,6 +19,8 @@ export const BODHI_AUTH_ADMIN_API = 'BODHI_AUTH_ADMIN_API';
 /** `dev-auth-server`: the development provider's (apps/dev-auth-server). */
 export const IDENTITY_PROVIDER_ADMIN_APIS = ['none', 'dev-auth-server'] as const;
 export type IdentityProviderAdminApi = (typeof IDENTITY_PROVIDER_ADMIN_APIS)[number];
+/** Comma-separated JWS algorithms access tokens may be signed with (asymmetric only). */
+export const BODHI_AUTH_TOKEN_ALGORITHMS = 'BODHI_AUTH_TOKEN_ALGORITHMS';
 export const BODHI_SESSION_DB_URL = 'BODHI_SESSION_DB_URL';
 export const BODHI_DEPLOYMENT = 'BODHI_DEPLOYMENT';
 export const BODHI_PUBLIC_SCHEME = 'BODHI_PUBLIC_SCHEME';
@@ -50,6 +52,8 @@ export const DEFAULT_SESSION_TOUCH_AFTER_SECONDS = 60;
 export const DEFAULT_SESSION_TABLE = 'bodhi_sessions';
 /** File under BODHI_HOME holding the generated cookie secret of a standalone install. */
 export const SESSION_SECRET_FILE = 'session_secret';
+/** Where a standalone install keeps its generated session encryption key (base64, mode 600). */
+export const SESSION_ENCRYPTION_KEY_FILE = 'session_encryption_key';
 export const DEFAULT_SESSION_MAX_BYTES = 65_536;
 /** PostgreSQL connections per process. */
 export const DEFAULT_SESSION_POOL_SIZE = 10;

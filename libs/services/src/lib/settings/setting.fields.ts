@@ -58,15 +58,22 @@ export const sessionDbUrl = z.string().superRefine((url, ctx) => {
   }
 });
 
-/** Base64 256-bit keys; a comma-separated string (as the environment holds them) is split. */
-export const encryptionKeys = z.preprocess(
-  (value) =>
-    typeof value === 'string'
-      ? value
-          .split(',')
-          .map((k) => k.trim())
-          .filter(Boolean)
-      : value,
+/** `list` (an array schema) over a comma-separated string, as the environment holds lists;
+ * blank entries are dropped. */
+export const commaSeparated = <T extends z.ZodType>(list: T) =>
+  z.preprocess(
+    (value) =>
+      typeof value === 'string'
+        ? value
+            .split(',')
+            .map((v) => v.trim())
+            .filter(Boolean)
+        : value,
+    list,
+  );
+
+/** Base64 256-bit keys. */
+export const encryptionKeys = commaSeparated(
   z.array(z.string()).superRefine((keys, ctx) => {
     try {
       parseEncryptionKeys(keys);
