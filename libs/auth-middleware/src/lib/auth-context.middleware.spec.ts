@@ -4,9 +4,12 @@ import {
   AuthGrantRejectedError,
   AuthService,
   DefaultSessionService,
+  IdentityProviderAdmin,
   InvalidAccessTokenError,
   resolveSessionOptions,
+  RevocationService,
   SessionLock,
+  SessionRevocations,
 } from '@bodhi/services';
 import type { AccessTokenClaims, VerifiedAccessToken } from '@bodhi/services';
 import {
@@ -24,8 +27,9 @@ import { AuthContextMiddleware } from './auth-context.middleware.js';
 
 /**
  * The identity provider's side is a stand-in here (the HTTP e2e uses the real one): tokens
- * are strings "<name>" and "expired:<name>", refresh hands out "fresh-<n>". The session store
- * and the session lock are real, on both backends.
+ * are strings "<name>" and "expired:<name>", issued ten seconds ago with jti "jti-<name>";
+ * refresh hands out "fresh-<n>". The session store, the session lock and the revocation
+ * records are real, on both backends.
  */
 class FakeAuth {
   refreshes = 0;
@@ -33,8 +37,12 @@ class FakeAuth {
 
   async verifyAccessToken(token: string): Promise<VerifiedAccessToken> {
     if (token === 'garbage') throw new InvalidAccessTokenError('bad signature');
+    const now = Math.floor(Date.now() / 1000);
     const claims: AccessTokenClaims = {
       sub: 'user-1',
+      iat: now - 10,
+      exp: now + 60,
+      jti: `jti-${token}`,
       preferred_username: 'uma',
       given_name: 'Uma',
       family_name: 'User',
@@ -62,6 +70,7 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
   let db: TestSessionDb;
   let dataSource: DataSource;
   let sessions: DefaultSessionService;
+  let revocations: SessionRevocations;
   let auth: FakeAuth;
   let middleware: AuthContextMiddleware;
 
@@ -69,10 +78,12 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
     db = await createTestSessionDb(kind);
     const opened = await openTestStore(db);
     dataSource = opened.dataSource;
+    revocations = opened.revocations;
     sessions = new DefaultSessionService(
       opened.store,
       resolveSessionOptions(testSessionOptions(db)),
       new SessionLock(dataSource, kind),
+      revocations,
     );
     jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
   });
@@ -83,14 +94,25 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
   });
   beforeEach(() => {
     auth = new FakeAuth();
-    middleware = new AuthContextMiddleware(auth as unknown as AuthService, sessions);
+    const revocation = new RevocationService(
+      auth as unknown as AuthService,
+      {} as IdentityProviderAdmin,
+      sessions,
+      revocations,
+    );
+    middleware = new AuthContextMiddleware(auth as unknown as AuthService, sessions, revocation);
   });
 
   /** A request whose session is the stored one, saving back to the store like express-session. */
   async function requestFor(sid: string, headers: Record<string, string> = {}): Promise<Request> {
     const store = sessions.getSessionStore();
     const data = (await store.findSession(sid)) ?? {};
-    const session = Object.assign(Object.create(null), data, {
+    // With what the store read beside the data (the user's not-before), as express-session's
+    // createSession keeps it.
+    const session = Object.defineProperties(Object.create(null), {
+      ...Object.getOwnPropertyDescriptors(data),
+    });
+    Object.assign(session, {
       save(cb: (err?: unknown) => void) {
         const { save: _save, ...plain } = session;
         store.saveSession(sid, plain).then(() => cb(), cb);
@@ -215,5 +237,59 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
     expect((bad as ApiError).getResponse()).toMatchObject({ error: { code: 'invalid_token' } });
     const expired = await run(await requestFor('none', { authorization: 'Bearer expired:x' }));
     expect((expired as ApiError).getResponse()).toMatchObject({ error: { code: 'token_expired' } });
+  });
+
+  it('a session whose login predates its user being revoked is ended with 401 token_revoked', async () => {
+    const loginAt = Date.now() - 1000;
+    await sessions.getSessionStore().saveSession(
+      'demoted',
+      sessionFixture(60_000, {
+        user_id: 'user-1',
+        access_token: 'good',
+        refresh_token: 'r',
+        login_at: loginAt,
+        keep: 1,
+      }),
+    );
+    await revocations.revokeUser('user-1', loginAt + 1);
+    const err = await run(await requestFor('demoted'));
+    expect((err as ApiError).getStatus()).toBe(401);
+    expect((err as ApiError).getResponse()).toMatchObject({ error: { code: 'token_revoked' } });
+    const left = await sessions.getSessionStore().findSession('demoted');
+    expect(left).toMatchObject({ keep: 1 });
+    expect(left).not.toHaveProperty('access_token');
+    expect(left).not.toHaveProperty('login_at');
+  });
+
+  it('a login that began after its user was revoked is let through, to the millisecond', async () => {
+    const revokedAt = Date.now() - 1000;
+    await revocations.revokeUser('user-1', revokedAt);
+    await sessions.getSessionStore().saveSession(
+      'relogin',
+      sessionFixture(60_000, {
+        user_id: 'user-1',
+        access_token: 'good',
+        refresh_token: 'r',
+        login_at: revokedAt + 1,
+      }),
+    );
+    const req = await requestFor('relogin');
+    expect(await run(req)).toBeUndefined();
+    expect(req.authContext).toMatchObject({ kind: 'session', userId: 'user-1' });
+  });
+
+  it('a bearer token of a revoked user, or itself revoked, is 401 token_revoked', async () => {
+    await revocations.revokeUser('user-1');
+    const demoted = await run(await requestFor('none', { authorization: 'Bearer good' }));
+    expect((demoted as ApiError).getResponse()).toMatchObject({
+      error: { code: 'token_revoked' },
+    });
+    await db.query(`DELETE FROM ${db.qualifiedTable.replace(/"$/, '_user_revocations"')}`);
+    expect(await run(await requestFor('none', { authorization: 'Bearer good' }))).toBeUndefined();
+    await revocations.revokeToken('jti-good', Date.now() + 60_000);
+    const loggedOut = await run(await requestFor('none', { authorization: 'Bearer good' }));
+    expect((loggedOut as ApiError).getResponse()).toMatchObject({
+      error: { code: 'token_revoked' },
+    });
   });
 });
