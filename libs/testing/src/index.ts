@@ -18,6 +18,8 @@ export {
   DEV_AUTH_SERVER_SCRIPT,
   IdentityProviderProcess,
   providerStats,
+  tokenRequest,
+  type TokenResponse,
 } from './lib/identity-provider.js';
 export { ManagedProcess, type ManagedProcessOptions } from './lib/managed-process.js';
 export { freePort } from './lib/ports.js';
@@ -53,5 +55,5 @@ export {
   type StackServer,
 } from './lib/stack.js';
 export { percentile } from './lib/stats.js';
-export { deferred, until } from './lib/wait.js';
+export { deferred, until, untilNextSecond } from './lib/wait.js';
 export { tempHome, WORKSPACE_ROOT, type TempHome } from './lib/workspace.js';

@@ -39,7 +39,7 @@ describe('serverEnv', () => {
     });
   });
 
-  it('a cluster gets a shared secret and encryption at rest; a standalone server neither', () => {
+  it('a cluster gets a shared secret; either gets the test encryption key, so rows stay readable', () => {
     expect(serverEnv({ deployment: 'cluster' })).toStrictEqual({
       BODHI_DEPLOYMENT: 'cluster',
       BODHI_SESSION_SECRET: TEST_SECRET,
@@ -48,10 +48,10 @@ describe('serverEnv', () => {
     expect(serverEnv({ deployment: 'cluster', secret: 'own-secret' })).toMatchObject({
       BODHI_SESSION_SECRET: 'own-secret',
     });
-    // A key from the caller's environment is unset: a standalone server's rows stay readable.
+    // Not a key of its own the server would generate: the kit's, which a test can read with.
     expect(serverEnv({ deployment: 'standalone' })).toStrictEqual({
       BODHI_DEPLOYMENT: 'standalone',
-      BODHI_SESSION_ENCRYPTION_KEYS: undefined,
+      BODHI_SESSION_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEY,
     });
   });
 
@@ -79,7 +79,11 @@ describe('testSettings', () => {
     try {
       const settings = testSettings({ home: home.dir, provider: UNREACHABLE_PROVIDER });
       expect(settings.server.home).toBe(home.dir);
-      expect(settings.auth).toEqual({ ...UNREACHABLE_PROVIDER, adminApi: 'dev-auth-server' });
+      expect(settings.auth).toEqual({
+        ...UNREACHABLE_PROVIDER,
+        adminApi: 'dev-auth-server',
+        tokenAlgorithms: ['RS256'],
+      });
     } finally {
       home.remove();
     }

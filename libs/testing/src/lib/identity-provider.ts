@@ -35,24 +35,41 @@ export class IdentityProviderProcess extends ManagedProcess {
   }
 }
 
-/** The provider's grant counters, read through its admin API with a client-credentials token. */
-export async function providerStats(
+/** An answer of the provider's token endpoint: its status and JSON body. */
+export interface TokenResponse {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/**
+ * A request of the Bodhi server's client to the provider's token endpoint
+ * (client_secret_basic): what a test sends to see which grants the provider still honours.
+ */
+export async function tokenRequest(
   client: OAuthClient,
-): Promise<{ grants: Record<string, number> }> {
+  params: Record<string, string>,
+): Promise<TokenResponse> {
   const discovery = (await (
     await fetch(`${client.issuer}/.well-known/openid-configuration`)
   ).json()) as { token_endpoint: string };
-  const tokenResponse = await fetch(discovery.token_endpoint, {
+  const response = await fetch(discovery.token_endpoint, {
     method: 'POST',
     headers: {
       authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`,
       'content-type': 'application/x-www-form-urlencoded',
     },
-    body: 'grant_type=client_credentials',
+    body: new URLSearchParams(params).toString(),
   });
-  const { access_token } = (await tokenResponse.json()) as { access_token: string };
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** The provider's grant counters, read through its admin API with a client-credentials token. */
+export async function providerStats(
+  client: OAuthClient,
+): Promise<{ grants: Record<string, number> }> {
+  const token = await tokenRequest(client, { grant_type: 'client_credentials' });
   const stats = await fetch(`${client.issuer}/admin/stats`, {
-    headers: { authorization: `Bearer ${access_token}` },
+    headers: { authorization: `Bearer ${String(token.body.access_token)}` },
   });
   if (!stats.ok) throw new Error(`provider stats answered ${stats.status}`);
   return (await stats.json()) as { grants: Record<string, number> };

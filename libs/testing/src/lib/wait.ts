@@ -25,3 +25,13 @@ export async function until(
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/**
+ * Resolves once the clock has entered the next whole second. A JWT's `iat` counts whole
+ * seconds, so a token issued in the second of a revocation counts as issued before it; a
+ * test that needs a token issued after an event waits for this after the event's answer.
+ */
+export function untilNextSecond(): Promise<void> {
+  const next = Math.floor(Date.now() / 1000) * 1000 + 1000;
+  return until(() => Date.now() >= next, 2_000);
+}
