@@ -1,6 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { buildAuthorizationUrl, createPkcePair, loginThroughForm } from '@bodhi/dev-auth-server/testing';
+import {
+  buildAuthorizationUrl,
+  createPkcePair,
+  loginThroughForm,
+} from '@bodhi/dev-auth-server/testing';
 import { BODHI_HOME, BODHI_SESSION_ENCRYPTION_KEYS, sessionKey } from '@bodhi/services';
 import {
   BodhiClient,

@@ -221,8 +221,7 @@ export class SessionStoreBackend extends Store {
     ) {
       return true;
     }
-    const touched =
-      (await this.run(this.sql.touch, [expiresAt, sessionKey(sid), this.now()])) > 0;
+    const touched = (await this.run(this.sql.touch, [expiresAt, sessionKey(sid), this.now()])) > 0;
     if (touched && stored !== undefined) setStoredExpiry(session, expiresAt);
     return touched;
   }

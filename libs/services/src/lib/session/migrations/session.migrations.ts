@@ -110,9 +110,7 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
     transaction = pg ? false : undefined;
 
     async up(q: QueryRunner): Promise<void> {
-      const hashed = pg
-        ? `encode(sha256(convert_to(id, 'UTF8')), 'hex')`
-        : 'bodhi_session_key(id)';
+      const hashed = pg ? `encode(sha256(convert_to(id, 'UTF8')), 'hex')` : 'bodhi_session_key(id)';
       const unhashed = pg ? `id !~ '${SESSION_KEY_PATTERN}'` : 'NOT bodhi_is_session_key(id)';
       if (!pg) {
         const db = sqliteHandle(q.connection);
