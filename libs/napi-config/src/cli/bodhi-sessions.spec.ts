@@ -8,6 +8,7 @@ import {
   TestSessionDb,
   type TempHome,
 } from '@bodhi/testing';
+import { sessionKey } from '@bodhi/services';
 import { Logger } from '@nestjs/common';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -43,6 +44,9 @@ const SEEDED: [string, string | null, number][] = [
   ['old-n', null, -60_000],
 ];
 const LIVE_IDS = ['a1', 'a2', 'b1', 'n1'];
+/** What the table and the CLI show for sessions `ids`: their keys (hashes), sorted. */
+const keys = (...ids: string[]) => ids.map(sessionKey).sort();
+const lines = (items: string[]) => items.map((item) => `${item}\n`).join('');
 
 describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
   let db: TestSessionDb;
@@ -119,30 +123,34 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
     expect(await cli('count', '--user=bob', '--json')).toBe('{"count":1}\n');
   });
 
-  it('ids: live session ids, one per line', async () => {
-    expect(await cli('ids')).toBe(LIVE_IDS.map((id) => `${id}\n`).join(''));
-    expect(await cli('ids', '--user', 'alice')).toBe('a1\na2\n');
+  it('ids: keys of the live sessions (never their ids), one per line', async () => {
+    expect(await cli('ids')).toBe(lines(keys(...LIVE_IDS)));
+    expect(await cli('ids', '--user', 'alice')).toBe(lines(keys('a1', 'a2')));
     expect(await cli('ids', '--user', 'nobody')).toBe('');
-    expect(JSON.parse(await cli('ids', '--json'))).toEqual(LIVE_IDS);
-    expect(JSON.parse(await cli('ids', '--json', '--user', 'alice'))).toEqual(['a1', 'a2']);
+    expect(JSON.parse(await cli('ids', '--json'))).toEqual(keys(...LIVE_IDS));
+    expect(JSON.parse(await cli('ids', '--json', '--user', 'alice'))).toEqual(keys('a1', 'a2'));
   });
 
-  it('dump: id and user (or -) of each live session', async () => {
-    expect(await cli('dump')).toBe('a1\talice\na2\talice\nb1\tbob\nn1\t-\n');
-    expect(JSON.parse(await cli('dump', '--json'))).toEqual([
-      ['a1', 'alice'],
-      ['a2', 'alice'],
-      ['b1', 'bob'],
-      ['n1', null],
-    ]);
+  it('dump: key and user (or -) of each live session', async () => {
+    const users: Record<string, string | null> = { a1: 'alice', a2: 'alice', b1: 'bob', n1: null };
+    const rows = Object.entries(users)
+      .map(([id, user]) => [sessionKey(id), user] as const)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    expect(await cli('dump')).toBe(lines(rows.map(([key, user]) => `${key}\t${user ?? '-'}`)));
+    expect(JSON.parse(await cli('dump', '--json'))).toEqual(rows);
   });
 
   it("clear-user removes the user's sessions and prints how many were live", async () => {
     expect(await cli('clear-user', 'alice')).toBe('2\n');
-    expect(await rowIds()).toEqual(['b1', 'n1', 'old-n']);
+    expect(await rowIds()).toEqual(keys('b1', 'n1', 'old-n'));
     expect(await cli('clear-user', 'alice', '--json')).toBe('{"removed":0}\n');
     expect(await cli('clear-user', '--json', 'bob')).toBe('{"removed":1}\n');
-    expect(await rowIds()).toEqual(['n1', 'old-n']);
+    expect(await rowIds()).toEqual(keys('n1', 'old-n'));
+    // Logged out everywhere means every token issued to them so far is revoked too.
+    const revoked = await db.query<{ user_id: string }>(
+      `SELECT user_id FROM ${db.qualifiedTable.replace(/"$/, '_user_revocations"')} ORDER BY user_id`,
+    );
+    expect(revoked.map((r) => r.user_id)).toEqual(['alice', 'bob']);
   });
 
   it('clear-all refuses without --yes and deletes nothing', async () => {
@@ -164,7 +172,7 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
 
   it('prune removes only the expired rows', async () => {
     expect(await cli('prune')).toBe('2\n');
-    expect(await rowIds()).toEqual(LIVE_IDS);
+    expect(await rowIds()).toEqual(keys(...LIVE_IDS));
     expect(await cli('prune', '--json')).toBe('{"removed":0}\n');
     expect(await cli('count')).toBe('4\n');
   });

@@ -36,7 +36,7 @@ export class SessionRevocations {
     dataSource: DataSource,
     ref: SessionTableRef,
     private readonly cipher?: SessionCipher,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => Date.now(),
   ) {
     this.sql = sessionStatements(ref);
     this.db = createSqlExecutor(dataSource);

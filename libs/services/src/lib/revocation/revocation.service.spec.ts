@@ -1,0 +1,183 @@
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { SignJWT } from 'jose';
+import type { DataSource } from 'typeorm';
+import {
+  createTestSessionDb,
+  openTestStore,
+  SESSION_BACKENDS,
+  sessionFixture,
+  TEST_ENCRYPTION_KEY,
+  testSessionOptions,
+  TestSessionDb,
+} from '@bodhi/testing';
+import type { AuthService } from '../auth/auth.service.js';
+import { AuthGrantRejectedError, AuthProviderUnavailableError } from '../auth/auth.errors.js';
+import type { IdentityProviderAdmin } from '../auth/identity-provider-admin.js';
+import { DefaultSessionService } from '../session/session.service.js';
+import { SessionLock } from '../session/session-lock.js';
+import { resolveSessionOptions } from '../session/session.options.js';
+import type { SessionRevocations } from '../session/session-revocations.js';
+import {
+  REVOCATION_GIVE_UP_MS,
+  REVOCATION_RETRY_FIRST_MS,
+  RevocationService,
+  TokenRevokedError,
+} from './revocation.service.js';
+
+/**
+ * The provider's side is a stand-in that records what it was asked and fails while `down`
+ * (the e2e revokes at the real provider); the session database, on both backends, is real.
+ */
+class FakeProvider {
+  down = false;
+  refusing = false;
+  revokedTokens: string[] = [];
+  revokedUsers: string[] = [];
+
+  private answer(): void {
+    if (this.down) throw new AuthProviderUnavailableError('identity provider unreachable');
+    if (this.refusing) throw new AuthGrantRejectedError('unknown to the provider');
+  }
+
+  async revokeRefreshToken(token: string): Promise<void> {
+    this.answer();
+    this.revokedTokens.push(token);
+  }
+
+  async revokeUserGrants(userId: string): Promise<void> {
+    this.answer();
+    this.revokedUsers.push(userId);
+  }
+}
+
+const accessToken = (claims: Record<string, unknown>) =>
+  new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new Uint8Array(32));
+
+describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
+  let db: TestSessionDb;
+  let dataSource: DataSource;
+  let revocations: SessionRevocations;
+  let sessions: DefaultSessionService;
+  let provider: FakeProvider;
+  let service: RevocationService;
+  let now: number;
+  const queue = () =>
+    db.query<{ kind: string; subject: string; attempts: number }>(
+      `SELECT kind, subject, attempts FROM ${db.qualifiedTable.replace(/"$/, '_revocation_queue"')}`,
+    );
+
+  beforeAll(async () => {
+    db = await createTestSessionDb(kind);
+    const overrides = { encryptionKeys: [TEST_ENCRYPTION_KEY] };
+    const opened = await openTestStore(db, overrides);
+    dataSource = opened.dataSource;
+    revocations = opened.revocations;
+    sessions = new DefaultSessionService(
+      opened.store,
+      resolveSessionOptions(testSessionOptions(db, overrides)),
+      new SessionLock(dataSource, kind),
+      revocations,
+    );
+  });
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await db?.drop();
+  });
+  beforeEach(async () => {
+    await db.query(`DELETE FROM ${db.qualifiedTable.replace(/"$/, '_revocation_queue"')}`);
+    provider = new FakeProvider();
+    service = new RevocationService(
+      provider as unknown as AuthService,
+      provider as unknown as IdentityProviderAdmin,
+      sessions,
+      revocations,
+    );
+    // The clock the retry schedule runs by, moved by the tests.
+    now = Date.now();
+    jest.spyOn(Date, 'now').mockImplementation(() => now);
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  it('revokes a refresh token at once when the provider answers', async () => {
+    await service.revokeRefreshToken('rt-1');
+    expect(provider.revokedTokens).toEqual(['rt-1']);
+    expect(await queue()).toEqual([]);
+  });
+
+  it('queues a revocation the provider failed, encrypted, and retries it with backoff until it is taken', async () => {
+    provider.down = true;
+    await service.revokeRefreshToken('rt-secret-2');
+    const [queued] = await queue();
+    expect(queued).toMatchObject({ kind: 'refresh_token', attempts: 0 });
+    expect(queued.subject).not.toContain('rt-secret-2');
+
+    // Still down: the attempt counts and the next one waits out the backoff.
+    expect(await service.retryPending()).toBe(0);
+    expect(await queue()).toMatchObject([{ attempts: 1 }]);
+    now += REVOCATION_RETRY_FIRST_MS - 1;
+    provider.down = false;
+    expect(await service.retryPending()).toBe(0);
+    expect(provider.revokedTokens).toEqual([]);
+
+    now += 1;
+    expect(await service.retryPending()).toBe(1);
+    expect(provider.revokedTokens).toEqual(['rt-secret-2']);
+    expect(await queue()).toEqual([]);
+  });
+
+  it('drops what the provider refuses (nothing left to revoke) and gives up after a day', async () => {
+    provider.refusing = true;
+    await service.revokeRefreshToken('rt-unknown');
+    expect(await queue()).toEqual([]);
+
+    provider.refusing = false;
+    provider.down = true;
+    await service.revokeRefreshToken('rt-3');
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    now += REVOCATION_GIVE_UP_MS;
+    expect(await service.retryPending()).toBe(0);
+    expect(await queue()).toEqual([]);
+    expect(error).toHaveBeenCalledWith(expect.stringContaining('Giving up'));
+  });
+
+  it('revokes a user: their tokens so far, their sessions, their grants (queued while the provider is down)', async () => {
+    const store = sessions.getSessionStore();
+    await store.saveSession('u-1', sessionFixture(60_000, { user_id: 'demoted' }));
+    await store.saveSession('u-2', sessionFixture(60_000, { user_id: 'demoted' }));
+    await store.saveSession('other', sessionFixture(60_000, { user_id: 'kept' }));
+    const issued = Math.floor(now / 1000) - 1;
+
+    provider.down = true;
+    expect(await service.revokeUser('demoted')).toBe(2);
+    expect(await store.findSession('u-1')).toBeNull();
+    expect(await store.findSession('other')).not.toBeNull();
+    await expect(
+      service.checkBearer({ sub: 'demoted', iat: issued, exp: issued + 60, jti: 'j-1' }),
+    ).rejects.toBeInstanceOf(TokenRevokedError);
+    await expect(
+      service.checkBearer({ sub: 'kept', iat: issued, exp: issued + 60, jti: 'j-2' }),
+    ).resolves.toBeUndefined();
+    expect(await queue()).toMatchObject([{ kind: 'user_grants', attempts: 0 }]);
+
+    provider.down = false;
+    now += REVOCATION_RETRY_FIRST_MS;
+    expect(await service.retryPending()).toBe(1);
+    expect(provider.revokedUsers).toEqual(['demoted']);
+  });
+
+  it("revokes a logged-out session's access token by jti until it expires", async () => {
+    const exp = Math.floor(now / 1000) + 60;
+    const claims = { sub: 'someone', iat: exp - 120, exp, jti: 'logged-out-jti' };
+    await service.revokeAccessToken(await accessToken(claims));
+    await expect(service.checkBearer(claims)).rejects.toBeInstanceOf(TokenRevokedError);
+    await expect(
+      service.checkBearer({ ...claims, jti: 'another-token' }),
+    ).resolves.toBeUndefined();
+    // Past its expiry the record no longer matters (and the pruner removes it).
+    now = exp * 1000 + 1;
+    await expect(service.checkBearer(claims)).resolves.toBeUndefined();
+  });
+});
