@@ -8,7 +8,17 @@ import {
 import { CLIENT_ID, CLIENT_SECRET, tempHome, testSettings, type TempHome } from '@bodhi/testing';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { decodeJwt } from 'jose';
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JWK,
+  type JWTHeaderParameters,
+  type JWTPayload,
+  SignJWT,
+} from 'jose';
 import {
   AuthGrantRejectedError,
   AuthProviderUnavailableError,
@@ -51,18 +61,34 @@ function authService(issuer: string, home: TempHome): AuthService {
   );
 }
 
-/** A client-credentials access token from `idp`'s token endpoint, as an API caller sends it. */
-async function clientCredentialsToken(idp: DevAuthServer): Promise<string> {
+interface TokenResponse {
+  access_token: string;
+  id_token?: string;
+  refresh_token?: string;
+  error?: string;
+}
+
+/** A request to `idp`'s token endpoint as the client (client_secret_basic). */
+async function tokenEndpoint(
+  idp: DevAuthServer,
+  params: Record<string, string>,
+): Promise<{ status: number; body: TokenResponse }> {
   const response = await fetch(`http://127.0.0.1:${idp.port}/token`, {
     method: 'POST',
     headers: {
       authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
       'content-type': 'application/x-www-form-urlencoded',
     },
-    body: 'grant_type=client_credentials',
+    body: new URLSearchParams(params),
   });
-  expect(response.status).toBe(200);
-  return ((await response.json()) as { access_token: string }).access_token;
+  return { status: response.status, body: (await response.json()) as TokenResponse };
+}
+
+/** A client-credentials access token from `idp`'s token endpoint, as an API caller sends it. */
+async function clientCredentialsToken(idp: DevAuthServer): Promise<string> {
+  const { status, body } = await tokenEndpoint(idp, { grant_type: 'client_credentials' });
+  expect(status).toBe(200);
+  return body.access_token;
 }
 
 describe('AuthService against the development identity provider', () => {
@@ -71,9 +97,12 @@ describe('AuthService against the development identity provider', () => {
   /** Signs with idp's key but names another issuer: its tokens pass the signature check. */
   let impostor: DevAuthServer;
   let auth: AuthService;
+  /** idp's signing key, private half included (both providers sign with it). */
+  let keysFile: string;
 
   beforeAll(async () => {
     home = tempHome('bodhi-auth-idp-');
+    keysFile = path.join(home.dir, 'keys.json');
     const usersFile = path.join(home.dir, 'users.json');
     fs.writeFileSync(usersFile, JSON.stringify({ users: [USER, MANY_ROLES] }));
     const common = {
@@ -83,7 +112,7 @@ describe('AuthService against the development identity provider', () => {
       redirectUris: [REDIRECT_URI],
       accessTokenTtlSeconds: TOKEN_TTL_SECONDS,
       usersFile,
-      keysFile: path.join(home.dir, 'keys.json'),
+      keysFile,
     };
     idp = await createDevAuthServer(common);
     impostor = await createDevAuthServer({ ...common, issuer: 'http://impostor.test' });
@@ -102,6 +131,43 @@ describe('AuthService against the development identity provider', () => {
     const response = Object.fromEntries(callback.searchParams);
     const checks = { state: request.state, pkceVerifier: request.pkceVerifier };
     return { request, response, checks };
+  }
+
+  /** exchangeCode's arguments after the redirect URI, for a login. */
+  function loginArgs({ response, checks }: Awaited<ReturnType<typeof login>>) {
+    return [response, checks] as const;
+  }
+
+  /** A login's whole token response (the ID token too, which AuthService does not keep). */
+  async function loginTokens(who: { username: string; password: string }) {
+    const { response, checks } = await login(who);
+    const { status, body } = await tokenEndpoint(idp, {
+      grant_type: 'authorization_code',
+      code: response.code,
+      redirect_uri: REDIRECT_URI,
+      code_verifier: checks.pkceVerifier,
+    });
+    expect(status).toBe(200);
+    return body;
+  }
+
+  /**
+   * `payload` signed with the provider's own key, as the provider would sign it (RS256, its
+   * kid, `typ: at+jwt`) unless `header` says otherwise: the signature is good, so only the
+   * claims and the header decide.
+   */
+  async function signed(payload: JWTPayload, header: Partial<JWTHeaderParameters> = {}) {
+    const [jwk] = (JSON.parse(fs.readFileSync(keysFile, 'utf8')) as { keys: JWK[] }).keys;
+    const alg = header.alg ?? 'RS256';
+    const key = await importJWK({ ...jwk, alg }, alg);
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg, kid: jwk.kid, typ: 'at+jwt', ...header })
+      .sign(key);
+  }
+
+  /** The claims of a real access token of USER, to sign variants of. */
+  async function userClaims(): Promise<JWTPayload> {
+    return decodeJwt((await loginTokens(USER)).access_token);
   }
 
   it('builds a PKCE authorization request for the client and exchanges the code for tokens', async () => {
@@ -175,17 +241,13 @@ describe('AuthService against the development identity provider', () => {
     expect(auth.roleOf({ ...claims, resource_access: malformed })).toBeNull();
   });
 
-  it('verifies a bearer token of the provider: a client-credentials token carries no role', async () => {
-    const { claims, expired } = await auth.verifyAccessToken(await clientCredentialsToken(idp));
-    expect(expired).toBe(false);
-    expect(claims.sub).toBe(CLIENT_ID);
-    expect(auth.roleOf(claims)).toBeNull();
-  });
-
   it('reports an expired token as expired, with its claims, instead of rejecting it', async () => {
-    const { response, checks } = await login(USER);
-    const { accessToken } = await auth.exchangeCode(REDIRECT_URI, response, checks);
-    const { exp } = decodeJwt(accessToken);
+    const tokens = await loginTokens(USER);
+    const accessToken = tokens.access_token;
+    const idToken = tokens.id_token as string;
+    const client = await clientCredentialsToken(idp);
+    // Past the exp of all three (the ID token lives longest).
+    const exp = Math.max(...[accessToken, idToken, client].map((t) => decodeJwt(t).exp as number));
     // Only the clock moves: timers and I/O keep running for real.
     jest.useFakeTimers({
       doNotFake: [
@@ -202,10 +264,15 @@ describe('AuthService against the development identity provider', () => {
       ],
     });
     try {
-      jest.setSystemTime(((exp as number) + 1) * 1000);
+      jest.setSystemTime((exp + 1) * 1000);
       const verified = await auth.verifyAccessToken(accessToken);
       expect(verified.expired).toBe(true);
       expect(verified.claims.sub).toBe(USER.sub);
+      // Expired tokens that were never access tokens of a user stay refused.
+      await expect(auth.verifyAccessToken(idToken)).rejects.toThrow(InvalidAccessTokenError);
+      await expect(auth.verifyAccessToken(client)).rejects.toThrow(
+        new InvalidAccessTokenError('token has no resource owner'),
+      );
     } finally {
       jest.useRealTimers();
     }
@@ -215,7 +282,9 @@ describe('AuthService against the development identity provider', () => {
     const foreign = await clientCredentialsToken(impostor);
     expect(decodeJwt(foreign).iss).toBe('http://impostor.test');
     await expect(auth.verifyAccessToken(foreign)).rejects.toThrow(
-      new InvalidAccessTokenError('access token rejected: ERR_JWT_CLAIM_VALIDATION_FAILED'),
+      new InvalidAccessTokenError(
+        'access token rejected: ERR_JWT_CLAIM_VALIDATION_FAILED (iss check_failed)',
+      ),
     );
 
     const [header, payload, signature] = (await clientCredentialsToken(idp)).split('.');
@@ -235,6 +304,189 @@ describe('AuthService against the development identity provider', () => {
     await expect(auth.verifyAccessToken('not-a-jwt')).rejects.toThrow(InvalidAccessTokenError);
   });
 
+  it('accepts an access token of a real login, and one signed alike in either shape', async () => {
+    const { access_token } = await loginTokens(USER);
+    const { claims, expired } = await auth.verifyAccessToken(access_token);
+    expect(expired).toBe(false);
+    expect(claims).toMatchObject({
+      sub: USER.sub,
+      iat: expect.any(Number),
+      exp: expect.any(Number),
+      jti: expect.any(String),
+    });
+
+    const payload = decodeJwt(access_token);
+    const valid = async (token: Promise<string>) =>
+      expect((await auth.verifyAccessToken(await token)).claims.sub).toBe(USER.sub);
+    // The helper's tokens pass: each refusal below is its one change's doing.
+    await valid(signed(payload));
+    await valid(signed(payload, { typ: 'application/at+jwt' }));
+    await valid(signed(payload, { typ: 'AT+JWT' }));
+    await valid(signed({ ...payload, aud: ['other-client', CLIENT_ID], azp: undefined }));
+    // Keycloak's: header typ JWT, the claim typ Bearer, aud "account" and the client in azp.
+    await valid(
+      signed({ ...payload, typ: 'Bearer', aud: 'account', azp: CLIENT_ID }, { typ: 'JWT' }),
+    );
+  });
+
+  it('refuses an ID token and a client-credentials token of the provider', async () => {
+    const { id_token } = await loginTokens(USER);
+    expect(decodeJwt(id_token as string)).toMatchObject({ iss: idp.issuer, aud: CLIENT_ID });
+    // It has no jti; nor a `typ` header, which the forged variants below show is refused too.
+    expect(decodeProtectedHeader(id_token as string).typ).toBeUndefined();
+    await expect(auth.verifyAccessToken(id_token as string)).rejects.toThrow(
+      new InvalidAccessTokenError(
+        'access token rejected: ERR_JWT_CLAIM_VALIDATION_FAILED (jti missing)',
+      ),
+    );
+
+    const client = await clientCredentialsToken(idp);
+    expect(decodeJwt(client)).toMatchObject({ aud: CLIENT_ID, client_id: CLIENT_ID });
+    await expect(auth.verifyAccessToken(client)).rejects.toThrow(
+      new InvalidAccessTokenError('token has no resource owner'),
+    );
+  });
+
+  it.each<[string, (claims: JWTPayload) => JWTPayload, Partial<JWTHeaderParameters>, string]>([
+    [
+      'another audience',
+      (c) => ({ ...c, aud: 'other-client', azp: 'other-client' }),
+      {},
+      'token is not for this client',
+    ],
+    [
+      'no audience, our client only as client_id',
+      (c) => ({ ...c, aud: undefined, azp: undefined }),
+      {},
+      'token is not for this client',
+    ],
+    [
+      'no exp',
+      (c) => ({ ...c, exp: undefined }),
+      {},
+      'access token rejected: ERR_JWT_CLAIM_VALIDATION_FAILED (exp missing)',
+    ],
+    [
+      'no iat',
+      (c) => ({ ...c, iat: undefined }),
+      {},
+      'access token rejected: ERR_JWT_CLAIM_VALIDATION_FAILED (iat missing)',
+    ],
+    [
+      'no jti',
+      (c) => ({ ...c, jti: undefined }),
+      {},
+      'access token rejected: ERR_JWT_CLAIM_VALIDATION_FAILED (jti missing)',
+    ],
+    ['an empty jti', (c) => ({ ...c, jti: '' }), {}, 'token has no jti'],
+    [
+      'no sub',
+      (c) => ({ ...c, sub: undefined }),
+      {},
+      'access token rejected: ERR_JWT_CLAIM_VALIDATION_FAILED (sub missing)',
+    ],
+    ['header typ JWT', (c) => c, { typ: 'JWT' }, 'token is not an access token'],
+    ['no header typ', (c) => c, { typ: undefined }, 'token is not an access token'],
+    [
+      "Keycloak's ID token (typ ID)",
+      (c) => ({ ...c, typ: 'ID' }),
+      { typ: 'JWT' },
+      'token is not an access token',
+    ],
+    ['the client as subject', (c) => ({ ...c, sub: CLIENT_ID }), {}, 'token has no resource owner'],
+    [
+      'sub equal to client_id (another client acting for itself)',
+      (c) => ({ ...c, sub: 'svc', client_id: 'svc', azp: CLIENT_ID }),
+      {},
+      'token has no resource owner',
+    ],
+    [
+      'RS384, when only RS256 is allowed',
+      (c) => c,
+      { alg: 'RS384' },
+      'access token rejected: ERR_JOSE_ALG_NOT_ALLOWED',
+    ],
+  ])('refuses a token signed by the provider with %s', async (_, change, header, message) => {
+    const token = await signed(change(await userClaims()), header);
+    await expect(auth.verifyAccessToken(token)).rejects.toThrow(
+      new InvalidAccessTokenError(message),
+    );
+  });
+
+  it('refuses forged signatures: alg none, HS256 keyed with the public key, a jku or an embedded jwk', async () => {
+    const payload = await userClaims();
+    const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const unsigned = `${b64({ alg: 'none', typ: 'at+jwt' })}.${b64(payload)}.`;
+    await expect(auth.verifyAccessToken(unsigned)).rejects.toThrow(
+      new InvalidAccessTokenError('access token rejected: ERR_JOSE_ALG_NOT_ALLOWED'),
+    );
+
+    // The published key, as an HMAC secret: what a verifier trusting the header's alg accepts.
+    const jwks = (await (await fetch(`${idp.issuer}/jwks`)).json()) as { keys: JWK[] };
+    const [published] = jwks.keys;
+    const hmac = new SignJWT(payload)
+      .setProtectedHeader({ alg: 'HS256', kid: published.kid, typ: 'at+jwt' })
+      .sign(new TextEncoder().encode(JSON.stringify(published)));
+    await expect(auth.verifyAccessToken(await hmac)).rejects.toThrow(
+      new InvalidAccessTokenError('access token rejected: ERR_JOSE_ALG_NOT_ALLOWED'),
+    );
+
+    // A key of the attacker's own, named by URL or embedded: only the provider's JWKS counts.
+    const attacker = await generateKeyPair('RS256', { extractable: true });
+    const attackerJwk = await exportJWK(attacker.publicKey);
+    for (const header of [{ jku: 'http://attacker.test/jwks' }, { jwk: attackerJwk }]) {
+      const token = await new SignJWT(payload)
+        .setProtectedHeader({ alg: 'RS256', kid: published.kid, typ: 'at+jwt', ...header })
+        .sign(attacker.privateKey);
+      expect(decodeProtectedHeader(token)).toMatchObject(header);
+      await expect(auth.verifyAccessToken(token)).rejects.toThrow(
+        new InvalidAccessTokenError('access token rejected: ERR_JWS_SIGNATURE_VERIFICATION_FAILED'),
+      );
+    }
+  });
+
+  it('checks everything but expiry of an expired token: only an access token is reported expired', async () => {
+    const claims = await userClaims();
+    const now = Math.floor(Date.now() / 1000);
+    const past = { ...claims, iat: now - 120, exp: now - 60 };
+    const verified = await auth.verifyAccessToken(await signed(past));
+    expect(verified).toEqual({ expired: true, claims: expect.objectContaining({ sub: USER.sub }) });
+
+    const refused = async (token: Promise<string>, message: string) =>
+      expect(auth.verifyAccessToken(await token)).rejects.toThrow(
+        new InvalidAccessTokenError(message),
+      );
+    await refused(signed(past, { typ: 'JWT' }), 'token is not an access token');
+    await refused(signed({ ...past, typ: 'ID' }, { typ: 'JWT' }), 'token is not an access token');
+    await refused(
+      signed({ ...past, aud: 'other-client', azp: 'other-client' }),
+      'token is not for this client',
+    );
+    await refused(signed({ ...past, sub: CLIENT_ID }), 'token has no resource owner');
+    await refused(
+      signed({ ...past, jti: undefined }),
+      'access token rejected: ERR_JWT_CLAIM_VALIDATION_FAILED (jti missing)',
+    );
+    await refused(
+      signed(past, { alg: 'RS384' }),
+      'access token rejected: ERR_JOSE_ALG_NOT_ALLOWED',
+    );
+  });
+
+  it('accepts only the algorithms BODHI_AUTH_TOKEN_ALGORITHMS names', async () => {
+    const { access_token } = await loginTokens(USER);
+    const strict = new AuthService(
+      testSettings({
+        home: home.dir,
+        provider: { issuer: idp.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+        env: { BODHI_AUTH_TOKEN_ALGORITHMS: 'PS256,ES256' },
+      }),
+    );
+    await expect(strict.verifyAccessToken(access_token)).rejects.toThrow(
+      new InvalidAccessTokenError('access token rejected: ERR_JOSE_ALG_NOT_ALLOWED'),
+    );
+  });
+
   it('refreshes with a rotating refresh token and refuses a replayed one', async () => {
     const { response, checks } = await login(USER);
     const first = await auth.exchangeCode(REDIRECT_URI, response, checks);
@@ -246,10 +498,59 @@ describe('AuthService against the development identity provider', () => {
     );
   });
 
-  it('gets a client-credentials token of its own client', async () => {
-    const { claims, expired } = await auth.verifyAccessToken(await auth.clientCredentialsToken());
-    expect(expired).toBe(false);
-    expect(claims.sub).toBe(CLIENT_ID);
+  it('revokes a refresh token (RFC 7009): the provider refuses it from then on, and only it', async () => {
+    const revoked = await auth.exchangeCode(REDIRECT_URI, ...loginArgs(await login(USER)));
+    const kept = await auth.exchangeCode(REDIRECT_URI, ...loginArgs(await login(USER)));
+    await auth.revokeRefreshToken(revoked.refreshToken as string);
+
+    const refresh = (token?: string) =>
+      tokenEndpoint(idp, { grant_type: 'refresh_token', refresh_token: token as string });
+    expect(await refresh(revoked.refreshToken)).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_grant' },
+    });
+    expect((await refresh(kept.refreshToken)).status).toBe(200);
+    // A token the provider no longer knows is no error (RFC 7009 §2.2).
+    await auth.revokeRefreshToken(revoked.refreshToken as string);
+  });
+
+  it('reports a revocation the provider refuses as rejected, and one it cannot answer as unavailable', async () => {
+    const { accessToken, refreshToken } = await auth.exchangeCode(
+      REDIRECT_URI,
+      ...loginArgs(await login(USER)),
+    );
+    // oidc-provider revokes no JWTs (they are not stored): unsupported_token_type.
+    await expect(auth.revokeRefreshToken(accessToken)).rejects.toThrow(
+      new AuthGrantRejectedError(
+        'revocation rejected by the identity provider: unsupported_token_type',
+      ),
+    );
+
+    const gone = await createDevAuthServer({
+      port: 0,
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      redirectUris: [REDIRECT_URI],
+    });
+    const later = authService(gone.issuer, home);
+    // Discovered while the provider answers, so the revocation request itself fails.
+    await later.authorizationRequest(REDIRECT_URI);
+    await gone.close();
+    await expect(later.revokeRefreshToken(refreshToken as string)).rejects.toThrow(
+      new AuthProviderUnavailableError('revocation failed: identity provider unreachable'),
+    );
+  });
+
+  it('gets a client-credentials token of its own client, which is no bearer token of a user', async () => {
+    const token = await auth.clientCredentialsToken();
+    expect(decodeJwt(token)).toMatchObject({
+      iss: idp.issuer,
+      sub: CLIENT_ID,
+      client_id: CLIENT_ID,
+    });
+    await expect(auth.verifyAccessToken(token)).rejects.toThrow(
+      new InvalidAccessTokenError('token has no resource owner'),
+    );
   });
 
   it('answers "unavailable" while the provider does not answer, and discovers it once it does', async () => {

@@ -1,5 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { createRemoteJWKSet, errors as joseErrors, JWTPayload, jwtVerify } from 'jose';
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  JWTPayload,
+  jwtVerify,
+} from 'jose';
 import * as oidc from 'openid-client';
 import type { AuthSettings } from './auth.settings.js';
 import { SettingService } from '../settings/setting.service.js';
@@ -17,7 +23,11 @@ export interface TokenSet {
 
 /** What the server reads from an access token (Keycloak's claim shapes). */
 export interface AccessTokenClaims extends JWTPayload {
+  /** The user: a token without one (client credentials) is refused. */
   sub: string;
+  iat: number;
+  exp: number;
+  jti: string;
   preferred_username?: string;
   email?: string;
   given_name?: string;
@@ -27,9 +37,12 @@ export interface AccessTokenClaims extends JWTPayload {
 
 export interface VerifiedAccessToken {
   claims: AccessTokenClaims;
-  /** Signature and issuer are good but `exp` has passed: refresh, don't reject. */
+  /** Every check passes but `exp` has passed: refresh, don't reject. */
   expired: boolean;
 }
+
+/** Claims every access token must carry; jose checks they are there. */
+const REQUIRED_CLAIMS = ['exp', 'iat', 'sub', 'jti'];
 
 export interface AuthorizationRequest {
   url: string;
@@ -39,9 +52,10 @@ export interface AuthorizationRequest {
 
 /**
  * The server's OpenID Connect client: discovery, the authorization-code flow with PKCE,
- * refresh, access-token verification against the provider's JWKS, and client-credentials
- * tokens for the provider's admin API (`IdentityProviderAdmin`). Discovery is lazy and
- * retried after a failure, so the server boots even while the provider is still starting.
+ * refresh, refresh-token revocation, access-token verification against the provider's JWKS,
+ * and client-credentials tokens for the provider's admin API (`IdentityProviderAdmin`).
+ * Discovery is lazy and retried after a failure, so the server boots even while the provider
+ * is still starting.
  */
 @Injectable()
 export class AuthService {
@@ -101,24 +115,52 @@ export class AuthService {
     return { accessToken: tokens.access_token, refreshToken: tokens.refresh_token ?? refreshToken };
   }
 
-  /** Checks signature (JWKS) and issuer; reports expiry instead of throwing on it. */
+  /**
+   * Checks that `token` is an access token of our provider for this client and a user:
+   * signature (JWKS, the configured algorithms only), issuer, the required claims, audience
+   * (`aud` or `azp`), type, and a subject that is not the client. Reports expiry instead of
+   * throwing on it, once every other check has passed.
+   */
   async verifyAccessToken(token: string): Promise<VerifiedAccessToken> {
     const config = await this.config();
     this.jwks ??= createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri as string));
     try {
-      const { payload } = await jwtVerify<AccessTokenClaims>(token, this.jwks, {
+      const { protectedHeader, payload } = await jwtVerify(token, this.jwks, {
         issuer: config.serverMetadata().issuer,
+        algorithms: this.settings.tokenAlgorithms,
+        requiredClaims: REQUIRED_CLAIMS,
       });
-      return { claims: this.requireSubject(payload), expired: false };
+      return { claims: this.accessTokenClaims(protectedHeader, payload), expired: false };
     } catch (e) {
-      if (e instanceof joseErrors.JWTExpired) {
-        return { claims: this.requireSubject(e.payload as AccessTokenClaims), expired: true };
-      }
       if (e instanceof InvalidAccessTokenError) throw e;
+      if (e instanceof joseErrors.JWTExpired) {
+        // jose checks `exp` after the signature, the issuer and the claims' presence, and
+        // before nothing we ask of it; the checks of our own are left. The header is the one
+        // whose signature was just verified.
+        const claims = this.accessTokenClaims(decodeProtectedHeader(token), e.payload);
+        return { claims, expired: true };
+      }
+      if (e instanceof joseErrors.JWTClaimValidationFailed)
+        throw new InvalidAccessTokenError(
+          `access token rejected: ${e.code} (${e.claim} ${e.reason})`,
+        );
       if (e instanceof joseErrors.JOSEError)
         throw new InvalidAccessTokenError(`access token rejected: ${e.code}`);
       throw new AuthProviderUnavailableError(`cannot verify access token: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * Revokes `refreshToken` at the provider (RFC 7009): a refresh with it then fails with
+   * `invalid_grant`. Providers may end more with it (oidc-provider, the development
+   * provider's base, ends the whole grant). A token the provider does not know is no error
+   * (RFC 7009 §2.2).
+   */
+  async revokeRefreshToken(refreshToken: string): Promise<void> {
+    const config = await this.config();
+    await this.grant('revocation', () =>
+      oidc.tokenRevocation(config, refreshToken, { token_type_hint: 'refresh_token' }),
+    );
   }
 
   /**
@@ -141,9 +183,26 @@ export class AuthService {
     return access_token;
   }
 
-  private requireSubject(payload: Partial<AccessTokenClaims>): AccessTokenClaims {
-    if (typeof payload.sub !== 'string' || !payload.sub)
-      throw new InvalidAccessTokenError('token has no subject');
+  /** What jose cannot check: the claims' types, audience, token type and resource owner. */
+  private accessTokenClaims(header: { typ?: string }, payload: JWTPayload): AccessTokenClaims {
+    const { clientId } = this.settings;
+    const { sub, jti, aud, azp } = payload;
+    // jose has checked that `exp` and `iat` are numbers.
+    if (typeof sub !== 'string' || !sub) throw new InvalidAccessTokenError('token has no subject');
+    if (typeof jti !== 'string' || !jti) throw new InvalidAccessTokenError('token has no jti');
+    // Keycloak names the client in `azp` and puts "account" in `aud`.
+    const audiences = Array.isArray(aud) ? aud : [aud];
+    if (!audiences.includes(clientId) && azp !== clientId)
+      throw new InvalidAccessTokenError('token is not for this client');
+    // RFC 9068's `typ` header; Keycloak marks its access tokens (and not its ID tokens) with
+    // a `typ` claim instead.
+    const typ = header.typ?.toLowerCase().replace(/^application\//, '');
+    if (typ !== 'at+jwt' && payload.typ !== 'Bearer')
+      throw new InvalidAccessTokenError('token is not an access token');
+    // RFC 9068 §2.2: a token of the client itself (client credentials) has the client as
+    // its subject; it acts for no user.
+    if (sub === payload.client_id || sub === clientId)
+      throw new InvalidAccessTokenError('token has no resource owner');
     return payload as AccessTokenClaims;
   }
 
@@ -169,7 +228,7 @@ export class AuthService {
     return this.configuration;
   }
 
-  /** Runs a token-endpoint call, sorting provider refusals from provider outages. */
+  /** Runs a token- or revocation-endpoint call, sorting provider refusals from outages. */
   private async grant<T>(what: string, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
@@ -177,7 +236,10 @@ export class AuthService {
       if (e instanceof oidc.ResponseBodyError || e instanceof oidc.AuthorizationResponseError) {
         throw new AuthGrantRejectedError(`${what} rejected by the identity provider: ${e.error}`);
       }
-      if (e instanceof oidc.ClientError)
+      // With a code, a response that failed the protocol's checks (a state mismatch, say).
+      // Without one, openid-client wraps a failure it does not know: under Jest's module
+      // realm that includes fetch's network errors, elsewhere plain TypeErrors.
+      if (e instanceof oidc.ClientError && e.code !== undefined)
         throw new AuthGrantRejectedError(`${what} failed: ${e.message}`);
       throw new AuthProviderUnavailableError(`${what} failed: identity provider unreachable`);
     }
