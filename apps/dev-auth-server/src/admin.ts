@@ -1,9 +1,15 @@
 // The admin API - the stand-in for Keycloak's admin endpoints that the BodhiApp server calls
-// to change a user's role:
+// to change a user's role and to end a user's grants:
 //
-//   GET /admin/users                 → 200 [{ sub, username, role }]
-//   PUT /admin/users/:sub/role       {"role": "resource_admin"} → 200 { sub, role }
-//   GET /admin/stats                 → 200 { grants: { <grant_type>: count } }
+//   GET  /admin/users                → 200 [{ sub, username, role }]
+//   PUT  /admin/users/:sub/role      {"role": "resource_admin"} → 200 { sub, role }
+//   POST /admin/users/:sub/logout    → 200 { sub, grants_revoked: n }
+//   GET  /admin/stats                → 200 { grants: { <grant_type>: count } }
+//
+// Logout revokes every grant the user holds, with its refresh tokens (they then get
+// invalid_grant), like Keycloak's POST /admin/realms/{realm}/users/{id}/logout. Unlike it,
+// the user's browser session at the provider stays: a new login may skip the form. An
+// unknown :sub is 404 on both user routes.
 //
 // The stats let tests prove how often a client really refreshed (e.g. exactly once).
 //
@@ -19,6 +25,7 @@ import { isRole, ROLES, UserStore } from './users.js';
 const USERS = '/admin/users';
 const STATS = '/admin/stats';
 const ROLE = /^\/admin\/users\/([^/]+)\/role$/;
+const LOGOUT = /^\/admin\/users\/([^/]+)\/logout$/;
 
 export function adminRoutes(options: {
   users: UserStore;
@@ -26,12 +33,16 @@ export function adminRoutes(options: {
   verifyAccessToken: AccessTokenVerifier;
   /** Successful token-endpoint grants so far, by grant_type. */
   grantCounts: () => Record<string, number>;
+  /** Revokes every grant of the account `sub` and its tokens; how many grants there were. */
+  revokeGrantsOf: (sub: string) => Promise<number>;
 }): Middleware {
-  const { users, clientId, verifyAccessToken, grantCounts } = options;
+  const { users, clientId, verifyAccessToken, grantCounts, revokeGrantsOf } = options;
 
   return async (ctx, next) => {
     const roleMatch = ROLE.exec(ctx.path);
-    if (ctx.path !== USERS && ctx.path !== STATS && !roleMatch) return next();
+    const logoutMatch = LOGOUT.exec(ctx.path);
+    const userMatch = roleMatch ?? logoutMatch;
+    if (ctx.path !== USERS && ctx.path !== STATS && !userMatch) return next();
 
     ctx.set('Cache-Control', 'no-store');
     const fail = (status: number, error: string, description: string) => {
@@ -39,7 +50,7 @@ export function adminRoutes(options: {
       ctx.body = { error, error_description: description };
     };
 
-    const allowed = roleMatch ? 'PUT' : 'GET';
+    const allowed = roleMatch ? 'PUT' : logoutMatch ? 'POST' : 'GET';
     if (ctx.method !== allowed) {
       ctx.set('Allow', allowed);
       return fail(405, 'method_not_allowed', `use ${allowed}`);
@@ -63,13 +74,17 @@ export function adminRoutes(options: {
       ctx.body = { grants: grantCounts() };
       return;
     }
-    if (!roleMatch) {
+    if (!userMatch) {
       ctx.body = users.list().map(({ sub, username, role }) => ({ sub, username, role }));
       return;
     }
 
-    const sub = safeDecode(roleMatch[1]);
+    const sub = safeDecode(userMatch[1]);
     if (sub === undefined || !users.find(sub)) return fail(404, 'not_found', 'unknown user');
+    if (logoutMatch) {
+      ctx.body = { sub, grants_revoked: await revokeGrantsOf(sub) };
+      return;
+    }
 
     let body: unknown;
     try {

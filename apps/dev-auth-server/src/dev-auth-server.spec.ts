@@ -58,12 +58,14 @@ async function tokenRequest(
   return { status: response.status, body: (await response.json()) as TokenResponse['body'] };
 }
 
-/** Logs in through the form and exchanges the code: the whole authorization-code flow. */
+/** Logs in through the form and exchanges the code: the whole authorization-code flow. Pass
+ * a `jar` to keep the provider session (a later login with it skips the form). */
 async function codeFlow(
   server: DevAuthServer,
   username: string,
   password: string,
   scope = 'openid profile email',
+  jar = new CookieJar(),
 ) {
   const { codeVerifier, codeChallenge } = createPkcePair();
   const state = `state-${Math.random()}`;
@@ -75,7 +77,7 @@ async function codeFlow(
     codeChallenge,
     scope,
   });
-  const callback = await loginThroughForm({ authorizationUrl, username, password });
+  const callback = await loginThroughForm({ authorizationUrl, username, password, jar });
   expect(`${callback.origin}${callback.pathname}`).toBe(REDIRECT_URI);
   expect(callback.searchParams.get('state')).toBe(state);
   const code = callback.searchParams.get('code');
@@ -203,6 +205,58 @@ describe('dev-auth-server', () => {
       given_name: 'Uma',
       family_name: 'User',
     });
+  });
+
+  it('issues RFC 9068 access tokens: a user as sub, a client-credentials token the client', async () => {
+    const { access_token } = await codeFlow(server, 'user@bodhi.test', 'user-pass');
+    const expectedClaims = {
+      iss: server.issuer,
+      aud: CLIENT_ID,
+      client_id: CLIENT_ID,
+      jti: expect.any(String),
+      iat: expect.any(Number),
+      exp: expect.any(Number),
+    };
+    for (const token of [access_token ?? '', await clientCredentialsToken(server)]) {
+      expect(decodeProtectedHeader(token)).toMatchObject({ alg: 'RS256', typ: 'at+jwt' });
+      expect(await verify(token)).toMatchObject(expectedClaims);
+    }
+    expect(decodeJwt(access_token ?? '').sub).toBe(USER.sub);
+    const client = decodeJwt(await clientCredentialsToken(server));
+    expect(client.sub).toBe(CLIENT_ID);
+    expect(client.resource_access).toBeUndefined();
+    // Every token its own jti.
+    expect(client.jti).not.toBe(decodeJwt(access_token ?? '').jti);
+  });
+
+  it('revokes a refresh token at the revocation endpoint with client_secret_basic (RFC 7009)', async () => {
+    const discovery = (await (
+      await fetch(`${server.issuer}/.well-known/openid-configuration`)
+    ).json()) as { revocation_endpoint: string };
+    expect(discovery.revocation_endpoint).toBe(`${server.issuer}/token/revocation`);
+    const revoked = await codeFlow(server, 'user@bodhi.test', 'user-pass');
+    const kept = await codeFlow(server, 'user@bodhi.test', 'user-pass');
+    const credentials = `${encodeURIComponent(CLIENT_ID)}:${encodeURIComponent(CLIENT_SECRET)}`;
+    const revocation = await fetch(discovery.revocation_endpoint, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(credentials).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({
+        token: revoked.refresh_token ?? '',
+        token_type_hint: 'refresh_token',
+      }),
+    });
+    expect(revocation.status).toBe(200);
+
+    const refresh = (token?: string) =>
+      tokenRequest(server, { grant_type: 'refresh_token', refresh_token: token ?? '' });
+    expect(await refresh(revoked.refresh_token)).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_grant' },
+    });
+    expect((await refresh(kept.refresh_token)).status).toBe(200);
   });
 
   it('accepts client_secret_post and rejects a wrong client secret', async () => {
@@ -507,6 +561,59 @@ describe('dev-auth-server', () => {
       server.setRole(ADMIN.sub, 'resource_admin');
       expect(server.users().find((u) => u.sub === ADMIN.sub)?.role).toBe('resource_admin');
       expect(() => server.setRole('nobody', 'resource_user')).toThrow(/unknown user/);
+    });
+
+    it("logs a user out: every refresh token of the user's grants dies, other users' live", async () => {
+      const auth = { authorization: `Bearer ${await clientCredentialsToken(server)}` };
+      const logout = (sub: string) =>
+        fetch(`${server.issuer}/admin/users/${sub}/logout`, { method: 'POST', headers: auth });
+      // Earlier tests' logins of USER go first, so the count below is this test's own.
+      expect((await logout(USER.sub)).status).toBe(200);
+
+      const jar = new CookieJar();
+      const first = await codeFlow(server, 'user@bodhi.test', 'user-pass', undefined, jar);
+      const second = await codeFlow(server, 'user@bodhi.test', 'user-pass');
+      const other = await codeFlow(server, 'admin@bodhi.test', 'admin-pass');
+
+      const response = await logout(USER.sub);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ sub: USER.sub, grants_revoked: 2 });
+
+      const refresh = (token?: string) =>
+        tokenRequest(server, { grant_type: 'refresh_token', refresh_token: token ?? '' });
+      for (const revoked of [first, second]) {
+        expect(await refresh(revoked.refresh_token)).toMatchObject({
+          status: 400,
+          body: { error: 'invalid_grant' },
+        });
+      }
+      expect((await refresh(other.refresh_token)).status).toBe(200);
+      expect(await (await logout(USER.sub)).json()).toEqual({ sub: USER.sub, grants_revoked: 0 });
+
+      // The browser session at the provider stays: a login from it skips the form and gets a
+      // new grant, whose refresh token works.
+      const again = await codeFlow(server, 'ignored', 'ignored', undefined, jar);
+      expect((await verify(again.access_token ?? '')).sub).toBe(USER.sub);
+      expect((await refresh(again.refresh_token)).status).toBe(200);
+    });
+
+    it('answers logout of an unknown user with 404, and only to POST with a client token', async () => {
+      const auth = { authorization: `Bearer ${await clientCredentialsToken(server)}` };
+      const unknown = await fetch(
+        `${server.issuer}/admin/users/00000000-0000-0000-0000-000000000000/logout`,
+        { method: 'POST', headers: auth },
+      );
+      expect(unknown.status).toBe(404);
+      const get = await fetch(`${server.issuer}/admin/users/${USER.sub}/logout`, { headers: auth });
+      expect(get.status).toBe(405);
+      expect(get.headers.get('allow')).toBe('POST');
+
+      const { access_token } = await codeFlow(server, 'user@bodhi.test', 'user-pass');
+      const asUser = await fetch(`${server.issuer}/admin/users/${USER.sub}/logout`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${access_token}` },
+      });
+      expect(asUser.status).toBe(401);
     });
   });
 

@@ -10,7 +10,8 @@ import { adminRoutes } from './admin.js';
 import { DEFAULT_CONFIG, resolveIssuer, type DevAuthConfig } from './config.js';
 import { interactionRoutes } from './interactions.js';
 import { loadSigningKey, publicJwk } from './keys.js';
-import { createProvider } from './provider.js';
+import { createMemoryStorage } from './memory-adapter.js';
+import { createProvider, revokeGrants } from './provider.js';
 import { userinfoShim } from './userinfo.js';
 import { UserStore, type DemoUser, type Role } from './users.js';
 
@@ -59,7 +60,14 @@ export async function createDevAuthServer(
   const { port } = server.address() as AddressInfo;
   const issuer = resolveIssuer(effective, port);
 
-  const provider = createProvider({ issuer, config: effective, users, signingKey });
+  const storage = createMemoryStorage();
+  const provider = createProvider({
+    issuer,
+    config: effective,
+    users,
+    signingKey,
+    adapter: storage.adapter,
+  });
   const verifyAccessToken = createAccessTokenVerifier({
     issuer,
     clientId: effective.clientId,
@@ -80,7 +88,17 @@ export async function createDevAuthServer(
     grants[type] = (grants[type] ?? 0) + 1;
   });
   provider.use(
-    adminRoutes({ users, clientId, verifyAccessToken, grantCounts: () => ({ ...grants }) }),
+    adminRoutes({
+      users,
+      clientId,
+      verifyAccessToken,
+      grantCounts: () => ({ ...grants }),
+      async revokeGrantsOf(sub) {
+        const grantIds = storage.grantIdsOf(sub);
+        await revokeGrants(provider, grantIds);
+        return grantIds.length;
+      },
+    }),
   );
   provider.on('server_error', (_ctx, err: Error) => {
     console.error('dev-auth-server: server error:', err);

@@ -6,6 +6,9 @@
 // Consequence, by design of a dev tool: restarting the provider forgets every session and
 // grant, so refresh tokens issued before the restart are rejected ("invalid_grant") and users
 // are logged out at their next refresh.
+//
+// Besides the adapter, the storage answers which grants an account holds, which
+// oidc-provider has no query for: the admin API's logout revokes them all.
 import type { Adapter, AdapterFactory, AdapterPayload } from 'oidc-provider';
 
 interface Entry {
@@ -23,12 +26,23 @@ const GRANTABLE = new Set([
   'BackchannelAuthenticationRequest',
 ]);
 
-export function createMemoryAdapterFactory(): AdapterFactory {
+export interface MemoryStorage {
+  /** oidc-provider's `adapter` setting. */
+  adapter: AdapterFactory;
+  /** The ids of the grants `accountId` holds (of any client), expired ones left out. */
+  grantIdsOf(accountId: string): string[];
+}
+
+const keyOf = (model: string, id: string) => `${model}:${id}`;
+
+export function createMemoryStorage(): MemoryStorage {
   const entries = new Map<string, Entry>();
-  /** Secondary indexes: session uid → key, user code → key, grant id → keys. */
+  /** Secondary indexes: session uid → key, user code → key, grant id → keys, account id →
+   * grant ids. */
   const byUid = new Map<string, string>();
   const byUserCode = new Map<string, string>();
   const byGrant = new Map<string, Set<string>>();
+  const byAccount = new Map<string, Set<string>>();
 
   const read = (key: string | undefined): AdapterPayload | undefined => {
     if (key === undefined) return undefined;
@@ -41,8 +55,8 @@ export function createMemoryAdapterFactory(): AdapterFactory {
     return entry.payload;
   };
 
-  return (model: string): Adapter => {
-    const keyFor = (id: string) => `${model}:${id}`;
+  const adapter = (model: string): Adapter => {
+    const keyFor = (id: string) => keyOf(model, id);
 
     return {
       async upsert(id, payload, expiresIn) {
@@ -55,6 +69,11 @@ export function createMemoryAdapterFactory(): AdapterFactory {
           const keys = byGrant.get(payload.grantId) ?? new Set<string>();
           keys.add(key);
           byGrant.set(payload.grantId, keys);
+        }
+        if (model === 'Grant' && payload.accountId) {
+          const grants = byAccount.get(payload.accountId) ?? new Set<string>();
+          grants.add(id);
+          byAccount.set(payload.accountId, grants);
         }
       },
       async find(id) {
@@ -71,6 +90,9 @@ export function createMemoryAdapterFactory(): AdapterFactory {
         if (payload) payload.consumed = Math.floor(Date.now() / 1000);
       },
       async destroy(id) {
+        const accountId =
+          model === 'Grant' ? entries.get(keyFor(id))?.payload.accountId : undefined;
+        if (accountId) byAccount.get(accountId)?.delete(id);
         entries.delete(keyFor(id));
       },
       async revokeByGrantId(grantId) {
@@ -78,5 +100,14 @@ export function createMemoryAdapterFactory(): AdapterFactory {
         byGrant.delete(grantId);
       },
     };
+  };
+
+  return {
+    adapter,
+    grantIdsOf(accountId) {
+      const grants = byAccount.get(accountId) ?? new Set<string>();
+      for (const id of grants) if (!read(keyOf('Grant', id))) grants.delete(id);
+      return [...grants];
+    },
   };
 }

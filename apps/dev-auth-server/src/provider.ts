@@ -10,12 +10,16 @@
 // grants too - so a plain code + refresh flow (what an OIDC client library does) gets JWTs.
 import { randomBytes } from 'node:crypto';
 import type { JWK } from 'jose';
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, {
+  errors,
+  type AdapterFactory,
+  type Configuration,
+  type KoaContextWithOIDC,
+} from 'oidc-provider';
 
 import type { DevAuthConfig } from './config.js';
 import { SIGNING_ALG } from './keys.js';
 import { escapeHtml, page } from './html.js';
-import { createMemoryAdapterFactory } from './memory-adapter.js';
 import { profileClaims, tokenRoles, type UserStore } from './users.js';
 
 /** Identifies the BodhiApp server as a resource server; an absolute URI, as RFC 8707 asks. */
@@ -46,14 +50,22 @@ export interface ProviderOptions {
   config: DevAuthConfig;
   users: UserStore;
   signingKey: JWK;
+  /** Where sessions, grants and tokens live. */
+  adapter: AdapterFactory;
 }
 
-export function createProvider({ issuer, config, users, signingKey }: ProviderOptions): Provider {
+export function createProvider({
+  issuer,
+  config,
+  users,
+  signingKey,
+  adapter,
+}: ProviderOptions): Provider {
   const { clientId, accessTokenTtlSeconds } = config;
   const resource = resourceIndicatorFor(clientId);
 
   const configuration: Configuration = {
-    adapter: createMemoryAdapterFactory(),
+    adapter,
     jwks: { keys: [signingKey] },
     // Cookie-signing keys; sessions live in memory anyway, so a new key per start is fine.
     cookies: { keys: [randomBytes(32).toString('base64url')] },
@@ -200,6 +212,23 @@ async function grantEverythingRequested(ctx: KoaContextWithOIDC) {
   }
   await grant.save();
   return grant;
+}
+
+/**
+ * Ends the grants `grantIds` and every token issued under them, as oidc-provider does when a
+ * refresh token is revoked (its revoke helper, which needs a request context of its own
+ * routes). Their refresh tokens then get `invalid_grant`; JWT access tokens are not stored
+ * and live until they expire.
+ */
+export async function revokeGrants(provider: Provider, grantIds: string[]): Promise<void> {
+  for (const grantId of grantIds) {
+    await Promise.all(
+      [provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode].map((model) =>
+        model.revokeByGrantId(grantId),
+      ),
+    );
+    await (await provider.Grant.find(grantId))?.destroy();
+  }
 }
 
 function sameClient(ctx: KoaContextWithOIDC, client: { clientId: string }, token: unknown) {
