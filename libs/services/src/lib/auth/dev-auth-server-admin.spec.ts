@@ -23,6 +23,15 @@ const USER = {
   family_name: 'Role',
   role: 'resource_user',
 };
+const OTHER = {
+  sub: '0b8e6f0e-3c1a-4f47-9d0e-6a2f5c7d9e02',
+  username: 'otto@bodhi.test',
+  password: 'otto-pass',
+  email: 'otto@bodhi.test',
+  given_name: 'Otto',
+  family_name: 'Other',
+  role: 'resource_user',
+};
 
 describe('DevAuthServerAdmin against the development identity provider', () => {
   let home: TempHome;
@@ -44,7 +53,7 @@ describe('DevAuthServerAdmin against the development identity provider', () => {
   beforeAll(async () => {
     home = tempHome('bodhi-idp-admin-');
     const usersFile = path.join(home.dir, 'users.json');
-    fs.writeFileSync(usersFile, JSON.stringify({ users: [USER] }));
+    fs.writeFileSync(usersFile, JSON.stringify({ users: [USER, OTHER] }));
     idp = await createDevAuthServer({
       port: 0,
       clientId: CLIENT_ID,
@@ -60,16 +69,16 @@ describe('DevAuthServerAdmin against the development identity provider', () => {
     home?.remove();
   });
 
-  it('changes a role at the provider, which the next refresh shows; an unknown user is refused', async () => {
+  /** A login of `who` through the provider's form: its tokens. */
+  async function login(who: { username: string; password: string }) {
     const request = await auth.authorizationRequest(REDIRECT_URI);
-    const callback = await loginThroughForm({
-      authorizationUrl: request.url,
-      username: USER.username,
-      password: USER.password,
-    });
+    const callback = await loginThroughForm({ authorizationUrl: request.url, ...who });
     const checks = { state: request.state, pkceVerifier: request.pkceVerifier };
-    const response = Object.fromEntries(callback.searchParams);
-    const tokens = await auth.exchangeCode(REDIRECT_URI, response, checks);
+    return auth.exchangeCode(REDIRECT_URI, Object.fromEntries(callback.searchParams), checks);
+  }
+
+  it('changes a role at the provider, which the next refresh shows; an unknown user is refused', async () => {
+    const tokens = await login(USER);
     await admin.setUserRole(USER.sub, 'resource_manager');
     const refreshed = await auth.refresh(tokens.refreshToken as string);
     const { claims } = await auth.verifyAccessToken(refreshed.accessToken);
@@ -77,6 +86,25 @@ describe('DevAuthServerAdmin against the development identity provider', () => {
     expect(auth.roleOf(claims)).toBe('resource_manager');
 
     await expect(admin.setUserRole('no-such-user', 'resource_user')).rejects.toThrow(
+      new AuthGrantRejectedError('user no-such-user is unknown to the identity provider'),
+    );
+  });
+
+  it("ends every grant of a user at the provider: the user's refresh tokens die, others' live", async () => {
+    const first = await login(USER);
+    const second = await login(USER);
+    const other = await login(OTHER);
+    await admin.revokeUserGrants(USER.sub);
+    for (const { refreshToken } of [first, second]) {
+      await expect(auth.refresh(refreshToken as string)).rejects.toThrow(
+        new AuthGrantRejectedError('refresh rejected by the identity provider: invalid_grant'),
+      );
+    }
+    expect((await auth.refresh(other.refreshToken as string)).accessToken).toEqual(
+      expect.any(String),
+    );
+
+    await expect(admin.revokeUserGrants('no-such-user')).rejects.toThrow(
       new AuthGrantRejectedError('user no-such-user is unknown to the identity provider'),
     );
   });
@@ -98,9 +126,13 @@ describe('DevAuthServerAdmin against the development identity provider', () => {
     });
     await down.close();
     try {
-      await expect(
-        adapterFor(down.issuer).admin.setUserRole(USER.sub, 'resource_user'),
-      ).rejects.toThrow(AuthProviderUnavailableError);
+      const { admin: unreachable } = adapterFor(down.issuer);
+      await expect(unreachable.setUserRole(USER.sub, 'resource_user')).rejects.toThrow(
+        AuthProviderUnavailableError,
+      );
+      await expect(unreachable.revokeUserGrants(USER.sub)).rejects.toThrow(
+        AuthProviderUnavailableError,
+      );
     } finally {
       warn.mockRestore();
     }

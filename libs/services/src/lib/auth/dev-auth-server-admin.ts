@@ -6,8 +6,9 @@ import { IdentityProviderAdmin } from './identity-provider-admin.js';
 
 /**
  * `IdentityProviderAdmin` over the development provider's admin API (apps/dev-auth-server:
- * `PUT <issuer>/admin/users/<id>/role`), which stands in for Keycloak's. It accepts only a
- * client-credentials token of the server's own client.
+ * `PUT <issuer>/admin/users/<id>/role`, `POST <issuer>/admin/users/<id>/logout`), which
+ * stands in for Keycloak's. It accepts only a client-credentials token of the server's own
+ * client.
  */
 @Injectable()
 export class DevAuthServerAdmin extends IdentityProviderAdmin {
@@ -16,17 +17,39 @@ export class DevAuthServerAdmin extends IdentityProviderAdmin {
   }
 
   async setUserRole(userId: string, role: Role): Promise<void> {
+    await this.userRequest('PUT', userId, 'role', 'the role change', { role });
+  }
+
+  async revokeUserGrants(userId: string): Promise<void> {
+    await this.userRequest('POST', userId, 'logout', 'the logout');
+  }
+
+  /**
+   * `method <issuer>/admin/users/<userId>/<action>` with a client-credentials token and `body`
+   * as JSON. A 404 means the provider does not know the user; any other failure is the
+   * provider's (`what` names the request in the error).
+   */
+  private async userRequest(
+    method: 'PUT' | 'POST',
+    userId: string,
+    action: string,
+    what: string,
+    body?: object,
+  ): Promise<void> {
     const token = await this.auth.clientCredentialsToken();
     const issuer = this.auth.issuer();
     // Relative to the issuer's path, which a provider may mount below its origin.
     const base = issuer.endsWith('/') ? issuer : `${issuer}/`;
-    const url = new URL(`admin/users/${encodeURIComponent(userId)}/role`, base);
+    const url = new URL(`admin/users/${encodeURIComponent(userId)}/${action}`, base);
     let response: Response;
     try {
       response = await fetch(url, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ role }),
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body && { 'content-type': 'application/json' }),
+        },
+        body: body && JSON.stringify(body),
       });
     } catch (e) {
       throw new AuthProviderUnavailableError(
@@ -37,7 +60,7 @@ export class DevAuthServerAdmin extends IdentityProviderAdmin {
       throw new AuthGrantRejectedError(`user ${userId} is unknown to the identity provider`);
     if (!response.ok)
       throw new AuthProviderUnavailableError(
-        `identity provider refused the role change (HTTP ${response.status})`,
+        `identity provider refused ${what} (HTTP ${response.status})`,
       );
   }
 }
