@@ -134,9 +134,9 @@ export class AuthService {
     } catch (e) {
       if (e instanceof InvalidAccessTokenError) throw e;
       if (e instanceof joseErrors.JWTExpired) {
-        // jose checks `exp` after the signature, the issuer and the claims' presence, and
-        // before nothing we ask of it; the checks of our own are left. The header is the one
-        // whose signature was just verified.
+        // jose reports expiry only once the algorithm, signature, issuer and required
+        // claims have passed (after it comes only maxTokenAge, not used here): our own
+        // checks are what is left. The header is the one whose signature was verified.
         const claims = this.accessTokenClaims(decodeProtectedHeader(token), e.payload);
         return { claims, expired: true };
       }
