@@ -6,10 +6,12 @@
  */
 import {
   createSessionDataSource,
+  createSessionRevocations,
   createSessionStore,
   DefaultSessionService,
   SessionLock,
   SessionPruner,
+  SessionRevocations,
   SessionStoreBackend,
   type ResolvedSessionOptions,
   type SessionDbKind,
@@ -178,6 +180,7 @@ interface Table {
   options: ResolvedSessionOptions;
   dataSource: DataSource;
   store: SessionStoreBackend;
+  revocations: SessionRevocations;
   service: DefaultSessionService;
 }
 
@@ -239,11 +242,17 @@ async function filledTable(
     method = 'INSERT … SELECT generate_series in 100k-row statements, then VACUUM ANALYZE';
   }
   const store = createSessionStore(dataSource, resolved);
-  const service = new DefaultSessionService(store, resolved, new SessionLock(dataSource, ws.kind));
+  const revocations = createSessionRevocations(dataSource, resolved);
+  const service = new DefaultSessionService(
+    store,
+    resolved,
+    new SessionLock(dataSource, ws.kind),
+    revocations,
+  );
   const settleSeconds =
     ws.kind === 'postgres' ? await settlePostgres(ws, store, rows, options.settleSeconds) : 0;
   return {
-    table: { options: resolved, dataSource, store, service },
+    table: { options: resolved, dataSource, store, revocations, service },
     seconds,
     method,
     settleSeconds,
@@ -467,6 +476,7 @@ export async function runScaleBench(
     );
     const pruner = new SessionPruner(
       futureStore(large.table),
+      large.table.revocations,
       large.table.dataSource,
       large.table.options,
     );

@@ -14,6 +14,7 @@ import { resolveSessionOptions } from './session.options.js';
 import { DefaultSessionService } from './session.service.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionLock } from './session-lock.js';
+import type { SessionRevocations } from './session-revocations.js';
 
 /** What runs inside `/slow-write` after the session has loaded and before it is changed. */
 type BeforeWrite = (req: express.Request) => Promise<void>;
@@ -53,6 +54,7 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
   let db: TestSessionDb;
   let dataSource: DataSource;
   let store: SessionStoreBackend;
+  let revocations: SessionRevocations;
 
   /** Stock express-session over our store. */
   const stockApp = (beforeWrite?: BeforeWrite) =>
@@ -79,12 +81,13 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
           secureCookie,
         }),
         new SessionLock(dataSource, kind),
+        revocations,
       ).sessionMiddleware(),
     );
 
   beforeAll(async () => {
     db = await createTestSessionDb(kind);
-    ({ dataSource, store } = await openTestStore(db));
+    ({ dataSource, store, revocations } = await openTestStore(db));
   });
   afterAll(async () => {
     await dataSource?.destroy();
@@ -175,20 +178,21 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
   it('sessionMiddleware(): a request slides the stored expiry only once it would move by a minute or more', async () => {
     const app = serviceApp();
     const cookie = cookieOf(await request(app).post('/login/dora').expect(200));
-    const [sid] = await store.idsForUser('dora');
+    // The row's key (the hash of the session id), as the store lists it.
+    const [key] = await store.idsForUser('dora');
     const storedExpiry = async () =>
       Number(
         (
           await db.query<{ expires_at: string | number }>(
             `SELECT expires_at FROM ${db.qualifiedTable} WHERE id = $1`,
-            [sid],
+            [key],
           )
         )[0].expires_at,
       );
     // As if last written a second ago: the rolling cookie moves it by about a second, so
     // the row is read, not written.
     await db.query(`UPDATE ${db.qualifiedTable} SET expires_at = expires_at - 1000 WHERE id = $1`, [
-      sid,
+      key,
     ]);
     const atLogin = await storedExpiry();
     await request(app).get('/me').set('Cookie', cookie).expect(200, { user: 'dora' });
@@ -197,7 +201,7 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
     // As if last written two minutes ago: this request moves it to now + TTL.
     await db.query(`UPDATE ${db.qualifiedTable} SET expires_at = $1 WHERE id = $2`, [
       atLogin - 120_000,
-      sid,
+      key,
     ]);
     const before = Date.now();
     await request(app).get('/me').set('Cookie', cookie).expect(200, { user: 'dora' });

@@ -11,6 +11,7 @@ import {
   TestSessionDb,
 } from '@bodhi/testing';
 import { SessionStoreBackend } from './session-store.backend.js';
+import { sessionKey } from './session-key.js';
 import { InvalidSessionInputError, SessionStoreUnavailableError } from './session.errors.js';
 
 const HOUR = 3_600_000;
@@ -63,13 +64,16 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
   });
   beforeEach(() => store.clearSessions());
 
+  // Rows are keyed by the hash of the session id.
   const row = async (id: string) =>
     (
       await db.query<{ data: string; expires_at: string | number; user_id: string | null }>(
         `SELECT data, expires_at, user_id FROM ${db.qualifiedTable} WHERE id = $1`,
-        [id],
+        [sessionKey(id)],
       )
     )[0];
+  /** The keys of these session ids, in the order the store lists keys. */
+  const keys = (...ids: string[]) => ids.map(sessionKey).sort();
   const rowCount = async () =>
     Number((await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${db.qualifiedTable}`))[0].n);
 
@@ -139,6 +143,32 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     expect(await row('old')).toBeDefined();
   });
 
+  it('keys rows by a hash of the session id: no session id is stored anywhere in the table', async () => {
+    // Session ids as express-session makes them (24 random bytes, base64url), and odd ones.
+    const sids = [
+      'Xq3vJ0aZ9mVn2Lr8TpQwEyUi-_kO7sB1',
+      'hWq1n8Rz4Kd0YbC6pLs2Mv9Tj3Xe5Gu-',
+      'short',
+      'ユーザー',
+    ];
+    for (const [i, sid] of sids.entries()) {
+      await store.saveSession(sid, sessionFixture(HOUR, { user_id: `owner-${i}`, n: i }));
+    }
+    for (const sid of sids) {
+      expect(sessionKey(sid)).not.toBe(sid);
+      expect(sessionKey(sid)).toMatch(/^[0-9a-f]{64}$/);
+      expect(await store.findSession(sid)).not.toBeNull();
+    }
+    const table = JSON.stringify(await db.query(`SELECT * FROM ${db.qualifiedTable}`));
+    for (const sid of sids) expect(table).not.toContain(sid);
+    const listed = JSON.stringify([
+      await store.ids(),
+      await store.dump(),
+      await store.allSessions(),
+    ]);
+    for (const sid of sids) expect(listed).not.toContain(sid);
+  });
+
   it('returns null for an unknown id', async () => {
     expect(await store.findSession('nope')).toBeNull();
   });
@@ -165,14 +195,14 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     const expires = (extended.cookie.expires as Date).toISOString();
     expect((await store.findSession('tx'))?.cookie.expires).toBe(expires);
     const all = await store.allSessions();
-    expect(all['tx'].cookie.expires).toBe(expires);
+    expect(all[sessionKey('tx')].cookie.expires).toBe(expires);
     const loaded = await new Promise<SessionData>((resolve, reject) =>
       store.load('tx', (err, s) => (err || !s ? reject(err ?? new Error('missing')) : resolve(s))),
     );
     expect(loaded.cookie.expires).toEqual(extended.cookie.expires);
     // A cookie without an expiry stays a browser-session cookie.
     expect((await store.findSession('browser-cookie'))?.cookie.expires).toBeUndefined();
-    expect(all['browser-cookie'].cookie.expires).toBeUndefined();
+    expect(all[sessionKey('browser-cookie')].cookie.expires).toBeUndefined();
   });
 
   it('touch skips writes that would move a loaded session by less than touchAfter (60 s here)', async () => {
@@ -230,9 +260,9 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     await store.saveSession('b-live', sessionFixture(HOUR, { user_id: 'u1' }));
     await store.saveSession('a-live', sessionFixture(HOUR));
     await store.saveSession('expired', sessionFixture(-5000));
-    expect(Object.keys(await store.allSessions()).sort()).toEqual(['a-live', 'b-live']);
+    expect(Object.keys(await store.allSessions()).sort()).toEqual(keys('a-live', 'b-live'));
     expect(await store.countSessions()).toBe(2);
-    expect(await store.ids()).toEqual(['a-live', 'b-live']);
+    expect(await store.ids()).toEqual(keys('a-live', 'b-live'));
     expect(await store.clearSessions()).toBe(3);
     expect(await rowCount()).toBe(0);
   });
@@ -244,11 +274,11 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     await store.saveSession('bob-1', sessionFixture(HOUR, { user_id: 'bob' }));
     await store.saveSession('anon', sessionFixture(HOUR));
     expect(await store.countForUser('alice')).toBe(2);
-    expect(await store.idsForUser('alice')).toEqual(['alice-1', 'alice-2']);
+    expect(await store.idsForUser('alice')).toEqual(keys('alice-1', 'alice-2'));
     expect(await store.destroyForUser('alice')).toBe(2);
     expect(await store.countForUser('alice')).toBe(0);
     expect(await row('alice-old')).toBeUndefined();
-    expect(await store.idsForUser('bob')).toEqual(['bob-1']);
+    expect(await store.idsForUser('bob')).toEqual(keys('bob-1'));
     expect(await store.findSession('anon')).not.toBeNull();
   });
 
@@ -258,7 +288,7 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     await store.saveSession('ab', sessionFixture(HOUR, { user_id: 'ab-u' }));
     for (const id of ids) {
       expect(await store.findSession(id)).toMatchObject({ user_id: `${id}-u` });
-      expect(await store.idsForUser(`${id}-u`)).toEqual([id]);
+      expect(await store.idsForUser(`${id}-u`)).toEqual(keys(id));
     }
     expect(await store.destroyForUser('a%b-u')).toBe(1);
     expect(await store.countSessions()).toBe(ids.length);
@@ -278,14 +308,15 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     expect(await store.findSession('data-nul')).toMatchObject({ note: 'a\0b' });
   });
 
-  it('dumps [id, userId|null] of live sessions sorted by id', async () => {
+  it('dumps [key, userId|null] of live sessions sorted by key', async () => {
     await store.saveSession('s2', sessionFixture(HOUR, { user_id: 'u2' }));
     await store.saveSession('s1', sessionFixture(HOUR));
     await store.saveSession('s0', sessionFixture(-1000, { user_id: 'gone' }));
-    expect(await store.dump()).toEqual([
-      ['s1', null],
-      ['s2', 'u2'],
-    ]);
+    const expected: [string, string | null][] = [
+      [sessionKey('s1'), null],
+      [sessionKey('s2'), 'u2'],
+    ];
+    expect(await store.dump()).toEqual(expected.sort(([a], [b]) => (a < b ? -1 : 1)));
   });
 
   it('treats a corrupt row as absent, removes it and warns', async () => {
@@ -299,13 +330,13 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
       ]) {
         await db.query(
           `INSERT INTO ${db.qualifiedTable} (id, data, expires_at) VALUES ($1, $2, $3)`,
-          [id, data, expires],
+          [sessionKey(id), data, expires],
         );
       }
       await store.saveSession('good', sessionFixture(HOUR, { user_id: 'g' }));
       expect(await store.findSession('bad-json')).toBeNull();
       expect(await row('bad-json')).toBeUndefined();
-      expect(Object.keys(await store.allSessions())).toEqual(['good']);
+      expect(Object.keys(await store.allSessions())).toEqual([sessionKey('good')]);
       expect(await rowCount()).toBe(1);
       expect(warn).toHaveBeenCalledTimes(3);
       expect(warn.mock.calls.flat().join(' ')).not.toContain('bad-json');

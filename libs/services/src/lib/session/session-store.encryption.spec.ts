@@ -12,6 +12,7 @@ import {
 } from '@bodhi/testing';
 import { SessionTooLargeError } from './session.errors.js';
 import type { SessionStoreBackend } from './session-store.backend.js';
+import { sessionKey } from './session-key.js';
 
 const HOUR = 3_600_000;
 const OTHER_KEY = Buffer.alloc(32, 9).toString('base64');
@@ -27,9 +28,12 @@ describe.each(SESSION_BACKENDS)('encryption at rest and size limits on %s', (kin
     sources.push(opened.dataSource);
     return opened.store;
   };
+  // Rows are keyed by the hash of the session id.
   const raw = async (id: string) =>
     (
-      await db.query<{ data: string }>(`SELECT data FROM ${db.qualifiedTable} WHERE id = $1`, [id])
+      await db.query<{ data: string }>(`SELECT data FROM ${db.qualifiedTable} WHERE id = $1`, [
+        sessionKey(id),
+      ])
     )[0]?.data;
 
   beforeAll(async () => {
@@ -58,7 +62,7 @@ describe.each(SESSION_BACKENDS)('encryption at rest and size limits on %s', (kin
       access_token: TOKEN,
     });
     // The user id column stays queryable for per-user operations.
-    expect(await store.idsForUser('user-identity-in-clear')).toEqual(['enc-1']);
+    expect(await store.idsForUser('user-identity-in-clear')).toEqual([sessionKey('enc-1')]);
   });
 
   it('reads plaintext rows from before encryption and encrypts them on the next save', async () => {
@@ -100,13 +104,13 @@ describe.each(SESSION_BACKENDS)('encryption at rest and size limits on %s', (kin
     await store.saveSession('attacker', sessionFixture(HOUR, { user_id: 'nobody' }));
     await db.query(`UPDATE ${db.qualifiedTable} SET data = $1 WHERE id = $2`, [
       await raw('victim'),
-      'attacker',
+      sessionKey('attacker'),
     ]);
     expect(await store.findSession('attacker')).toBeNull();
     const victim = (await raw('victim')) as string;
     await db.query(`UPDATE ${db.qualifiedTable} SET data = $1 WHERE id = $2`, [
       tamperEncrypted(victim),
-      'victim',
+      sessionKey('victim'),
     ]);
     expect(await store.findSession('victim')).toBeNull();
   });

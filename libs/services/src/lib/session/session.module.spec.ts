@@ -19,6 +19,8 @@ import { SessionModule } from './session.module.js';
 import { sessionOptionsFromSettings } from './session-options.from-settings.js';
 import { SessionPruner } from './session.pruner.js';
 import { DefaultSessionService } from './session.service.js';
+import { sessionKey } from './session-key.js';
+import { SessionRevocations } from './session-revocations.js';
 import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -50,10 +52,17 @@ describe.each(SESSION_BACKENDS)('SessionModule on %s', (kind) => {
         user_id: 'nest-user',
       });
       expect(await service.countSessionsForUser('nest-user')).toBe(1);
-      expect(await service.getSessionIdsForUser('nest-user')).toEqual(['nest-sid']);
-      expect(await service.dumpAllSessions()).toEqual([['nest-sid', 'nest-user']]);
+      expect(await service.getSessionIdsForUser('nest-user')).toEqual([sessionKey('nest-sid')]);
+      expect(await service.dumpAllSessions()).toEqual([[sessionKey('nest-sid'), 'nest-user']]);
       await expect(service.ping()).resolves.toBeUndefined();
+      const revocations = app.get(SessionRevocations);
+      expect((await revocations.tokenState('nest-user', 'jti')).notBefore).toBeUndefined();
+      const before = Date.now();
       expect(await service.clearSessionsForUser('nest-user')).toBe(1);
+      // Logging a user out everywhere also revokes every token issued to them until now.
+      const { notBefore } = await revocations.tokenState('nest-user', 'jti');
+      expect(notBefore).toBeGreaterThanOrEqual(before);
+      expect(notBefore).toBeLessThanOrEqual(Date.now());
       await service.getSessionStore().saveSession('a', sessionFixture(60_000));
       expect(await service.clearAllSessions()).toBe(1);
       // The pruner was started by bootstrap (settings default: every 60 s).
@@ -77,7 +86,7 @@ describe.each(SESSION_BACKENDS)('SessionModule on %s', (kind) => {
       const store = app.get(DefaultSessionService).getSessionStore();
       expect(store.kind).toBe(kind);
       await store.saveSession('x', sessionFixture(60_000));
-      expect(await store.ids()).toEqual(['x']);
+      expect(await store.ids()).toEqual([sessionKey('x')]);
     } finally {
       await app.close();
       await db.drop();
@@ -94,7 +103,7 @@ describe('SessionModule on sqlite::memory:', () => {
     try {
       const store = app.get(DefaultSessionService).getSessionStore();
       await store.saveSession('m', sessionFixture(60_000, { user_id: 'mem' }));
-      expect(await store.dump()).toEqual([['m', 'mem']]);
+      expect(await store.dump()).toEqual([[sessionKey('m'), 'mem']]);
     } finally {
       await app.close();
     }

@@ -13,6 +13,7 @@ import {
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionPruner } from './session.pruner.js';
 import type { SessionStoreBackend } from './session-store.backend.js';
+import type { SessionRevocations } from './session-revocations.js';
 import type { DataSource } from 'typeorm';
 import * as fs from 'node:fs';
 import type { SessionDataSource } from './session-data-source.factory.js';
@@ -22,10 +23,13 @@ describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
   let dataSource: DataSource;
   let store: SessionStoreBackend;
   let options: ResolvedSessionOptions;
+  let revocations: SessionRevocations;
 
   beforeAll(async () => {
     db = await createTestSessionDb(kind);
-    ({ dataSource, store, options } = await openTestStore(db, { pruneBatchSize: 100 }));
+    ({ dataSource, store, options, revocations } = await openTestStore(db, {
+      pruneBatchSize: 100,
+    }));
   });
   afterAll(async () => {
     await dataSource?.destroy();
@@ -54,7 +58,7 @@ describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
   it('removes only expired rows, in bounded batches', async () => {
     await insertRows('old', 250, -1000);
     await insertRows('live', 7, 60_000);
-    const pruner = new SessionPruner(store, dataSource, options);
+    const pruner = new SessionPruner(store, revocations, dataSource, options);
     const batch = jest.spyOn(store, 'pruneBatch');
     expect(await pruner.pruneOnce()).toBe(250);
     expect(batch.mock.calls.map(([size]) => size)).toEqual([100, 100, 100]);
@@ -74,7 +78,10 @@ describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
     let logged!: () => void;
     const failureLogged = new Promise<void>((resolve) => (logged = resolve));
     const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => logged());
-    const pruner = new SessionPruner(store, dataSource, { ...options, pruneIntervalMs: 20 });
+    const pruner = new SessionPruner(store, revocations, dataSource, {
+      ...options,
+      pruneIntervalMs: 20,
+    });
     const rounds = jest.spyOn(pruner, 'pruneOnce');
     const batch = jest
       .spyOn(store, 'pruneBatch')
@@ -115,7 +122,7 @@ describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
       const key = `bodhi-session-prune:${db.schema}.${db.table}`;
       try {
         await other.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
-        const pruner = new SessionPruner(store, dataSource, options);
+        const pruner = new SessionPruner(store, revocations, dataSource, options);
         expect(await pruner.pruneOnce()).toBe(0);
         await other.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
         expect(await pruner.pruneOnce()).toBe(10);
@@ -140,7 +147,10 @@ describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
       return removed;
     });
     try {
-      const pruner = new SessionPruner(store, dataSource, { ...options, pruneBatchSize: 50 });
+      const pruner = new SessionPruner(store, revocations, dataSource, {
+        ...options,
+        pruneBatchSize: 50,
+      });
       expect(await pruner.pruneOnce()).toBe(300);
       expect(batch).toHaveBeenCalledTimes(7);
       // Batches 1–6 each had a successor; the work queued after each ran before it. (After
@@ -175,7 +185,10 @@ describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
       expect(fs.statSync(`${file}-wal`).size).toBe(0);
       const drain = jest.spyOn(dataSource as SessionDataSource, 'drainWal');
       try {
-        const pruner = new SessionPruner(store, dataSource, { ...options, pruneBatchSize: 20 });
+        const pruner = new SessionPruner(store, revocations, dataSource, {
+          ...options,
+          pruneBatchSize: 20,
+        });
         expect(await pruner.pruneOnce()).toBe(2000);
         // 101 batches: a wait after every 10th that had a successor.
         expect(drain).toHaveBeenCalledTimes(10);
@@ -189,7 +202,7 @@ describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
 
   it('leaves live sessions alone when nothing has expired', async () => {
     await store.saveSession('live', sessionFixture(60_000));
-    expect(await new SessionPruner(store, dataSource, options).pruneOnce()).toBe(0);
+    expect(await new SessionPruner(store, revocations, dataSource, options).pruneOnce()).toBe(0);
     expect(await store.findSession('live')).not.toBeNull();
   });
 });

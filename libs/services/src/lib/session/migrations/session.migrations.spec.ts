@@ -1,17 +1,38 @@
-import type { DataSource } from 'typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
 import {
   createTestSessionDb,
   openTestStore,
   SESSION_BACKENDS,
   sessionFixture,
+  TEST_ENCRYPTION_KEY,
   TestSessionDb,
 } from '@bodhi/testing';
+import { parseEncryptionKeys, SessionCipher, SessionDecryptError } from '../session-cipher.js';
+import { SESSION_KEY_PATTERN, sessionKey } from '../session-key.js';
+import { migrationsTableName, REKEY_BATCH_SIZE, sessionMigrations } from './session.migrations.js';
+
+const HOUR = 3_600_000;
+const ALL_MIGRATIONS = [
+  'CreateSessionTable1763856000000',
+  'AddSessionUserId1763856000001',
+  'AddRevocationTables1764547200000',
+  'HashSessionIds1764547200001',
+];
+/** What releases before hashed keys encrypted with: the raw session id as associated data. */
+const oldCipher = new SessionCipher(parseEncryptionKeys([TEST_ENCRYPTION_KEY]));
+
+interface LegacySession {
+  sid: string;
+  userId: string;
+  encrypted: boolean;
+  json: string;
+}
 
 describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
   let db: TestSessionDb;
   const opened: DataSource[] = [];
-  const open = async () => {
-    const result = await openTestStore(db);
+  const open = async (overrides: Parameters<typeof openTestStore>[1] = {}) => {
+    const result = await openTestStore(db, overrides);
     opened.push(result.dataSource);
     return result;
   };
@@ -24,13 +45,13 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
     await db.drop();
   });
 
-  const columns = async (): Promise<string[]> =>
+  const columns = async (table = db.table): Promise<string[]> =>
     kind === 'sqlite'
-      ? (await db.query<{ name: string }>(`PRAGMA table_info("${db.table}")`)).map((c) => c.name)
+      ? (await db.query<{ name: string }>(`PRAGMA table_info("${table}")`)).map((c) => c.name)
       : (
           await db.query<{ column_name: string }>(
             'SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position',
-            [db.schema, db.table],
+            [db.schema, table],
           )
         ).map((c) => c.column_name);
   const indexes = async (): Promise<string[]> =>
@@ -53,16 +74,23 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
       )
     ).map((m) => m.name);
 
-  it('creates the table, both indexes and records both migrations on a fresh database', async () => {
+  it('creates the tables, their indexes and records every migration on a fresh database', async () => {
     await open();
     expect(await columns()).toEqual(['id', 'data', 'expires_at', 'user_id']);
     expect(await indexes()).toEqual(
       expect.arrayContaining([`${db.table}_expires_at_idx`, `${db.table}_user_id_idx`]),
     );
-    expect(await migrationNames()).toEqual([
-      'CreateSessionTable1763856000000',
-      'AddSessionUserId1763856000001',
+    expect(await columns(`${db.table}_user_revocations`)).toEqual(['user_id', 'not_before']);
+    expect(await columns(`${db.table}_revoked_tokens`)).toEqual(['jti', 'expires_at']);
+    expect(await columns(`${db.table}_revocation_queue`)).toEqual([
+      'id',
+      'kind',
+      'subject',
+      'attempts',
+      'next_attempt_at',
+      'give_up_at',
     ]);
+    expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
   });
 
   it('runs again as a no-op and keeps the data', async () => {
@@ -71,7 +99,7 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
     await first.dataSource.destroy();
     const second = await open();
     expect(await second.store.findSession('kept')).toMatchObject({ user_id: 'u' });
-    expect(await migrationNames()).toHaveLength(2);
+    expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
   });
 
   it('upgrades a table made by an older release without user_id, in place', async () => {
@@ -91,16 +119,192 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
     expect(await store.findSession('old-sid')).toMatchObject({ user_id: 'legacy' });
     // The next save of the old session fills its user_id.
     await store.saveSession('old-sid', old);
-    expect(await store.idsForUser('legacy')).toEqual(['old-sid']);
+    expect(await store.idsForUser('legacy')).toEqual([sessionKey('old-sid')]);
   });
 
   it('lets two instances start at once on the same database', async () => {
     const [a, b] = await Promise.all([open(), open()]);
     await a.store.saveSession('from-a', sessionFixture(60_000));
     expect(await b.store.findSession('from-a')).not.toBeNull();
-    expect(await migrationNames()).toEqual([
-      'CreateSessionTable1763856000000',
-      'AddSessionUserId1763856000001',
+    expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
+  });
+
+  // ---- re-keying the rows of the release before hashed keys (v4) ------------------------
+
+  /**
+   * The database as the previous release left it: its two migrations run (by TypeORM, as
+   * that release ran them), so the migrations table records those two only.
+   */
+  const previousRelease = async (): Promise<void> => {
+    if (kind === 'postgres') await db.query(`CREATE SCHEMA IF NOT EXISTS "${db.schema}"`);
+    const ref = { kind, table: db.table, schema: db.schema };
+    const common = {
+      migrations: sessionMigrations(ref).slice(0, 2),
+      migrationsTableName: migrationsTableName(db.table),
+      logging: false,
+    };
+    const ds = new DataSource(
+      (kind === 'sqlite'
+        ? { ...common, type: 'better-sqlite3', database: db.url.slice('sqlite:'.length) }
+        : { ...common, type: 'postgres', url: db.url, schema: db.schema }) as DataSourceOptions,
+    );
+    await ds.initialize();
+    try {
+      await ds.runMigrations({ transaction: 'all' });
+    } finally {
+      await ds.destroy();
+    }
+    expect(await migrationNames()).toEqual(ALL_MIGRATIONS.slice(0, 2));
+  };
+
+  /**
+   * `count` rows as the previous release wrote them: keyed by the raw session id, every
+   * other one encrypted with that id as associated data, the rest plain JSON.
+   */
+  const legacyRows = async (count: number, prefix = 'legacy-sid'): Promise<LegacySession[]> => {
+    const sessions = Array.from({ length: count }, (_, i): LegacySession => {
+      const sid = i === 0 ? `${prefix}-ユーザー-0` : `${prefix}-${i}`;
+      const userId = `legacy-user-${i % 7}`;
+      const json = JSON.stringify(sessionFixture(HOUR, { user_id: userId, n: i }));
+      return { sid, userId, encrypted: i % 2 === 1, json };
+    });
+    const expires = Date.now() + HOUR;
+    for (let at = 0; at < count; at += 200) {
+      const chunk = sessions.slice(at, at + 200);
+      const values = chunk
+        .map((_, j) => `($${j * 4 + 1}, $${j * 4 + 2}, $${j * 4 + 3}, $${j * 4 + 4})`)
+        .join(', ');
+      await db.query(
+        `INSERT INTO ${db.qualifiedTable} (id, data, expires_at, user_id) VALUES ${values}`,
+        chunk.flatMap((s) => [
+          s.sid,
+          s.encrypted ? oldCipher.encrypt(s.sid, s.json) : s.json,
+          expires,
+          s.userId,
+        ]),
+      );
+    }
+    return sessions;
+  };
+
+  type RawRow = { id: string; data: string; expires_at: string | number; user_id: string | null };
+  const rawRows = async (): Promise<RawRow[]> =>
+    db.query<RawRow>(`SELECT id, data, expires_at, user_id FROM ${db.qualifiedTable} ORDER BY id`);
+  const rowIds = async (): Promise<string[]> => (await rawRows()).map((r) => r.id);
+  const keysOf = (sessions: LegacySession[]) => sessions.map((s) => sessionKey(s.sid)).sort();
+
+  it('re-keys the rows of the previous release in place: hashed ids, every session still found', async () => {
+    await previousRelease();
+    const sessions = await legacyRows(12);
+    const before = new Map((await rawRows()).map((r) => [r.id, r]));
+    const { store } = await open({ encryptionKeys: [TEST_ENCRYPTION_KEY] });
+
+    expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
+    const after = await rawRows();
+    expect(after.map((r) => r.id)).toEqual(keysOf(sessions));
+    for (const r of after) expect(r.id).toMatch(new RegExp(SESSION_KEY_PATTERN));
+    // In place: data, expiry and user id of each row are what the old release wrote.
+    for (const s of sessions) {
+      const was = before.get(s.sid) as RawRow;
+      const now = after.find((r) => r.id === sessionKey(s.sid)) as RawRow;
+      expect([now.data, Number(now.expires_at), now.user_id]).toEqual([
+        was.data,
+        Number(was.expires_at),
+        was.user_id,
+      ]);
+    }
+    // Every session is found by its id, those encrypted with the raw id as well.
+    expect(sessions.filter((s) => s.encrypted).length).toBeGreaterThan(0);
+    for (const s of sessions) {
+      expect(await store.findSession(s.sid)).toMatchObject({
+        user_id: s.userId,
+        n: sessions.indexOf(s),
+      });
+    }
+    // No session id is left anywhere in the table.
+    expect(JSON.stringify(after)).not.toContain('legacy-sid');
+    expect(await store.idsForUser('legacy-user-0')).toEqual(
+      keysOf(sessions.filter((s) => s.userId === 'legacy-user-0')),
+    );
+  });
+
+  it(`re-keys more rows than one batch (${REKEY_BATCH_SIZE})`, async () => {
+    const count = Math.floor(2.5 * REKEY_BATCH_SIZE);
+    await previousRelease();
+    const sessions = await legacyRows(count);
+    const { store } = await open({ encryptionKeys: [TEST_ENCRYPTION_KEY] });
+    const ids = await rowIds();
+    expect(ids).toHaveLength(count);
+    expect(ids).toEqual(keysOf(sessions));
+    for (const s of [sessions[0], sessions[1], sessions[count - 2], sessions[count - 1]]) {
+      expect(await store.findSession(s.sid)).toMatchObject({ user_id: s.userId });
+    }
+  });
+
+  it('re-keying twice changes nothing: on reopen, and when the run is repeated after an interruption', async () => {
+    await previousRelease();
+    const sessions = await legacyRows(20);
+    const first = await open({ encryptionKeys: [TEST_ENCRYPTION_KEY] });
+    const upgraded = await rawRows();
+    expect(upgraded.map((r) => r.id)).toEqual(keysOf(sessions));
+    await first.dataSource.destroy();
+
+    const second = await open({ encryptionKeys: [TEST_ENCRYPTION_KEY] });
+    expect(await rawRows()).toEqual(upgraded);
+    expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
+    await second.dataSource.destroy();
+
+    // A run that re-keyed every row but was not recorded (the process stopped before
+    // TypeORM wrote the record): the next start runs v4 again, and leaves hashed keys be.
+    await db.query(
+      `DELETE FROM ${kind === 'postgres' ? `"${db.schema}".` : ''}"${db.table}_migrations" WHERE name = $1`,
+      ['HashSessionIds1764547200001'],
+    );
+    const again = await open({ encryptionKeys: [TEST_ENCRYPTION_KEY] });
+    expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
+    expect(await rawRows()).toEqual(upgraded);
+    for (const s of sessions) {
+      expect(await again.store.findSession(s.sid)).toMatchObject({ user_id: s.userId });
+    }
+  });
+
+  it('lets two instances upgrade a previous-release table at once; the migration is recorded once', async () => {
+    await previousRelease();
+    const sessions = await legacyRows(30);
+    const [a, b] = await Promise.all([
+      open({ encryptionKeys: [TEST_ENCRYPTION_KEY] }),
+      open({ encryptionKeys: [TEST_ENCRYPTION_KEY] }),
     ]);
+    expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
+    expect(await rowIds()).toEqual(keysOf(sessions));
+    for (const s of sessions) {
+      expect(await a.store.findSession(s.sid)).toMatchObject({ user_id: s.userId });
+      expect(await b.store.findSession(s.sid)).toMatchObject({ user_id: s.userId });
+    }
+  });
+
+  it('encrypts what is saved after the upgrade with the key as associated data, old rows included', async () => {
+    await previousRelease();
+    const [plainOld, encryptedOld] = await legacyRows(2);
+    expect(encryptedOld.encrypted).toBe(true);
+    const { store } = await open({ encryptionKeys: [TEST_ENCRYPTION_KEY] });
+    const stored = async (sid: string) =>
+      (
+        await db.query<{ data: string }>(`SELECT data FROM ${db.qualifiedTable} WHERE id = $1`, [
+          sessionKey(sid),
+        ])
+      )[0].data;
+
+    await store.saveSession('new-sid', sessionFixture(HOUR, { user_id: 'fresh' }));
+    for (const old of [plainOld, encryptedOld]) {
+      const session = await store.findSession(old.sid);
+      await store.saveSession(old.sid, session as NonNullable<typeof session>);
+    }
+    for (const sid of ['new-sid', plainOld.sid, encryptedOld.sid]) {
+      const data = await stored(sid);
+      expect(data).toMatch(/^enc:v1:/);
+      expect(JSON.parse(oldCipher.decrypt(sessionKey(sid), data))).toHaveProperty('user_id');
+      expect(() => oldCipher.decrypt(sid, data)).toThrow(SessionDecryptError);
+    }
   });
 });
