@@ -24,7 +24,15 @@ export type {
 } from './lib/session/session.options.js';
 export { sessionOptionsFromSettings } from './lib/session/session-options.from-settings.js';
 export { DefaultSessionService } from './lib/session/session.service.js';
-export { SessionStoreBackend, sessionRef } from './lib/session/session-store.backend.js';
+export { SessionStoreBackend, userNotBefore } from './lib/session/session-store.backend.js';
+export { sessionKey, sessionRef } from './lib/session/session-key.js';
+export { SessionRevocations } from './lib/session/session-revocations.js';
+export type {
+  PendingRevocation,
+  PendingRevocationKind,
+  TokenRevocationState,
+} from './lib/session/session-revocations.js';
+export { RevocationService, TokenRevokedError } from './lib/revocation/revocation.service.js';
 export { SessionPruner } from './lib/session/session.pruner.js';
 export { SessionLock, SessionLockTimeoutError } from './lib/session/session-lock.js';
 export {
@@ -46,6 +54,7 @@ export {
 } from './lib/session/session.constants.js';
 export {
   createSessionDataSource,
+  createSessionRevocations,
   createSessionStore,
   SessionDataSource,
   SessionDbUnavailableError,
