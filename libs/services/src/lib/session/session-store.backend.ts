@@ -124,10 +124,10 @@ export class SessionStoreBackend extends Store {
   override createSession(req: Parameters<Store['createSession']>[0], data: SessionData) {
     const session = super.createSession(req, data);
     Object.defineProperty(session, LOADED, { value: true });
-    for (const fact of [STORED_EXPIRY, USER_NOT_BEFORE] as const) {
-      const value = (data as WithRowFacts)[fact];
-      if (value !== undefined) setRowFact(session, fact, value);
-    }
+    const facts = data as WithRowFacts;
+    if (facts[STORED_EXPIRY] !== undefined) setStoredExpiry(session, facts[STORED_EXPIRY]);
+    if (facts[USER_NOT_BEFORE] !== undefined)
+      setRowFact(session, USER_NOT_BEFORE, facts[USER_NOT_BEFORE]);
     return session;
   }
 
