@@ -154,7 +154,7 @@ describe('a standalone server without BODHI_SESSION_ENCRYPTION_KEYS', () => {
   beforeAll(async () => {
     stack = await startStack({
       backend: 'sqlite',
-      logLevel: 'log',
+      logLevel: 'info',
       env: { [BODHI_SESSION_ENCRYPTION_KEYS]: undefined },
     });
   });
@@ -169,6 +169,7 @@ describe('a standalone server without BODHI_SESSION_ENCRYPTION_KEYS', () => {
     const keyFile = path.join(String(server.env[BODHI_HOME]), 'session_encryption_key');
     expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
     expect(Buffer.from(fs.readFileSync(keyFile, 'utf8').trim(), 'base64')).toHaveLength(32);
+    expect(server.output(100_000)).toContain('Generated a session encryption key');
     expect(server.output(100_000)).not.toMatch(/unencrypted/i);
     expect((await agent.user()).body).toMatchObject({ auth_status: 'logged_in' });
   });
