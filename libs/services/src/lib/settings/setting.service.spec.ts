@@ -125,6 +125,7 @@ describe('settings', () => {
       clientSecret: 's',
       // No admin API unless one is named: role changes are refused, not sent anywhere.
       adminApi: 'none',
+      tokenAlgorithms: ['RS256'],
     });
   });
 
@@ -134,6 +135,56 @@ describe('settings', () => {
     expect(first).toMatch(/^[0-9a-f]{64}$/);
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect((await service({ BODHI_HOME: home })).sessionSecret()).toBe(first);
+  });
+
+  it('generates a standalone session encryption key once, keeps it in BODHI_HOME with mode 600', async () => {
+    const file = path.join(home, 'session_encryption_key');
+    // Under the usual umask, so that mode 600 is the service's doing.
+    const umask = process.umask(0o022);
+    let s: SettingService;
+    let keys: string[];
+    try {
+      s = await service({ BODHI_HOME: home });
+      // Made when first asked for.
+      expect(fs.existsSync(file)).toBe(false);
+      keys = s.sessionEncryptionKeys();
+    } finally {
+      process.umask(umask);
+    }
+    const [key, ...more] = keys;
+    expect(more).toEqual([]);
+    // 32 random bytes, base64: a key the store accepts.
+    expect(key).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect(Buffer.from(key, 'base64')).toHaveLength(32);
+    expect(fs.readFileSync(file, 'utf8')).toBe(key);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    // The same key for the life of the service, and for the next service over the same home.
+    expect(s.sessionEncryptionKeys()).toEqual([key]);
+    expect((await service({ BODHI_HOME: home })).sessionEncryptionKeys()).toEqual([key]);
+    expect(fs.readFileSync(file, 'utf8')).toBe(key);
+    // Not the cookie secret, and not another home's key.
+    expect(key).not.toBe(Buffer.from(s.sessionSecret(), 'hex').toString('base64'));
+    const other = path.join(scratch.dir, 'other-home');
+    expect((await service({ BODHI_HOME: other })).sessionEncryptionKeys()).not.toEqual([key]);
+  });
+
+  it('returns configured encryption keys as they are, generating none', async () => {
+    const second = Buffer.alloc(32, 2).toString('base64');
+    const s = await service({
+      BODHI_HOME: home,
+      BODHI_SESSION_ENCRYPTION_KEYS: `${KEY},${second}`,
+    });
+    expect(s.sessionEncryptionKeys()).toEqual([KEY, second]);
+    expect(fs.existsSync(path.join(home, 'session_encryption_key'))).toBe(false);
+    const cluster = await service({
+      BODHI_HOME: home,
+      BODHI_DEPLOYMENT: 'cluster',
+      BODHI_SESSION_DB_URL: 'postgres://u:p@db/sessions',
+      BODHI_SESSION_SECRET: SECRET,
+      BODHI_SESSION_ENCRYPTION_KEYS: KEY,
+    });
+    expect(cluster.sessionEncryptionKeys()).toEqual([KEY]);
+    expect(fs.existsSync(path.join(home, 'session_encryption_key'))).toBe(false);
   });
 
   it.each([
