@@ -1,11 +1,8 @@
-import {
-  createTestSessionDb,
-  openTestStore,
-  sessionFixture,
-  TestSessionDb,
-} from '@bodhi/testing';
+import { createTestSessionDb, openTestStore, sessionFixture, TestSessionDb } from '@bodhi/testing';
+import { sessionKey } from '@bodhi/services';
 import { Logger } from '@nestjs/common';
-import { spawnSync } from 'node:child_process';
+import Database from 'better-sqlite3';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,4 +89,62 @@ describe('bin/bodhi-sessions.js', () => {
     expect({ status: refused.status, stdout: refused.stdout }).toEqual({ status: 2, stdout: '' });
     expect(refused.stderr).toContain('add --yes');
   });
+});
+
+/**
+ * Two processes upgrading one SQLite file at once, as two servers (or a server and the CLI)
+ * booting on it do: the migrations run once, whoever wins, and the other finds them done.
+ */
+describe('two bodhi-sessions processes migrating one SQLite file at once', () => {
+  let db: TestSessionDb;
+  const ROWS = 50_000;
+
+  beforeAll(async () => {
+    db = await createTestSessionDb('sqlite');
+    // A table an early release made (no migrations record), with raw session ids: every
+    // migration is pending, and the re-key takes long enough for the two to overlap.
+    const file = new Database(db.url.slice('sqlite:'.length));
+    file.exec(
+      `CREATE TABLE "${db.table}" (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, expires_at INTEGER NOT NULL)`,
+    );
+    const insert = file.prepare(`INSERT INTO "${db.table}" VALUES (?, ?, ?)`);
+    const expires = Date.now() + 3_600_000;
+    file.transaction(() => {
+      for (let i = 0; i < ROWS; i++) insert.run(`raw-${i}`, '{"cookie":{}}', expires);
+    })();
+    file.close();
+  });
+  afterAll(() => db?.drop());
+
+  const migrate = () =>
+    new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [BIN, 'migrate', '--url', db.url, '--table', db.table],
+        { cwd: WORKSPACE_ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('close', (code) => resolve({ code, err }));
+    });
+
+  it('records each migration once and re-keys every row once', async () => {
+    const results = await Promise.all([migrate(), migrate()]);
+    expect(results).toEqual([
+      { code: 0, err: '' },
+      { code: 0, err: '' },
+    ]);
+    const names = await db.query<{ name: string }>(`SELECT name FROM "${db.table}_migrations"`);
+    expect(names.map((n) => n.name).sort()).toEqual([...new Set(names.map((n) => n.name))].sort());
+    expect(names).toHaveLength(4);
+    const [{ n }] = await db.query<{ n: number }>(
+      `SELECT COUNT(*) AS n FROM "${db.table}" WHERE id = $1`,
+      [sessionKey('raw-7')],
+    );
+    expect(n).toBe(1);
+    const [{ raw }] = await db.query<{ raw: number }>(
+      `SELECT COUNT(*) AS raw FROM "${db.table}" WHERE id LIKE 'raw-%'`,
+    );
+    expect(raw).toBe(0);
+  }, 120_000);
 });

@@ -51,7 +51,7 @@ function dataSourceOptions(options: ResolvedSessionOptions): DataSourceOptions {
       // WAL + NORMAL keeps every committed write across a process crash (only an OS crash
       // may lose the last transactions); busy_timeout lets a second process wait for the lock.
       prepareDatabase: (db: { pragma(sql: string): unknown }) => {
-        db.pragma('busy_timeout = 5000');
+        db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
         db.pragma('synchronous = NORMAL');
         // Deleted rows (ended sessions) are overwritten with zeros, not left in free pages.
         db.pragma('secure_delete = ON');
@@ -94,6 +94,34 @@ export class SessionDataSource extends DataSource {
     await this.checkpointer?.stop();
     this.checkpointer = undefined;
     await super.destroy();
+  }
+}
+
+/** How long a statement waits for another process's SQLite write lock. */
+const SQLITE_BUSY_TIMEOUT_MS = 5000;
+/** How long a booting process waits for another one's migrations (a re-key takes seconds). */
+const SQLITE_MIGRATION_LOCK_TIMEOUT_MS = 120_000;
+
+/**
+ * Serializes migrations across processes sharing one SQLite file: TypeORM reads which
+ * migrations ran before it opens its transaction, so two processes booting at once would
+ * both run (and record) the pending ones. The write lock is taken first (BEGIN IMMEDIATE),
+ * and the migrations run inside it; the second process waits, then finds them done.
+ */
+async function migrateSqlite(ds: DataSource): Promise<void> {
+  const db = sqliteHandle(ds);
+  db.pragma(`busy_timeout = ${SQLITE_MIGRATION_LOCK_TIMEOUT_MS}`);
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      await ds.runMigrations({ transaction: 'none' });
+      db.exec('COMMIT');
+    } catch (e) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw e;
+    }
+  } finally {
+    db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   }
 }
 
@@ -147,7 +175,7 @@ export async function createSessionDataSource(
   }
   try {
     if (options.target.kind === 'postgres') await migratePostgres(ds, options);
-    else await ds.runMigrations({ transaction: 'all' });
+    else await migrateSqlite(ds);
   } catch (e) {
     await ds.destroy().catch(() => undefined);
     throw new SessionDbUnavailableError(`Cannot migrate session database (${where}): ${safe(e)}`);

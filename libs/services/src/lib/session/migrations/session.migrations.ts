@@ -99,35 +99,44 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
 
   /**
    * v4: rows are keyed by the SHA-256 of the session id, never the id itself, so a copy of
-   * the database holds no cookie value. Re-keys rows of earlier releases in place, in
-   * batches; a row already keyed by a hash is never touched again, so an interrupted run
-   * resumes where it stopped. On PostgreSQL each batch commits alone (no transaction around
-   * the migration: a million rows never sit in one transaction); the migration lock keeps a
-   * second instance out meanwhile. SQLite runs it in the one migration transaction.
+   * the database holds no cookie value. Re-keys rows of earlier releases in place; a row
+   * already keyed by a hash is never touched again, so an interrupted run resumes where it
+   * stopped. SQLite re-keys in one statement, inside the migration's transaction (the file
+   * is local: a million rows take seconds). PostgreSQL re-keys in batches that each commit
+   * alone (no transaction around the migration: a million rows never sit in one), walking
+   * the primary key forward so no batch scans rows an earlier one passed; the migration
+   * lock keeps a second instance out meanwhile.
    */
   class HashSessionIds1764547200001 implements MigrationInterface {
     name = 'HashSessionIds1764547200001';
     transaction = pg ? false : undefined;
 
     async up(q: QueryRunner): Promise<void> {
-      const hashed = pg ? `encode(sha256(convert_to(id, 'UTF8')), 'hex')` : 'bodhi_session_key(id)';
-      const unhashed = pg ? `id !~ '${SESSION_KEY_PATTERN}'` : 'NOT bodhi_is_session_key(id)';
       if (!pg) {
         const db = sqliteHandle(q.connection);
+        const isKey = new RegExp(SESSION_KEY_PATTERN);
         db.function('bodhi_session_key', { deterministic: true }, (id) => sessionKey(String(id)));
         db.function('bodhi_is_session_key', { deterministic: true }, (id) =>
-          new RegExp(SESSION_KEY_PATTERN).test(String(id)) ? 1 : 0,
+          isKey.test(String(id)) ? 1 : 0,
         );
+        await q.query(
+          `UPDATE ${t} SET id = bodhi_session_key(id) WHERE NOT bodhi_is_session_key(id)`,
+        );
+        return;
       }
-      const rowKey = pg ? 'id' : 'rowid';
+      // `after` is compared, ordered and maximised in the column's own collation, in SQL.
+      let after = '';
       for (;;) {
-        const { affected } = await q.query(
-          `UPDATE ${t} SET id = ${hashed} WHERE ${rowKey} IN ` +
-            `(SELECT ${rowKey} FROM ${t} WHERE ${unhashed} LIMIT ${REKEY_BATCH_SIZE})`,
-          [],
-          true,
-        );
-        if ((affected ?? 0) < REKEY_BATCH_SIZE) return;
+        const [batch] = (await q.query(
+          `WITH batch AS (SELECT id FROM ${t} WHERE id > $1 AND id !~ '${SESSION_KEY_PATTERN}' ` +
+            `ORDER BY id LIMIT ${REKEY_BATCH_SIZE}), ` +
+            `rekeyed AS (UPDATE ${t} SET id = encode(sha256(convert_to(${t}.id, 'UTF8')), 'hex') ` +
+            `FROM batch WHERE ${t}.id = batch.id RETURNING 1) ` +
+            'SELECT (SELECT count(*) FROM rekeyed) AS n, (SELECT max(id) FROM batch) AS last',
+          [after],
+        )) as { n: string; last: string | null }[];
+        if (Number(batch.n) < REKEY_BATCH_SIZE || batch.last === null) return;
+        after = batch.last;
       }
     }
 
