@@ -173,9 +173,7 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
     const claims = { sub: 'someone', iat: exp - 120, exp, jti: 'logged-out-jti' };
     await service.revokeAccessToken(await accessToken(claims));
     await expect(service.checkBearer(claims)).rejects.toBeInstanceOf(TokenRevokedError);
-    await expect(
-      service.checkBearer({ ...claims, jti: 'another-token' }),
-    ).resolves.toBeUndefined();
+    await expect(service.checkBearer({ ...claims, jti: 'another-token' })).resolves.toBeUndefined();
     // Past its expiry the record no longer matters (and the pruner removes it).
     now = exp * 1000 + 1;
     await expect(service.checkBearer(claims)).resolves.toBeUndefined();

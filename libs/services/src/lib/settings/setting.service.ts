@@ -66,7 +66,9 @@ export class SettingService {
    */
   sessionEncryptionKeys(): string[] {
     if (this.session.encryptionKeys.length > 0) return this.session.encryptionKeys;
-    return [this.generatedSecret(SESSION_ENCRYPTION_KEY_FILE, 'a session encryption key', 'base64')];
+    return [
+      this.generatedSecret(SESSION_ENCRYPTION_KEY_FILE, 'a session encryption key', 'base64'),
+    ];
   }
 
   /** 32 random bytes kept in `$BODHI_HOME/<name>`, made on first use; read once per service. */
