@@ -1,3 +1,4 @@
+import { sessionKey } from '@bodhi/services';
 import { BodhiClient, DEMO_USER, SESSION_BACKENDS, Stack, startStack } from '@bodhi/testing';
 
 const ACCESS_TOKEN_TTL_SECONDS = 2;
@@ -41,11 +42,12 @@ describe.each(SESSION_BACKENDS)('token refresh on %s', (backend) => {
     const browser = new BodhiClient(stack.servers[0].url);
     await browser.login(DEMO_USER.username, DEMO_USER.password);
     const sid = browser.sessionId();
-    // Break the refresh token behind the server's back, as a revoked grant would.
+    // Break the refresh token behind the server's back, as a revoked grant would (a plain
+    // row, as an earlier release wrote them, still loads).
     const data = { ...(await stack.session(sid)), refresh_token: 'revoked' };
     await stack.db.query(`UPDATE ${stack.db.qualifiedTable} SET data = $1 WHERE id = $2`, [
       JSON.stringify(data),
-      sid,
+      sessionKey(sid as string),
     ]);
     await stack.untilAccessTokenExpired(sid);
 
