@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import {
   createTestSessionDb,
@@ -6,6 +7,7 @@ import {
   sessionFixture,
   TEST_ENCRYPTION_KEY,
   TestSessionDb,
+  until,
 } from '@bodhi/testing';
 import { parseEncryptionKeys, SessionCipher, SessionDecryptError } from '../session-cipher.js';
 import { SESSION_KEY_PATTERN, sessionKey } from '../session-key.js';
@@ -240,6 +242,42 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
       expect(await store.findSession(s.sid)).toMatchObject({ user_id: s.userId });
     }
   });
+
+  // SQLite re-keys in one statement, under the write lock no other process can take.
+  (kind === 'postgres' ? it : it.skip)(
+    're-keys every row though one of a batch is deleted meanwhile (a logout on a previous-release instance)',
+    async () => {
+      const count = Math.floor(2.5 * REKEY_BATCH_SIZE);
+      await previousRelease();
+      const sessions = await legacyRows(count);
+      // Another instance's logout, caught in the middle: it holds the row of the first batch
+      // while the re-key reaches it, and deletes it before committing.
+      const victim = [...sessions].sort((x, y) => (x.sid < y.sid ? -1 : 1))[0];
+      const other = new pg.Client({ connectionString: db.url });
+      await other.connect();
+      try {
+        await other.query('BEGIN');
+        await other.query(`SELECT 1 FROM ${db.qualifiedTable} WHERE id = $1 FOR UPDATE`, [
+          victim.sid,
+        ]);
+        const opening = open({ encryptionKeys: [TEST_ENCRYPTION_KEY] });
+        // The re-key's UPDATE waits on that row lock: the signal PostgreSQL itself gives.
+        await until(async () => {
+          const [{ n }] = await db.query<{ n: string }>(
+            "SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'",
+          );
+          return Number(n) > 0;
+        });
+        await other.query(`DELETE FROM ${db.qualifiedTable} WHERE id = $1`, [victim.sid]);
+        await other.query('COMMIT');
+        await opening;
+      } finally {
+        await other.end();
+      }
+      const rest = sessions.filter((s) => s !== victim);
+      expect(await rowIds()).toEqual(keysOf(rest));
+    },
+  );
 
   it('re-keying twice changes nothing: on reopen, and when the run is repeated after an interruption', async () => {
     await previousRelease();

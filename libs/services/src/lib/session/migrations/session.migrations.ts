@@ -132,7 +132,10 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
             `ORDER BY id LIMIT ${REKEY_BATCH_SIZE}), ` +
             `rekeyed AS (UPDATE ${t} SET id = encode(sha256(convert_to(${t}.id, 'UTF8')), 'hex') ` +
             `FROM batch WHERE ${t}.id = batch.id RETURNING 1) ` +
-            'SELECT (SELECT count(*) FROM rekeyed) AS n, (SELECT max(id) FROM batch) AS last',
+            // The batch's own size decides when to stop: a row deleted meanwhile (an
+            // instance of the previous release logging out) is not re-keyed, yet more may
+            // follow. (A data-modifying WITH runs whether or not the query reads it.)
+            'SELECT (SELECT count(*) FROM batch) AS n, (SELECT max(id) FROM batch) AS last',
           [after],
         )) as { n: string; last: string | null }[];
         if (Number(batch.n) < REKEY_BATCH_SIZE || batch.last === null) return;
