@@ -50,6 +50,9 @@ export interface AuthorizationRequest {
   pkceVerifier: string;
 }
 
+/** Revocation errors that no retry changes (RFC 7009 §2.2.1). */
+const FINAL_REVOCATION_ERRORS = new Set(['unsupported_token_type', 'invalid_request']);
+
 /**
  * The server's OpenID Connect client: discovery, the authorization-code flow with PKCE,
  * refresh, refresh-token revocation, access-token verification against the provider's JWKS,
@@ -158,9 +161,17 @@ export class AuthService {
    */
   async revokeRefreshToken(refreshToken: string): Promise<void> {
     const config = await this.config();
-    await this.grant('revocation', () =>
-      oidc.tokenRevocation(config, refreshToken, { token_type_hint: 'refresh_token' }),
-    );
+    try {
+      await oidc.tokenRevocation(config, refreshToken, { token_type_hint: 'refresh_token' });
+    } catch (e) {
+      // RFC 7009 answers 200 for a token that is already dead, so anything else means the
+      // token may still work: a failure to retry (an outage, a 5xx, a rotated client
+      // secret). Only a refusal of the request itself is final.
+      if (e instanceof oidc.ResponseBodyError && FINAL_REVOCATION_ERRORS.has(e.error))
+        throw new AuthGrantRejectedError(`revocation refused by the identity provider: ${e.error}`);
+      const reason = e instanceof oidc.ResponseBodyError ? e.error : (e as Error).message;
+      throw new AuthProviderUnavailableError(`revocation failed: ${reason}`);
+    }
   }
 
   /**

@@ -4,6 +4,9 @@ import { AuthGrantRejectedError, AuthProviderUnavailableError } from './auth.err
 import { AuthService } from './auth.service.js';
 import { IdentityProviderAdmin } from './identity-provider-admin.js';
 
+/** How long one admin API call may take before it counts as an outage. */
+const ADMIN_REQUEST_TIMEOUT_MS = 10_000;
+
 /**
  * `IdentityProviderAdmin` over the development provider's admin API (apps/dev-auth-server:
  * `PUT <issuer>/admin/users/<id>/role`, `POST <issuer>/admin/users/<id>/logout`), which
@@ -50,6 +53,8 @@ export class DevAuthServerAdmin extends IdentityProviderAdmin {
           ...(body && { 'content-type': 'application/json' }),
         },
         body: body && JSON.stringify(body),
+        // A provider that stops answering must not hold a request (or shutdown) for long.
+        signal: AbortSignal.timeout(ADMIN_REQUEST_TIMEOUT_MS),
       });
     } catch (e) {
       throw new AuthProviderUnavailableError(

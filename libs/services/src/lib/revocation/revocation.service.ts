@@ -2,7 +2,10 @@ import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { decodeJwt } from 'jose';
 import { AuthService } from '../auth/auth.service.js';
 import type { AccessTokenClaims } from '../auth/auth.service.js';
-import { AuthGrantRejectedError } from '../auth/auth.errors.js';
+import {
+  AuthGrantRejectedError,
+  IdentityProviderAdminUnsupportedError,
+} from '../auth/auth.errors.js';
 import { IdentityProviderAdmin } from '../auth/identity-provider-admin.js';
 import { DefaultSessionService } from '../session/session.service.js';
 import {
@@ -41,6 +44,8 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
   private readonly logger = new Logger(RevocationService.name);
   private timer?: NodeJS.Timeout;
   private retrying?: Promise<number>;
+  /** Set at shutdown: a retry round in flight stops after the item it is sending. */
+  private stopping = false;
 
   constructor(
     private readonly auth: AuthService,
@@ -55,6 +60,7 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.timer);
     this.timer = undefined;
     await this.retrying?.catch(() => undefined);
@@ -75,7 +81,9 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
    * Throws TokenRevokedError when a session's login predates its user's not-before instant
    * (read with the session). A login is judged by when it started (`loginAt`, epoch ms by
    * this server's clock, taken before the code exchange), which a revocation can be ordered
-   * against to the millisecond; sessions of earlier releases, without it, by the token's iat.
+   * against to the millisecond; sessions of earlier releases, without it, by the token's
+   * iat. A token issued a whole second or more before the instant is revoked either way,
+   * so an instance whose clock runs ahead cannot let an earlier login through.
    */
   checkSession(
     claims: AccessTokenClaims,
@@ -83,14 +91,18 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
     loginAt: number | undefined,
   ): void {
     if (notBefore === undefined) return;
-    const revoked = loginAt === undefined ? issuedBefore(claims, notBefore) : loginAt < notBefore;
+    const revoked =
+      loginAt === undefined
+        ? issuedBefore(claims, notBefore)
+        : loginAt < notBefore || (claims.iat + 1) * 1000 <= notBefore;
     if (revoked) throw new TokenRevokedError("the login predates its user's access being revoked");
   }
 
   /**
    * Revokes every token issued to `userId` until now, here and at the provider, and ends
    * the user's sessions; returns how many live sessions ended. The not-before instant is
-   * written first, so a request already past the session read is refused too.
+   * written first, so any request that reads the user's session or bearer after it is
+   * refused (one already past that read finishes as it began).
    */
   async revokeUser(userId: string): Promise<number> {
     const ended = await this.sessions.clearSessionsForUser(userId);
@@ -139,12 +151,21 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
   private async retryDue(): Promise<number> {
     let done = 0;
     for (const pending of await this.revocations.due(RETRY_BATCH)) {
+      if (this.stopping) break;
       if (await this.retry(pending)) done++;
     }
     return done;
   }
 
   private async retry(pending: PendingRevocation): Promise<boolean> {
+    if (pending.subject === undefined) {
+      this.logger.error(
+        `Dropping a queued revocation of ${describe(pending.kind)}: it cannot be decrypted ` +
+          '(its encryption key is no longer configured)',
+      );
+      await this.revocations.dequeue(pending.id);
+      return false;
+    }
     try {
       await this.send(pending.kind, pending.subject);
     } catch (e) {
@@ -183,9 +204,15 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
       if (kind === 'refresh_token') await this.auth.revokeRefreshToken(subject);
       else await this.provider.revokeUserGrants(subject);
     } catch (e) {
-      // A provider that refuses (an unknown user, a token it no longer knows) has nothing
-      // left to revoke: retrying would not change its answer.
-      if (e instanceof AuthGrantRejectedError) return;
+      // A final answer (a user the provider does not know, a request it cannot take, no
+      // admin API to ask) is not retried: no retry would change it.
+      if (
+        e instanceof AuthGrantRejectedError ||
+        e instanceof IdentityProviderAdminUnsupportedError
+      ) {
+        this.logger.warn(`Not revoking ${describe(kind)} at the identity provider: ${e.message}`);
+        return;
+      }
       throw e;
     }
   }

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { sessionStatements, SessionStatements, SessionTableRef } from './session-sql.js';
 import { createSqlExecutor, SessionSqlExecutor } from './session-sql.executor.js';
-import type { SessionCipher } from './session-cipher.js';
+import { SessionCipher, SessionDecryptError } from './session-cipher.js';
 
 /** A revocation the identity provider has not confirmed yet. */
 export type PendingRevocationKind = 'refresh_token' | 'user_grants';
@@ -9,8 +9,11 @@ export type PendingRevocationKind = 'refresh_token' | 'user_grants';
 export interface PendingRevocation {
   id: number;
   kind: PendingRevocationKind;
-  /** The refresh token, or the user id, to revoke. */
-  subject: string;
+  /**
+   * The refresh token, or the user id, to revoke; undefined when the row cannot be
+   * decrypted (its key is no longer configured): nothing can be sent for it.
+   */
+  subject?: string;
   attempts: number;
   giveUpAt: number;
 }
@@ -79,15 +82,25 @@ export class SessionRevocations {
     const rows = await this.db.rows(this.sql.dueRevocations, [this.now(), limit]);
     return rows.map((row) => {
       const kind = String(row.kind) as PendingRevocationKind;
-      const stored = String(row.subject);
       return {
         id: Number(row.id),
         kind,
-        subject: this.cipher ? this.cipher.decrypt(queueAad(kind), stored) : stored,
+        subject: this.readSubject(kind, String(row.subject)),
         attempts: Number(row.attempts),
         giveUpAt: Number(row.give_up_at),
       };
     });
+  }
+
+  /** One row that does not decrypt must not stop the rows behind it. */
+  private readSubject(kind: PendingRevocationKind, stored: string): string | undefined {
+    if (!this.cipher) return SessionCipher.isEncrypted(stored) ? undefined : stored;
+    try {
+      return this.cipher.decrypt(queueAad(kind), stored);
+    } catch (e) {
+      if (e instanceof SessionDecryptError) return undefined;
+      throw e;
+    }
   }
 
   async reschedule(id: number, attempts: number, nextAttemptAt: number): Promise<void> {
