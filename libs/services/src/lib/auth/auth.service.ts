@@ -201,9 +201,11 @@ export class AuthService {
     // jose has checked that `exp` and `iat` are numbers.
     if (typeof sub !== 'string' || !sub) throw new InvalidAccessTokenError('token has no subject');
     if (typeof jti !== 'string' || !jti) throw new InvalidAccessTokenError('token has no jti');
-    // Keycloak names the client in `azp` and puts "account" in `aud`.
+    // The party the token was issued to (`azp`) must be this client when the token names
+    // one: another client's token that merely lists us in `aud` is not ours. Keycloak names
+    // the client in `azp` and puts "account" in `aud`; without `azp`, `aud` must name us.
     const audiences = Array.isArray(aud) ? aud : [aud];
-    if (!audiences.includes(clientId) && azp !== clientId)
+    if (azp !== undefined ? azp !== clientId : !audiences.includes(clientId))
       throw new InvalidAccessTokenError('token is not for this client');
     // RFC 9068's `typ` header; Keycloak marks its access tokens (and not its ID tokens) with
     // a `typ` claim instead.

@@ -6,6 +6,7 @@ import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionLock } from './session-lock.js';
 import { SessionRevocations } from './session-revocations.js';
+import { sessionKey } from './session-key.js';
 
 /**
  * What every layer of the server injects to work with sessions: the express-session
@@ -27,7 +28,8 @@ export class DefaultSessionService {
    * database on PostgreSQL. For work that must happen once per session, like a refresh.
    */
   withSessionLock<T>(sid: string, work: () => Promise<T>): Promise<T> {
-    return this.lock.run(sid, work);
+    // Locked by key: the id itself never reaches the database, not even as a lock name.
+    return this.lock.run(sessionKey(sid), work);
   }
 
   /**

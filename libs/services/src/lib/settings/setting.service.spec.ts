@@ -168,6 +168,16 @@ describe('settings', () => {
     expect((await service({ BODHI_HOME: other })).sessionEncryptionKeys()).not.toEqual([key]);
   });
 
+  it('never reads a half-made key: an empty key file stops boot naming it; no draft is left', async () => {
+    const file = path.join(home, 'session_encryption_key');
+    const s = await service({ BODHI_HOME: home });
+    fs.writeFileSync(file, '');
+    expect(() => s.sessionEncryptionKeys()).toThrow(`${file} is empty`);
+    fs.rmSync(file);
+    expect(s.sessionEncryptionKeys()).toHaveLength(1);
+    expect(fs.readdirSync(home).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
   it('returns configured encryption keys as they are, generating none', async () => {
     const second = Buffer.alloc(32, 2).toString('base64');
     const s = await service({

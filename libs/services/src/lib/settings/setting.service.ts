@@ -81,15 +81,26 @@ export class SettingService {
     return value;
   }
 
+  /**
+   * Written whole to a file of its own, then linked into place: the name appears only with
+   * its content, so a second process starting at the same moment (which finds the name
+   * taken and reads it) or a crash mid-write never leaves an empty secret behind.
+   */
   private readOrCreateSecretFile(name: string, what: string, encoding: BufferEncoding): string {
     const file = path.join(this.server.home, name);
+    const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    fs.writeFileSync(draft, randomBytes(32).toString(encoding), { flag: 'wx', mode: 0o600 });
     try {
-      // 'wx' fails if another process created it first; then we read theirs.
-      fs.writeFileSync(file, randomBytes(32).toString(encoding), { flag: 'wx', mode: 0o600 });
+      fs.linkSync(draft, file);
       this.logger.log(`Generated ${what} in ${file}`);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      fs.rmSync(draft, { force: true });
     }
-    return fs.readFileSync(file, 'utf8').trim();
+    const value = fs.readFileSync(file, 'utf8').trim();
+    if (!value) throw new Error(`${file} is empty: remove it to generate ${what} anew`);
+    return value;
   }
+
 }
