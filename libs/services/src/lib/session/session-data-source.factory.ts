@@ -4,7 +4,11 @@ import * as path from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { ensureDirectory } from '../util/fs.util.js';
 import { redactSecrets, urlPassword } from '../util/redact.util.js';
-import { migrationsTableName, sessionMigrations } from './migrations/session.migrations.js';
+import {
+  migrationsTableName,
+  REKEY_MIGRATION,
+  sessionMigrations,
+} from './migrations/session.migrations.js';
 import { describeSessionDb } from './session-db-url.util.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { quoteIdent, SessionTableRef } from './session-sql.js';
@@ -113,12 +117,21 @@ async function migrateSqlite(ds: DataSource): Promise<void> {
   db.pragma(`busy_timeout = ${SQLITE_MIGRATION_LOCK_TIMEOUT_MS}`);
   try {
     db.exec('BEGIN IMMEDIATE');
+    let ran: { name: string }[];
     try {
-      await ds.runMigrations({ transaction: 'none' });
+      ran = await ds.runMigrations({ transaction: 'none' });
       db.exec('COMMIT');
     } catch (e) {
       if (db.inTransaction) db.exec('ROLLBACK');
       throw e;
+    }
+    // Pages an earlier release freed (logged-out sessions, their tokens in plain text) stay
+    // in the file until reused; secure_delete scrubs only what is deleted from now on. The
+    // release that re-keys the table rebuilds the file once, without them.
+    if (ran.some((m) => m.name === REKEY_MIGRATION)) {
+      db.exec('VACUUM');
+      // The rebuilt pages are in the WAL; copying them back overwrites the old file's.
+      db.pragma('wal_checkpoint(TRUNCATE)');
     }
   } finally {
     db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);

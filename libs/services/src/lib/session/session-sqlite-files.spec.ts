@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import {
   createTestSessionDb,
@@ -80,6 +81,35 @@ describe('SQLite session files', () => {
     await store.saveSession('new', sessionFixture(HOUR, { user_id: 'v' }));
     await checkpoint(dataSource as SessionDataSource);
     expect(modes()).toEqual([0o600, 0o600, 0o600]);
+  });
+
+  it('leaves none of what an earlier release deleted in the file it upgrades', async () => {
+    // An early release's file (no migrations record) in which most sessions were deleted
+    // with secure_delete off: whole pages of them sit on the free list, bytes intact.
+    const early = new Database(file);
+    early.exec(
+      `CREATE TABLE "${db.table}" (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, expires_at INTEGER NOT NULL)`,
+    );
+    const insert = early.prepare(`INSERT INTO "${db.table}" VALUES (?, ?, ?)`);
+    const token = (i: number) => `${TOKEN}-${i}-end`;
+    for (let i = 0; i < 200; i++) {
+      const data = { ...sessionFixture(HOUR), refresh_token: token(i), pad: 'x'.repeat(200) };
+      insert.run(`sid-${String(i).padStart(4, '0')}`, JSON.stringify(data), Date.now() + HOUR);
+    }
+    early.prepare(`DELETE FROM "${db.table}" WHERE id < 'sid-0150'`).run();
+    early.close();
+    const leftOver = () =>
+      files()
+        .filter((part) => fs.existsSync(part))
+        .flatMap((part) => {
+          const bytes = fs.readFileSync(part);
+          return Array.from({ length: 150 }, (_, i) => token(i)).filter((t) => bytes.includes(t));
+        });
+    expect(leftOver().length).toBeGreaterThan(100);
+
+    const { store } = await open();
+    expect(leftOver()).toEqual([]);
+    expect(await store.findSession('sid-0199')).toMatchObject({ refresh_token: token(199) });
   });
 
   it("turns secure_delete on for the store's connection", async () => {

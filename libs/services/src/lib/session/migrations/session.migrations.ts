@@ -3,6 +3,9 @@ import { companionTable, qualifiedTable, quoteIdent, SessionTableRef } from '../
 import { sqliteHandle } from '../session-sql.executor.js';
 import { SESSION_KEY_PATTERN, sessionKey } from '../session-key.js';
 
+/** The migration that re-keys rows by the hash of their id (v4). */
+export const REKEY_MIGRATION = 'HashSessionIds1764547200001';
+
 /** Rows one statement of the re-key migration changes: each batch commits on its own (PostgreSQL). */
 export const REKEY_BATCH_SIZE = 1000;
 
@@ -108,7 +111,7 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
    * lock keeps a second instance out meanwhile.
    */
   class HashSessionIds1764547200001 implements MigrationInterface {
-    name = 'HashSessionIds1764547200001';
+    name = REKEY_MIGRATION;
     transaction = pg ? false : undefined;
 
     async up(q: QueryRunner): Promise<void> {
