@@ -32,7 +32,11 @@ export type {
   PendingRevocationKind,
   TokenRevocationState,
 } from './lib/session/session-revocations.js';
-export { RevocationService, TokenRevokedError } from './lib/revocation/revocation.service.js';
+export {
+  REVOCATION_GIVE_UP_MS,
+  RevocationService,
+  TokenRevokedError,
+} from './lib/revocation/revocation.service.js';
 export { SessionPruner } from './lib/session/session.pruner.js';
 export { SessionLock, SessionLockTimeoutError } from './lib/session/session-lock.js';
 export {

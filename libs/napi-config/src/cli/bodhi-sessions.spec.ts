@@ -68,6 +68,9 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
     const { store, dataSource } = await openTestStore(db);
     try {
       await store.clearSessions();
+      for (const companion of ['_user_revocations', '_revocation_queue']) {
+        await db.query(`DELETE FROM ${db.qualifiedTable.replace(/"$/, `${companion}"`)}`);
+      }
       for (const [id, userId, inMs] of SEEDED) {
         await store.saveSession(id, sessionFixture(inMs, userId ? { user_id: userId } : {}));
       }
@@ -151,6 +154,15 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
       `SELECT user_id FROM ${db.qualifiedTable.replace(/"$/, '_user_revocations"')} ORDER BY user_id`,
     );
     expect(revoked.map((r) => r.user_id)).toEqual(['alice', 'bob']);
+    // Their grants at the provider are left to a running server, queued for it to send.
+    const queued = await db.query<{ kind: string; subject: string }>(
+      `SELECT kind, subject FROM ${db.qualifiedTable.replace(/"$/, '_revocation_queue"')} ORDER BY subject`,
+    );
+    expect(queued).toEqual([
+      { kind: 'user_grants', subject: 'alice' },
+      { kind: 'user_grants', subject: 'alice' },
+      { kind: 'user_grants', subject: 'bob' },
+    ]);
   });
 
   it('clear-all refuses without --yes and deletes nothing', async () => {
@@ -164,9 +176,15 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
     expect(await rowIds()).toHaveLength(SEEDED.length);
   });
 
-  it('clear-all --yes removes every row, expired ones included', async () => {
+  it('clear-all --yes removes every row, expired ones included, and revokes their users', async () => {
+    const before = Date.now();
     expect(await cli('clear-all', '--yes')).toBe(`${SEEDED.length}\n`);
     expect(await rowIds()).toEqual([]);
+    const revoked = await db.query<{ user_id: string; not_before: string }>(
+      `SELECT user_id, not_before FROM ${db.qualifiedTable.replace(/"$/, '_user_revocations"')} ORDER BY user_id`,
+    );
+    expect(revoked.map((r) => r.user_id)).toEqual(['alice', 'bob']);
+    for (const r of revoked) expect(Number(r.not_before)).toBeGreaterThanOrEqual(before);
     expect(await cli('clear-all', '--yes', '--json')).toBe('{"removed":0}\n');
   });
 

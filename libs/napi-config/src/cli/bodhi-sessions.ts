@@ -11,6 +11,7 @@ import {
   parseSettings,
   redactSecrets,
   SessionDbUnavailableError,
+  SessionRevocations,
   SessionModule,
   SessionPruner,
 } from '@bodhi/services';
@@ -173,6 +174,7 @@ export async function runBodhiSessions(argv: string[], io: BodhiSessionsIo): Pro
         {
           service: app.get(DefaultSessionService),
           pruner: app.get(SessionPruner),
+          revocations: app.get(SessionRevocations),
           backend,
           table: settings.tableName,
           schema: backend === 'postgres' ? (settings.schema ?? 'public') : undefined,

@@ -1,10 +1,17 @@
-import type { DefaultSessionService, SessionDbKind, SessionPruner } from '@bodhi/services';
+import { REVOCATION_GIVE_UP_MS } from '@bodhi/services';
+import type {
+  DefaultSessionService,
+  SessionDbKind,
+  SessionPruner,
+  SessionRevocations,
+} from '@bodhi/services';
 import type { CliCommand } from './cli-args.js';
 
 /** What a command works with: the session module of an application context, opened and migrated. */
 export interface CommandContext {
   service: DefaultSessionService;
   pruner: SessionPruner;
+  revocations: SessionRevocations;
   backend: SessionDbKind;
   table: string;
   /** PostgreSQL schema of the table (undefined on SQLite). */
@@ -52,8 +59,14 @@ export async function runCommand(
       const ids = args.user ? await service.getSessionIdsForUser(args.user) : await store.ids();
       return { text: lines(ids), json: ids };
     }
-    case 'clear-user':
-      return removed(await service.clearSessionsForUser(args.userId as string));
+    case 'clear-user': {
+      // Revokes the user's tokens here at once; the grants at the identity provider are
+      // ended by a running server, which sends what is queued (the CLI has no provider).
+      const userId = args.userId as string;
+      const n = await service.clearSessionsForUser(userId);
+      await ctx.revocations.enqueue('user_grants', userId, Date.now() + REVOCATION_GIVE_UP_MS);
+      return removed(n);
+    }
     case 'clear-all':
       return removed(await service.clearAllSessions());
     case 'prune':

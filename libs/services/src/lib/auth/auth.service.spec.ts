@@ -7,6 +7,8 @@ import {
 } from '@bodhi/dev-auth-server/testing';
 import { CLIENT_ID, CLIENT_SECRET, tempHome, testSettings, type TempHome } from '@bodhi/testing';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import {
   decodeJwt,
@@ -82,6 +84,68 @@ async function tokenEndpoint(
     body: new URLSearchParams(params),
   });
   return { status: response.status, body: (await response.json()) as TokenResponse };
+}
+
+/**
+ * What `promise` rejects with (undefined when it resolves), to check its class: a
+ * `toThrow(new X(message))` compares the message only.
+ */
+const rejection = (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+
+/** What a fake issuer's revocation endpoint answers. */
+interface EndpointAnswer {
+  status: number;
+  type: string;
+  body: string;
+}
+
+/**
+ * An issuer of a few lines: a discovery document naming a revocation endpoint that answers
+ * `answer`, and the revocation requests it got (their form bodies).
+ */
+async function fakeIssuer(answer: EndpointAnswer) {
+  const revocations: Record<string, string>[] = [];
+  let issuer = '';
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      if (req.method === 'GET' && req.url === '/.well-known/openid-configuration') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            issuer,
+            authorization_endpoint: `${issuer}/auth`,
+            token_endpoint: `${issuer}/token`,
+            jwks_uri: `${issuer}/jwks`,
+            revocation_endpoint: `${issuer}/token/revocation`,
+          }),
+        );
+      } else if (req.method === 'POST' && req.url === '/token/revocation') {
+        revocations.push(Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString())));
+        res.writeHead(answer.status, { 'content-type': answer.type });
+        res.end(answer.body);
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    issuer,
+    revocations,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 /** A client-credentials access token from `idp`'s token endpoint, as an API caller sends it. */
@@ -519,12 +583,11 @@ describe('AuthService against the development identity provider', () => {
       REDIRECT_URI,
       ...loginArgs(await login(USER)),
     );
-    // oidc-provider revokes no JWTs (they are not stored): unsupported_token_type.
-    await expect(auth.revokeRefreshToken(accessToken)).rejects.toThrow(
-      new AuthGrantRejectedError(
-        'revocation rejected by the identity provider: unsupported_token_type',
-      ),
-    );
+    // oidc-provider revokes no JWTs (they are not stored): unsupported_token_type, which no
+    // retry changes.
+    const refused = await rejection(auth.revokeRefreshToken(accessToken));
+    expect(refused).toBeInstanceOf(AuthGrantRejectedError);
+    expect((refused as Error).message).toMatch(/unsupported_token_type/);
 
     const gone = await createDevAuthServer({
       port: 0,
@@ -536,9 +599,97 @@ describe('AuthService against the development identity provider', () => {
     // Discovered while the provider answers, so the revocation request itself fails.
     await later.authorizationRequest(REDIRECT_URI);
     await gone.close();
-    await expect(later.revokeRefreshToken(refreshToken as string)).rejects.toThrow(
-      new AuthProviderUnavailableError('revocation failed: identity provider unreachable'),
+    expect(await rejection(later.revokeRefreshToken(refreshToken as string))).toBeInstanceOf(
+      AuthProviderUnavailableError,
     );
+  });
+
+  it('reports a revocation refused for a wrong client secret as unavailable: the token still works, so it must be retried', async () => {
+    const { refreshToken } = await auth.exchangeCode(REDIRECT_URI, ...loginArgs(await login(USER)));
+    const wrongSecret = new AuthService(
+      testSettings({
+        home: home.dir,
+        provider: { issuer: idp.issuer, clientId: CLIENT_ID, clientSecret: 'not-the-secret' },
+      }),
+    );
+    // What the provider answers that secret at its revocation endpoint (RFC 7009 §2.2.1).
+    const direct = await fetch(`${idp.issuer}/token/revocation`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${CLIENT_ID}:not-the-secret`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({
+        token: refreshToken as string,
+        token_type_hint: 'refresh_token',
+      }),
+    });
+    expect(direct.status).toBe(401);
+    expect(await direct.json()).toMatchObject({ error: 'invalid_client' });
+    // oidc-provider also challenges (openid-client then throws its WWW-Authenticate error, not
+    // a body error); the fake issuer below answers invalid_client in the body alone.
+    expect(direct.headers.get('www-authenticate')).toMatch(/error="invalid_client"/);
+
+    expect(await rejection(wrongSecret.revokeRefreshToken(refreshToken as string))).toBeInstanceOf(
+      AuthProviderUnavailableError,
+    );
+    // The provider did not take it: the token refreshes.
+    expect(
+      (
+        await tokenEndpoint(idp, {
+          grant_type: 'refresh_token',
+          refresh_token: refreshToken as string,
+        })
+      ).status,
+    ).toBe(200);
+  });
+
+  it.each<[string, EndpointAnswer, (failure: unknown) => void]>([
+    [
+      '503 with an HTML page',
+      { status: 503, type: 'text/html', body: '<html><body>Service Unavailable</body></html>' },
+      (failure) => expect(failure).toBeInstanceOf(AuthProviderUnavailableError),
+    ],
+    [
+      '500 with {"error":"server_error"}',
+      { status: 500, type: 'application/json', body: '{"error":"server_error"}' },
+      (failure) => expect(failure).toBeInstanceOf(AuthProviderUnavailableError),
+    ],
+    [
+      '401 with {"error":"invalid_client"} and no challenge',
+      { status: 401, type: 'application/json', body: '{"error":"invalid_client"}' },
+      (failure) => expect(failure).toBeInstanceOf(AuthProviderUnavailableError),
+    ],
+    [
+      '400 with {"error":"invalid_client"} (RFC 6749 §5.2 allows 400)',
+      { status: 400, type: 'application/json', body: '{"error":"invalid_client"}' },
+      (failure) => expect(failure).toBeInstanceOf(AuthProviderUnavailableError),
+    ],
+    [
+      '400 with {"error":"invalid_request"} (final: rejected)',
+      { status: 400, type: 'application/json', body: '{"error":"invalid_request"}' },
+      (failure) => {
+        expect(failure).toBeInstanceOf(AuthGrantRejectedError);
+        expect((failure as Error).message).toMatch(/invalid_request/);
+      },
+    ],
+    [
+      '200 (revoked: no error)',
+      { status: 200, type: 'text/plain', body: '' },
+      (failure) => expect(failure).toBeUndefined(),
+    ],
+  ])('sorts a revocation endpoint answering %s', async (_, answer, check) => {
+    const issuer = await fakeIssuer(answer);
+    try {
+      const service = authService(issuer.issuer, home);
+      check(await rejection(service.revokeRefreshToken('rt-of-the-fake')));
+      // The request reached the endpoint: its answer, not discovery, decided.
+      expect(issuer.revocations).toEqual([
+        { token: 'rt-of-the-fake', token_type_hint: 'refresh_token' },
+      ]);
+    } finally {
+      await issuer.close();
+    }
   });
 
   it('gets a client-credentials token of its own client, which is no bearer token of a user', async () => {

@@ -14,6 +14,7 @@ import {
 import type { AuthService } from '../auth/auth.service.js';
 import { AuthGrantRejectedError, AuthProviderUnavailableError } from '../auth/auth.errors.js';
 import type { IdentityProviderAdmin } from '../auth/identity-provider-admin.js';
+import { parseEncryptionKeys, SessionCipher } from '../session/session-cipher.js';
 import { DefaultSessionService } from '../session/session.service.js';
 import { SessionLock } from '../session/session-lock.js';
 import { resolveSessionOptions } from '../session/session.options.js';
@@ -177,5 +178,45 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
     // Past its expiry the record no longer matters (and the pruner removes it).
     now = exp * 1000 + 1;
     await expect(service.checkBearer(claims)).resolves.toBeUndefined();
+  });
+
+  it('drops a queued refresh token it can no longer decrypt, and goes on with the rest', async () => {
+    provider.down = true;
+    await service.revokeRefreshToken('rt-lost-key');
+    await service.revokeRefreshToken('rt-kept');
+    // The first one's key is gone (rotated out of the configuration): its row no longer decrypts.
+    const table = db.qualifiedTable.replace(/"$/, '_revocation_queue"');
+    const [first] = await db.query<{ id: number }>(`SELECT id FROM ${table} ORDER BY id LIMIT 1`);
+    await db.query(`UPDATE ${table} SET subject = $1 WHERE id = $2`, [
+      new SessionCipher(parseEncryptionKeys([Buffer.alloc(32, 9).toString('base64')])).encrypt(
+        'bodhi-revocation-queue:refresh_token',
+        'rt-lost-key',
+      ),
+      first.id,
+    ]);
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    provider.down = false;
+    expect(await service.retryPending()).toBe(1);
+    expect(provider.revokedTokens).toEqual(['rt-kept']);
+    expect(await queue()).toEqual([]);
+    expect(error).toHaveBeenCalledWith(expect.stringContaining('cannot be decrypted'));
+  });
+
+  it("refuses a session login older than its user's not-before, by login time and by a whole second of iat", () => {
+    const notBefore = now;
+    const iat = Math.floor(now / 1000);
+    const claims = { sub: 'u', iat, exp: iat + 60, jti: 'j' };
+    expect(() => service.checkSession(claims, undefined, now - 1)).not.toThrow();
+    expect(() => service.checkSession(claims, notBefore, notBefore - 1)).toThrow(TokenRevokedError);
+    expect(() => service.checkSession(claims, notBefore, notBefore)).not.toThrow();
+    // A login this instance saw start after the revocation, but whose token the provider
+    // issued a whole second before it: the instance's clock ran ahead.
+    const early = { ...claims, iat: Math.floor(notBefore / 1000) - 1 };
+    expect(() => service.checkSession(early, notBefore, notBefore + 5)).toThrow(TokenRevokedError);
+    // Sessions from before login times were kept: judged by iat alone.
+    expect(() => service.checkSession(claims, iat * 1000 + 1, undefined)).toThrow(
+      TokenRevokedError,
+    );
+    expect(() => service.checkSession(claims, iat * 1000, undefined)).not.toThrow();
   });
 });

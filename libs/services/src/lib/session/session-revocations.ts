@@ -50,6 +50,11 @@ export class SessionRevocations {
     await this.db.run(this.sql.revokeUser, [userId, at]);
   }
 
+  /** Revokes, as of now, every token of every user who has a session in the table. */
+  async revokeSessionUsers(): Promise<void> {
+    await this.db.run(this.sql.revokeSessionUsers, [this.now()]);
+  }
+
   /** Revokes one access token until it expires (`expiresAt`, epoch ms). */
   async revokeToken(jti: string, expiresAt: number): Promise<void> {
     await this.db.run(this.sql.revokeToken, [jti, expiresAt]);
@@ -68,10 +73,16 @@ export class SessionRevocations {
     return this.db.run(this.sql.pruneRevokedTokens, [this.now(), batchSize]);
   }
 
+  /**
+   * Queues a revocation, due at once. A refresh token is a credential and stored encrypted
+   * (with a cipher); a user id is not, and stays readable by any process on the table (the
+   * admin CLI queues them without the server's keys).
+   */
   async enqueue(kind: PendingRevocationKind, subject: string, giveUpAt: number): Promise<void> {
+    const encrypt = this.cipher && kind === 'refresh_token';
     await this.db.run(this.sql.enqueueRevocation, [
       kind,
-      this.cipher ? this.cipher.encrypt(queueAad(kind), subject) : subject,
+      encrypt ? this.cipher!.encrypt(queueAad(kind), subject) : subject,
       this.now(),
       giveUpAt,
     ]);
@@ -94,6 +105,7 @@ export class SessionRevocations {
 
   /** One row that does not decrypt must not stop the rows behind it. */
   private readSubject(kind: PendingRevocationKind, stored: string): string | undefined {
+    if (kind !== 'refresh_token') return stored;
     if (!this.cipher) return SessionCipher.isEncrypted(stored) ? undefined : stored;
     try {
       return this.cipher.decrypt(queueAad(kind), stored);

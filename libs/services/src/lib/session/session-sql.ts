@@ -113,6 +113,14 @@ export function sessionStatements(ref: SessionTableRef) {
         `DO UPDATE SET not_before = CASE WHEN excluded.not_before > ${quoteIdent(revocations.table)}.not_before ` +
         `THEN excluded.not_before ELSE ${quoteIdent(revocations.table)}.not_before END`,
     ),
+    /** Moves the not-before of every user who has a session (before all rows are cleared). */
+    revokeSessionUsers: sql(
+      (p) =>
+        `INSERT INTO ${ur} (user_id, not_before) SELECT DISTINCT user_id, CAST(${p()} AS bigint) ` +
+        `FROM ${t} WHERE user_id IS NOT NULL ON CONFLICT (user_id) ` +
+        `DO UPDATE SET not_before = CASE WHEN excluded.not_before > ${quoteIdent(revocations.table)}.not_before ` +
+        `THEN excluded.not_before ELSE ${quoteIdent(revocations.table)}.not_before END`,
+    ),
     /** What a bearer token needs checked, in one round trip: its user's not-before and its jti. */
     tokenRevocation: sql(
       (p) =>

@@ -78,8 +78,12 @@ export class DefaultSessionService {
     return this.store.destroyForUser(userId);
   }
 
-  /** Removes every session row; returns how many rows were removed. */
-  clearAllSessions(): Promise<number> {
+  /**
+   * Removes every session row, after revoking every token of every user who had one (as
+   * `clearSessionsForUser` does for one user); returns how many rows were removed.
+   */
+  async clearAllSessions(): Promise<number> {
+    await this.revocations.revokeSessionUsers();
     return this.store.clearSessions();
   }
 
