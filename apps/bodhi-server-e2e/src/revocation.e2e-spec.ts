@@ -5,7 +5,14 @@ import {
   createPkcePair,
   loginThroughForm,
 } from '@bodhi/dev-auth-server/testing';
-import { BODHI_HOME, BODHI_SESSION_ENCRYPTION_KEYS, sessionKey } from '@bodhi/services';
+import {
+  BODHI_HOME,
+  BODHI_SESSION_ENCRYPTION_KEYS,
+  parseEncryptionKeys,
+  SessionCipher,
+  sessionKey,
+  type SessionDbKind,
+} from '@bodhi/services';
 import {
   BodhiClient,
   DEMO_ADMIN,
@@ -13,6 +20,7 @@ import {
   SESSION_BACKENDS,
   Stack,
   startStack,
+  TEST_ENCRYPTION_KEY,
   tokenRequest,
   untilNextSecond,
 } from '@bodhi/testing';
@@ -148,6 +156,137 @@ describe.each(SESSION_BACKENDS)('ending a session ends its access on %s', (backe
   });
 });
 
+/** The migrations of this release; the release before hashed session keys ran the first two. */
+const MIGRATIONS = [
+  'CreateSessionTable1763856000000',
+  'AddSessionUserId1763856000001',
+  'AddRevocationTables1764547200000',
+  'HashSessionIds1764547200001',
+];
+const COMPANIONS = ['user_revocations', 'revoked_tokens', 'revocation_queue'];
+/** What releases before hashed keys encrypted with: the raw session id as associated data. */
+const oldCipher = new SessionCipher(parseEncryptionKeys([TEST_ENCRYPTION_KEY]));
+
+describe.each(SESSION_BACKENDS)(
+  'an upgrade from the release before hashed session keys on %s',
+  (backend) => {
+    let stack: Stack;
+
+    beforeAll(async () => {
+      stack = await startStack({ backend });
+    });
+    afterAll(() => stack?.stop());
+
+    /** A table beside the session table (companions, migrations), qualified for raw SQL. */
+    const table = (suffix: string) =>
+      stack.db.schema
+        ? `"${stack.db.schema}"."${stack.db.table}_${suffix}"`
+        : `"${stack.db.table}_${suffix}"`;
+    const tableNames = async (): Promise<string[]> =>
+      (backend === 'sqlite'
+        ? await stack.db.query<{ name: string }>(
+            "SELECT name FROM sqlite_master WHERE type = 'table'",
+          )
+        : await stack.db.query<{ name: string }>(
+            'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1',
+            [stack.db.schema],
+          )
+      ).map((t) => t.name);
+    const migrationNames = async (): Promise<string[]> =>
+      (
+        await stack.db.query<{ name: string }>(
+          `SELECT name FROM ${table('migrations')} ORDER BY id`,
+        )
+      ).map((m) => m.name);
+    const companionsPresent = async (): Promise<string[]> => {
+      const names = await tableNames();
+      return COMPANIONS.filter((c) => names.includes(`${stack.db.table}_${c}`));
+    };
+
+    it('re-keys at boot the rows the previous release wrote: the same cookies stay logged in, and log out', async () => {
+      const server = stack.servers[0];
+      const plain = new BodhiClient(server.url);
+      const encrypted = new BodhiClient(server.url);
+      await plain.login(DEMO_USER.username, DEMO_USER.password);
+      await encrypted.login(DEMO_USER.username, DEMO_USER.password);
+      const agents = await Promise.all(
+        [
+          { agent: plain, encode: (_: string, json: string) => json },
+          { agent: encrypted, encode: (sid: string, json: string) => oldCipher.encrypt(sid, json) },
+        ].map(async ({ agent, encode }) => {
+          const sid = agent.sessionId() as string;
+          const session = await stack.session(sid);
+          expect(session).toBeDefined();
+          return { agent, sid, session, tokens: await tokensOf(stack, agent), encode };
+        }),
+      );
+      await server.stop();
+
+      // The database as that release left it: rows keyed by the raw id, their data plain
+      // JSON or encrypted with the raw id as associated data; no companion tables, and the
+      // migrations table without the two migrations it did not have.
+      for (const { sid, session, encode } of agents) {
+        const json = JSON.stringify(session);
+        await stack.db.query(
+          `UPDATE ${stack.db.qualifiedTable} SET id = $1, data = $2 WHERE id = $3`,
+          [sid, encode(sid, json), sessionKey(sid)],
+        );
+      }
+      for (const companion of COMPANIONS) await stack.db.query(`DROP TABLE ${table(companion)}`);
+      await stack.db.query(
+        `DELETE FROM ${table('migrations')} WHERE name IN ($1, $2)`,
+        MIGRATIONS.slice(2),
+      );
+      const sids = agents.map((a) => a.sid).sort();
+      const oldRows = await stack.rows();
+      expect(oldRows.map((r) => r.id).sort()).toEqual(sids);
+      expect(oldRows.find((r) => r.id === agents[0].sid)?.data.startsWith('{')).toBe(true);
+      expect(oldRows.find((r) => r.id === agents[1].sid)?.data.startsWith('enc:v1:')).toBe(true);
+      expect(await companionsPresent()).toEqual([]);
+      expect(await migrationNames()).toEqual(MIGRATIONS.slice(0, 2));
+
+      await server.up();
+
+      // The boot migrated before it answered: rows keyed by the hash, their data as it was
+      // (re-keyed in place), no raw id anywhere; the companion tables are back.
+      const rows = await stack.rows();
+      expect(rows.map((r) => r.id).sort()).toEqual(sids.map(sessionKey).sort());
+      for (const sid of sids) {
+        const dataOf = (list: typeof rows, id: string) => list.find((r) => r.id === id)?.data;
+        expect(dataOf(rows, sessionKey(sid))).toBe(dataOf(oldRows, sid));
+        expect(JSON.stringify(rows)).not.toContain(sid);
+      }
+      expect(await migrationNames()).toEqual(MIGRATIONS);
+      expect(await companionsPresent()).toEqual(COMPANIONS);
+      for (const { agent } of agents) {
+        expect((await agent.user()).body).toMatchObject({
+          auth_status: 'logged_in',
+          username: DEMO_USER.username,
+        });
+      }
+
+      // Logout works on the re-keyed sessions: the session ends (its cookie, replayed, is
+      // anonymous), its access token is revoked (the companion tables are back) and its
+      // refresh token at the provider.
+      for (const { agent, sid, tokens } of agents) {
+        const replayed = new BodhiClient(server.url);
+        replayed.cookie = agent.cookie;
+        expect((await agent.logout()).status).toBe(200);
+        expect((await replayed.user()).body).toEqual({ auth_status: 'logged_out' });
+        expect((await stack.rows()).map((r) => r.id)).not.toContain(sessionKey(sid));
+        const bearer = await asBearer(server.url, tokens.accessToken);
+        expect(bearer.status).toBe(401);
+        expect(bearer.body).toMatchObject({ error: { code: 'token_revoked' } });
+        const refresh = await tokenRequest(stack.client, {
+          grant_type: 'refresh_token',
+          refresh_token: tokens.refreshToken,
+        });
+        expect(refresh.body).toMatchObject({ error: 'invalid_grant' });
+      }
+    });
+  },
+);
+
 describe('a standalone server without BODHI_SESSION_ENCRYPTION_KEYS', () => {
   let stack: Stack;
 
@@ -175,22 +314,26 @@ describe('a standalone server without BODHI_SESSION_ENCRYPTION_KEYS', () => {
   });
 });
 
-describe('the demotion attack on a cluster of two servers', () => {
+describe.each<{ backend: SessionDbKind; servers: number }>([
+  { backend: 'sqlite', servers: 1 },
+  { backend: 'postgres', servers: 2 },
+])('the demotion attack on $backend with $servers server(s)', ({ backend, servers }) => {
   let stack: Stack;
-  let a: string;
-  let b: string;
+  /** Every server of the stack; the admin logs in at the first, the victim at the last. */
+  let urls: string[];
 
   beforeAll(async () => {
-    stack = await startStack({ backend: 'postgres', servers: 2 });
-    [a, b] = stack.servers.map((s) => s.url);
+    stack = await startStack({ backend, servers });
+    urls = stack.servers.map((s) => s.url);
+    expect(urls).toHaveLength(servers);
   });
   afterAll(() => stack?.stop());
 
-  it("a demoted admin's old bearer is refused at once on both servers and cannot promote itself back", async () => {
-    const admin = new BodhiClient(a);
+  it("a demoted admin's old bearer is refused at once on every server and cannot promote itself back", async () => {
+    const admin = new BodhiClient(urls[0]);
     await admin.login(DEMO_ADMIN.username, DEMO_ADMIN.password);
     // A second admin: the demo user, promoted, logged in again to carry the role.
-    const victim = new BodhiClient(b);
+    const victim = new BodhiClient(urls[urls.length - 1]);
     await victim.login(DEMO_USER.username, DEMO_USER.password);
     const userId = (await victim.user()).body.user_id as string;
     const role = (value: string, by: BodhiClient, headers?: Record<string, string>) =>
@@ -201,7 +344,7 @@ describe('the demotion attack on a cluster of two servers', () => {
     await untilNextSecond();
     await victim.login(DEMO_USER.username, DEMO_USER.password);
     const { accessToken, refreshToken } = await tokensOf(stack, victim);
-    for (const server of [a, b]) {
+    for (const server of urls) {
       expect((await asBearer(server, accessToken)).body).toMatchObject({
         auth_status: 'api_token',
         role: 'resource_admin',
@@ -211,13 +354,13 @@ describe('the demotion attack on a cluster of two servers', () => {
     const demotion = await role('resource_user', admin);
     expect(demotion.body).toMatchObject({ role: 'resource_user', sessions_cleared: 1 });
 
-    for (const server of [a, b]) {
+    for (const server of urls) {
       const answer = await asBearer(server, accessToken);
       expect(answer.status).toBe(401);
       expect(answer.body).toMatchObject({ error: { code: 'token_revoked' } });
     }
     const bearer = { authorization: `Bearer ${accessToken}` };
-    for (const server of [a, b]) {
+    for (const server of urls) {
       const comeback = await role('resource_admin', new BodhiClient(server), bearer);
       expect(comeback.status).toBe(401);
     }
@@ -229,9 +372,10 @@ describe('the demotion attack on a cluster of two servers', () => {
     });
     expect(refresh.body).toMatchObject({ error: 'invalid_grant' });
 
-    // A new login carries the new role and works at once.
+    // A new login carries the new role and works at once, on every server.
     await victim.login(DEMO_USER.username, DEMO_USER.password);
-    expect((await victim.user()).body).toMatchObject({ role: 'resource_user' });
-    expect((await victim.on(a).user()).body).toMatchObject({ role: 'resource_user' });
+    for (const server of urls) {
+      expect((await victim.on(server).user()).body).toMatchObject({ role: 'resource_user' });
+    }
   });
 });
