@@ -12,4 +12,10 @@ export {
   RequireRole,
   RoleGuard,
 } from './lib/auth.guards.js';
-export { clearLogin, destroySession, regenerateSession, saveSession } from './lib/session.util.js';
+export {
+  clearLogin,
+  destroySession,
+  dropSession,
+  regenerateSession,
+  saveSession,
+} from './lib/session.util.js';

@@ -14,10 +14,19 @@ function sessionCall(req: Request, call: SessionCall): Promise<void> {
   return new Promise((resolve, reject) =>
     call(req.session, (err) => {
       if (!err) return resolve();
-      delete (req as { session?: unknown }).session;
+      dropSession(req);
       reject(err);
     }),
   );
+}
+
+/**
+ * Takes the session off a request whose store work failed, as a failed `sessionCall` does:
+ * the request answers an error, and express-session neither retries a write nor sends a
+ * cookie for it.
+ */
+export function dropSession(req: Request): void {
+  delete (req as { session?: unknown }).session;
 }
 
 /** `req.session.save()`: writes the session. */

@@ -3,6 +3,7 @@ import {
   AuthGrantRejectedError,
   AuthProviderUnavailableError,
   AuthService,
+  DefaultSessionService,
   InvalidAccessTokenError,
   RevocationService,
   SESSION_COOKIE_NAME,
@@ -12,6 +13,7 @@ import {
   ApiError,
   CurrentAuth,
   destroySession,
+  dropSession,
   OAUTH_SESSION_KEYS,
   regenerateSession,
   saveSession,
@@ -41,6 +43,7 @@ export class AuthController {
     private readonly auth: AuthService,
     private readonly settings: SettingService,
     private readonly revocation: RevocationService,
+    private readonly sessions: DefaultSessionService,
   ) {}
 
   @Post('auth/initiate')
@@ -131,9 +134,11 @@ export class AuthController {
   }
 
   /**
-   * Ends the session and what it held: its access token is revoked here (before the session
-   * goes, so a failure keeps both), its refresh token at the provider (after: a provider
-   * that fails never keeps the user logged in; the revocation is retried).
+   * Ends the session and what it held: its access tokens are revoked here (before the
+   * session goes, so a failure keeps both), its refresh token at the provider (after: a
+   * provider that fails never keeps the user logged in; the revocation is retried). Under
+   * the session's lock, with the row read again: a refresh that saved new tokens since this
+   * request loaded the session is seen, and none can land between the read and the delete.
    */
   @Post('logout')
   @HttpCode(200)
@@ -141,10 +146,23 @@ export class AuthController {
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<{ location: string }> {
-    const accessToken = req.session?.access_token;
-    const refreshToken = req.session?.refresh_token;
-    await this.revocation.revokeAccessToken(accessToken);
-    if (req.session) await destroySession(req);
+    let refreshToken: string | undefined;
+    if (req.session) {
+      const sid = req.sessionID;
+      await this.sessions.withSessionLock(sid, async () => {
+        try {
+          const stored = await this.sessions.getSessionStore().findSession(sid);
+          const held = new Set([req.session.access_token, stored?.access_token]);
+          for (const accessToken of held) await this.revocation.revokeAccessToken(accessToken);
+          refreshToken = stored?.refresh_token ?? req.session.refresh_token;
+        } catch (e) {
+          // The login stays as it was; the error answer carries no cookie.
+          dropSession(req);
+          throw e;
+        }
+        await destroySession(req);
+      });
+    }
     res.clearCookie(SESSION_COOKIE_NAME, { path: '/', httpOnly: true, sameSite: 'strict' });
     await this.revocation.revokeRefreshToken(refreshToken);
     return { location: this.url(UI_LOGIN_PATH) };

@@ -10,6 +10,7 @@ import {
   DefaultSessionService,
   IdentityProviderAdmin,
   NoIdentityProviderAdmin,
+  sessionKey,
 } from '@bodhi/services';
 import {
   createTestSessionDb,
@@ -66,6 +67,9 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
   let home: TempHome;
   /** The provider's admin API is a port: the routes talk to it only, so a fake one serves. */
   const setUserRole = jest.fn<IdentityProviderAdmin['setUserRole']>();
+  const revokeUserGrants = jest
+    .fn<IdentityProviderAdmin['revokeUserGrants']>()
+    .mockResolvedValue(undefined);
 
   beforeAll(async () => {
     db = await createTestSessionDb(kind);
@@ -85,7 +89,7 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
       ],
     })
       .overrideProvider(IdentityProviderAdmin)
-      .useValue({ setUserRole })
+      .useValue({ setUserRole, revokeUserGrants })
       .compile();
     app = moduleRef.createNestApplication({ logger: false });
     app.useGlobalFilters(new ApiErrorFilter());
@@ -137,13 +141,15 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
     const ok = await put('admin').expect(200);
     expect(ok.body).toEqual({ user_id: 'user-1', role: 'resource_manager', sessions_cleared: 2 });
     expect(setUserRole).toHaveBeenCalledWith('user-1', 'resource_manager');
+    // And the user's grants at the provider end with the sessions.
+    expect(revokeUserGrants).toHaveBeenCalledWith('user-1');
     expect(await store().idsForUser('user-1')).toEqual([]);
-    expect(await store().idsForUser('user-2')).toEqual(['other']);
+    expect(await store().idsForUser('user-2')).toEqual([sessionKey('other')]);
 
     setUserRole.mockRejectedValueOnce(new AuthGrantRejectedError('user user-1 is unknown'));
     await store().saveSession('u-again', sessionFixture(60_000, { user_id: 'user-1' }));
     expect((await put('admin')).status).toBe(400);
-    expect(await store().idsForUser('user-1')).toEqual(['u-again']);
+    expect(await store().idsForUser('user-1')).toEqual([sessionKey('u-again')]);
   });
 
   it('PUT /users/:id/role answers 503 while the provider is unavailable, keeping the sessions', async () => {
@@ -156,7 +162,7 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
       .expect(503);
     expect(res.body.error).toMatchObject({ code: 'auth_provider_unavailable' });
     expect(setUserRole).toHaveBeenLastCalledWith('user-3', 'resource_user');
-    expect(await store().idsForUser('user-3')).toEqual(['u-kept']);
+    expect(await store().idsForUser('user-3')).toEqual([sessionKey('u-kept')]);
   });
 
   it('PUT /users/:id/role answers 501 when no admin API is configured, keeping the sessions', async () => {
@@ -171,13 +177,13 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
       .expect(501);
     expect(res.body.error).toMatchObject({ code: 'role_change_unsupported' });
     expect(res.body.error.message).toMatch(/BODHI_AUTH_ADMIN_API/);
-    expect(await store().idsForUser('user-4')).toEqual(['u-none']);
+    expect(await store().idsForUser('user-4')).toEqual([sessionKey('u-none')]);
   });
 
   it('dev routes dump and reset the store in development', async () => {
     await store().saveSession('dev-1', sessionFixture(60_000, { user_id: 'd' }));
     const dump = await http().get('/bodhi/v1/dev/sessions').expect(200);
-    expect(dump.body.sessions).toContainEqual({ id: 'dev-1', user_id: 'd' });
+    expect(dump.body.sessions).toContainEqual({ id: sessionKey('dev-1'), user_id: 'd' });
     const reset = await http().post('/bodhi/v1/dev/db-reset').expect(200);
     expect(reset.body.sessions_cleared).toBeGreaterThanOrEqual(1);
     expect(await store().countSessions()).toBe(0);
