@@ -79,10 +79,10 @@ export class SessionRevocations {
    * admin CLI queues them without the server's keys).
    */
   async enqueue(kind: PendingRevocationKind, subject: string, giveUpAt: number): Promise<void> {
-    const encrypt = this.cipher && kind === 'refresh_token';
+    const cipher = kind === 'refresh_token' ? this.cipher : undefined;
     await this.db.run(this.sql.enqueueRevocation, [
       kind,
-      encrypt ? this.cipher!.encrypt(queueAad(kind), subject) : subject,
+      cipher ? cipher.encrypt(queueAad(kind), subject) : subject,
       this.now(),
       giveUpAt,
     ]);

@@ -102,5 +102,4 @@ export class SettingService {
     if (!value) throw new Error(`${file} is empty: remove it to generate ${what} anew`);
     return value;
   }
-
 }
