@@ -57,6 +57,10 @@ export function sessionStatements(ref: SessionTableRef) {
   const rq = qualifiedTable(companionTable(ref, 'revocationQueue'));
   // SQLite deletes in batches by rowid; PostgreSQL by primary key.
   const rowKey = ref.kind === 'postgres' ? 'id' : 'rowid';
+  const current = `${quoteIdent(revocations.table)}.not_before`;
+  const keepLatestNotBefore =
+    'ON CONFLICT (user_id) DO UPDATE SET not_before = ' +
+    `CASE WHEN excluded.not_before > ${current} THEN excluded.not_before ELSE ${current} END`;
   const prune = (table: string, key: string) =>
     sql(
       (p) =>
@@ -109,17 +113,13 @@ export function sessionStatements(ref: SessionTableRef) {
     /** Moves a user's not-before forward (never back: the latest revocation wins). */
     revokeUser: sql(
       (p) =>
-        `INSERT INTO ${ur} (user_id, not_before) VALUES (${p()}, ${p()}) ON CONFLICT (user_id) ` +
-        `DO UPDATE SET not_before = CASE WHEN excluded.not_before > ${quoteIdent(revocations.table)}.not_before ` +
-        `THEN excluded.not_before ELSE ${quoteIdent(revocations.table)}.not_before END`,
+        `INSERT INTO ${ur} (user_id, not_before) VALUES (${p()}, ${p()}) ${keepLatestNotBefore}`,
     ),
     /** Moves the not-before of every user who has a session (before all rows are cleared). */
     revokeSessionUsers: sql(
       (p) =>
         `INSERT INTO ${ur} (user_id, not_before) SELECT DISTINCT user_id, CAST(${p()} AS bigint) ` +
-        `FROM ${t} WHERE user_id IS NOT NULL ON CONFLICT (user_id) ` +
-        `DO UPDATE SET not_before = CASE WHEN excluded.not_before > ${quoteIdent(revocations.table)}.not_before ` +
-        `THEN excluded.not_before ELSE ${quoteIdent(revocations.table)}.not_before END`,
+        `FROM ${t} WHERE user_id IS NOT NULL ${keepLatestNotBefore}`,
     ),
     /** What a bearer token needs checked, in one round trip: its user's not-before and its jti. */
     tokenRevocation: sql(
