@@ -9,6 +9,7 @@ import {
   createSessionRevocations,
   createSessionStore,
   DefaultSessionService,
+  sessionKey,
   SessionLock,
   SessionPruner,
   SessionRevocations,
@@ -86,13 +87,16 @@ interface Fill {
   user: (g: number) => string;
 }
 
+/** The row key of the session id `expr` (`sessionKey`), computed by PostgreSQL. */
+const pgSessionKey = (expr: string) => `encode(sha256(convert_to(${expr}, 'UTF8')), 'hex')`;
+
 async function bulkInsertPostgres(ws: Workspace, table: string, data: string, fill: Fill) {
   const chunk = 100_000;
   for (let from = fill.from; from < fill.to; from += chunk) {
     const to = Math.min(fill.to, from + chunk);
     await ws.sql(
       `INSERT INTO ${table} (id, data, expires_at, user_id) ` +
-        `SELECT md5(g::text), $1, $2::bigint, 'user-' || (g % $3) FROM generate_series($4::int, $5::int) g`,
+        `SELECT ${pgSessionKey('md5(g::text)')}, $1, $2::bigint, 'user-' || (g % $3) FROM generate_series($4::int, $5::int) g`,
       [data, fill.expiresAt, fill.users, from, to - 1],
     );
     if (fill.to - fill.from > chunk) progress(`  … ${to.toLocaleString('en')} rows`);
@@ -113,7 +117,8 @@ function bulkInsertSqlite(file: string, data: string, fills: Fill[], hot?: Fill)
       'INSERT INTO "sessions" (id, data, expires_at, user_id) VALUES (?, ?, ?, ?)',
     );
     const load = db.transaction((from: number, to: number, fill: Fill) => {
-      for (let g = from; g < to; g++) insert.run(fill.id(g), data, fill.expiresAt, fill.user(g));
+      for (let g = from; g < to; g++)
+        insert.run(sessionKey(fill.id(g)), data, fill.expiresAt, fill.user(g));
     });
     for (const fill of fills) {
       const chunk = 100_000;
@@ -232,7 +237,7 @@ async function filledTable(
     if (hot) {
       await ws.sql(
         `INSERT INTO ${table} (id, data, expires_at, user_id) ` +
-          `SELECT 'hot-' || lpad(g::text, 28, '0'), $1, $2::bigint, 'user-hot' FROM generate_series(0, $3::int - 1) g`,
+          `SELECT ${pgSessionKey(`'hot-' || lpad(g::text, 28, '0')`)}, $1, $2::bigint, 'user-hot' FROM generate_series(0, $3::int - 1) g`,
         [data, hot.expiresAt, HOT_ROWS],
       );
     }

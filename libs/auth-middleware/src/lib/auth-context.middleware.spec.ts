@@ -262,12 +262,16 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
   });
 
   it('a login that began after its user was revoked is let through, to the millisecond', async () => {
-    const revokedAt = Date.now() - 1000;
-    await revocations.revokeUser('user-1', revokedAt);
+    // Half-way through the second the stand-in provider's tokens were issued in (ten
+    // seconds ago): by iat alone the token counts as earlier, by the login's start it is
+    // later. (A revocation a whole second after its iat would refuse it whatever the login
+    // time.) A user of its own: not-before instants only move forward.
+    const revokedAt = (Math.floor(Date.now() / 1000) - 10) * 1000 + 500;
+    await revocations.revokeUser('relogin-user', revokedAt);
     await sessions.getSessionStore().saveSession(
       'relogin',
       sessionFixture(60_000, {
-        user_id: 'user-1',
+        user_id: 'relogin-user',
         access_token: 'good',
         refresh_token: 'r',
         login_at: revokedAt + 1,
