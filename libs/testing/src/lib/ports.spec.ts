@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { ephemeralPortRange, freePort } from './ports.js';
+import { ephemeralPortRange, freePort, LOWEST_TEST_PORT } from './ports.js';
 import { tempHome } from './workspace.js';
 
 describe('freePort', () => {
@@ -10,7 +10,7 @@ describe('freePort', () => {
     const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));
     expect(new Set(ports).size).toBe(ports.length);
     for (const port of ports) {
-      expect(port).toBeGreaterThanOrEqual(10_000);
+      expect(port).toBeGreaterThanOrEqual(LOWEST_TEST_PORT);
       expect(port).toBeLessThan(low);
     }
     const server = net.createServer();
@@ -19,6 +19,18 @@ describe('freePort', () => {
       server.listen(ports[0], '127.0.0.1', resolve);
     });
     await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('starts above the ports fetch refuses to connect to (the last of which is 10080)', async () => {
+    const refusal = async (port: number) => {
+      const error = await fetch(`http://127.0.0.1:${port}/`).catch((e: Error) => e);
+      const cause = (error as Error & { cause?: Error & { code?: string } }).cause;
+      return cause?.code ?? cause?.message;
+    };
+    expect(await refusal(LOWEST_TEST_PORT - 1)).toBe('bad port');
+    // Nothing listens there: the connection itself is tried, and refused by the kernel.
+    if (await canBind(LOWEST_TEST_PORT))
+      expect(await refusal(LOWEST_TEST_PORT)).toBe('ECONNREFUSED');
   });
 
   it('reads the kernel range, and falls back to Linux’s default without one', () => {
@@ -33,3 +45,12 @@ describe('freePort', () => {
     }
   });
 });
+
+/** Whether nothing listens on `port` (then a connection to it is refused). */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
