@@ -127,6 +127,29 @@ describe.each(SESSION_BACKENDS)('bad input on %s', (backend) => {
     expect(evil.status).toBe(403);
   });
 
+  it.each([
+    // What a cross-site page's auto-submitted <form enctype="text/plain"> sends: the browser
+    // keeps the SameSite=Strict cookie back, and says the request is cross-site.
+    ['a cross-site form', { 'sec-fetch-site': 'cross-site' }],
+    // A browser without fetch metadata says it in Origin.
+    ['a foreign Origin', { origin: 'http://evil.example' }],
+  ])(
+    'refuses %s with no cookie before any session is made: no login started, no store reset',
+    async (_name, headers) => {
+      const rowsBefore = await stack.rows();
+      for (const path of ['/bodhi/v1/auth/initiate', '/bodhi/v1/dev/db-reset']) {
+        const res = await fetch(`${url}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain', ...headers },
+          body: 'x=1',
+        });
+        expect({ path, status: res.status }).toEqual({ path, status: 403 });
+        expect(res.headers.getSetCookie()).toEqual([]);
+      }
+      expect(await stack.rows()).toEqual(rowsBefore);
+    },
+  );
+
   it('a bearer token that is not ours is a 401 in the one error shape', async () => {
     const res = await new BodhiClient(url).get('/bodhi/v1/user', {
       authorization: 'Bearer not.a.jwt',

@@ -16,7 +16,6 @@ function verdict(method: string, headers: Record<string, string>): unknown {
 describe('SameOriginMiddleware', () => {
   it.each([
     ['GET from anywhere', 'GET', { cookie: COOKIE, 'sec-fetch-site': 'cross-site' }],
-    ['POST without the session cookie', 'POST', { 'sec-fetch-site': 'cross-site' }],
     [
       'POST same-origin by fetch metadata',
       'POST',
@@ -38,6 +37,14 @@ describe('SameOriginMiddleware', () => {
     ['cross-site fetch metadata', { cookie: COOKIE, 'sec-fetch-site': 'cross-site' }],
     ['same-site (another subdomain)', { cookie: COOKIE, 'sec-fetch-site': 'same-site' }],
     ['a foreign Origin', { cookie: COOKIE, origin: 'https://evil.example' }],
+    // SameSite=Strict keeps the cookie back from a cross-site form: refused all the same.
+    ['cross-site fetch metadata and no cookie', { 'sec-fetch-site': 'cross-site' }],
+    ['a foreign Origin and no cookie', { origin: 'https://evil.example' }],
+    // Not found by the cookie's name: a cookie spelled to slip past a substring search.
+    [
+      'a spaced cookie name',
+      { cookie: 'bodhiapp_session_id =s%3Aabc.sig', origin: 'https://evil.example' },
+    ],
   ])('refuses a state-changing request with %s', (_name, headers) => {
     const err = verdict('PUT', headers);
     expect(err).toBeInstanceOf(ApiError);

@@ -1,5 +1,5 @@
 import { Injectable, NestMiddleware } from '@nestjs/common';
-import { SESSION_COOKIE_NAME, SettingService } from '@bodhi/services';
+import { SettingService } from '@bodhi/services';
 import type { NextFunction, Request, Response } from 'express';
 import { ApiError } from './api-error.js';
 
@@ -7,18 +7,20 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const SAME_ORIGIN_FETCH_SITES = new Set(['same-origin', 'none']);
 
 /**
- * CSRF defence in depth (the cookie is already SameSite=Strict): a state-changing request
- * that carries the session cookie must come from our own origin. Browsers say where a
- * request comes from in `Sec-Fetch-Site` (or, older ones, `Origin`); a request with
- * neither is not from a browser page and cannot ride a victim's cookie.
+ * CSRF defence (the cookie is already SameSite=Strict): every state-changing request must
+ * come from our own origin, whether it carries the session cookie or not. A cross-site page
+ * whose request carries no cookie (SameSite keeps it back) could otherwise still start a
+ * login on the victim's browser and replace its cookie. Browsers say where a request comes
+ * from in `Sec-Fetch-Site` (or, older ones, `Origin`); a request with neither is not from a
+ * browser page. Runs before the session is loaded: a refused request creates no session
+ * and changes none.
  */
 @Injectable()
 export class SameOriginMiddleware implements NestMiddleware {
   constructor(private readonly settings: SettingService) {}
 
   use(req: Request, _res: Response, next: NextFunction): void {
-    if (SAFE_METHODS.has(req.method) || !req.headers.cookie?.includes(`${SESSION_COOKIE_NAME}=`))
-      return next();
+    if (SAFE_METHODS.has(req.method)) return next();
     const site = req.headers['sec-fetch-site'];
     const origin = req.headers.origin;
     const allowed =
@@ -29,7 +31,7 @@ export class SameOriginMiddleware implements NestMiddleware {
     next(
       ApiError.forbidden(
         'cross_origin_request',
-        'Cross-origin requests with the session cookie are refused',
+        'Cross-origin state-changing requests are refused',
       ),
     );
   }

@@ -29,12 +29,13 @@ export class ServerAppModule implements NestModule {
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    // Order matters: the session is loaded, then cross-origin writes are refused, then the
-    // caller is identified (and tokens refreshed) for API routes.
+    // Order matters: cross-origin writes are refused before the session is loaded (so they
+    // create and change none), then the session is loaded, then the caller is identified
+    // (and tokens refreshed) for API routes.
     // Liveness and health never load a session: they must answer while the store is down.
     const probes = [`${API_PREFIX}/ping`, `${API_PREFIX}/health`];
     consumer
-      .apply(SessionMiddleware, SameOriginMiddleware)
+      .apply(SameOriginMiddleware, SessionMiddleware)
       .exclude(...probes)
       .forRoutes('*path');
     consumer
