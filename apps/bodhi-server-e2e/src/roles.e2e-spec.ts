@@ -70,10 +70,20 @@ describe.each(SESSION_BACKENDS)('role change by an admin on %s', (backend) => {
     });
   });
 
-  it('dev routes dump and reset the store in development', async () => {
+  it('dev routes dump and reset the store in development, for admins only', async () => {
     const url = stack.servers[0].url;
+    // The attack: anyone, logged in or not, could list and reset every session.
+    const user = new BodhiClient(url);
+    await user.login(DEMO_USER.username, DEMO_USER.password);
+    for (const caller of [new BodhiClient(url), user]) {
+      const expected = caller === user ? 403 : 401;
+      expect((await caller.get('/bodhi/v1/dev/sessions')).status).toBe(expected);
+      expect((await caller.post('/bodhi/v1/dev/db-reset')).status).toBe(expected);
+    }
+    expect((await user.user()).body).toMatchObject({ auth_status: 'logged_in' });
+
     const browser = new BodhiClient(url);
-    await browser.login(DEMO_USER.username, DEMO_USER.password);
+    await browser.login(DEMO_ADMIN.username, DEMO_ADMIN.password);
     const dump = await browser.get<{ sessions: { id: string; user_id: string | null }[] }>(
       '/bodhi/v1/dev/sessions',
     );
@@ -87,5 +97,6 @@ describe.each(SESSION_BACKENDS)('role change by an admin on %s', (backend) => {
     expect(reset.status).toBe(200);
     expect(await stack.rows()).toEqual([]);
     expect((await browser.user()).body).toEqual({ auth_status: 'logged_out' });
+    expect((await user.user()).body).toEqual({ auth_status: 'logged_out' });
   });
 });

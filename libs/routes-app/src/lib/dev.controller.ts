@@ -7,7 +7,7 @@ import {
   UseGuards,
   HttpCode,
 } from '@nestjs/common';
-import { ApiError } from '@bodhi/auth-middleware';
+import { ApiError, RequireRole } from '@bodhi/auth-middleware';
 import { DefaultSessionService, SettingService } from '@bodhi/services';
 import { API_PREFIX } from './routes.constants.js';
 
@@ -24,7 +24,14 @@ export class DevOnlyGuard implements CanActivate {
   }
 }
 
+/**
+ * What a developer uses to inspect and reset the store: an admin's only (a logged-out page,
+ * or a user, must not list or end everyone's sessions), and in development mode only.
+ */
 @Controller(`${API_PREFIX}/dev`)
+// Class decorators apply bottom up: DevOnlyGuard runs first, so outside development mode
+// the routes are a plain 404 for everyone, not a 401 that tells they exist.
+@RequireRole('resource_admin')
 @UseGuards(DevOnlyGuard)
 export class DevController {
   constructor(private readonly sessions: DefaultSessionService) {}

@@ -182,9 +182,23 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
 
   it('dev routes dump and reset the store in development', async () => {
     await store().saveSession('dev-1', sessionFixture(60_000, { user_id: 'd' }));
-    const dump = await http().get('/bodhi/v1/dev/sessions').expect(200);
+    // An admin's only: anonymous callers and users are refused, and nothing is reset.
+    for (const [who, status] of [
+      [undefined, 401],
+      ['user', 403],
+      ['token', 403],
+    ] as const) {
+      const asCaller = (r: request.Test) => (who ? r.set('x-test-auth', who) : r);
+      await asCaller(http().get('/bodhi/v1/dev/sessions')).expect(status);
+      await asCaller(http().post('/bodhi/v1/dev/db-reset')).expect(status);
+    }
+    expect(await store().findSession('dev-1')).not.toBeNull();
+    const dump = await http().get('/bodhi/v1/dev/sessions').set('x-test-auth', 'admin').expect(200);
     expect(dump.body.sessions).toContainEqual({ id: sessionKey('dev-1'), user_id: 'd' });
-    const reset = await http().post('/bodhi/v1/dev/db-reset').expect(200);
+    const reset = await http()
+      .post('/bodhi/v1/dev/db-reset')
+      .set('x-test-auth', 'admin')
+      .expect(200);
     expect(reset.body.sessions_cleared).toBeGreaterThanOrEqual(1);
     expect(await store().countSessions()).toBe(0);
   });
