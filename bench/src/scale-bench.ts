@@ -9,6 +9,7 @@ import {
   createSessionRevocations,
   createSessionStore,
   DefaultSessionService,
+  pgSessionKey,
   sessionKey,
   SessionLock,
   SessionPruner,
@@ -86,9 +87,6 @@ interface Fill {
   id: (g: number) => string;
   user: (g: number) => string;
 }
-
-/** The row key of the session id `expr` (`sessionKey`), computed by PostgreSQL. */
-const pgSessionKey = (expr: string) => `encode(sha256(convert_to(${expr}, 'UTF8')), 'hex')`;
 
 async function bulkInsertPostgres(ws: Workspace, table: string, data: string, fill: Fill) {
   const chunk = 100_000;

@@ -25,7 +25,7 @@ export type {
 export { sessionOptionsFromSettings } from './lib/session/session-options.from-settings.js';
 export { DefaultSessionService } from './lib/session/session.service.js';
 export { SessionStoreBackend, userNotBefore } from './lib/session/session-store.backend.js';
-export { sessionKey, sessionRef } from './lib/session/session-key.js';
+export { pgSessionKey, sessionKey, sessionRef } from './lib/session/session-key.js';
 export { SessionRevocations } from './lib/session/session-revocations.js';
 export type {
   PendingRevocation,

@@ -21,9 +21,10 @@ import { clearLogin, saveSession } from './session.util.js';
  * `Authorization: Bearer` token of our provider, else from the session's tokens, else
  * anonymous. A revoked token is refused either way (401 `token_revoked`): a bearer by its
  * own revocation record and its user's not-before instant (one read), a session by the
- * not-before read with the session itself (no extra read). An expired session token is refreshed under the session's lock (which holds
- * across instances on PostgreSQL): the first request refreshes, the others wait, re-read
- * the session and use the new tokens — one refresh however many requests race.
+ * not-before read with the session itself (no extra read). An expired session token is
+ * refreshed under the session's lock (which holds across instances on PostgreSQL): the
+ * first request refreshes, the others wait, re-read the session and use the new tokens —
+ * one refresh however many requests race.
  */
 @Injectable()
 export class AuthContextMiddleware implements NestMiddleware {

@@ -14,6 +14,16 @@ export function sessionKey(sid: string): string {
 export const SESSION_KEY_PATTERN = '^[0-9a-f]{64}$';
 
 /** Logs name a session by a short prefix of its key. */
+export function keyRef(key: string): string {
+  return key.slice(0, 12);
+}
+
+/** `keyRef` of the session `sid`. */
 export function sessionRef(sid: string): string {
-  return sessionKey(sid).slice(0, 12);
+  return keyRef(sessionKey(sid));
+}
+
+/** `sessionKey` of the SQL text expression `expr`, computed by PostgreSQL. */
+export function pgSessionKey(expr: string): string {
+  return `encode(sha256(convert_to(${expr}, 'UTF8')), 'hex')`;
 }

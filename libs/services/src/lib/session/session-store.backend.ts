@@ -6,7 +6,7 @@ import { SessionStatements, sessionStatements, SessionTableRef } from './session
 import { createSqlExecutor, Row, SessionSqlExecutor } from './session-sql.executor.js';
 import { SessionCipher, SessionDecryptError } from './session-cipher.js';
 import { InvalidSessionInputError, SessionTooLargeError } from './session.errors.js';
-import { sessionKey, sessionRef } from './session-key.js';
+import { keyRef, sessionKey, sessionRef } from './session-key.js';
 
 export interface SessionStoreConfig {
   ref: SessionTableRef;
@@ -350,7 +350,7 @@ export class SessionStoreBackend extends Store {
     } catch {
       // fall through
     }
-    const ref = key.slice(0, 12);
+    const ref = keyRef(key);
     this.logger.warn(`Removing session ${ref}: stored data is not a session object`);
     await this.run(this.sql.destroyIfData, [key, data]).catch((e: Error) =>
       this.logger.warn(`Could not remove unreadable session ${ref}: ${e.message}`),
@@ -378,7 +378,7 @@ export class SessionStoreBackend extends Store {
   }
 
   private warnUndecryptable(key: string, reason: string): void {
-    const ref = key.slice(0, 12);
+    const ref = keyRef(key);
     if (this.warnedUndecryptable.has(ref)) return;
     if (this.warnedUndecryptable.size >= MAX_WARNED) this.warnedUndecryptable.clear();
     this.warnedUndecryptable.add(ref);

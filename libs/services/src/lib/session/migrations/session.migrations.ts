@@ -1,7 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { companionTable, qualifiedTable, quoteIdent, SessionTableRef } from '../session-sql.js';
 import { sqliteHandle } from '../session-sql.executor.js';
-import { SESSION_KEY_PATTERN, sessionKey } from '../session-key.js';
+import { pgSessionKey, SESSION_KEY_PATTERN, sessionKey } from '../session-key.js';
 
 /** The migration that re-keys rows by the hash of their id (v4). */
 export const REKEY_MIGRATION = 'HashSessionIds1764547200001';
@@ -133,7 +133,7 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
         const [batch] = (await q.query(
           `WITH batch AS (SELECT id FROM ${t} WHERE id > $1 AND id !~ '${SESSION_KEY_PATTERN}' ` +
             `ORDER BY id LIMIT ${REKEY_BATCH_SIZE}), ` +
-            `rekeyed AS (UPDATE ${t} SET id = encode(sha256(convert_to(${t}.id, 'UTF8')), 'hex') ` +
+            `rekeyed AS (UPDATE ${t} SET id = ${pgSessionKey(`${t}.id`)} ` +
             `FROM batch WHERE ${t}.id = batch.id RETURNING 1) ` +
             // The batch's own size decides when to stop: a row deleted meanwhile (an
             // instance of the previous release logging out) is not re-keyed, yet more may
