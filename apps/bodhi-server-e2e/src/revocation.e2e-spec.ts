@@ -178,10 +178,7 @@ describe.each(SESSION_BACKENDS)(
     afterAll(() => stack?.stop());
 
     /** A table beside the session table (companions, migrations), qualified for raw SQL. */
-    const table = (suffix: string) =>
-      stack.db.schema
-        ? `"${stack.db.schema}"."${stack.db.table}_${suffix}"`
-        : `"${stack.db.table}_${suffix}"`;
+    const table = (suffix: string) => stack.db.besideTable(suffix);
     const tableNames = async (): Promise<string[]> =>
       (backend === 'sqlite'
         ? await stack.db.query<{ name: string }>(

@@ -288,7 +288,7 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
     expect((demoted as ApiError).getResponse()).toMatchObject({
       error: { code: 'token_revoked' },
     });
-    await db.query(`DELETE FROM ${db.qualifiedTable.replace(/"$/, '_user_revocations"')}`);
+    await db.query(`DELETE FROM ${db.besideTable('user_revocations')}`);
     expect(await run(await requestFor('none', { authorization: 'Bearer good' }))).toBeUndefined();
     await revocations.revokeToken('jti-good', Date.now() + 60_000);
     const loggedOut = await run(await requestFor('none', { authorization: 'Bearer good' }));

@@ -134,7 +134,9 @@ describe('two bodhi-sessions processes migrating one SQLite file at once', () =>
       { code: 0, err: '' },
       { code: 0, err: '' },
     ]);
-    const names = await db.query<{ name: string }>(`SELECT name FROM "${db.table}_migrations"`);
+    const names = await db.query<{ name: string }>(
+      `SELECT name FROM ${db.besideTable('migrations')}`,
+    );
     expect(names.map((n) => n.name).sort()).toEqual([...new Set(names.map((n) => n.name))].sort());
     expect(names).toHaveLength(4);
     const [{ n }] = await db.query<{ n: number }>(

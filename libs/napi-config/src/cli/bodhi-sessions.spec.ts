@@ -68,8 +68,8 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
     const { store, dataSource } = await openTestStore(db);
     try {
       await store.clearSessions();
-      for (const companion of ['_user_revocations', '_revocation_queue']) {
-        await db.query(`DELETE FROM ${db.qualifiedTable.replace(/"$/, `${companion}"`)}`);
+      for (const companion of ['user_revocations', 'revocation_queue']) {
+        await db.query(`DELETE FROM ${db.besideTable(companion)}`);
       }
       for (const [id, userId, inMs] of SEEDED) {
         await store.saveSession(id, sessionFixture(inMs, userId ? { user_id: userId } : {}));
@@ -151,12 +151,12 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
     expect(await rowIds()).toEqual(keys('n1', 'old-n'));
     // Logged out everywhere means every token issued to them so far is revoked too.
     const revoked = await db.query<{ user_id: string }>(
-      `SELECT user_id FROM ${db.qualifiedTable.replace(/"$/, '_user_revocations"')} ORDER BY user_id`,
+      `SELECT user_id FROM ${db.besideTable('user_revocations')} ORDER BY user_id`,
     );
     expect(revoked.map((r) => r.user_id)).toEqual(['alice', 'bob']);
     // Their grants at the provider are left to a running server, queued for it to send.
     const queued = await db.query<{ kind: string; subject: string }>(
-      `SELECT kind, subject FROM ${db.qualifiedTable.replace(/"$/, '_revocation_queue"')} ORDER BY subject`,
+      `SELECT kind, subject FROM ${db.besideTable('revocation_queue')} ORDER BY subject`,
     );
     expect(queued).toEqual([
       { kind: 'user_grants', subject: 'alice' },
@@ -181,7 +181,7 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
     expect(await cli('clear-all', '--yes')).toBe(`${SEEDED.length}\n`);
     expect(await rowIds()).toEqual([]);
     const revoked = await db.query<{ user_id: string; not_before: string }>(
-      `SELECT user_id, not_before FROM ${db.qualifiedTable.replace(/"$/, '_user_revocations"')} ORDER BY user_id`,
+      `SELECT user_id, not_before FROM ${db.besideTable('user_revocations')} ORDER BY user_id`,
     );
     expect(revoked.map((r) => r.user_id)).toEqual(['alice', 'bob']);
     for (const r of revoked) expect(Number(r.not_before)).toBeGreaterThanOrEqual(before);

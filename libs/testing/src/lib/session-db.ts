@@ -49,6 +49,8 @@ export interface TestSessionDb {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   /** The session table, qualified for raw queries. */
   qualifiedTable: string;
+  /** A table named after the session table (`<table>_<suffix>`: revocation records, migrations), qualified likewise. */
+  besideTable(suffix: string): string;
   drop(): Promise<void>;
 }
 
@@ -73,6 +75,7 @@ export async function createTestSessionDb(
       url: `sqlite:${file}`,
       table,
       qualifiedTable: `"${table}"`,
+      besideTable: (suffix) => `"${table}_${suffix}"`,
       async query<T>(sql: string, params: unknown[] = []) {
         // Tests write PostgreSQL-style $n placeholders; SQLite binds them as positional ?.
         const order: number[] = [];
@@ -107,6 +110,7 @@ export async function createTestSessionDb(
     schema,
     table,
     qualifiedTable: `"${schema}"."${table}"`,
+    besideTable: (suffix) => `"${schema}"."${table}_${suffix}"`,
     async query<T>(sql: string, params: unknown[] = []) {
       return (await client.query(sql, params)).rows as T[];
     },

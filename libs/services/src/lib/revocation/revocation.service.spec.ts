@@ -65,7 +65,7 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
   let now: number;
   const queue = () =>
     db.query<{ kind: string; subject: string; attempts: number }>(
-      `SELECT kind, subject, attempts FROM ${db.qualifiedTable.replace(/"$/, '_revocation_queue"')}`,
+      `SELECT kind, subject, attempts FROM ${db.besideTable('revocation_queue')}`,
     );
 
   beforeAll(async () => {
@@ -86,7 +86,7 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
     await db?.drop();
   });
   beforeEach(async () => {
-    await db.query(`DELETE FROM ${db.qualifiedTable.replace(/"$/, '_revocation_queue"')}`);
+    await db.query(`DELETE FROM ${db.besideTable('revocation_queue')}`);
     provider = new FakeProvider();
     service = new RevocationService(
       provider as unknown as AuthService,
@@ -185,7 +185,7 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
     await service.revokeRefreshToken('rt-lost-key');
     await service.revokeRefreshToken('rt-kept');
     // The first one's key is gone (rotated out of the configuration): its row no longer decrypts.
-    const table = db.qualifiedTable.replace(/"$/, '_revocation_queue"');
+    const table = db.besideTable('revocation_queue');
     const [first] = await db.query<{ id: number }>(`SELECT id FROM ${table} ORDER BY id LIMIT 1`);
     await db.query(`UPDATE ${table} SET subject = $1 WHERE id = $2`, [
       new SessionCipher(parseEncryptionKeys([Buffer.alloc(32, 9).toString('base64')])).encrypt(

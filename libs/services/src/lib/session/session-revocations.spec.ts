@@ -29,8 +29,7 @@ describe.each(SESSION_BACKENDS)('SessionRevocations on %s', (kind) => {
   let clock: number;
   let revocations: SessionRevocations;
 
-  const companion = (name: string) =>
-    kind === 'postgres' ? `"${db.schema}"."${db.table}_${name}"` : `"${db.table}_${name}"`;
+  const companion = (name: string) => db.besideTable(name);
   const count = async (name: string) =>
     Number(
       (await db.query<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${companion(name)}`))[0].n,

@@ -72,7 +72,7 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
   const migrationNames = async () =>
     (
       await db.query<{ name: string }>(
-        `SELECT name FROM ${kind === 'postgres' ? `"${db.schema}".` : ''}"${db.table}_migrations" ORDER BY id`,
+        `SELECT name FROM ${db.besideTable('migrations')} ORDER BY id`,
       )
     ).map((m) => m.name);
 
@@ -294,10 +294,9 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
 
     // A run that re-keyed every row but was not recorded (the process stopped before
     // TypeORM wrote the record): the next start runs v4 again, and leaves hashed keys be.
-    await db.query(
-      `DELETE FROM ${kind === 'postgres' ? `"${db.schema}".` : ''}"${db.table}_migrations" WHERE name = $1`,
-      ['HashSessionIds1764547200001'],
-    );
+    await db.query(`DELETE FROM ${db.besideTable('migrations')} WHERE name = $1`, [
+      'HashSessionIds1764547200001',
+    ]);
     const again = await open({ encryptionKeys: [TEST_ENCRYPTION_KEY] });
     expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
     expect(await rawRows()).toEqual(upgraded);
