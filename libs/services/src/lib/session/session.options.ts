@@ -1,16 +1,22 @@
 import { z } from 'zod';
 import { ConfigIssue, configIssues, formatConfigIssue } from '../settings/config-issue.js';
 import {
+  BODHI_SESSION_DB_BUSY_TIMEOUT_MS,
   BODHI_SESSION_DB_SCHEMA,
   BODHI_SESSION_DB_TABLE,
   BODHI_SESSION_DB_URL,
   BODHI_SESSION_ENCRYPTION_KEYS,
+  BODHI_SESSION_LOGIN_TTL_SECONDS,
   BODHI_SESSION_MAX_BYTES,
+  BODHI_SESSION_MAX_LIFETIME_SECONDS,
   BODHI_SESSION_PRUNE_INTERVAL_SECONDS,
   BODHI_SESSION_SECRET,
   BODHI_SESSION_TOUCH_AFTER_SECONDS,
   BODHI_SESSION_TTL_SECONDS,
+  DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS,
+  DEFAULT_SESSION_LOGIN_TTL_SECONDS,
   DEFAULT_SESSION_MAX_BYTES,
+  DEFAULT_SESSION_MAX_LIFETIME_SECONDS,
   DEFAULT_SESSION_POOL_SIZE,
   DEFAULT_SESSION_PRUNE_INTERVAL_SECONDS,
   DEFAULT_SESSION_TABLE,
@@ -62,6 +68,15 @@ export interface SessionModuleOptions {
   encryptionKeys?: string[];
   /** Largest session, in bytes of JSON, a save accepts (at least 1024). Default 65536. */
   maxDataBytes?: number;
+  /**
+   * Seconds a session lives after its creation however active it is; the idle TTL still
+   * applies. Default 43200 (12 hours).
+   */
+  maxLifetimeSeconds?: number;
+  /** Seconds a session without a user (a login not completed) lives. Default 600. */
+  loginTtlSeconds?: number;
+  /** Milliseconds a write waits for an SQLite file locked by another process. Default 5000. */
+  busyTimeoutMs?: number;
 }
 
 /**
@@ -85,6 +100,9 @@ const sessionOptionsSchema = z.object({
   poolSize: positiveInteger.default(DEFAULT_SESSION_POOL_SIZE),
   encryptionKeys: encryptionKeys.default([]),
   maxDataBytes: sessionBytes.default(DEFAULT_SESSION_MAX_BYTES),
+  maxLifetimeSeconds: positiveInteger.default(DEFAULT_SESSION_MAX_LIFETIME_SECONDS),
+  loginTtlSeconds: positiveInteger.default(DEFAULT_SESSION_LOGIN_TTL_SECONDS),
+  busyTimeoutMs: nonNegativeInteger.default(DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS),
 }) satisfies z.ZodObject<Record<keyof SessionModuleOptions, z.ZodType>>;
 
 /**
@@ -101,6 +119,9 @@ export const SESSION_SETTINGS = settingSection(
       touchAfterSeconds: true,
       encryptionKeys: true,
       maxDataBytes: true,
+      maxLifetimeSeconds: true,
+      loginTtlSeconds: true,
+      busyTimeoutMs: true,
     })
     .extend({ url: sessionDbUrl.optional(), secret: sessionSecret.optional() }),
   {
@@ -113,6 +134,9 @@ export const SESSION_SETTINGS = settingSection(
     touchAfterSeconds: BODHI_SESSION_TOUCH_AFTER_SECONDS,
     encryptionKeys: BODHI_SESSION_ENCRYPTION_KEYS,
     maxDataBytes: BODHI_SESSION_MAX_BYTES,
+    maxLifetimeSeconds: BODHI_SESSION_MAX_LIFETIME_SECONDS,
+    loginTtlSeconds: BODHI_SESSION_LOGIN_TTL_SECONDS,
+    busyTimeoutMs: BODHI_SESSION_DB_BUSY_TIMEOUT_MS,
   },
 );
 
@@ -130,6 +154,9 @@ export interface ResolvedSessionOptions {
   poolSize: number;
   encryptionKeys: Buffer[];
   maxDataBytes: number;
+  maxLifetimeMs: number;
+  loginTtlMs: number;
+  busyTimeoutMs: number;
 }
 
 /**
@@ -165,5 +192,9 @@ export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSe
     poolSize: o.poolSize,
     encryptionKeys: parseEncryptionKeys(o.encryptionKeys),
     maxDataBytes: o.maxDataBytes,
+    maxLifetimeMs: o.maxLifetimeSeconds * 1000,
+    // An unfinished login never outlives the session TTL.
+    loginTtlMs: Math.min(o.loginTtlSeconds, o.ttlSeconds) * 1000,
+    busyTimeoutMs: o.busyTimeoutMs,
   };
 }

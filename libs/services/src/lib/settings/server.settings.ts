@@ -2,6 +2,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
 import {
+  BODHI_ALLOWED_HOSTS,
+  BODHI_AUTH_RATE_LIMIT,
+  BODHI_AUTH_RATE_LIMIT_WINDOW_SECONDS,
   BODHI_DEPLOYMENT,
   BODHI_ENV_TYPE,
   BODHI_HOME,
@@ -12,6 +15,9 @@ import {
   BODHI_PUBLIC_PORT,
   BODHI_PUBLIC_SCHEME,
   BODHI_SCHEME,
+  BODHI_TRUST_PROXY,
+  DEFAULT_AUTH_RATE_LIMIT,
+  DEFAULT_AUTH_RATE_LIMIT_WINDOW_SECONDS,
   DEFAULT_HOST,
   DEFAULT_PORT,
   DEPLOYMENT_MODES,
@@ -19,7 +25,13 @@ import {
   LOG_LEVELS,
   PUBLIC_SCHEMES,
 } from './setting.constants.js';
-import { hostname, port } from './setting.fields.js';
+import {
+  commaSeparated,
+  hostname,
+  nonNegativeInteger,
+  port,
+  positiveInteger,
+} from './setting.fields.js';
 import { settingSection } from './setting.section.js';
 
 const serverSchema = z
@@ -35,6 +47,12 @@ const serverSchema = z
     envType: z.enum(ENV_TYPES).default('production'),
     logLevel: z.enum(LOG_LEVELS).default('info'),
     deployment: z.enum(DEPLOYMENT_MODES).default('standalone'),
+    /** Empty: the public host, the bind host, and the loopback aliases of a loopback one. */
+    allowedHosts: commaSeparated(z.array(z.union([z.literal('*'), hostname]))).default([]),
+    /** Express `trust proxy`: unset trusts no proxy (the client address is the peer's). */
+    trustProxy: z.string().trim().min(1, 'must name the trusted proxies').optional(),
+    authRateLimit: nonNegativeInteger.default(DEFAULT_AUTH_RATE_LIMIT),
+    authRateLimitWindowSeconds: positiveInteger.default(DEFAULT_AUTH_RATE_LIMIT_WINDOW_SECONDS),
   })
   // Browsers reach the server where it binds unless BODHI_PUBLIC_* says otherwise.
   .transform((s) => ({
@@ -57,6 +75,10 @@ export const SERVER_SETTINGS = settingSection(serverSchema, {
   envType: BODHI_ENV_TYPE,
   logLevel: BODHI_LOG_LEVEL,
   deployment: BODHI_DEPLOYMENT,
+  allowedHosts: BODHI_ALLOWED_HOSTS,
+  trustProxy: BODHI_TRUST_PROXY,
+  authRateLimit: BODHI_AUTH_RATE_LIMIT,
+  authRateLimitWindowSeconds: BODHI_AUTH_RATE_LIMIT_WINDOW_SECONDS,
 });
 
 export type ServerSettings = z.output<typeof serverSchema>;

@@ -34,6 +34,19 @@ export const BODHI_SESSION_DB_SCHEMA = 'BODHI_SESSION_DB_SCHEMA';
 /** Comma-separated base64 256-bit keys; the first encrypts session data, all decrypt. */
 export const BODHI_SESSION_ENCRYPTION_KEYS = 'BODHI_SESSION_ENCRYPTION_KEYS';
 export const BODHI_SESSION_MAX_BYTES = 'BODHI_SESSION_MAX_BYTES';
+/** A session ends this long after its login, however active it is (the idle TTL still applies). */
+export const BODHI_SESSION_MAX_LIFETIME_SECONDS = 'BODHI_SESSION_MAX_LIFETIME_SECONDS';
+/** A session whose login never completes (no user) lives this long, not the full TTL. */
+export const BODHI_SESSION_LOGIN_TTL_SECONDS = 'BODHI_SESSION_LOGIN_TTL_SECONDS';
+/** How long a write waits for an SQLite file another process holds locked before it fails (503). */
+export const BODHI_SESSION_DB_BUSY_TIMEOUT_MS = 'BODHI_SESSION_DB_BUSY_TIMEOUT_MS';
+/** Comma-separated host names a request's `Host` may name (`*`: any); default the public and bind hosts. */
+export const BODHI_ALLOWED_HOSTS = 'BODHI_ALLOWED_HOSTS';
+/** Which proxies' `X-Forwarded-For` gives the client address (Express `trust proxy`); default none. */
+export const BODHI_TRUST_PROXY = 'BODHI_TRUST_PROXY';
+/** Requests per window and client address each login/logout route accepts (0: no limit). */
+export const BODHI_AUTH_RATE_LIMIT = 'BODHI_AUTH_RATE_LIMIT';
+export const BODHI_AUTH_RATE_LIMIT_WINDOW_SECONDS = 'BODHI_AUTH_RATE_LIMIT_WINDOW_SECONDS';
 
 export const DEPLOYMENT_MODES = ['standalone', 'cluster'] as const;
 
@@ -55,6 +68,15 @@ export const SESSION_SECRET_FILE = 'session_secret';
 /** Where a standalone install keeps its generated session encryption key (base64, mode 600). */
 export const SESSION_ENCRYPTION_KEY_FILE = 'session_encryption_key';
 export const DEFAULT_SESSION_MAX_BYTES = 65_536;
+/** 12 hours: a working day, the re-authentication bound of OWASP ASVS (V3.3.2, level 2). */
+export const DEFAULT_SESSION_MAX_LIFETIME_SECONDS = 12 * 60 * 60;
+/** 10 minutes: time enough to sign in at the provider; an abandoned login goes soon after. */
+export const DEFAULT_SESSION_LOGIN_TTL_SECONDS = 10 * 60;
+/** Writes wait this long for another process's SQLite lock (a backup, the admin CLI). */
+export const DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS = 5000;
+/** 30 requests a minute per route and address: far above a person's logins, far below a flood. */
+export const DEFAULT_AUTH_RATE_LIMIT = 30;
+export const DEFAULT_AUTH_RATE_LIMIT_WINDOW_SECONDS = 60;
 /** PostgreSQL connections per process. */
 export const DEFAULT_SESSION_POOL_SIZE = 10;
 /** Shortest accepted cookie-signing secret: 32 characters. */
