@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { RequestHandler } from 'express';
-import session, { SessionOptions } from 'express-session';
+import session, { SessionData, SessionOptions } from 'express-session';
 import { InjectResolvedSessionOptions, SESSION_COOKIE_NAME } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
@@ -30,6 +30,24 @@ export class DefaultSessionService {
   withSessionLock<T>(sid: string, work: () => Promise<T>): Promise<T> {
     // Locked by key: the id itself never reaches the database, not even as a lock name.
     return this.lock.run(sessionKey(sid), work);
+  }
+
+  /**
+   * A read-modify-write of stored session `sid` that no other holder of its lock can
+   * interleave with (a refresh, a logout, another call of this): under the lock, the row is
+   * read again (null when there is none), `change` edits what was read in place, and the
+   * edit is written before the lock goes. When `change` throws, nothing is written. For
+   * state that must be taken once, as a login's: the request's own copy, loaded before the
+   * lock, may already be stale.
+   */
+  updateStoredSession<T>(sid: string, change: (stored: SessionData | null) => T): Promise<T> {
+    return this.withSessionLock(sid, async () => {
+      const stored = await this.store.findSession(sid);
+      const result = change(stored);
+      // Live when read just now, under the lock every write of its data takes in the server.
+      if (stored) await this.store.saveSession(sid, stored);
+      return result;
+    });
   }
 
   /**
