@@ -31,6 +31,7 @@ import {
   nonNegativeInteger,
   port,
   positiveInteger,
+  trustProxy,
 } from './setting.fields.js';
 import { settingSection } from './setting.section.js';
 
@@ -49,8 +50,11 @@ const serverSchema = z
     deployment: z.enum(DEPLOYMENT_MODES).default('standalone'),
     /** Empty: the public host, the bind host, and the loopback aliases of a loopback one. */
     allowedHosts: commaSeparated(z.array(z.union([z.literal('*'), hostname]))).default([]),
-    /** Express `trust proxy`: unset trusts no proxy (the client address is the peer's). */
-    trustProxy: z.string().trim().min(1, 'must name the trusted proxies').optional(),
+    /**
+     * Express `trust proxy`: unset (false) trusts no proxy, so the client address, scheme and
+     * host are the connection's and the Host header's, whatever X-Forwarded-* says.
+     */
+    trustProxy: trustProxy.default(false),
     authRateLimit: nonNegativeInteger.default(DEFAULT_AUTH_RATE_LIMIT),
     authRateLimitWindowSeconds: positiveInteger.default(DEFAULT_AUTH_RATE_LIMIT_WINDOW_SECONDS),
   })
