@@ -45,6 +45,7 @@ export {
   testSessionOptions,
   type TestSessionDb,
 } from './lib/session-db.js';
+export { SqliteLockHolder } from './lib/sqlite-lock.js';
 export {
   CLIENT_ID,
   CLIENT_SECRET,

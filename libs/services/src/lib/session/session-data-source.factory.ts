@@ -15,7 +15,7 @@ import { quoteIdent, SessionTableRef } from './session-sql.js';
 import { SessionCipher } from './session-cipher.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionRevocations } from './session-revocations.js';
-import { sqliteHandle } from './session-sql.executor.js';
+import { SQLITE_SERVING_BUSY_TIMEOUT_MS, sqliteHandle } from './session-sql.executor.js';
 import { withAdvisoryLock } from './advisory-lock.js';
 import {
   SQLITE_JOURNAL_SIZE_LIMIT,
@@ -53,9 +53,10 @@ function dataSourceOptions(options: ResolvedSessionOptions): DataSourceOptions {
       database: target.database,
       enableWAL: target.database !== ':memory:',
       // WAL + NORMAL keeps every committed write across a process crash (only an OS crash
-      // may lose the last transactions); busy_timeout lets a second process wait for the lock.
+      // may lose the last transactions). Opening waits for another process's lock (boot may
+      // block); once migrated, the connection stops waiting inside SQLite (migrateSqlite).
       prepareDatabase: (db: { pragma(sql: string): unknown }) => {
-        db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+        db.pragma(`busy_timeout = ${SQLITE_OPEN_BUSY_TIMEOUT_MS}`);
         db.pragma('synchronous = NORMAL');
         // Deleted rows (ended sessions) are overwritten with zeros, not left in free pages.
         db.pragma('secure_delete = ON');
@@ -101,8 +102,8 @@ export class SessionDataSource extends DataSource {
   }
 }
 
-/** How long a statement waits for another process's SQLite write lock. */
-const SQLITE_BUSY_TIMEOUT_MS = 5000;
+/** How long opening the SQLite file (journal mode) waits for another process's lock. */
+const SQLITE_OPEN_BUSY_TIMEOUT_MS = 5000;
 /** How long a booting process waits for another one's migrations (a re-key takes seconds). */
 const SQLITE_MIGRATION_LOCK_TIMEOUT_MS = 120_000;
 
@@ -110,7 +111,10 @@ const SQLITE_MIGRATION_LOCK_TIMEOUT_MS = 120_000;
  * Serializes migrations across processes sharing one SQLite file: TypeORM reads which
  * migrations ran before it opens its transaction, so two processes booting at once would
  * both run (and record) the pending ones. The write lock is taken first (BEGIN IMMEDIATE),
- * and the migrations run inside it; the second process waits, then finds them done.
+ * and the migrations run inside it; the second process waits, then finds them done. That
+ * wait is SQLite's own busy_timeout, which blocks the thread: nothing is served yet at boot,
+ * and the transaction holds while TypeORM's migrations run. Then the connection is set to
+ * serve: no wait inside SQLite, the executor retries on a timer (SqliteExecutor).
  */
 async function migrateSqlite(ds: DataSource): Promise<void> {
   const db = sqliteHandle(ds);
@@ -134,7 +138,7 @@ async function migrateSqlite(ds: DataSource): Promise<void> {
       db.pragma('wal_checkpoint(TRUNCATE)');
     }
   } finally {
-    db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+    db.pragma(`busy_timeout = ${SQLITE_SERVING_BUSY_TIMEOUT_MS}`);
   }
 }
 
@@ -217,6 +221,7 @@ export function createSessionStore(
     touchAfterMs: options.touchAfterMs,
     maxDataBytes: options.maxDataBytes,
     cipher: sessionCipher(options),
+    busyTimeoutMs: options.busyTimeoutMs,
   });
 }
 
@@ -225,5 +230,8 @@ export function createSessionRevocations(
   dataSource: DataSource,
   options: ResolvedSessionOptions,
 ): SessionRevocations {
-  return new SessionRevocations(dataSource, sessionTableRef(options), sessionCipher(options));
+  return new SessionRevocations(dataSource, sessionTableRef(options), {
+    cipher: sessionCipher(options),
+    busyTimeoutMs: options.busyTimeoutMs,
+  });
 }

@@ -35,7 +35,7 @@ describe.each(SESSION_BACKENDS)('SessionRevocations on %s', (kind) => {
       (await db.query<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${companion(name)}`))[0].n,
     );
   const revocationsWith = (cipher?: SessionCipher) =>
-    new SessionRevocations(dataSource, sessionTableRef(options), cipher, () => clock);
+    new SessionRevocations(dataSource, sessionTableRef(options), { cipher, now: () => clock });
 
   beforeAll(async () => {
     db = await createTestSessionDb(kind);

@@ -1,6 +1,10 @@
 import type { DataSource } from 'typeorm';
 import { sessionStatements, SessionStatements, SessionTableRef } from './session-sql.js';
-import { createSqlExecutor, SessionSqlExecutor } from './session-sql.executor.js';
+import {
+  createSqlExecutor,
+  SessionSqlExecutor,
+  SqlExecutorOptions,
+} from './session-sql.executor.js';
 import { SessionCipher, SessionDecryptError } from './session-cipher.js';
 
 /** A revocation the identity provider has not confirmed yet. */
@@ -16,6 +20,13 @@ export interface PendingRevocation {
   subject?: string;
   attempts: number;
   giveUpAt: number;
+}
+
+export interface SessionRevocationsConfig extends SqlExecutorOptions {
+  /** Encrypts queued refresh tokens when set. */
+  cipher?: SessionCipher;
+  /** The app clock (epoch ms); tests may pass their own. */
+  now?: () => number;
 }
 
 export interface TokenRevocationState {
@@ -34,15 +45,14 @@ export interface TokenRevocationState {
 export class SessionRevocations {
   private readonly sql: SessionStatements;
   private readonly db: SessionSqlExecutor;
+  private readonly cipher?: SessionCipher;
+  private readonly now: () => number;
 
-  constructor(
-    dataSource: DataSource,
-    ref: SessionTableRef,
-    private readonly cipher?: SessionCipher,
-    private readonly now: () => number = () => Date.now(),
-  ) {
+  constructor(dataSource: DataSource, ref: SessionTableRef, config: SessionRevocationsConfig = {}) {
     this.sql = sessionStatements(ref);
-    this.db = createSqlExecutor(dataSource);
+    this.db = createSqlExecutor(dataSource, config);
+    this.cipher = config.cipher;
+    this.now = config.now ?? Date.now;
   }
 
   /** Revokes every token issued to `userId` before `at` (epoch ms; default now). */

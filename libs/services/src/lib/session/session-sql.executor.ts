@@ -2,6 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
+import { DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS } from '../settings/setting.constants.js';
 import { redactUrlPasswords } from '../util/redact.util.js';
 import { SessionStoreUnavailableError } from './session.errors.js';
 
@@ -17,6 +18,14 @@ export interface SessionSqlExecutor {
   rows(sql: string, params: unknown[]): Promise<Row[]>;
   /** Executes a write; resolves to the number of rows it changed. */
   run(sql: string, params: unknown[]): Promise<number>;
+}
+
+export interface SqlExecutorOptions {
+  /**
+   * How long, in ms, a SQLite statement keeps retrying while another connection holds the
+   * lock it needs, before it fails as unavailable. Default DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS.
+   */
+  busyTimeoutMs?: number;
 }
 
 class PostgresExecutor implements SessionSqlExecutor {
@@ -51,26 +60,74 @@ class PostgresExecutor implements SessionSqlExecutor {
   }
 }
 
+/**
+ * SQLite's own lock wait on the request thread's connection, once it serves requests: none.
+ * better-sqlite3 is synchronous, so any wait inside SQLite (busy_timeout) stops the event
+ * loop, and with it every request, for as long as another process holds the write lock. A
+ * statement that finds the database locked fails at once and `SqliteExecutor` retries it
+ * after a timer instead.
+ */
+export const SQLITE_SERVING_BUSY_TIMEOUT_MS = 0;
+
+/** Retry delays for a locked SQLite: from a few ms, doubling, up to ~50 ms (jittered). */
+const BUSY_RETRY_FIRST_DELAY_MS = 2;
+const BUSY_RETRY_MAX_DELAY_MS = 50;
+
+/**
+ * SQLITE_BUSY (another connection holds the lock; extended: _RECOVERY, _SNAPSHOT, _TIMEOUT)
+ * or SQLITE_LOCKED (_SHAREDCACHE, …): better-sqlite3 reports extended result codes.
+ */
+function isLockedOut(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)(_|$)/.test(code);
+}
+
+/** Half the delay plus up to half again at random, so waiting writers do not retry in step. */
+const jittered = (delayMs: number) => delayMs / 2 + (Math.random() * delayMs) / 2;
+
 class SqliteExecutor implements SessionSqlExecutor {
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
 
-  constructor(private readonly db: BetterSqlite3.Database) {}
+  constructor(
+    private readonly db: BetterSqlite3.Database,
+    private readonly busyTimeoutMs: number,
+  ) {}
 
-  async rows(sql: string, params: unknown[]): Promise<Row[]> {
-    try {
-      return this.prepare(sql).all(...params) as Row[];
-    } catch (e) {
-      throw unavailable(e);
-    }
+  rows(sql: string, params: unknown[]): Promise<Row[]> {
+    return this.retryWhileLocked(() => this.prepare(sql).all(...params) as Row[]);
   }
 
-  async run(sql: string, params: unknown[]): Promise<number> {
-    try {
+  run(sql: string, params: unknown[]): Promise<number> {
+    return this.retryWhileLocked(() => {
       const stmt = this.prepare(sql);
       // A DELETE … RETURNING is a reader; its row count is what it returned.
       return stmt.reader ? stmt.all(...params).length : stmt.run(...params).changes;
-    } catch (e) {
-      throw unavailable(e);
+    });
+  }
+
+  /**
+   * Runs a statement; while the database is locked by another connection, runs it again
+   * after a growing delay, the event loop free meanwhile, until busyTimeoutMs has passed.
+   * A statement SQLite refused for a lock changed nothing, and outside an explicit
+   * transaction it is its own transaction, so running it again is safe. Inside one (the
+   * store opens none; only migrations do, at boot, with their own blocking wait) a retry
+   * would split the transaction, so the error goes to the transaction's owner at once.
+   */
+  private async retryWhileLocked<T>(statement: () => T): Promise<T> {
+    const giveUpAt = performance.now() + this.busyTimeoutMs;
+    for (
+      let delay = BUSY_RETRY_FIRST_DELAY_MS;
+      ;
+      delay = Math.min(delay * 2, BUSY_RETRY_MAX_DELAY_MS)
+    ) {
+      try {
+        return statement();
+      } catch (e) {
+        const left = giveUpAt - performance.now();
+        if (!isLockedOut(e) || this.db.inTransaction) throw unavailable(e);
+        if (left <= 0) throw unavailable(e, `still locked after ${this.busyTimeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(jittered(delay), left)));
+      }
     }
   }
 
@@ -88,19 +145,22 @@ class SqliteExecutor implements SessionSqlExecutor {
  * The store's SQL is fixed and tested, so a failing statement means the database failed
  * (down, locked, read-only, disk full): one error type the HTTP layer turns into 503.
  */
-function unavailable(e: unknown): SessionStoreUnavailableError {
+function unavailable(e: unknown, detail?: string): SessionStoreUnavailableError {
   const reason = e instanceof Error ? e.message : String(e);
   return new SessionStoreUnavailableError(
-    `session store unavailable: ${redactUrlPasswords(reason)}`,
+    `session store unavailable: ${redactUrlPasswords(reason)}${detail ? ` (${detail})` : ''}`,
   );
 }
 
 /** The executor for an initialized session DataSource (PostgreSQL pool or SQLite handle). */
-export function createSqlExecutor(dataSource: DataSource): SessionSqlExecutor {
+export function createSqlExecutor(
+  dataSource: DataSource,
+  { busyTimeoutMs = DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS }: SqlExecutorOptions = {},
+): SessionSqlExecutor {
   const { type } = dataSource.options;
   if (type === 'postgres')
     return new PostgresExecutor((dataSource.driver as unknown as { master: Pool }).master);
-  if (type === 'better-sqlite3') return new SqliteExecutor(sqliteHandle(dataSource));
+  if (type === 'better-sqlite3') return new SqliteExecutor(sqliteHandle(dataSource), busyTimeoutMs);
   throw new Error(`unsupported session DataSource type ${type}`);
 }
 

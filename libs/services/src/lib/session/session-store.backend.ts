@@ -3,12 +3,17 @@ import { SessionData, Store } from 'express-session';
 import type { DataSource } from 'typeorm';
 import type { SessionDbKind } from './session-db-url.util.js';
 import { SessionStatements, sessionStatements, SessionTableRef } from './session-sql.js';
-import { createSqlExecutor, Row, SessionSqlExecutor } from './session-sql.executor.js';
+import {
+  createSqlExecutor,
+  Row,
+  SessionSqlExecutor,
+  SqlExecutorOptions,
+} from './session-sql.executor.js';
 import { SessionCipher, SessionDecryptError } from './session-cipher.js';
 import { InvalidSessionInputError, SessionTooLargeError } from './session.errors.js';
 import { keyRef, sessionKey, sessionRef } from './session-key.js';
 
-export interface SessionStoreConfig {
+export interface SessionStoreConfig extends SqlExecutorOptions {
   ref: SessionTableRef;
   /** Lifetime of a session whose cookie has no expiry. */
   ttlMs: number;
@@ -107,7 +112,7 @@ export class SessionStoreBackend extends Store {
     super();
     this.kind = config.ref.kind;
     this.sql = sessionStatements(config.ref);
-    this.db = createSqlExecutor(dataSource);
+    this.db = createSqlExecutor(dataSource, config);
     this.ttlMs = config.ttlMs;
     this.touchAfterMs = config.touchAfterMs ?? 0;
     this.cipher = config.cipher;
