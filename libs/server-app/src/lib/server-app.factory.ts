@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ApiErrorFilter } from '@bodhi/auth-middleware';
 import { LogLevel, parseSettings, requireAuthSettings, SettingService } from '@bodhi/services';
+import { securityHeaders } from './security-headers.js';
 import { ServerAppModule, ServerAppOptions } from './server-app.module.js';
 
 const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
@@ -40,7 +41,11 @@ export async function createBodhiApp(options: BodhiAppOptions = {}): Promise<INe
   });
   app.flushLogs();
   app.useGlobalFilters(new ApiErrorFilter());
-  app.disable('x-powered-by');
+  // Behind a trusted proxy, req.ip/protocol/hostname follow its X-Forwarded-*; with none
+  // (the default) a client's forged X-Forwarded-For or X-Forwarded-Host changes nothing.
+  app.set('trust proxy', settings.server.trustProxy);
+  // Before every route and middleware, so 404s and refusals carry the headers too.
+  app.use(securityHeaders(settings.server));
   // SIGTERM/SIGINT close the app: pruner stopped, then the DataSource closed.
   app.enableShutdownHooks();
   return app;

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * The three small pages a person logs in and out with. Plain HTML and a few lines of
  * script: the callback page exists because the session cookie is SameSite=Strict, so it is
@@ -95,3 +97,30 @@ document.getElementById('logout').addEventListener('click', async () => {
   else show('error', failure(data));
 });`,
 );
+
+/** The `'sha256-…'` source of the one `<tag>` element of `html`, as a browser hashes it. */
+function inlineHash(html: string, tag: 'script' | 'style'): string {
+  const elements = [...html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))];
+  // A second element would be refused by the page's own CSP: say so here, at load.
+  if (elements.length !== 1) throw new Error(`a UI page must have one <${tag}>`);
+  return `'sha256-${createHash('sha256').update(elements[0][1], 'utf8').digest('base64')}'`;
+}
+
+/**
+ * A page's Content-Security-Policy directives (helmet's form): nothing but its own inline
+ * script and style, allowed by hash, and same-origin fetches. Hashes rather than nonces: the
+ * pages are constant, so each hash is computed once, here, and the policy needs no
+ * per-response state; an injected script or style (or an edited one whose hash was not
+ * recomputed) does not run.
+ */
+export function pageCspDirectives(html: string): Record<string, string[]> {
+  return {
+    defaultSrc: ["'none'"],
+    scriptSrc: [inlineHash(html, 'script')],
+    styleSrc: [inlineHash(html, 'style')],
+    connectSrc: ["'self'"],
+    formAction: ["'self'"],
+    baseUri: ["'none'"],
+    frameAncestors: ["'none'"],
+  };
+}
