@@ -17,11 +17,16 @@ module.exports = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
-    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: path.join(__dirname, 'tsconfig.spec.base.json') }],
+    '^.+\\.ts$': [
+      'ts-jest',
+      { useESM: true, tsconfig: path.join(__dirname, 'tsconfig.spec.base.json') },
+    ],
   },
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
   moduleNameMapper: {
     ...aliases,
+    // A CommonJS package over ESM-only Nest: see jest.throttler.mjs.
+    '^@nestjs/throttler$': path.join(__dirname, 'jest.throttler.mjs'),
     // Source imports say './x.js' (Node ESM rules); the file on disk is x.ts.
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

@@ -1,5 +1,5 @@
 export { ApiError } from './lib/api-error.js';
-export type { ApiErrorBody, ApiErrorType } from './lib/api-error.js';
+export type { ApiErrorBody, ApiErrorDetails, ApiErrorType } from './lib/api-error.js';
 export { ApiErrorFilter } from './lib/api-error.filter.js';
 export { AUTH_SESSION_KEYS, OAUTH_SESSION_KEYS } from './lib/auth-context.js';
 export type { AuthContext } from './lib/auth-context.js';

@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
 import { ArgumentsHost, Logger, NotFoundException } from '@nestjs/common';
+import { ThrottlerException } from '@nestjs/throttler';
 import {
   InvalidSessionInputError,
   SessionLockTimeoutError,
@@ -45,6 +46,8 @@ describe('ApiErrorFilter', () => {
     [new InvalidSessionInputError('no NUL'), 400, 'invalid_request_error', 'invalid_session_input'],
     [ApiError.forbidden('nope', 'No'), 403, 'forbidden_error', 'nope'],
     [new NotFoundException('Cannot GET /x'), 404, 'not_found_error', 'not_found'],
+    [ApiError.conflict('taken', 'Taken'), 409, 'conflict_error', 'taken'],
+    [new ThrottlerException(), 429, 'rate_limit_error', 'too_many_requests'],
   ])('%s → %i %s/%s', (exception, status, type, code) => {
     const out = answer(exception);
     expect(out.status).toBe(status);

@@ -21,6 +21,9 @@ const TYPE_BY_STATUS: Record<number, ApiErrorType> = {
   401: 'authentication_error',
   403: 'forbidden_error',
   404: 'not_found_error',
+  409: 'conflict_error',
+  // A limiter's own exception (e.g. @nestjs/throttler's) lands here as 'too_many_requests'.
+  429: 'rate_limit_error',
   503: 'service_unavailable',
 };
 

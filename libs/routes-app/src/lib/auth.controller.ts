@@ -1,4 +1,5 @@
-import { Body, Controller, HttpCode, Logger, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, HttpCode, Logger, Post, Req, Res, UseGuards } from '@nestjs/common';
+import type { SessionData } from 'express-session';
 import {
   AuthGrantRejectedError,
   AuthProviderUnavailableError,
@@ -20,6 +21,8 @@ import {
 } from '@bodhi/auth-middleware';
 import type { AuthContext } from '@bodhi/auth-middleware';
 import type { Request, Response } from 'express';
+import { AuthRateLimitGuard } from './auth-rate-limit.js';
+import { providerErrorCode, providerErrorMessage } from './provider-errors.js';
 import { API_PREFIX, UI_CALLBACK_PATH, UI_HOME_PATH, UI_LOGIN_PATH } from './routes.constants.js';
 
 /** Body of POST /auth/callback: the authorization response the callback page received. */
@@ -34,6 +37,58 @@ export interface AuthCallbackBody {
 const stringField = (value: unknown): string | undefined =>
   typeof value === 'string' ? value : undefined;
 
+/** A login in progress, as initiate stored it in the session. */
+interface LoginInProgress {
+  state: string;
+  pkceVerifier: string;
+  callbackUrl: string;
+}
+
+const loginIn = (session: SessionData | null | undefined): LoginInProgress | undefined =>
+  session?.oauth_state && session.pkce_verifier && session.callback_url
+    ? {
+        state: session.oauth_state,
+        pkceVerifier: session.pkce_verifier,
+        callbackUrl: session.callback_url,
+      }
+    : undefined;
+
+const stateMismatch = () =>
+  ApiError.badRequest('state_mismatch', 'The login state does not match; start the login again');
+
+/**
+ * Takes the login that callback `state` answers out of the stored session (`stored`, edited
+ * in place), or says why not. The state must match the stored login's before it is taken:
+ * a callback of an older login (a later initiate replaced it) or an attacker's link with a
+ * state of its own is refused and leaves the login in progress alone. `loaded` is the
+ * session as the request loaded it, before the lock: a login it held that is gone from the
+ * store now was taken by a concurrent callback.
+ */
+function takeLogin(
+  stored: SessionData | null,
+  loaded: SessionData,
+  state: string | undefined,
+): LoginInProgress {
+  const login = loginIn(stored);
+  if (stored && login && login.state === state) {
+    for (const key of OAUTH_SESSION_KEYS) delete stored[key];
+    return login;
+  }
+  if (login) throw stateMismatch();
+  const loadedLogin = loginIn(loaded);
+  if (loadedLogin && loadedLogin.state === state) {
+    throw ApiError.conflict(
+      'login_already_completed',
+      'Another request has taken this login to complete it; this one changed nothing',
+    );
+  }
+  if (loadedLogin) throw stateMismatch();
+  throw ApiError.badRequest(
+    'no_login_in_progress',
+    'No login is in progress for this session; start again',
+  );
+}
+
 /** Login (authorization code + PKCE against the identity provider) and logout. */
 @Controller(API_PREFIX)
 export class AuthController {
@@ -47,6 +102,7 @@ export class AuthController {
   ) {}
 
   @Post('auth/initiate')
+  @UseGuards(AuthRateLimitGuard)
   async initiate(
     @CurrentAuth() ctx: AuthContext,
     @Req() req: Request,
@@ -62,64 +118,65 @@ export class AuthController {
     req.session.oauth_state = request.state;
     req.session.pkce_verifier = request.pkceVerifier;
     req.session.callback_url = callbackUrl;
-    // Stored before answering: a 201 tells the client a login is in progress.
-    await saveSession(req);
+    // Stored before answering: a 201 tells the client a login is in progress. Under the
+    // session's lock: a callback taking an earlier login cannot write over this one.
+    await this.sessions.withSessionLock(req.sessionID, () => saveSession(req));
     res.status(201);
     return { location: request.url };
   }
 
+  /**
+   * Completes a login: takes it out of the stored session first (atomically, under the
+   * session's lock), so of concurrent callbacks exactly one exchanges the code (a reused
+   * code makes the provider revoke the grant) and the others answer 409 without calling it.
+   * No error answer writes the request's session back: the stored one is already as it
+   * should be, and the request's copy may be stale.
+   */
   @Post('auth/callback')
+  @UseGuards(AuthRateLimitGuard)
   @HttpCode(200)
   async callback(
     @Body() body: AuthCallbackBody,
     @Req() req: Request,
   ): Promise<{ location: string }> {
-    const {
-      oauth_state: expectedState,
-      pkce_verifier: pkceVerifier,
-      callback_url: callbackUrl,
-    } = req.session;
-    if (!expectedState || !pkceVerifier || !callbackUrl) {
-      throw ApiError.badRequest(
-        'no_login_in_progress',
-        'No login is in progress for this session; start again',
-      );
+    try {
+      return await this.completeLogin(body, req);
+    } catch (e) {
+      dropSession(req);
+      throw e;
     }
-    const error = stringField(body?.error);
+  }
+
+  private async completeLogin(body: AuthCallbackBody, req: Request): Promise<{ location: string }> {
     const state = stringField(body?.state);
+    const login = await this.sessions.updateStoredSession(req.sessionID, (stored) =>
+      takeLogin(stored, req.session, state),
+    );
+    const error = stringField(body?.error);
+    if (error !== undefined) {
+      const providerError = providerErrorCode(error);
+      // The code only: the description is the provider's (or a crafted link's) free text.
+      this.logger.log(
+        `The identity provider refused a login: ${providerError ?? '(malformed code)'}`,
+      );
+      throw ApiError.unauthorized('oauth_error', providerErrorMessage(providerError), {
+        provider_error: providerError,
+      });
+    }
     const code = stringField(body?.code);
-    // Whatever happens next, this login attempt is used up.
-    for (const key of OAUTH_SESSION_KEYS) delete req.session[key];
-    if (error) {
-      await saveSession(req);
-      const description = stringField(body?.error_description);
-      throw ApiError.unauthorized(
-        'oauth_error',
-        `The identity provider refused the login: ${error}${description ? ` (${description})` : ''}`,
-      );
-    }
-    if (!state || state !== expectedState) {
-      await saveSession(req);
-      throw ApiError.badRequest(
-        'state_mismatch',
-        'The login state does not match; start the login again',
-      );
-    }
-    if (!code) {
-      await saveSession(req);
+    if (!code)
       throw ApiError.badRequest('missing_code', 'The callback carries no authorization code');
-    }
-    const response: Record<string, string> = { code, state };
+    const response: Record<string, string> = { code, state: login.state };
     const iss = stringField(body?.iss);
     if (iss) response.iss = iss;
     // Before the exchange: a revocation of the user at any later instant covers these tokens.
     const loginAt = Date.now();
     const tokens = await this.providerCall(() =>
-      this.auth.exchangeCode(callbackUrl, response, { state: expectedState, pkceVerifier }),
-    ).catch(async (e) => {
-      await saveSession(req);
-      throw e;
-    });
+      this.auth.exchangeCode(login.callbackUrl, response, {
+        state: login.state,
+        pkceVerifier: login.pkceVerifier,
+      }),
+    );
     const { claims } = await this.providerCall(() =>
       this.auth.verifyAccessToken(tokens.accessToken),
     );
@@ -141,6 +198,7 @@ export class AuthController {
    * request loaded the session is seen, and none can land between the read and the delete.
    */
   @Post('logout')
+  @UseGuards(AuthRateLimitGuard)
   @HttpCode(200)
   async logout(
     @Req() req: Request,

@@ -1,5 +1,8 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { SettingService } from '@bodhi/services';
+import { AuthRateLimitGuard, authRateLimitOptions } from './auth-rate-limit.js';
 import { AuthController } from './auth.controller.js';
 import { DevController, DevOnlyGuard } from './dev.controller.js';
 import { HealthController } from './health.controller.js';
@@ -10,8 +13,11 @@ import { UserController } from './user.controller.js';
  * globally and `AuthContextMiddleware` applied to its routes — server-app wires both.
  */
 @Module({
-  imports: [TerminusModule],
+  imports: [
+    TerminusModule,
+    ThrottlerModule.forRootAsync({ inject: [SettingService], useFactory: authRateLimitOptions }),
+  ],
   controllers: [AuthController, UserController, HealthController, DevController],
-  providers: [DevOnlyGuard],
+  providers: [DevOnlyGuard, AuthRateLimitGuard],
 })
 export class RoutesAppModule {}

@@ -1,8 +1,9 @@
+import { jest } from '@jest/globals';
 import { INestApplication, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { AppServicesModule } from '@bodhi/app-service-builder';
 import { ApiErrorFilter, AuthContextMiddleware } from '@bodhi/auth-middleware';
-import { DefaultSessionService } from '@bodhi/services';
+import { AuthService, DefaultSessionService } from '@bodhi/services';
 import type { SessionDbKind } from '@bodhi/services';
 import {
   CLIENT_ID,
@@ -10,6 +11,7 @@ import {
   createTestSessionDb,
   DEMO_ADMIN,
   DEMO_USER,
+  deferred,
   serverEnv,
   SESSION_BACKENDS,
   tempHome,
@@ -126,15 +128,21 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
       `SELECT id, user_id FROM ${db.qualifiedTable} ORDER BY id`,
     );
 
-  /** A browser's login through the API and the provider's form; the agent keeps the cookie. */
-  async function loggedIn(who: { username: string; password: string }) {
+  /**
+   * A browser's login through the API and the provider's form, up to the callback: the agent
+   * (which keeps the cookie) and what the provider redirected with.
+   */
+  async function answeredLogin(who: { username: string; password: string }) {
     const agent = request.agent(app.getHttpServer());
     const initiated = await agent.post('/bodhi/v1/auth/initiate').expect(201);
     const callback = await loginThroughForm({ authorizationUrl: initiated.body.location, ...who });
-    await agent
-      .post('/bodhi/v1/auth/callback')
-      .send(Object.fromEntries(callback.searchParams))
-      .expect(200);
+    return { agent, params: Object.fromEntries(callback.searchParams) };
+  }
+
+  /** A browser's completed login; the agent keeps the cookie. */
+  async function loggedIn(who: { username: string; password: string }) {
+    const { agent, params } = await answeredLogin(who);
+    await agent.post('/bodhi/v1/auth/callback').send(params).expect(200);
     const user = await agent.get('/bodhi/v1/user').expect(200);
     return { agent, userId: user.body.user_id as string };
   }
@@ -214,5 +222,109 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
       body: STORE_UNAVAILABLE,
     });
     expect((await rows()).filter((row) => row.user_id === user.userId)).toHaveLength(1);
+  });
+
+  it('of three callbacks racing with one code, one logs in; two answer 409 and never reach the provider', async () => {
+    const { agent, params } = await answeredLogin(DEMO_USER);
+    const sessions = app.get(DefaultSessionService);
+    const exchange = jest.spyOn(app.get(AuthService), 'exchangeCode');
+    // The interleaving that burned logins: all three loaded the session, login state and
+    // all, before any takes it out of the store.
+    const allLoaded = deferred();
+    let loaded = 0;
+    const take = sessions.updateStoredSession.bind(sessions);
+    const held = jest.spyOn(sessions, 'updateStoredSession').mockImplementation((async (
+      sid: string,
+      change: Parameters<typeof take>[1],
+    ) => {
+      if (++loaded === 3) allLoaded.resolve();
+      await allLoaded.promise;
+      return take(sid, change);
+    }) as typeof take);
+    try {
+      const answers = await Promise.all(
+        [1, 2, 3].map(() => agent.post('/bodhi/v1/auth/callback').send(params)),
+      );
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 409, 409]);
+      for (const refused of answers.filter((a) => a.status === 409)) {
+        expect(refused.body.error).toMatchObject({
+          type: 'conflict_error',
+          code: 'login_already_completed',
+        });
+        expect(refused.headers['set-cookie']).toBeUndefined();
+      }
+      expect(exchange).toHaveBeenCalledTimes(1);
+    } finally {
+      held.mockRestore();
+      exchange.mockRestore();
+    }
+    expect((await rows()).filter((row) => row.user_id !== null)).toHaveLength(1);
+    await agent.get('/bodhi/v1/user').expect(200);
+    expect((await agent.get('/bodhi/v1/user')).body).toMatchObject({ auth_status: 'logged_in' });
+  });
+
+  it("a callback with another login's state (or a forged one) leaves the login in progress", async () => {
+    const { agent, params } = await answeredLogin(DEMO_USER);
+    const callback = (body: object) => agent.post('/bodhi/v1/auth/callback').send(body);
+    for (const forged of [
+      { ...params, state: 'forged' },
+      { code: params.code },
+      { error: 'access_denied', state: 'forged' },
+    ]) {
+      const res = await callback(forged);
+      expect({ status: res.status, code: res.body.error?.code }).toEqual({
+        status: 400,
+        code: 'state_mismatch',
+      });
+    }
+    await callback(params).expect(200);
+  });
+
+  it.each([
+    ['access_denied', 'The login was cancelled or refused at the identity provider.'],
+    [
+      'temporarily_unavailable',
+      'The identity provider is temporarily unavailable; try again shortly.',
+    ],
+    ['made_up_code', 'The identity provider refused the login.'],
+  ])(
+    'a provider error %s answers our message, never its description, and ends the login',
+    async (error, message) => {
+      const agent = request.agent(app.getHttpServer());
+      const initiated = await agent.post('/bodhi/v1/auth/initiate').expect(201);
+      const state = new URL(initiated.body.location).searchParams.get('state');
+      const description = 'Your account is locked: call +1 555 0100 now';
+      const res = await agent
+        .post('/bodhi/v1/auth/callback')
+        .send({ error, error_description: description, state })
+        .expect(401);
+      expect(res.body).toEqual({
+        error: {
+          type: 'authentication_error',
+          code: 'oauth_error',
+          provider_error: error,
+          message,
+        },
+      });
+      const again = await agent.post('/bodhi/v1/auth/callback').send({ error, state }).expect(400);
+      expect(again.body.error.code).toBe('no_login_in_progress');
+    },
+  );
+
+  it('a provider error code that is not a plain token is not repeated', async () => {
+    const agent = request.agent(app.getHttpServer());
+    const initiated = await agent.post('/bodhi/v1/auth/initiate').expect(201);
+    const state = new URL(initiated.body.location).searchParams.get('state');
+    const res = await agent
+      .post('/bodhi/v1/auth/callback')
+      .send({ error: 'access_denied: call +1 555 0100', state })
+      .expect(401);
+    expect(res.body).toEqual({
+      error: {
+        type: 'authentication_error',
+        code: 'oauth_error',
+        message: 'The identity provider refused the login.',
+      },
+    });
   });
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { identityProviderEnv, serverEnv, testSettings, UNREACHABLE_PROVIDER } from './env.js';
+import {
+  identityProviderEnv,
+  serverEnv,
+  TEST_AUTH_RATE_LIMIT,
+  testSettings,
+  UNREACHABLE_PROVIDER,
+} from './env.js';
 import { TEST_ENCRYPTION_KEY, TEST_SECRET } from './session-db.js';
 import { tempHome } from './workspace.js';
 
@@ -27,7 +33,16 @@ describe('serverEnv', () => {
       BODHI_SESSION_DB_SCHEMA: 't_1',
       BODHI_SESSION_SECRET: 'secret-0123456789abcdef0123456789ab',
       BODHI_LOG_LEVEL: 'warn',
+      BODHI_AUTH_RATE_LIMIT: String(TEST_AUTH_RATE_LIMIT),
     });
+  });
+
+  it('a server on a test port takes many logins from one address; a test may ask for fewer', () => {
+    expect(serverEnv({ port: 0 })).toMatchObject({ BODHI_AUTH_RATE_LIMIT: '100000' });
+    expect(serverEnv({ port: 0, authRateLimit: 3 })).toMatchObject({ BODHI_AUTH_RATE_LIMIT: '3' });
+    expect(serverEnv({ authRateLimit: 0 })).toStrictEqual({ BODHI_AUTH_RATE_LIMIT: '0' });
+    // npm start names no port: its server keeps the production limit.
+    expect(serverEnv({})).not.toHaveProperty('BODHI_AUTH_RATE_LIMIT');
   });
 
   it('sets only what is given, so the caller’s environment shows through for the rest', () => {

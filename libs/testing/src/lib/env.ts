@@ -4,6 +4,7 @@
 // a caller's own environment (npm start's BODHI_PORT, say) shows through for the rest.
 import {
   BODHI_AUTH_ADMIN_API,
+  BODHI_AUTH_RATE_LIMIT,
   BODHI_AUTH_CLIENT_ID,
   BODHI_AUTH_CLIENT_SECRET,
   BODHI_AUTH_URL,
@@ -61,9 +62,17 @@ export interface ServerEnvOptions {
   deployment?: 'standalone' | 'cluster';
   /** BODHI_LOG_LEVEL. */
   logLevel?: string;
+  /**
+   * BODHI_AUTH_RATE_LIMIT. A server on a test port (`port` given) defaults to
+   * TEST_AUTH_RATE_LIMIT: suites log in many times from 127.0.0.1, and the limiter still runs.
+   */
+  authRateLimit?: number;
   /** Further settings, applied last (BODHI_ENV_TYPE, a what-if); undefined unsets one. */
   env?: EnvVars;
 }
+
+/** Logins (initiate, callback, logout) per route and window a test server takes from one address. */
+export const TEST_AUTH_RATE_LIMIT = 100_000;
 
 const given = (vars: EnvVars): EnvVars =>
   Object.fromEntries(Object.entries(vars).filter(([, value]) => value !== undefined));
@@ -87,6 +96,9 @@ export function serverEnv(options: ServerEnvOptions): EnvVars {
       [BODHI_SESSION_DB_SCHEMA]: db?.schema,
       [BODHI_SESSION_SECRET]: options.secret ?? (cluster ? TEST_SECRET : undefined),
       [BODHI_LOG_LEVEL]: options.logLevel,
+      [BODHI_AUTH_RATE_LIMIT]: (
+        options.authRateLimit ?? (options.port === undefined ? undefined : TEST_AUTH_RATE_LIMIT)
+      )?.toString(),
       [BODHI_DEPLOYMENT]: deployment,
     }),
     ...(deployment && { [BODHI_SESSION_ENCRYPTION_KEYS]: TEST_ENCRYPTION_KEY }),

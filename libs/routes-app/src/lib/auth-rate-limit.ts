@@ -1,0 +1,40 @@
+import { Injectable } from '@nestjs/common';
+import {
+  seconds,
+  ThrottlerGuard,
+  type ThrottlerLimitDetail,
+  type ThrottlerModuleOptions,
+} from '@nestjs/throttler';
+import type { ExecutionContext } from '@nestjs/common';
+import { ApiError } from '@bodhi/auth-middleware';
+import type { SettingService } from '@bodhi/services';
+
+/**
+ * The login routes' limit: `authRateLimit` requests per client address (`req.ip`, which
+ * follows BODHI_TRUST_PROXY) per `authRateLimitWindowSeconds`, counted per route; 0 turns
+ * it off. Counted in this process's memory: each instance of a cluster counts its own.
+ */
+export function authRateLimitOptions(settings: SettingService): ThrottlerModuleOptions {
+  const { authRateLimit, authRateLimitWindowSeconds } = settings.server;
+  return {
+    throttlers: [{ limit: authRateLimit, ttl: seconds(authRateLimitWindowSeconds) }],
+    skipIf: () => authRateLimit === 0,
+  };
+}
+
+/**
+ * @nestjs/throttler's guard answering in the API's error shape: 429 `too_many_requests`,
+ * with the `Retry-After` (seconds) the guard sets before it refuses.
+ */
+@Injectable()
+export class AuthRateLimitGuard extends ThrottlerGuard {
+  protected override async throwThrottlingException(
+    _context: ExecutionContext,
+    detail: ThrottlerLimitDetail,
+  ): Promise<void> {
+    throw ApiError.tooManyRequests(
+      'too_many_requests',
+      `Too many requests from this address; try again in ${detail.timeToBlockExpire} s`,
+    );
+  }
+}
