@@ -43,9 +43,10 @@ class SessionAndCaller implements NestModule {
 
 /**
  * Another connection takes the session table's write lock and keeps it, as another process
- * would: on SQLite a `BEGIN IMMEDIATE` on the same file (the store's writes fail with
- * "database is locked" once its busy timeout passes), on PostgreSQL a SHARE lock on the table
- * (reads go on, writes wait; the store's connections give up after lock_timeout, see below).
+ * would: on SQLite a `BEGIN IMMEDIATE` on the same file (the store's writes retry, then fail
+ * with "database is locked" once BODHI_SESSION_DB_BUSY_TIMEOUT_MS has passed), on PostgreSQL
+ * a SHARE lock on the table (reads go on, writes wait; the store's connections give up after
+ * lock_timeout, see below).
  */
 async function holdWriteLock(db: TestSessionDb): Promise<() => Promise<void>> {
   if (db.kind === 'sqlite') {
@@ -96,7 +97,7 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
             home: home.dir,
             db: {
               // A store connection waits this long for a lock held elsewhere, then fails: the
-              // PostgreSQL counterpart of SQLite's busy timeout.
+              // PostgreSQL counterpart of the SQLite budget below.
               url:
                 kind === 'postgres'
                   ? `${db.url}?options=${encodeURIComponent('-c lock_timeout=200')}`
@@ -105,7 +106,12 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
               schema: db.schema,
             },
             provider: { issuer: idp.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
-            env: { BODHI_PUBLIC_HOST: 'localhost', BODHI_PUBLIC_PORT: '1135' },
+            env: {
+              BODHI_PUBLIC_HOST: 'localhost',
+              BODHI_PUBLIC_PORT: '1135',
+              // A SQLite write retries this long for a lock held elsewhere, then fails.
+              BODHI_SESSION_DB_BUSY_TIMEOUT_MS: '200',
+            },
           }),
         }),
         SessionAndCaller,
