@@ -43,12 +43,13 @@ describe.each(SESSION_BACKENDS)('hardening on %s', (backend) => {
     'a DNS-rebinding page gets 421 for GET %s, and no session is made',
     async (path) => {
       const rowsBefore = await stack.rows();
-      for (const headers of [
+      const attempts: Record<string, string>[] = [
         { host: 'attacker.example' },
         { host: `attacker.example:${new URL(url).port}` },
         // Even with the admin's cookie (which a rebinding page never has), nothing is read.
         { host: 'attacker.example', cookie: admin.cookie ?? '' },
-      ]) {
+      ];
+      for (const headers of attempts) {
         const res = await get(`${url}${path}`, headers);
         expect({ headers, status: res.status }).toEqual({ headers, status: 421 });
         expect(JSON.parse(res.body)).toMatchObject({

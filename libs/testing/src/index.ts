@@ -1,6 +1,7 @@
 // The test kit (@bodhi/testing): the recipes specs, the e2e, the benchmark and the scripts
 // share. Production code never imports it (lint), and it is no part of any library's dist.
 export { BodhiClient, type ApiResponse } from './lib/bodhi-client.js';
+export { startAttackerSite, type AttackerSite } from './lib/attacker-site.js';
 export {
   identityProviderEnv,
   issuerOf,
