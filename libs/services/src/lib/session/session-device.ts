@@ -1,0 +1,63 @@
+/**
+ * What a session records of the device it was made on, so its owner can recognise it in a
+ * list of their sessions: the user agent (bounded), the client address (kept as
+ * configured: whole, truncated to its network, or not at all), and the browser and OS
+ * named from the user agent.
+ */
+import ipaddr from 'ipaddr.js';
+import UAParser from 'ua-parser-js';
+
+/** How much of a client address a session keeps (BODHI_SESSION_CLIENT_ADDRESS). */
+export const CLIENT_ADDRESS_MODES = ['full', 'truncated', 'none'] as const;
+export type ClientAddressMode = (typeof CLIENT_ADDRESS_MODES)[number];
+
+/** Longest user agent kept: real ones are a few hundred characters; anything past is noise. */
+export const MAX_USER_AGENT_LENGTH = 512;
+
+/** Prefix lengths a truncated address keeps: a household's or a site's network, not a host. */
+const TRUNCATED_PREFIX = { ipv4: 24, ipv6: 48 } as const;
+
+export function boundedUserAgent(userAgent: string | undefined): string | undefined {
+  const trimmed = userAgent?.trim();
+  return trimmed ? trimmed.slice(0, MAX_USER_AGENT_LENGTH) : undefined;
+}
+
+/**
+ * The address as `mode` keeps it; undefined for `none` or an address that does not parse.
+ * An IPv4 address a dual-stack socket reports as `::ffff:a.b.c.d` is kept as IPv4.
+ */
+export function keptClientAddress(
+  address: string | undefined,
+  mode: ClientAddressMode,
+): string | undefined {
+  if (mode === 'none' || !address || !ipaddr.isValid(address)) return undefined;
+  let ip = ipaddr.parse(address);
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) {
+    ip = (ip as ipaddr.IPv6).toIPv4Address();
+  }
+  if (mode === 'full') return ip.toString();
+  const prefix = TRUNCATED_PREFIX[ip.kind()];
+  const keptBytes = prefix / 8;
+  const masked = ip.toByteArray().map((byte, i) => (i < keptBytes ? byte : 0));
+  return `${ipaddr.fromByteArray(masked).toString()}/${prefix}`;
+}
+
+export interface DeviceDescription {
+  /** e.g. "Firefox 133"; undefined when the user agent names none. */
+  browser?: string;
+  /** e.g. "Ubuntu", "Mac OS 10.15.7". */
+  os?: string;
+}
+
+const named = (part: { name?: string; version?: string }, version?: string) =>
+  part.name ? [part.name, version].filter(Boolean).join(' ') : undefined;
+
+/** Browser and OS from a user agent, through ua-parser-js (maintained; new browsers land there). */
+export function describeDevice(userAgent: string | undefined): DeviceDescription {
+  if (!userAgent) return {};
+  const result = new UAParser(userAgent).getResult();
+  return {
+    browser: named(result.browser, result.browser.major),
+    os: named(result.os, result.os.version),
+  };
+}
