@@ -21,6 +21,6 @@ export {
   clearLogin,
   destroySession,
   dropSession,
-  regenerateSession,
+  renewSessionId,
   saveSession,
 } from './lib/session.util.js';

@@ -34,9 +34,13 @@ export function saveSession(req: Request): Promise<void> {
   return sessionCall(req, (session, done) => session.save(done));
 }
 
-/** `req.session.regenerate()`: removes the stored session and starts a new one, new id. */
-export function regenerateSession(req: Request): Promise<void> {
-  return sessionCall(req, (session, done) => session.regenerate(done));
+/**
+ * A new session id and an empty session on the request, as `regenerate` makes, but the stored
+ * session under the old id is kept (for what it still has to say, e.g. that its login was
+ * used); it holds no login, so an id planted there before (fixation) is worth nothing.
+ */
+export function renewSessionId(req: Request): void {
+  req.sessionStore.generate(req);
 }
 
 /** `req.session.destroy()`: removes the stored session. */

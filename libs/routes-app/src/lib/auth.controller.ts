@@ -16,7 +16,7 @@ import {
   destroySession,
   dropSession,
   OAUTH_SESSION_KEYS,
-  regenerateSession,
+  renewSessionId,
   saveSession,
 } from '@bodhi/auth-middleware';
 import type { AuthContext } from '@bodhi/auth-middleware';
@@ -36,6 +36,13 @@ export interface AuthCallbackBody {
 
 const stringField = (value: unknown): string | undefined =>
   typeof value === 'string' ? value : undefined;
+
+declare module 'express-session' {
+  interface SessionData {
+    /** The state of the login a callback took out of this session: later ones answer 409. */
+    login_taken?: string;
+  }
+}
 
 /** A login in progress, as initiate stored it in the session. */
 interface LoginInProgress {
@@ -60,9 +67,10 @@ const stateMismatch = () =>
  * Takes the login that callback `state` answers out of the stored session (`stored`, edited
  * in place), or says why not. The state must match the stored login's before it is taken:
  * a callback of an older login (a later initiate replaced it) or an attacker's link with a
- * state of its own is refused and leaves the login in progress alone. `loaded` is the
- * session as the request loaded it, before the lock: a login it held that is gone from the
- * store now was taken by a concurrent callback.
+ * state of its own is refused and leaves the login in progress alone. What was taken is
+ * recorded in its place, and the session (under its old id) outlives the login it began, so a
+ * callback arriving after it says 409, as does one that loaded the login (`loaded`, read
+ * before the lock) before a concurrent callback took it.
  */
 function takeLogin(
   stored: SessionData | null,
@@ -72,14 +80,15 @@ function takeLogin(
   const login = loginIn(stored);
   if (stored && login && login.state === state) {
     for (const key of OAUTH_SESSION_KEYS) delete stored[key];
+    stored.login_taken = login.state;
     return login;
   }
   if (login) throw stateMismatch();
   const loadedLogin = loginIn(loaded);
-  if (loadedLogin && loadedLogin.state === state) {
+  if (state !== undefined && (stored?.login_taken === state || loadedLogin?.state === state)) {
     throw ApiError.conflict(
       'login_already_completed',
-      'Another request has taken this login to complete it; this one changed nothing',
+      'This login was already used by another request; this one changed nothing',
     );
   }
   if (loadedLogin) throw stateMismatch();
@@ -181,7 +190,8 @@ export class AuthController {
       this.auth.verifyAccessToken(tokens.accessToken),
     );
     // A new session id at login: an id planted before login (fixation) is worthless after.
-    await regenerateSession(req);
+    // The old session stays, holding no login, to answer late callbacks of this one.
+    renewSessionId(req);
     req.session.user_id = claims.sub;
     req.session.access_token = tokens.accessToken;
     req.session.refresh_token = tokens.refreshToken;
