@@ -64,6 +64,20 @@ describe.each(SESSION_BACKENDS)('hardening on %s', (backend) => {
     },
   );
 
+  it('a cookie spelled to slip past a substring search (`name =value`) is parsed, and a cross-site logout with it is refused', async () => {
+    const spaced = (admin.cookie ?? '').replace('=', ' =');
+    const sneaky = new BodhiClient(url);
+    sneaky.cookie = spaced;
+    // The server finds the cookie by parsing (express-session, the cookie package): it loads.
+    expect((await sneaky.user()).body).toMatchObject({ auth_status: 'logged_in' });
+    for (const headers of [{ origin: 'http://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+      const res = await sneaky.post('/bodhi/v1/logout', {}, headers);
+      expect(res.status).toBe(403);
+      expect(res.body).toMatchObject({ error: { code: 'cross_origin_request' } });
+    }
+    expect((await admin.user()).body).toMatchObject({ auth_status: 'logged_in' });
+  });
+
   it('the UI pages carry their CSP and the security headers', async () => {
     for (const path of ['/ui/login', '/ui/auth/callback', '/ui/home']) {
       const res = await fetch(`${url}${path}`);
