@@ -70,7 +70,11 @@ describe.each(SESSION_BACKENDS)('hardening on %s', (backend) => {
     sneaky.cookie = spaced;
     // The server finds the cookie by parsing (express-session, the cookie package): it loads.
     expect((await sneaky.user()).body).toMatchObject({ auth_status: 'logged_in' });
-    for (const headers of [{ origin: 'http://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+    const crossSite: Record<string, string>[] = [
+      { origin: 'http://evil.example' },
+      { 'sec-fetch-site': 'cross-site' },
+    ];
+    for (const headers of crossSite) {
       const res = await sneaky.post('/bodhi/v1/logout', {}, headers);
       expect(res.status).toBe(403);
       expect(res.body).toMatchObject({ error: { code: 'cross_origin_request' } });
