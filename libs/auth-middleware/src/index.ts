@@ -4,11 +4,6 @@ export { ApiErrorFilter } from './lib/api-error.filter.js';
 export { AUTH_SESSION_KEYS, OAUTH_SESSION_KEYS } from './lib/auth-context.js';
 export type { AuthContext } from './lib/auth-context.js';
 export { AuthContextMiddleware } from './lib/auth-context.middleware.js';
-export {
-  AllowedHostMiddleware,
-  allowedHostNames,
-  hostName,
-} from './lib/allowed-host.middleware.js';
 export { SameOriginMiddleware } from './lib/same-origin.middleware.js';
 export {
   Authenticated,

@@ -1,6 +1,7 @@
 export * from './lib/settings/setting.constants.js';
 export { BODHI_SETTING_VARIABLES, parseSettings } from './lib/settings/setting.schema.js';
 export type { BodhiSettings, SessionSettings } from './lib/settings/setting.schema.js';
+export { isWildcardAddress } from './lib/settings/server.settings.js';
 export type { ServerSettings } from './lib/settings/server.settings.js';
 export type { Env } from './lib/settings/setting.section.js';
 export { InvalidSettingsError } from './lib/settings/config-issue.js';

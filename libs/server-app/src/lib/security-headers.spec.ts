@@ -12,12 +12,12 @@ import {
   type EnvVars,
   type TempHome,
 } from '@bodhi/testing';
-import { AllowedHostMiddleware } from '@bodhi/auth-middleware';
 import { jest } from '@jest/globals';
 import type { Request, Response } from 'express';
 import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import request from 'supertest';
+import { AllowedHostMiddleware } from './allowed-host.middleware.js';
 import { createBodhiApp } from './server-app.factory.js';
 
 const SECRET = 'server-app-test-secret-0123456789abcdef';
@@ -135,7 +135,8 @@ describe('hostile requests and security headers', () => {
       });
     });
 
-    it('refuses a request without a Host (HTTP/1.0) or with a malformed one', async () => {
+    /** Each raw request head's answer, sent as written over its own connection. */
+    async function rawAnswers(heads: string[]): Promise<string[]> {
       const server = app.getHttpServer() as import('node:http').Server;
       if (!server.listening) await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       const { port } = server.address() as net.AddressInfo;
@@ -148,22 +149,45 @@ describe('hostile requests and security headers', () => {
           socket.on('error', reject);
         });
       try {
-        for (const head of [
-          'GET /ui/home HTTP/1.0',
-          'GET /ui/home HTTP/1.1\r\nHost: localhost/evil\r\nConnection: close',
-          'GET /ui/home HTTP/1.1\r\nHost: attacker.example@localhost\r\nConnection: close',
-        ]) {
-          const answer = await raw(head);
-          expect({ head, status: answer.split('\r\n')[0] }).toEqual({
-            head,
-            status: expect.stringMatching(/^HTTP\/1\.[01] 421 /),
-          });
-          expect(answer).toContain('"code":"host_not_allowed"');
-          expect(answer).not.toMatch(/set-cookie/i);
-        }
+        const answers: string[] = [];
+        for (const head of heads) answers.push(await raw(head));
+        return answers;
       } finally {
         await new Promise((r) => server.close(r));
       }
+    }
+    const statusLine = (answer: string) => answer.split('\r\n')[0];
+
+    it('refuses a request without a Host (HTTP/1.0) or with a malformed one', async () => {
+      const heads = [
+        'GET /ui/home HTTP/1.0',
+        'GET /ui/home HTTP/1.1\r\nHost: localhost/evil\r\nConnection: close',
+        'GET /ui/home HTTP/1.1\r\nHost: attacker.example@localhost\r\nConnection: close',
+      ];
+      const answers = await rawAnswers(heads);
+      heads.forEach((head, i) => {
+        expect({ head, status: statusLine(answers[i]) }).toEqual({
+          head,
+          status: expect.stringMatching(/^HTTP\/1\.[01] 421 /),
+        });
+        expect(answers[i]).toContain('"code":"host_not_allowed"');
+        expect(answers[i]).not.toMatch(/set-cookie/i);
+      });
+    });
+
+    it("checks an absolute-form target's host (it wins over Host), and refuses two Hosts", async () => {
+      const [absolute, allowedAbsolute, twoHosts] = await rawAnswers([
+        'GET http://attacker.example/ui/home HTTP/1.1\r\nHost: localhost\r\nConnection: close',
+        'GET http://localhost:1135/ui/home HTTP/1.1\r\nHost: localhost\r\nConnection: close',
+        'GET /ui/home HTTP/1.1\r\nHost: localhost\r\nHost: attacker.example\r\nConnection: close',
+      ]);
+      expect(statusLine(absolute)).toBe('HTTP/1.1 421 Misdirected Request');
+      expect(absolute).toContain('"code":"host_not_allowed"');
+      expect(statusLine(allowedAbsolute)).toBe('HTTP/1.1 200 OK');
+      expect(statusLine(twoHosts)).toBe('HTTP/1.1 400 Bad Request');
+      expect(twoHosts).toContain('"code":"duplicate_host"');
+      for (const answer of [absolute, twoHosts]) expect(answer).not.toMatch(/set-cookie/i);
+      expect(await rows()).toEqual([]);
     });
 
     it('without a trusted proxy, a forged X-Forwarded-Host changes nothing', async () => {
@@ -194,6 +218,47 @@ describe('hostile requests and security headers', () => {
     });
   });
 
+  describe('request bodies: read only after the Host and same-origin checks', () => {
+    const malformed = (path = '/bodhi/v1/auth/initiate') =>
+      http().post(path).set('Content-Type', 'application/json').send('{');
+
+    it('refuses a malformed body naming another host with 421, no-store, not 400', async () => {
+      const res = await malformed()
+        .set('Host', 'attacker.example')
+        .set('Sec-Fetch-Site', 'cross-site');
+      expectMisdirected(res);
+      expect(res.headers['cache-control']).toBe('no-store');
+    });
+
+    it('refuses a cross-site malformed body with 403', async () => {
+      const res = await malformed().set('Sec-Fetch-Site', 'cross-site').expect(403);
+      expect(res.body.error.code).toBe('cross_origin_request');
+    });
+
+    it('answers a bad body of a same-origin request 400 or 413 in the error shape', async () => {
+      const bad = await malformed('/bodhi/v1/auth/callback')
+        .set('Sec-Fetch-Site', 'same-origin')
+        .expect(400);
+      expect(bad.body).toEqual({
+        error: { type: 'invalid_request_error', code: 'bad_request', message: expect.any(String) },
+      });
+      const big = await http()
+        .post('/bodhi/v1/auth/callback')
+        .set('Sec-Fetch-Site', 'same-origin')
+        .send({ code: 'c'.repeat(200_000), state: 's' })
+        .expect(413);
+      expect(big.body).toEqual({
+        error: {
+          type: 'invalid_request_error',
+          code: 'payload_too_large',
+          message: expect.any(String),
+        },
+      });
+      expect(big.headers['cache-control']).toBe('no-store');
+      expect(await rows()).toEqual([]);
+    });
+  });
+
   describe('behind a trusted proxy (BODHI_TRUST_PROXY=loopback)', () => {
     let proxied: INestApplication;
     beforeAll(async () => {
@@ -219,18 +284,42 @@ describe('hostile requests and security headers', () => {
       });
     });
 
-    it('checks the host the proxy forwards, not the one it connected with', async () => {
+    it('checks the Host the proxy passes on, and every X-Forwarded-Host entry', async () => {
+      // nginx with `proxy_set_header Host $host` and X-Forwarded-Host overwritten.
       await http(proxied)
         .get('/ui/home')
-        .set('Host', 'upstream.internal')
+        .set('Host', 'bodhi.example')
         .set('X-Forwarded-Host', 'bodhi.example')
         .expect(200);
-      expectMisdirected(
-        await http(proxied)
-          .get('/ui/home')
-          .set('Host', '127.0.0.1')
-          .set('X-Forwarded-Host', 'attacker.example'),
-      );
+      // A rebinding page's own fetch sets X-Forwarded-Host; a proxy passing it on (or
+      // appending to it) must not let the page pick the name checked.
+      for (const [host, forwarded] of [
+        ['attacker.example', 'localhost'],
+        ['attacker.example', 'bodhi.example'],
+        ['localhost', 'localhost, attacker.example'],
+        ['bodhi.example', 'attacker.example'],
+        // A proxy that rewrites Host to its upstream's name hides the browser's.
+        ['upstream.internal', 'bodhi.example'],
+      ]) {
+        const res = await http(proxied)
+          .get('/bodhi/v1/dev/sessions')
+          .set('Host', host)
+          .set('X-Forwarded-Host', forwarded);
+        expect({ host, forwarded, status: res.status }).toEqual({ host, forwarded, status: 421 });
+        expectMisdirected(res);
+      }
+    });
+
+    it('accepts a write whose Origin is the public URL, refuses a foreign one', async () => {
+      const post = (origin: string) =>
+        http(proxied)
+          .post('/bodhi/v1/logout')
+          .set('Host', 'bodhi.example')
+          .set('X-Forwarded-Proto', 'https')
+          .set('Origin', origin);
+      await post('https://bodhi.example').expect(200);
+      const foreign = await post('https://attacker.example').expect(403);
+      expect(foreign.body.error.code).toBe('cross_origin_request');
     });
 
     it('sends HSTS, since browsers reach it over https', async () => {

@@ -33,6 +33,9 @@ export async function createBodhiApp(options: BodhiAppOptions = {}): Promise<INe
   const root = ServerAppModule.forRoot({ settings, sessionStore: options.sessionStore });
   const app = await NestFactory.create<NestExpressApplication>(root, {
     logger,
+    // Bodies are parsed in the middleware chain, after the Host and same-origin checks
+    // (ServerAppModule.configure); Nest's parsers would read them before any check.
+    bodyParser: false,
     abortOnError: false,
     // Boot logs wait until boot succeeds: a failed boot is reported once, by the error the
     // caller receives (one line naming the problem), not also as Nest's stack dump.

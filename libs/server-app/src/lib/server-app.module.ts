@@ -6,11 +6,7 @@ import {
   RequestMethod,
 } from '@nestjs/common';
 import { AppServicesModule, AppServicesOptions } from '@bodhi/app-service-builder';
-import {
-  AllowedHostMiddleware,
-  AuthContextMiddleware,
-  SameOriginMiddleware,
-} from '@bodhi/auth-middleware';
+import { AuthContextMiddleware, SameOriginMiddleware } from '@bodhi/auth-middleware';
 import {
   API_PREFIX,
   RoutesAppModule,
@@ -18,7 +14,9 @@ import {
   UI_HOME_PATH,
   UI_LOGIN_PATH,
 } from '@bodhi/routes-app';
+import express from 'express';
 import type { Store } from 'express-session';
+import { AllowedHostMiddleware } from './allowed-host.middleware.js';
 import { noStore, pageSecurityPolicy } from './security-headers.js';
 import { SESSION_STORE_OVERRIDE, SessionMiddleware } from './session.middleware.js';
 import { UiController } from './ui.controller.js';
@@ -30,6 +28,14 @@ const UI_PAGES: [string, string][] = [
   [UI_CALLBACK_PATH, CALLBACK_PAGE],
   [UI_HOME_PATH, HOME_PAGE],
 ];
+
+/**
+ * Request bodies: JSON only (the callback page and the role route post JSON; no route reads a
+ * form), up to body-parser's 100 kB. Here in the chain rather than Nest's own parsers, which
+ * run before every middleware: a refused request is never read. A malformed or oversized body
+ * reaches the error filter as 400 or 413 in the one error shape.
+ */
+const parseJsonBody = express.json();
 
 export interface ServerAppOptions extends AppServicesOptions {
   /**
@@ -54,11 +60,13 @@ export class ServerAppModule implements NestModule {
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    // Order matters: a request naming another host (DNS rebinding) is refused first, then
-    // cross-origin writes, both before the session is loaded (so they create and change
-    // none); then the session is loaded, then the caller is identified (and tokens
-    // refreshed) for API routes. Security headers (security-headers.ts) are set before all
-    // of it, by the app factory, so refusals carry them too.
+    // Order matters, and this is all of it. Security headers (security-headers.ts) come
+    // first, set by the app factory before every route, so every answer carries them; then
+    // no-store on API answers, so refusals carry it too; then a request naming another host
+    // (DNS rebinding) is refused, then a cross-origin write: both before the body is read
+    // and before the session is loaded, so they create and change none. Then the body is
+    // parsed, the session loaded, a page's CSP set, and, for API routes, the caller
+    // identified (and tokens refreshed).
     // Liveness and health never load a session: they must answer while the store is down.
     // Nor do they check the Host: load balancers and kubelets probe by IP address, and
     // neither answer says anything of a user or a session (health names the backend).
@@ -70,7 +78,7 @@ export class ServerAppModule implements NestModule {
       .exclude(...probes)
       .forRoutes({ path: '/', method: RequestMethod.ALL }, '*path');
     consumer
-      .apply(SameOriginMiddleware, SessionMiddleware)
+      .apply(SameOriginMiddleware, parseJsonBody, SessionMiddleware)
       .exclude(...probes)
       .forRoutes('*path');
     for (const [path, html] of UI_PAGES) {

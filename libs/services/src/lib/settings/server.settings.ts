@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
@@ -35,6 +36,17 @@ import {
 } from './setting.fields.js';
 import { settingSection } from './setting.section.js';
 
+/**
+ * Whether `host` (BODHI_HOST's spelling, IPv6 bare or in brackets) is an "every interface"
+ * bind address: `0.0.0.0`, `::` or another spelling of either. No browser names a server so.
+ */
+export function isWildcardAddress(host: string): boolean {
+  const address = host.replace(/^\[(.*)\]$/, '$1');
+  const family = isIP(address);
+  if (family === 4) return address === '0.0.0.0';
+  return family === 6 && new URL(`http://[${address}]`).hostname === '[::]';
+}
+
 const serverSchema = z
   .object({
     home: z.string().default(() => path.join(os.homedir(), '.cache', 'bodhi')),
@@ -57,6 +69,17 @@ const serverSchema = z
     trustProxy: trustProxy.default(false),
     authRateLimit: nonNegativeInteger.default(DEFAULT_AUTH_RATE_LIMIT),
     authRateLimitWindowSeconds: positiveInteger.default(DEFAULT_AUTH_RATE_LIMIT_WINDOW_SECONDS),
+  })
+  // A wildcard bind is no name a browser could use, so with no public host the Host check
+  // would answer 421 to every request: a server that boots but serves nothing. Say so at boot.
+  .superRefine((s, ctx) => {
+    if (isWildcardAddress(s.host) && s.publicHost === undefined && s.allowedHosts.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['publicHost'],
+        message: `is required when ${BODHI_HOST} is a wildcard address (${s.host}): set it to the name browsers reach the server by, or list the names in ${BODHI_ALLOWED_HOSTS}`,
+      });
+    }
   })
   // Browsers reach the server where it binds unless BODHI_PUBLIC_* says otherwise.
   .transform((s) => ({

@@ -129,6 +129,38 @@ describe('settings', () => {
     });
   });
 
+  it.each(['0.0.0.0', '::', '[::]', '0:0:0:0:0:0:0:0'])(
+    'stops boot on a wildcard BODHI_HOST (%s) with no name for browsers to use',
+    (host) => {
+      let error: unknown;
+      try {
+        parseSettings({ BODHI_HOST: host });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(InvalidSettingsError);
+      expect((error as InvalidSettingsError).issues).toEqual([
+        {
+          variable: 'BODHI_PUBLIC_HOST',
+          message: expect.stringMatching(
+            /^is required when BODHI_HOST is a wildcard address .*BODHI_ALLOWED_HOSTS/,
+          ),
+        },
+      ]);
+    },
+  );
+
+  it('boots on a wildcard BODHI_HOST given BODHI_PUBLIC_HOST or BODHI_ALLOWED_HOSTS', () => {
+    const wildcard = { BODHI_HOST: '0.0.0.0' };
+    expect(parseSettings({ ...wildcard, BODHI_PUBLIC_HOST: 'b.example' }).server.publicHost).toBe(
+      'b.example',
+    );
+    expect(parseSettings({ ...wildcard, BODHI_ALLOWED_HOSTS: 'b.example' }).server.host).toBe(
+      '0.0.0.0',
+    );
+    expect(parseSettings({ BODHI_HOST: '0.0.0.1' }).server.publicHost).toBe('0.0.0.1');
+  });
+
   it('generates a standalone cookie secret once, keeps it in BODHI_HOME with mode 600', async () => {
     const first = (await service({ BODHI_HOME: home })).sessionSecret();
     const file = path.join(home, 'session_secret');

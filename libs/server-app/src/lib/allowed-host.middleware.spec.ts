@@ -1,19 +1,46 @@
+import { ApiError } from '@bodhi/auth-middleware';
 import { parseSettings, type SettingService } from '@bodhi/services';
 import type { Request } from 'express';
-import { ApiError } from './api-error.js';
 import { AllowedHostMiddleware, allowedHostNames, hostName } from './allowed-host.middleware.js';
 
 const server = (env: Record<string, string>) => parseSettings(env).server;
 
-/** What the middleware does with a request whose Host (as Express picks it) is `host`. */
-function verdict(env: Record<string, string>, host: string | undefined): unknown {
+/** A request as Node parsed it: each header's lines (`headersDistinct`), and the target. */
+interface Sent {
+  host?: string | string[];
+  forwardedHost?: string | string[];
+  target?: string;
+}
+
+/** What the middleware does with a request that sent `sent` (a bare string: its one Host). */
+function verdict(env: Record<string, string>, sent: Sent | string | undefined): unknown {
+  const {
+    host,
+    forwardedHost,
+    target = '/ui/home',
+  } = typeof sent === 'object' ? sent : { host: sent };
+  const lines = (value?: string | string[]) =>
+    value === undefined ? undefined : ([] as string[]).concat(value);
+  const req = {
+    headers: { host: lines(host)?.[0] },
+    headersDistinct: { host: lines(host), 'x-forwarded-host': lines(forwardedHost) },
+    originalUrl: target,
+  } as unknown as Request;
   const settings = { server: server(env) } as SettingService;
   let result: unknown = 'not called';
-  new AllowedHostMiddleware(settings).use({ host } as Request, {} as never, (err?: unknown) => {
+  new AllowedHostMiddleware(settings).use(req, {} as never, (err?: unknown) => {
     result = err;
   });
   return result;
 }
+
+const expectRefusal = (err: unknown, status: number, code: string) => {
+  expect(err).toBeInstanceOf(ApiError);
+  expect((err as ApiError).getStatus()).toBe(status);
+  expect((err as ApiError).getResponse()).toEqual({
+    error: { type: 'invalid_request_error', code, message: expect.any(String) },
+  });
+};
 
 const LOCAL = { BODHI_HOST: '127.0.0.1' };
 const PUBLIC = { BODHI_HOST: '0.0.0.0', BODHI_PUBLIC_HOST: 'Bodhi.Example' };
@@ -111,15 +138,61 @@ describe('AllowedHostMiddleware', () => {
     ['a malformed Host', LOCAL, 'localhost/evil'],
     ['user info', LOCAL, 'attacker.example@localhost'],
   ])('refuses %s with 421 host_not_allowed', (_name, env, host) => {
-    const err = verdict(env, host);
-    expect(err).toBeInstanceOf(ApiError);
-    expect((err as ApiError).getStatus()).toBe(421);
-    expect((err as ApiError).getResponse()).toEqual({
-      error: {
-        type: 'invalid_request_error',
-        code: 'host_not_allowed',
-        message: expect.any(String),
-      },
-    });
+    expectRefusal(verdict(env, host), 421, 'host_not_allowed');
+  });
+
+  const PROXIED = { ...PUBLIC, BODHI_TRUST_PROXY: 'loopback' };
+
+  it.each([
+    [
+      'a foreign Host, whatever X-Forwarded-Host says',
+      { host: 'attacker.example', forwardedHost: 'bodhi.example' },
+    ],
+    ['a foreign first entry', { host: 'bodhi.example', forwardedHost: 'attacker.example' }],
+    [
+      'a foreign later entry',
+      { host: 'bodhi.example', forwardedHost: 'bodhi.example, attacker.example' },
+    ],
+    [
+      'a foreign second header line',
+      { host: 'bodhi.example', forwardedHost: ['bodhi.example', 'attacker.example'] },
+    ],
+    ['an empty entry', { host: 'bodhi.example', forwardedHost: 'bodhi.example,' }],
+  ])('behind a trusted proxy, refuses %s', (_name, sent) => {
+    expectRefusal(verdict(PROXIED, sent), 421, 'host_not_allowed');
+  });
+
+  it('behind a trusted proxy, serves the public host named in Host and every entry', () => {
+    const sent = { host: 'bodhi.example', forwardedHost: ['bodhi.example', 'Bodhi.Example:443'] };
+    expect(verdict(PROXIED, sent)).toBeUndefined();
+  });
+
+  it('with no proxy trusted, leaves X-Forwarded-Host alone (Express ignores it too)', () => {
+    const sent = { host: 'bodhi.example', forwardedHost: 'attacker.example' };
+    expect(verdict(PUBLIC, sent)).toBeUndefined();
+    expect(verdict({ ...PUBLIC, BODHI_TRUST_PROXY: '0' }, sent)).toBeUndefined();
+  });
+
+  it.each([
+    ['a foreign name', 'http://attacker.example/ui/home'],
+    ['a foreign name with our port', 'https://attacker.example:1135/ui/home'],
+    ['user info', 'http://attacker.example@bodhi.example/ui/home'],
+    ['another scheme', 'ftp://bodhi.example/ui/home'],
+    ['no URL', '*'],
+  ])('refuses an absolute-form target naming %s, whatever Host says', (_name, target) => {
+    expectRefusal(verdict(PUBLIC, { host: 'bodhi.example', target }), 421, 'host_not_allowed');
+  });
+
+  it('serves an absolute-form target naming an allowed host', () => {
+    const target = 'HTTP://Bodhi.Example:8443/ui/home?x=1';
+    expect(verdict(PUBLIC, { host: 'bodhi.example', target })).toBeUndefined();
+  });
+
+  it.each([
+    ['two allowed ones', LOCAL, ['localhost', 'localhost']],
+    ['an allowed one, then a foreign one', LOCAL, ['localhost', 'attacker.example']],
+    ['any two, even with *', { ...LOCAL, BODHI_ALLOWED_HOSTS: '*' }, ['a.example', 'b.example']],
+  ])('refuses more than one Host (%s) with 400 duplicate_host', (_name, env, host) => {
+    expectRefusal(verdict(env, { host }), 400, 'duplicate_host');
   });
 });
