@@ -4,6 +4,7 @@
  * configured: whole, truncated to its network, or not at all), and the browser and OS
  * named from the user agent.
  */
+import type { SessionData } from 'express-session';
 import ipaddr from 'ipaddr.js';
 import UAParser from 'ua-parser-js';
 
@@ -60,4 +61,55 @@ export function describeDevice(userAgent: string | undefined): DeviceDescription
     browser: named(result.browser, result.browser.major),
     os: named(result.os, result.os.version),
   };
+}
+
+/** What a session keeps of its device, in its data and, by every save, in columns of its own. */
+export interface SessionDevice {
+  /** Bounded to MAX_USER_AGENT_LENGTH. */
+  user_agent?: string;
+  /** As BODHI_SESSION_CLIENT_ADDRESS keeps it. */
+  client_address?: string;
+}
+
+declare module 'express-session' {
+  interface SessionData {
+    /** The device the session was logged in on; saves copy it to the `user_agent` and `client_address` columns. */
+    device?: SessionDevice;
+  }
+}
+
+/**
+ * Records on `session` the device it is logged in on, as `mode` keeps its address: the
+ * login callback calls it before the session is saved (the save writes the columns).
+ */
+export function recordSessionDevice(
+  session: SessionData,
+  device: { userAgent?: string; clientAddress?: string },
+  mode: ClientAddressMode,
+): void {
+  const recorded: SessionDevice = {};
+  const userAgent = boundedUserAgent(device.userAgent);
+  const clientAddress = keptClientAddress(device.clientAddress, mode);
+  if (userAgent !== undefined) recorded.user_agent = userAgent;
+  if (clientAddress !== undefined) recorded.client_address = clientAddress;
+  session.device = recorded;
+}
+
+/** One of a user's sessions as they see it in a list of them: never its id. */
+export interface SessionSummary {
+  /** Public handle: the row's key, sessionKey(sid) (SHA-256 of the id), never the id. */
+  handle: string;
+  /** Epoch ms; null for a row from before creation times were kept. */
+  createdAt: number | null;
+  /** Epoch ms of the last write of the session, moved under the touch-after throttle. */
+  lastSeenAt: number | null;
+  /** Epoch ms. */
+  expiresAt: number;
+  /** When the session ends however active it is: createdAt + the maximum lifetime. */
+  maxExpiresAt: number | null;
+  userAgent: string | null;
+  clientAddress: string | null;
+  /** Named from the user agent (describeDevice). */
+  browser: string | null;
+  os: string | null;
 }
