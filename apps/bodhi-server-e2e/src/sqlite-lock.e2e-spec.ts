@@ -8,19 +8,14 @@ import {
   startStack,
   tempHome,
   TEST_SECRET,
+  tracked,
   type TempHome,
   freePort,
 } from '@bodhi/testing';
 
-/** Whether a promise has settled yet, read without waiting for it. */
-function tracked<T>(work: Promise<T>) {
-  const state = { settled: false, work };
-  work.then(
-    () => (state.settled = true),
-    () => (state.settled = true),
-  );
-  return state;
-}
+/** The server's debug line when a session write first finds the file locked, and when it lands. */
+const WRITE_WAITS = /INSERT "sessions" waits for the SQLite lock/;
+const WRITE_RAN = /INSERT "sessions" ran after waiting \d+ ms for the SQLite lock/;
 
 /**
  * Another process holds the SQLite file's write lock (BEGIN IMMEDIATE: a backup, the admin
@@ -34,9 +29,11 @@ describe('a SQLite file write-locked by another process', () => {
   let holder: SqliteLockHolder | undefined;
 
   beforeAll(async () => {
-    // A budget beyond the test's run: only the release ends a write's wait.
+    // A budget beyond the test's run: only the release ends a write's wait. Debug logs: the
+    // line saying a write waits for the lock is the signal the test orders its requests by.
     stack = await startStack({
       backend: 'sqlite',
+      logLevel: 'debug',
       env: { BODHI_SESSION_DB_BUSY_TIMEOUT_MS: '600000' },
     });
     file = stack.db.url.slice('sqlite:'.length);
@@ -48,16 +45,19 @@ describe('a SQLite file write-locked by another process', () => {
   afterAll(() => stack?.stop());
 
   it('keeps answering ping, health and a logged-in read while a login waits, which lands on release', async () => {
-    const url = stack.servers[0].url;
-    const user = new BodhiClient(url);
+    const server = stack.servers[0];
+    const user = new BodhiClient(server.url);
     await user.login(DEMO_USER.username, DEMO_USER.password);
 
     holder = await SqliteLockHolder.hold(file);
-    const initiate = tracked(new BodhiClient(url).post('/bodhi/v1/auth/initiate'));
+    const from = server.outputLength;
+    const initiate = tracked(new BodhiClient(server.url).post('/bodhi/v1/auth/initiate'));
+    // The server says the initiate's session write found the file locked and waits for it.
+    // SQLite's own busy wait (the old code) would hold the event loop instead, logging
+    // nothing until the write had failed, and every ping below would wait behind it.
+    await server.waitForOutput(WRITE_WAITS, { from });
 
-    // Each answer below comes while the initiate's session write is still waiting. Pings one
-    // after another: the initiate reaches its write within a few of them, and a write that
-    // held the event loop (SQLite's own busy wait) would hold back the ping behind it.
+    // The lock stays held across all of these; each answers while the write still waits.
     for (let i = 0; i < 10; i++) {
       expect((await user.get('/bodhi/v1/ping')).status).toBe(200);
       expect(initiate.settled).toBe(false);
@@ -69,11 +69,13 @@ describe('a SQLite file write-locked by another process', () => {
     expect(me.status).toBe(200);
     expect(me.body).toMatchObject({ auth_status: 'logged_in', username: DEMO_USER.username });
     expect(initiate.settled).toBe(false);
+    expect(server.output(Infinity).slice(from)).not.toMatch(WRITE_RAN);
 
     await holder.release();
     const initiated = await initiate.work;
     expect(initiated.status).toBe(201);
     expect(initiated.body.location).toEqual(expect.any(String));
+    await server.waitForOutput(WRITE_RAN, { from });
   });
 
   describe('with a short busy budget (a second server on the same file)', () => {

@@ -58,5 +58,5 @@ export {
   type StackServer,
 } from './lib/stack.js';
 export { percentile } from './lib/stats.js';
-export { deferred, until, untilNextSecond } from './lib/wait.js';
+export { deferred, tracked, until, untilNextSecond } from './lib/wait.js';
 export { tempHome, WORKSPACE_ROOT, type TempHome } from './lib/workspace.js';

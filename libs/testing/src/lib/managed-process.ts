@@ -65,6 +65,32 @@ export class ManagedProcess {
     return Number.isFinite(maxChars) ? all.slice(-maxChars) : all;
   }
 
+  /** How many characters of output it has written so far: a mark for `waitForOutput`. */
+  get outputLength(): number {
+    return this.log.reduce((n, chunk) => n + chunk.length, 0);
+  }
+
+  /**
+   * Resolves with the first match of `pattern` in its output from character `from` on: the
+   * signal a test waits on when the process logs the event (a statement waiting for a lock).
+   * Fails with the output when the process exits first, or after `timeoutMs` (a hang guard).
+   */
+  async waitForOutput(
+    pattern: RegExp,
+    { from = 0, timeoutMs = 10_000 }: { from?: number; timeoutMs?: number } = {},
+  ): Promise<string> {
+    const find = () => pattern.exec(this.output(Infinity).slice(from));
+    await until(() => find() !== null || this.exited, timeoutMs).catch(() => {
+      throw new Error(
+        `${this.name} did not print ${pattern} within ${timeoutMs} ms:\n${this.output()}`,
+      );
+    });
+    const match = find();
+    if (!match)
+      throw new Error(`${this.name} exited before printing ${pattern}:\n${this.output()}`);
+    return match[0];
+  }
+
   /** Resolves with the exit code (null after a signal) once the started process ends. */
   waitForExit(): Promise<number | null> {
     if (!this.exit) throw new Error(`${this.name} was never started`);

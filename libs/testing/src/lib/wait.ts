@@ -14,6 +14,19 @@ export function deferred<T = void>(): {
   return { promise, resolve };
 }
 
+/**
+ * A promise and whether it has settled yet, read without waiting for it: how a test checks
+ * that work it started (a write waiting for a lock) is still pending while it does others.
+ */
+export function tracked<T>(work: Promise<T>): { readonly settled: boolean; work: Promise<T> } {
+  const state = { settled: false, work };
+  work.then(
+    () => (state.settled = true),
+    () => (state.settled = true),
+  );
+  return state;
+}
+
 /** Resolves once `predicate` holds; rejects after `timeoutMs` (a hang guard, not a speed check). */
 export async function until(
   predicate: () => boolean | Promise<boolean>,

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type BetterSqlite3 from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
@@ -82,11 +83,22 @@ function isLockedOut(e: unknown): boolean {
   return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)(_|$)/.test(code);
 }
 
+/**
+ * What a lock-wait log line names a statement by: its verb and table ("INSERT sessions"),
+ * taken from the fixed SQL text, so no parameter (session key, data, user id) reaches the log.
+ */
+function statementLabel(sql: string): string {
+  const verb = /^\s*(\w+)/.exec(sql)?.[1] ?? 'statement';
+  const table = /\b(?:INTO|FROM|UPDATE)\s+([^\s(]+)/i.exec(sql)?.[1];
+  return table ? `${verb} ${table}` : verb;
+}
+
 /** Half the delay plus up to half again at random, so waiting writers do not retry in step. */
 const jittered = (delayMs: number) => delayMs / 2 + (Math.random() * delayMs) / 2;
 
 class SqliteExecutor implements SessionSqlExecutor {
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
+  private readonly logger = new Logger('SessionSql');
 
   constructor(
     private readonly db: BetterSqlite3.Database,
@@ -94,11 +106,11 @@ class SqliteExecutor implements SessionSqlExecutor {
   ) {}
 
   rows(sql: string, params: unknown[]): Promise<Row[]> {
-    return this.retryWhileLocked(() => this.prepare(sql).all(...params) as Row[]);
+    return this.retryWhileLocked(sql, () => this.prepare(sql).all(...params) as Row[]);
   }
 
   run(sql: string, params: unknown[]): Promise<number> {
-    return this.retryWhileLocked(() => {
+    return this.retryWhileLocked(sql, () => {
       const stmt = this.prepare(sql);
       // A DELETE … RETURNING is a reader; its row count is what it returned.
       return stmt.reader ? stmt.all(...params).length : stmt.run(...params).changes;
@@ -112,23 +124,43 @@ class SqliteExecutor implements SessionSqlExecutor {
    * transaction it is its own transaction, so running it again is safe. Inside one (the
    * store opens none; only migrations do, at boot, with their own blocking wait) a retry
    * would split the transaction, so the error goes to the transaction's owner at once.
+   * A wait is logged at debug when it starts and when it ends: it says why a request was
+   * slow, and it is the signal a test waits on to know a statement is waiting for the lock.
    */
-  private async retryWhileLocked<T>(statement: () => T): Promise<T> {
+  private async retryWhileLocked<T>(sql: string, statement: () => T): Promise<T> {
     // Set at the first refusal: a statement that runs at once pays for no clock read.
-    let giveUpAt: number | undefined;
+    let waitedFrom: number | undefined;
     let delay = BUSY_RETRY_FIRST_DELAY_MS;
     for (;;) {
       try {
-        return statement();
+        const result = statement();
+        if (waitedFrom !== undefined) this.logWait(sql, 'ran', waitedFrom);
+        return result;
       } catch (e) {
         if (!isLockedOut(e) || this.db.inTransaction) throw unavailable(e);
-        giveUpAt ??= performance.now() + this.busyTimeoutMs;
-        const left = giveUpAt - performance.now();
-        if (left <= 0) throw unavailable(e, `still locked after ${this.busyTimeoutMs} ms`);
+        if (waitedFrom === undefined) {
+          waitedFrom = performance.now();
+          this.logger.debug(
+            `${statementLabel(sql)} waits for the SQLite lock another connection holds ` +
+              `(retrying for up to ${this.busyTimeoutMs} ms)`,
+          );
+        }
+        const left = waitedFrom + this.busyTimeoutMs - performance.now();
+        if (left <= 0) {
+          this.logWait(sql, 'gave up', waitedFrom);
+          throw unavailable(e, `still locked after ${this.busyTimeoutMs} ms`);
+        }
         await new Promise((resolve) => setTimeout(resolve, Math.min(jittered(delay), left)));
         delay = Math.min(delay * 2, BUSY_RETRY_MAX_DELAY_MS);
       }
     }
+  }
+
+  private logWait(sql: string, outcome: 'ran' | 'gave up', waitedFrom: number): void {
+    const ms = Math.round(performance.now() - waitedFrom);
+    this.logger.debug(
+      `${statementLabel(sql)} ${outcome} after waiting ${ms} ms for the SQLite lock`,
+    );
   }
 
   private prepare(sql: string): BetterSqlite3.Statement {
