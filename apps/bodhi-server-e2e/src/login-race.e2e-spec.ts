@@ -3,6 +3,7 @@ import {
   type ApiResponse,
   BodhiClient,
   DEMO_USER,
+  providerStats,
   SESSION_BACKENDS,
   Stack,
   startStack,
@@ -28,8 +29,9 @@ async function providerAnswer(initiated: Initiated): Promise<Record<string, stri
 
 /**
  * Three callbacks with one code and one cookie, sent together to `urls` in turn: exactly one
- * logs in, the others answer 409; the login survives its first refresh (had the code been
- * exchanged twice, the provider would have revoked the grant, and the refresh would fail).
+ * logs in, the others answer 409; the provider saw exactly one exchange of the code (its
+ * counters include refused grants), and the login survives its first refresh (had the code
+ * been exchanged twice, the provider would have revoked the grant, and the refresh would fail).
  */
 async function raceCallbacks(stack: Stack, urls: string[]): Promise<void> {
   const browser = new BodhiClient(urls[0]);
@@ -37,7 +39,13 @@ async function raceCallbacks(stack: Stack, urls: string[]): Promise<void> {
     await browser.post<{ location: string }>('/bodhi/v1/auth/initiate'),
   );
   const tabs = [0, 1, 2].map((i) => browser.on(urls[i % urls.length]));
+  const exchanges = async () => {
+    const { grants, failed_grants } = await providerStats(stack.client);
+    return (grants.authorization_code ?? 0) + (failed_grants.authorization_code ?? 0);
+  };
+  const exchangesBefore = await exchanges();
   const answers = await Promise.all(tabs.map((tab) => tab.post(CALLBACK, answer)));
+  expect((await exchanges()) - exchangesBefore).toBe(1);
 
   expect(answers.map((a) => a.status).sort()).toEqual([200, 409, 409]);
   for (const refused of answers.filter((a) => a.status === 409)) {

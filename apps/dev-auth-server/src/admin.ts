@@ -4,14 +4,15 @@
 //   GET  /admin/users                → 200 [{ sub, username, role }]
 //   PUT  /admin/users/:sub/role      {"role": "resource_admin"} → 200 { sub, role }
 //   POST /admin/users/:sub/logout    → 200 { sub, grants_revoked: n }
-//   GET  /admin/stats                → 200 { grants: { <grant_type>: count } }
+//   GET  /admin/stats                → 200 { grants: { <grant_type>: count }, failed_grants: {…} }
 //
 // Logout revokes every grant the user holds, with its refresh tokens (they then get
 // invalid_grant), like Keycloak's POST /admin/realms/{realm}/users/{id}/logout. Unlike it,
 // the user's browser session at the provider stays: a new login may skip the form. An
 // unknown :sub is 404 on both user routes.
 //
-// The stats let tests prove how often a client really refreshed (e.g. exactly once).
+// The stats let tests prove how often a client really refreshed (e.g. exactly once), and how
+// often it tried a grant the provider refused (e.g. a reused authorization code).
 //
 // Callers authenticate with an access token of the configured client obtained with
 // grant_type=client_credentials at the provider's token endpoint. A user's access token for
@@ -33,10 +34,13 @@ export function adminRoutes(options: {
   verifyAccessToken: AccessTokenVerifier;
   /** Successful token-endpoint grants so far, by grant_type. */
   grantCounts: () => Record<string, number>;
+  /** Token-endpoint requests the provider refused so far, by grant_type. */
+  failedGrantCounts: () => Record<string, number>;
   /** Revokes every grant of the account `sub` and its tokens; how many grants there were. */
   revokeGrantsOf: (sub: string) => Promise<number>;
 }): Middleware {
-  const { users, clientId, verifyAccessToken, grantCounts, revokeGrantsOf } = options;
+  const { users, clientId, verifyAccessToken, grantCounts, failedGrantCounts, revokeGrantsOf } =
+    options;
 
   return async (ctx, next) => {
     const roleMatch = ROLE.exec(ctx.path);
@@ -71,7 +75,7 @@ export function adminRoutes(options: {
     }
 
     if (ctx.path === STATS) {
-      ctx.body = { grants: grantCounts() };
+      ctx.body = { grants: grantCounts(), failed_grants: failedGrantCounts() };
       return;
     }
     if (!userMatch) {

@@ -491,14 +491,17 @@ describe('dev-auth-server', () => {
       expect(bad.status).toBe(401);
     });
 
-    it('counts successful grants by type', async () => {
+    it('counts grants by type, the successful and the refused apart', async () => {
+      type Counts = Record<string, number>;
       const stats = async () => {
         const res = await fetch(`${server.issuer}/admin/stats`, {
           headers: { authorization: `Bearer ${await clientCredentialsToken(server)}` },
         });
         expect(res.status).toBe(200);
-        return ((await res.json()) as { grants: Record<string, number> }).grants;
+        return (await res.json()) as { grants: Counts; failed_grants: Counts };
       };
+      const delta = (after: Counts, before: Counts, type: string) =>
+        (after[type] ?? 0) - (before[type] ?? 0);
       expect((await fetch(`${server.issuer}/admin/stats`)).status).toBe(401);
       const before = await stats();
       const tokens = await codeFlow(server, 'user@bodhi.test', 'user-pass');
@@ -511,10 +514,12 @@ describe('dev-auth-server', () => {
         refresh_token: 'not-a-refresh-token',
       });
       const after = await stats();
-      expect((after.authorization_code ?? 0) - (before.authorization_code ?? 0)).toBe(1);
-      expect((after.refresh_token ?? 0) - (before.refresh_token ?? 0)).toBe(1);
+      expect(delta(after.grants, before.grants, 'authorization_code')).toBe(1);
+      expect(delta(after.grants, before.grants, 'refresh_token')).toBe(1);
       // The stats call itself costs one client-credentials grant each time.
-      expect((after.client_credentials ?? 0) - (before.client_credentials ?? 0)).toBe(1);
+      expect(delta(after.grants, before.grants, 'client_credentials')).toBe(1);
+      expect(delta(after.failed_grants, before.failed_grants, 'refresh_token')).toBe(1);
+      expect(delta(after.failed_grants, before.failed_grants, 'authorization_code')).toBe(0);
     });
 
     it('lists users and changes a role, which the next refresh carries', async () => {

@@ -83,16 +83,21 @@ export async function createDevAuthServer(
   );
   provider.use(interactionRoutes(provider, users));
   const grants: Record<string, number> = {};
-  provider.on('grant.success', (ctx) => {
-    const type = String(ctx.oidc.params?.grant_type ?? 'unknown');
-    grants[type] = (grants[type] ?? 0) + 1;
-  });
+  const failedGrants: Record<string, number> = {};
+  const count = (counts: Record<string, number>, grantType: unknown) => {
+    const type = String(grantType ?? 'unknown');
+    counts[type] = (counts[type] ?? 0) + 1;
+  };
+  provider.on('grant.success', (ctx) => count(grants, ctx.oidc.params?.grant_type));
+  // A refused grant too (a reused code, a revoked refresh token): a test can see the attempt.
+  provider.on('grant.error', (ctx) => count(failedGrants, ctx.oidc?.params?.grant_type));
   provider.use(
     adminRoutes({
       users,
       clientId,
       verifyAccessToken,
       grantCounts: () => ({ ...grants }),
+      failedGrantCounts: () => ({ ...failedGrants }),
       async revokeGrantsOf(sub) {
         const grantIds = storage.grantIdsOf(sub);
         await revokeGrants(provider, grantIds);

@@ -63,14 +63,18 @@ export async function tokenRequest(
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
+/** Token-endpoint grants by grant_type: those the provider served, and those it refused. */
+export interface ProviderStats {
+  grants: Record<string, number>;
+  failed_grants: Record<string, number>;
+}
+
 /** The provider's grant counters, read through its admin API with a client-credentials token. */
-export async function providerStats(
-  client: OAuthClient,
-): Promise<{ grants: Record<string, number> }> {
+export async function providerStats(client: OAuthClient): Promise<ProviderStats> {
   const token = await tokenRequest(client, { grant_type: 'client_credentials' });
   const stats = await fetch(`${client.issuer}/admin/stats`, {
     headers: { authorization: `Bearer ${String(token.body.access_token)}` },
   });
   if (!stats.ok) throw new Error(`provider stats answered ${stats.status}`);
-  return (await stats.json()) as { grants: Record<string, number> };
+  return (await stats.json()) as ProviderStats;
 }
