@@ -5,6 +5,7 @@ export { startAttackerSite, type AttackerSite } from './lib/attacker-site.js';
 export {
   identityProviderEnv,
   issuerOf,
+  SERVER_DEFAULT_AUTH_RATE_LIMIT,
   serverEnv,
   TEST_AUTH_RATE_LIMIT,
   testSettings,

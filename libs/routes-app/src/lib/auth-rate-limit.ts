@@ -6,7 +6,8 @@ import {
   type ThrottlerModuleOptions,
 } from '@nestjs/throttler';
 import type { ExecutionContext } from '@nestjs/common';
-import { ApiError } from '@bodhi/auth-middleware';
+import type { Request } from 'express';
+import { ApiError, dropSession } from '@bodhi/auth-middleware';
 import type { SettingService } from '@bodhi/services';
 
 /**
@@ -24,14 +25,18 @@ export function authRateLimitOptions(settings: SettingService): ThrottlerModuleO
 
 /**
  * @nestjs/throttler's guard answering in the API's error shape: 429 `too_many_requests`,
- * with the `Retry-After` (seconds) the guard sets before it refuses.
+ * with the `Retry-After` (seconds) the guard sets before it refuses. A guard runs after the
+ * session and caller middleware, which have loaded the request's session (and refreshed its
+ * tokens if they had expired); a refusal takes the session off the request, so it is neither
+ * touched nor saved and the answer sets no cookie.
  */
 @Injectable()
 export class AuthRateLimitGuard extends ThrottlerGuard {
   protected override async throwThrottlingException(
-    _context: ExecutionContext,
+    context: ExecutionContext,
     detail: ThrottlerLimitDetail,
   ): Promise<void> {
+    dropSession(context.switchToHttp().getRequest<Request>());
     throw ApiError.tooManyRequests(
       'too_many_requests',
       `Too many requests from this address; try again in ${detail.timeToBlockExpire} s`,

@@ -74,6 +74,13 @@ export interface ServerEnvOptions {
 /** Logins (initiate, callback, logout) per route and window a test server takes from one address. */
 export const TEST_AUTH_RATE_LIMIT = 100_000;
 
+/**
+ * Settings (for `env`, applied last) under which a test server keeps the login limit it
+ * ships with (BODHI_AUTH_RATE_LIMIT unset: the server's default) rather than
+ * TEST_AUTH_RATE_LIMIT: for a test of the limit as users get it.
+ */
+export const SERVER_DEFAULT_AUTH_RATE_LIMIT: EnvVars = { [BODHI_AUTH_RATE_LIMIT]: undefined };
+
 const given = (vars: EnvVars): EnvVars =>
   Object.fromEntries(Object.entries(vars).filter(([, value]) => value !== undefined));
 
