@@ -379,6 +379,8 @@ function futureStore(table: Table): SessionStoreBackend {
   return new SessionStoreBackend(table.dataSource, {
     ref: { kind: options.target.kind, table: options.tableName, schema: options.schema },
     ttlMs: options.ttlMs,
+    maxLifetimeMs: options.maxLifetimeMs,
+    loginTtlMs: options.loginTtlMs,
     maxDataBytes: options.maxDataBytes,
     now: () => Date.now() + DAY,
   });

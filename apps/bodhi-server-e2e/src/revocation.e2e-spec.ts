@@ -162,6 +162,7 @@ const MIGRATIONS = [
   'AddSessionUserId1763856000001',
   'AddRevocationTables1764547200000',
   'HashSessionIds1764547200001',
+  'AddSessionCreatedAt1765152000000',
 ];
 const COMPANIONS = ['user_revocations', 'revoked_tokens', 'revocation_queue'];
 /** What releases before hashed keys encrypted with: the raw session id as associated data. */
@@ -220,8 +221,8 @@ describe.each(SESSION_BACKENDS)(
       await server.stop();
 
       // The database as that release left it: rows keyed by the raw id, their data plain
-      // JSON or encrypted with the raw id as associated data; no companion tables, and the
-      // migrations table without the two migrations it did not have.
+      // JSON or encrypted with the raw id as associated data; no companion tables, no
+      // creation times, and the migrations table without the migrations it did not have.
       for (const { sid, session, encode } of agents) {
         const json = JSON.stringify(session);
         await stack.db.query(
@@ -230,8 +231,9 @@ describe.each(SESSION_BACKENDS)(
         );
       }
       for (const companion of COMPANIONS) await stack.db.query(`DROP TABLE ${table(companion)}`);
+      await stack.db.query(`ALTER TABLE ${stack.db.qualifiedTable} DROP COLUMN created_at`);
       await stack.db.query(
-        `DELETE FROM ${table('migrations')} WHERE name IN ($1, $2)`,
+        `DELETE FROM ${table('migrations')} WHERE name IN ($1, $2, $3)`,
         MIGRATIONS.slice(2),
       );
       const sids = agents.map((a) => a.sid).sort();

@@ -208,6 +208,38 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
     expect(await storedExpiry()).toBeGreaterThanOrEqual(before + 180 * 60_000);
   });
 
+  it('sessionMiddleware(): a session in use ends at its maximum lifetime (12 h), its cookie with it', async () => {
+    const app = serviceApp();
+    const cookie = cookieOf(await request(app).post('/login/erin').expect(200));
+    const [key] = await store.idsForUser('erin');
+    const stored = async () =>
+      (
+        await db.query<{ expires_at: string | number; created_at: string | number }>(
+          `SELECT expires_at, created_at FROM ${db.qualifiedTable} WHERE id = $1`,
+          [key],
+        )
+      ).map((r) => ({ expiresAt: Number(r.expires_at), createdAt: Number(r.created_at) }))[0];
+    // As if logged in 12 hours less a minute ago, and in use ever since.
+    const end = Date.now() + 60_000;
+    await db.query(`UPDATE ${db.qualifiedTable} SET created_at = $1 WHERE id = $2`, [
+      end - 12 * 3_600_000,
+      key,
+    ]);
+    const busy = await request(app).get('/me').set('Cookie', cookie).expect(200, { user: 'erin' });
+    // The row and the cookie both end with the session, not three hours (the TTL) from now.
+    expect((await stored()).expiresAt).toBe(end);
+    const expires = /; Expires=([^;]+)/i.exec(String(busy.headers['set-cookie']?.[0]))?.[1];
+    expect(Date.parse(String(expires))).toBeLessThanOrEqual(end);
+    expect(Date.parse(String(expires))).toBeGreaterThan(end - 60_000);
+
+    // A minute later, as far as the row can tell: the session is over.
+    await db.query(
+      `UPDATE ${db.qualifiedTable} SET created_at = created_at - 60000, expires_at = expires_at - 60000 WHERE id = $1`,
+      [key],
+    );
+    await request(app).get('/me').set('Cookie', cookie).expect(200, { user: null });
+  });
+
   it('sessionMiddleware() marks the cookie Secure behind https', async () => {
     const app = serviceApp(true);
     const login = await request(app)

@@ -218,6 +218,8 @@ export function createSessionStore(
   return new SessionStoreBackend(dataSource, {
     ref: sessionTableRef(options),
     ttlMs: options.ttlMs,
+    maxLifetimeMs: options.maxLifetimeMs,
+    loginTtlMs: options.loginTtlMs,
     touchAfterMs: options.touchAfterMs,
     maxDataBytes: options.maxDataBytes,
     cipher: sessionCipher(options),

@@ -43,6 +43,9 @@ export function companionTable(
  * Parameters are positional and appear in the SQL in numeric order, so the same argument
  * arrays bind to PostgreSQL's `$n` and SQLite's `?` alike. Expiry times are epoch
  * milliseconds computed by the application clock and passed in, never `now()` of the DB.
+ * Every statement that writes `expires_at` caps it at the session's end, `created_at` plus
+ * the maximum lifetime (also passed in), from the row's own creation time: reads, counts and
+ * prunes then see a session past its end as expired with no rule of their own.
  */
 export function sessionStatements(ref: SessionTableRef) {
   // Each statement numbers its own placeholders from 1.
@@ -61,6 +64,13 @@ export function sessionStatements(ref: SessionTableRef) {
   const keepLatestNotBefore =
     'ON CONFLICT (user_id) DO UPDATE SET not_before = ' +
     `CASE WHEN excluded.not_before > ${current} THEN excluded.not_before ELSE ${current} END`;
+  /**
+   * `expiry`, but never past `created_at + maxLifetime`; a row older than the column (NULL)
+   * counts from `createdIfNull`, the creation time the same write gives it. The arguments
+   * appear in the SQL in this order (placeholders are numbered as they are made).
+   */
+  const lifetimeCap = (expiry: string, createdAt: string, createdIfNull: string, max: string) =>
+    `${ref.kind === 'postgres' ? 'LEAST' : 'MIN'}(${expiry}, COALESCE(${createdAt}, ${createdIfNull}) + ${max})`;
   const prune = (table: string, key: string) =>
     sql(
       (p) =>
@@ -74,21 +84,35 @@ export function sessionStatements(ref: SessionTableRef) {
      */
     get: sql(
       (p) =>
-        `SELECT s.data, s.expires_at, r.not_before FROM ${t} s ` +
+        `SELECT s.data, s.expires_at, s.created_at, r.not_before FROM ${t} s ` +
         `LEFT JOIN ${ur} r ON r.user_id = s.user_id WHERE s.id = ${p()} AND s.expires_at > ${p()}`,
     ),
-    set: sql(
-      (p) =>
-        `INSERT INTO ${t} (id, data, expires_at, user_id) VALUES (${p()}, ${p()}, ${p()}, ${p()}) ` +
-        'ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at, user_id = excluded.user_id',
-    ),
-    /** Saves a session loaded from the store: never re-creates a row that was destroyed. */
+    /** Params: key, data, expiry, user id, creation time, max lifetime. A second save keeps the creation time. */
+    set: sql((p) => {
+      const created = `${quoteIdent(ref.table)}.created_at`;
+      return (
+        `INSERT INTO ${t} (id, data, expires_at, user_id, created_at) ` +
+        `VALUES (${p()}, ${p()}, ${p()}, ${p()}, ${p()}) ` +
+        'ON CONFLICT (id) DO UPDATE SET data = excluded.data, user_id = excluded.user_id, ' +
+        `created_at = COALESCE(${created}, excluded.created_at), ` +
+        `expires_at = ${lifetimeCap('excluded.expires_at', created, 'excluded.created_at', p())}`
+      );
+    }),
+    /**
+     * Saves a session loaded from the store: never re-creates a row that was destroyed.
+     * Params: data, user id, now, expiry, now, max lifetime, key.
+     */
     update: sql(
       (p) =>
-        `UPDATE ${t} SET data = ${p()}, expires_at = ${p()}, user_id = ${p()} WHERE id = ${p()}`,
+        `UPDATE ${t} SET data = ${p()}, user_id = ${p()}, created_at = COALESCE(created_at, ${p()}), ` +
+        `expires_at = ${lifetimeCap(p(), 'created_at', p(), p())} WHERE id = ${p()}`,
     ),
+    /** Params: now, expiry, now, max lifetime, key, now. */
     touch: sql(
-      (p) => `UPDATE ${t} SET expires_at = ${p()} WHERE id = ${p()} AND expires_at > ${p()}`,
+      (p) =>
+        `UPDATE ${t} SET created_at = COALESCE(created_at, ${p()}), ` +
+        `expires_at = ${lifetimeCap(p(), 'created_at', p(), p())} ` +
+        `WHERE id = ${p()} AND expires_at > ${p()}`,
     ),
     destroy: sql((p) => `DELETE FROM ${t} WHERE id = ${p()}`),
     /** Removes a row only if it still holds the unreadable data we saw (no lost update). */

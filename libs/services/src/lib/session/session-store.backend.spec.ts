@@ -189,7 +189,7 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     await store.saveSession('browser-cookie', {
       cookie: { originalMaxAge: null },
     } as unknown as SessionData);
-    const extended = sessionFixture(2 * HOUR);
+    const extended = sessionFixture(2 * HOUR, { user_id: 'u' });
     expect(await store.touchSession('tx', extended)).toBe(true);
     // As a JSON-parsed session has it, an ISO string; express-session makes it a Date.
     const expires = (extended.cookie.expires as Date).toISOString();
@@ -206,7 +206,7 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
   });
 
   it('touch skips writes that would move a loaded session by less than touchAfter (60 s here)', async () => {
-    await store.saveSession('ta', sessionFixture(HOUR));
+    await store.saveSession('ta', sessionFixture(HOUR, { user_id: 'u' }));
     const stored = Number((await row('ta')).expires_at);
     const loaded = (await store.findSession('ta')) as SessionData;
     const moveTo = (ms: number) => {
@@ -229,16 +229,18 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     const eager = new SessionStoreBackend(dataSource, {
       ref: { kind, table: db.table, schema: db.schema },
       ttlMs: HOUR,
+      maxLifetimeMs: 12 * HOUR,
+      loginTtlMs: HOUR,
       maxDataBytes: 65_536,
     });
-    await eager.saveSession('e', sessionFixture(HOUR));
+    await eager.saveSession('e', sessionFixture(HOUR, { user_id: 'u' }));
     const stored = Number((await row('e')).expires_at);
     const loaded = (await eager.findSession('e')) as SessionData;
     loaded.cookie.expires = new Date(stored + 1);
     expect(await eager.touchSession('e', loaded)).toBe(true);
     expect(Number((await row('e')).expires_at)).toBe(stored + 1);
     // The skipping store, given a session it did not read: written.
-    const fresh = sessionFixture(HOUR + 1000);
+    const fresh = sessionFixture(HOUR + 1000, { user_id: 'u' });
     expect(await store.touchSession('e', fresh)).toBe(true);
     expect(Number((await row('e')).expires_at)).toBe(expiryOf(fresh));
   });

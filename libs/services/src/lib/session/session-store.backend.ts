@@ -17,6 +17,10 @@ export interface SessionStoreConfig extends SqlExecutorOptions {
   ref: SessionTableRef;
   /** Lifetime of a session whose cookie has no expiry. */
   ttlMs: number;
+  /** A session ends this long after its creation (its login), however active it is. */
+  maxLifetimeMs: number;
+  /** A session without a user (a login not completed) expires this long after its last write. */
+  loginTtlMs: number;
   /**
    * `touch` skips the write when it would move a loaded session's stored expiry by less
    * than this (the row then expires at most this much before the cookie). Default 0.
@@ -47,14 +51,24 @@ const STORED_EXPIRY = Symbol('bodhi.session.storedExpiry');
  * statement reads both): a token issued to the user before it is revoked.
  */
 const USER_NOT_BEFORE = Symbol('bodhi.session.userNotBefore');
-type WithRowFacts = { [STORED_EXPIRY]?: number; [USER_NOT_BEFORE]?: number };
+/** When the row was created (epoch ms); absent for a new session and a row older than the column. */
+const CREATED_AT = Symbol('bodhi.session.createdAt');
+const ROW_FACTS = [STORED_EXPIRY, USER_NOT_BEFORE, CREATED_AT] as const;
+type WithRowFacts = { [STORED_EXPIRY]?: number; [USER_NOT_BEFORE]?: number; [CREATED_AT]?: number };
 
 function setRowFact(session: object, fact: symbol, value: number): void {
   Object.defineProperty(session, fact, { value, writable: true, configurable: true });
 }
 
-function setStoredExpiry(session: object, expiresAt: number): void {
+/** What a write stored: the expiry, and the creation time the row has from then on. */
+function setWrittenFacts(session: object, expiresAt: number, createdAt: number): void {
   setRowFact(session, STORED_EXPIRY, expiresAt);
+  setRowFact(session, CREATED_AT, createdAt);
+}
+
+/** The session's user, as saves write it to the `user_id` column; null before login. */
+function userIdOf(session: SessionData): string | null {
+  return typeof session.user_id === 'string' ? session.user_id : null;
 }
 
 /**
@@ -93,6 +107,9 @@ function settle<T>(work: Promise<T>, cb?: Callback<T>): void {
  * The express-session `Store` over the session table, on SQLite or PostgreSQL. Every
  * operation is one SQL statement, with no read-before-write: `set` is an upsert of data,
  * expiry and user id together; reads filter out expired rows in the query itself.
+ * A session's stored expiry is the cookie's (sliding on use), at most `loginTtlMs` ahead
+ * before login, and never past its end, `maxLifetimeMs` after the row was created: each
+ * write caps it in its own statement, so an ended session reads as expired like any other.
  * Rows are keyed by `sessionKey(sid)`, never by the id: what lists rows (`ids`, `dump`,
  * `all`) shows keys. The promise-returning methods are the API the rest of the server uses.
  */
@@ -102,6 +119,8 @@ export class SessionStoreBackend extends Store {
   private readonly db: SessionSqlExecutor;
   private readonly logger = new Logger('SessionStore');
   private readonly ttlMs: number;
+  private readonly maxLifetimeMs: number;
+  private readonly loginTtlMs: number;
   private readonly touchAfterMs: number;
   private readonly cipher?: SessionCipher;
   private readonly maxDataBytes: number;
@@ -114,6 +133,8 @@ export class SessionStoreBackend extends Store {
     this.sql = sessionStatements(config.ref);
     this.db = createSqlExecutor(dataSource, config);
     this.ttlMs = config.ttlMs;
+    this.maxLifetimeMs = config.maxLifetimeMs;
+    this.loginTtlMs = config.loginTtlMs;
     this.touchAfterMs = config.touchAfterMs ?? 0;
     this.cipher = config.cipher;
     this.maxDataBytes = config.maxDataBytes;
@@ -130,9 +151,15 @@ export class SessionStoreBackend extends Store {
     const session = super.createSession(req, data);
     Object.defineProperty(session, LOADED, { value: true });
     const facts = data as WithRowFacts;
-    if (facts[STORED_EXPIRY] !== undefined) setStoredExpiry(session, facts[STORED_EXPIRY]);
-    if (facts[USER_NOT_BEFORE] !== undefined)
-      setRowFact(session, USER_NOT_BEFORE, facts[USER_NOT_BEFORE]);
+    for (const fact of ROW_FACTS) {
+      if (facts[fact] !== undefined) setRowFact(session, fact, facts[fact]);
+    }
+    // The cookie express-session sends next (now + originalMaxAge) ends with the session,
+    // so the browser drops it then rather than keep sending an id the server no longer has.
+    const left = this.endOf(session) - this.now();
+    if (session.cookie.originalMaxAge != null && left < session.cookie.originalMaxAge) {
+      session.cookie.originalMaxAge = left;
+    }
     return session;
   }
 
@@ -189,7 +216,7 @@ export class SessionStoreBackend extends Store {
    * oversized sessions whole. Returns false when a loaded session was gone.
    */
   async saveSession(sid: string, session: SessionData): Promise<boolean> {
-    const userId = typeof session.user_id === 'string' ? session.user_id : null;
+    const userId = userIdOf(session);
     // PostgreSQL text cannot hold NUL; refuse it on both backends alike, before writing.
     if (sid.includes('\0') || userId?.includes('\0')) {
       throw new InvalidSessionInputError('session ids and user ids cannot contain NUL characters');
@@ -199,13 +226,16 @@ export class SessionStoreBackend extends Store {
     if (bytes > this.maxDataBytes) throw new SessionTooLargeError(bytes, this.maxDataBytes);
     const key = sessionKey(sid);
     const data = this.cipher ? this.cipher.encrypt(key, json) : json;
-    const expiresAt = this.expiresAt(session);
+    const now = this.now();
+    const expiresAt = this.expiresAt(session, now);
+    const max = this.maxLifetimeMs;
     if (!(session as { [LOADED]?: boolean })[LOADED]) {
-      await this.run(this.sql.set, [key, data, expiresAt, userId]);
+      await this.run(this.sql.set, [key, data, expiresAt, userId, now, max]);
       return true;
     }
-    const saved = (await this.run(this.sql.update, [data, expiresAt, userId, key])) > 0;
-    if (saved) setStoredExpiry(session, expiresAt);
+    const params = [data, userId, now, expiresAt, now, max, key];
+    const saved = (await this.run(this.sql.update, params)) > 0;
+    if (saved) setWrittenFacts(session, expiresAt, this.createdAt(session, now));
     else this.logger.debug(`Not re-creating ended session ${sessionRef(sid)}`);
     return saved;
   }
@@ -216,18 +246,22 @@ export class SessionStoreBackend extends Store {
    * than `touchAfterMs` is left as it is: most requests then cost one read and no write.
    */
   async touchSession(sid: string, session: SessionData): Promise<boolean> {
-    const expiresAt = this.expiresAt(session);
+    const now = this.now();
+    const expiresAt = this.expiresAt(session, now);
     const stored = (session as WithRowFacts)[STORED_EXPIRY];
     if (
       stored !== undefined &&
-      stored > this.now() &&
+      stored > now &&
       expiresAt >= stored &&
       expiresAt - stored < this.touchAfterMs
     ) {
       return true;
     }
-    const touched = (await this.run(this.sql.touch, [expiresAt, sessionKey(sid), this.now()])) > 0;
-    if (touched && stored !== undefined) setStoredExpiry(session, expiresAt);
+    const params = [now, expiresAt, now, this.maxLifetimeMs, sessionKey(sid), now];
+    const touched = (await this.run(this.sql.touch, params)) > 0;
+    if (touched && stored !== undefined) {
+      setWrittenFacts(session, expiresAt, this.createdAt(session, now));
+    }
     return touched;
   }
 
@@ -308,11 +342,28 @@ export class SessionStoreBackend extends Store {
 
   // ---- internals -----------------------------------------------------------------------
 
-  /** Expiry from the cookie when it has one, else now + TTL; epoch ms by the app clock. */
-  private expiresAt(session: SessionData): number {
+  /**
+   * The expiry a write at `now` stores (epoch ms by the app clock): the cookie's when it
+   * has one, else now + TTL; at most now + login TTL for a session without a user; never
+   * past the session's end. The statement caps it again from the row's own creation time
+   * (a second save of a new session, a row another instance stamped meanwhile).
+   */
+  private expiresAt(session: SessionData, now: number): number {
     const expires = session.cookie?.expires;
     const ms = expires ? new Date(expires).getTime() : NaN;
-    return Number.isFinite(ms) ? ms : this.now() + this.ttlMs;
+    const sliding = Number.isFinite(ms) ? ms : now + this.ttlMs;
+    const idle = userIdOf(session) === null ? Math.min(sliding, now + this.loginTtlMs) : sliding;
+    return Math.min(idle, this.endOf(session, now));
+  }
+
+  /** The row's creation time, as a write at `now` leaves it (it stamps a row without one). */
+  private createdAt(session: SessionData, now: number): number {
+    return (session as WithRowFacts)[CREATED_AT] ?? now;
+  }
+
+  /** When the session ends however active it is: its creation plus the maximum lifetime. */
+  private endOf(session: SessionData, now = this.now()): number {
+    return this.createdAt(session, now) + this.maxLifetimeMs;
   }
 
   /**
@@ -329,7 +380,8 @@ export class SessionStoreBackend extends Store {
       // The JSON form, as in the data: express-session's createSession makes it a Date.
       (session.cookie as { expires: unknown }).expires = new Date(expiresAt).toISOString();
     }
-    setStoredExpiry(session, expiresAt);
+    setRowFact(session, STORED_EXPIRY, expiresAt);
+    if (row.created_at != null) setRowFact(session, CREATED_AT, Number(row.created_at));
     if (row.not_before != null) setRowFact(session, USER_NOT_BEFORE, Number(row.not_before));
     return session;
   }

@@ -177,7 +177,9 @@ export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSe
   const result = sessionOptionsSchema.safeParse(options);
   if (!result.success) throw new InvalidSessionOptionsError(configIssues(result.error));
   const o = result.data;
-  const ttlMs = o.ttlSeconds * 1000;
+  const maxLifetimeMs = o.maxLifetimeSeconds * 1000;
+  // An idle timeout longer than the lifetime would never apply (and the cookie would outlive it).
+  const ttlMs = Math.min(o.ttlSeconds * 1000, maxLifetimeMs);
   return {
     target,
     secrets: o.secret,
@@ -192,9 +194,9 @@ export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSe
     poolSize: o.poolSize,
     encryptionKeys: parseEncryptionKeys(o.encryptionKeys),
     maxDataBytes: o.maxDataBytes,
-    maxLifetimeMs: o.maxLifetimeSeconds * 1000,
+    maxLifetimeMs,
     // An unfinished login never outlives the session TTL.
-    loginTtlMs: Math.min(o.loginTtlSeconds, o.ttlSeconds) * 1000,
+    loginTtlMs: Math.min(o.loginTtlSeconds * 1000, ttlMs),
     busyTimeoutMs: o.busyTimeoutMs,
   };
 }

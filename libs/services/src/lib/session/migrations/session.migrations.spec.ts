@@ -1,3 +1,4 @@
+import type { SessionData } from 'express-session';
 import pg from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import {
@@ -19,6 +20,7 @@ const ALL_MIGRATIONS = [
   'AddSessionUserId1763856000001',
   'AddRevocationTables1764547200000',
   'HashSessionIds1764547200001',
+  'AddSessionCreatedAt1765152000000',
 ];
 /** What releases before hashed keys encrypted with: the raw session id as associated data. */
 const oldCipher = new SessionCipher(parseEncryptionKeys([TEST_ENCRYPTION_KEY]));
@@ -78,7 +80,7 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
 
   it('creates the tables, their indexes and records every migration on a fresh database', async () => {
     await open();
-    expect(await columns()).toEqual(['id', 'data', 'expires_at', 'user_id']);
+    expect(await columns()).toEqual(['id', 'data', 'expires_at', 'user_id', 'created_at']);
     expect(await indexes()).toEqual(
       expect.arrayContaining([`${db.table}_expires_at_idx`, `${db.table}_user_id_idx`]),
     );
@@ -134,14 +136,15 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
   // ---- re-keying the rows of the release before hashed keys (v4) ------------------------
 
   /**
-   * The database as the previous release left it: its two migrations run (by TypeORM, as
-   * that release ran them), so the migrations table records those two only.
+   * The database as an earlier release left it: its `migrations` run (by TypeORM, as that
+   * release ran them), so the migrations table records those only. Default: the release
+   * before hashed keys (two migrations).
    */
-  const previousRelease = async (): Promise<void> => {
+  const previousRelease = async (migrations = 2): Promise<void> => {
     if (kind === 'postgres') await db.query(`CREATE SCHEMA IF NOT EXISTS "${db.schema}"`);
     const ref = { kind, table: db.table, schema: db.schema };
     const common = {
-      migrations: sessionMigrations(ref).slice(0, 2),
+      migrations: sessionMigrations(ref).slice(0, migrations),
       migrationsTableName: migrationsTableName(db.table),
       logging: false,
     };
@@ -152,11 +155,12 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
     );
     await ds.initialize();
     try {
-      await ds.runMigrations({ transaction: 'all' });
+      // v4 commits its batches alone on PostgreSQL: one transaction per migration.
+      await ds.runMigrations({ transaction: 'each' });
     } finally {
       await ds.destroy();
     }
-    expect(await migrationNames()).toEqual(ALL_MIGRATIONS.slice(0, 2));
+    expect(await migrationNames()).toEqual(ALL_MIGRATIONS.slice(0, migrations));
   };
 
   /**
@@ -298,7 +302,8 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
       'HashSessionIds1764547200001',
     ]);
     const again = await open({ encryptionKeys: [TEST_ENCRYPTION_KEY] });
-    expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
+    // Recorded again (after v5, which had run).
+    expect((await migrationNames()).sort()).toEqual([...ALL_MIGRATIONS].sort());
     expect(await rawRows()).toEqual(upgraded);
     for (const s of sessions) {
       expect(await again.store.findSession(s.sid)).toMatchObject({ user_id: s.userId });
@@ -343,5 +348,45 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
       expect(JSON.parse(oldCipher.decrypt(sessionKey(sid), data))).toHaveProperty('user_id');
       expect(() => oldCipher.decrypt(sid, data)).toThrow(SessionDecryptError);
     }
+  });
+
+  // ---- the creation time (v5) ----------------------------------------------------------
+
+  it('v5 on a database made by v4: adds created_at, NULL on the rows v4 wrote; their first save stamps it and caps their expiry', async () => {
+    await previousRelease(4);
+    // Rows as v4 writes them: keyed by hash, no creation time.
+    const expires = Date.now() + HOUR;
+    for (const sid of ['old-a', 'old-b']) {
+      await db.query(
+        `INSERT INTO ${db.qualifiedTable} (id, data, expires_at, user_id) VALUES ($1, $2, $3, $4)`,
+        [sessionKey(sid), JSON.stringify(sessionFixture(HOUR, { user_id: sid })), expires, sid],
+      );
+    }
+    const { store } = await open({ maxLifetimeSeconds: 2 * 3600 });
+    expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
+    const row = async (sid: string) =>
+      (
+        await db.query<{ expires_at: string | number; created_at: string | number | null }>(
+          `SELECT expires_at, created_at FROM ${db.qualifiedTable} WHERE id = $1`,
+          [sessionKey(sid)],
+        )
+      )[0];
+    // In place: when they began is not known, so nothing is made up.
+    for (const sid of ['old-a', 'old-b']) {
+      expect(await row(sid)).toEqual({ expires_at: expect.anything(), created_at: null });
+      expect(Number((await row(sid)).expires_at)).toBe(expires);
+    }
+
+    // The first save after the upgrade starts the lifetime: its time, plus 2 hours at most.
+    const loaded = (await store.findSession('old-a')) as SessionData;
+    expect(loaded).toMatchObject({ user_id: 'old-a' });
+    loaded.cookie.expires = new Date(Date.now() + 10 * HOUR);
+    const before = Date.now();
+    expect(await store.saveSession('old-a', loaded)).toBe(true);
+    const stamped = await row('old-a');
+    expect(Number(stamped.created_at)).toBeGreaterThanOrEqual(before);
+    expect(Number(stamped.created_at)).toBeLessThanOrEqual(Date.now());
+    expect(Number(stamped.expires_at)).toBe(Number(stamped.created_at) + 2 * HOUR);
+    expect((await row('old-b')).created_at).toBeNull();
   });
 });

@@ -21,6 +21,20 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
   const t = qualifiedTable(ref);
   const index = (column: string) => quoteIdent(`${ref.table}_${column}_idx`);
   const pg = ref.kind === 'postgres';
+  /** Adds a column unless it is there (a table upgraded in place, or a racing process). */
+  const addColumn = async (q: QueryRunner, column: string, pgType: string, sqliteType: string) => {
+    if (pg) {
+      await q.query(`ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS ${column} ${pgType}`);
+      return;
+    }
+    // SQLite has no ADD COLUMN IF NOT EXISTS.
+    const columns: { name: string }[] = await q.query(
+      `PRAGMA table_info(${quoteIdent(ref.table)})`,
+    );
+    if (!columns.some((c) => c.name === column)) {
+      await q.query(`ALTER TABLE ${t} ADD COLUMN ${column} ${sqliteType}`);
+    }
+  };
 
   /** v1: the table as the first release shipped it (no user_id). */
   class CreateSessionTable1763856000000 implements MigrationInterface {
@@ -45,17 +59,7 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
     name = 'AddSessionUserId1763856000001';
 
     async up(q: QueryRunner): Promise<void> {
-      if (pg) {
-        await q.query(`ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS user_id text`);
-      } else {
-        // SQLite has no ADD COLUMN IF NOT EXISTS.
-        const columns: { name: string }[] = await q.query(
-          `PRAGMA table_info(${quoteIdent(ref.table)})`,
-        );
-        if (!columns.some((c) => c.name === 'user_id')) {
-          await q.query(`ALTER TABLE ${t} ADD COLUMN user_id TEXT`);
-        }
-      }
+      await addColumn(q, 'user_id', 'text', 'TEXT');
       await q.query(`CREATE INDEX IF NOT EXISTS ${index('user_id')} ON ${t} (user_id)`);
     }
 
@@ -152,11 +156,29 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
     }
   }
 
+  /**
+   * v5: when each session was created, so that it ends a maximum lifetime after that however
+   * active it is. Rows of earlier releases keep NULL: the first write after the upgrade
+   * stamps its own time (their lifetime counts from then), as no creation time was kept.
+   */
+  class AddSessionCreatedAt1765152000000 implements MigrationInterface {
+    name = 'AddSessionCreatedAt1765152000000';
+
+    async up(q: QueryRunner): Promise<void> {
+      await addColumn(q, 'created_at', 'bigint', 'INTEGER');
+    }
+
+    async down(q: QueryRunner): Promise<void> {
+      await q.query(`ALTER TABLE ${t} DROP COLUMN created_at`);
+    }
+  }
+
   return [
     CreateSessionTable1763856000000,
     AddSessionUserId1763856000001,
     AddRevocationTables1764547200000,
     HashSessionIds1764547200001,
+    AddSessionCreatedAt1765152000000,
   ];
 }
 
