@@ -28,6 +28,12 @@ declare module 'express-session' {
     oauth_state?: string;
     pkce_verifier?: string;
     callback_url?: string;
+    /**
+     * Set once a callback has taken this session's login (the session goes on under its old
+     * id beside the new, logged-in one): that login's state, so later callbacks of it answer
+     * 409. The session then holds nothing else besides its cookie: no login, no user.
+     */
+    login_taken?: string;
   }
 }
 

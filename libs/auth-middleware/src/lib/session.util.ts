@@ -38,9 +38,44 @@ export function saveSession(req: Request): Promise<void> {
  * A new session id and an empty session on the request, as `regenerate` makes, but the stored
  * session under the old id is kept (for what it still has to say, e.g. that its login was
  * used); it holds no login, so an id planted there before (fixation) is worth nothing.
+ * The new session is written once, by the route's `saveSession`: express-session saves a
+ * session whose id changed again as the response ends (it tracks saves of the session it
+ * loaded or made, not of this one), a second write, after the answer was sent, whose failure
+ * would come too late to answer. Its saves therefore write only what changed since the last.
  */
 export function renewSessionId(req: Request): void {
   req.sessionStore.generate(req);
+  writeOnlyChanges(req.session);
+}
+
+type Session = Request['session'];
+
+/** What a save writes, less the cookie, whose expiry moves as the response ends (as express-session compares). */
+const contentOf = (session: Session): string =>
+  JSON.stringify(session, function (key, value: unknown) {
+    return this === session && key === 'cookie' ? undefined : value;
+  });
+
+/** Makes `session.save` skip the store when nothing changed since its last successful save. */
+function writeOnlyChanges(session: Session): void {
+  const save = session.save;
+  let saved: string | undefined;
+  Object.defineProperty(session, 'save', {
+    configurable: true,
+    enumerable: false,
+    writable: true,
+    value(this: Session, done?: (err?: unknown) => void): Session {
+      const content = contentOf(this);
+      if (content === saved) {
+        if (done) process.nextTick(done);
+        return this;
+      }
+      return save.call(this, (err?: unknown) => {
+        if (!err) saved = content;
+        done?.(err);
+      });
+    },
+  });
 }
 
 /** `req.session.destroy()`: removes the stored session. */

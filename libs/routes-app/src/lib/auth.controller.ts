@@ -15,7 +15,6 @@ import {
   CurrentAuth,
   destroySession,
   dropSession,
-  OAUTH_SESSION_KEYS,
   renewSessionId,
   saveSession,
 } from '@bodhi/auth-middleware';
@@ -37,13 +36,6 @@ export interface AuthCallbackBody {
 const stringField = (value: unknown): string | undefined =>
   typeof value === 'string' ? value : undefined;
 
-declare module 'express-session' {
-  interface SessionData {
-    /** The state of the login a callback took out of this session: later ones answer 409. */
-    login_taken?: string;
-  }
-}
-
 /** A login in progress, as initiate stored it in the session. */
 interface LoginInProgress {
   state: string;
@@ -63,6 +55,12 @@ const loginIn = (session: SessionData | null | undefined): LoginInProgress | und
 const stateMismatch = () =>
   ApiError.badRequest('state_mismatch', 'The login state does not match; start the login again');
 
+const noLoginInProgress = () =>
+  ApiError.badRequest(
+    'no_login_in_progress',
+    'No login is in progress for this session; start again',
+  );
+
 /**
  * Takes the login that callback `state` answers out of the stored session (`stored`, edited
  * in place), or says why not. The state must match the stored login's before it is taken:
@@ -70,32 +68,33 @@ const stateMismatch = () =>
  * state of its own is refused and leaves the login in progress alone. What was taken is
  * recorded in its place, and the session (under its old id) outlives the login it began, so a
  * callback arriving after it says 409, as does one that loaded the login (`loaded`, read
- * before the lock) before a concurrent callback took it.
+ * before the lock) before a concurrent callback took it. That record is all the session keeps:
+ * an initiate may have run on a logged-in session (a bearer call carrying its cookie), whose
+ * user and tokens must not live on under the old id once the login moves to the new one.
  */
 function takeLogin(
-  stored: SessionData | null,
+  stored: SessionData,
   loaded: SessionData,
   state: string | undefined,
 ): LoginInProgress {
   const login = loginIn(stored);
-  if (stored && login && login.state === state) {
-    for (const key of OAUTH_SESSION_KEYS) delete stored[key];
+  if (login && login.state === state) {
+    for (const key of Object.keys(stored) as (keyof SessionData)[]) {
+      if (key !== 'cookie') delete stored[key];
+    }
     stored.login_taken = login.state;
     return login;
   }
   if (login) throw stateMismatch();
   const loadedLogin = loginIn(loaded);
-  if (state !== undefined && (stored?.login_taken === state || loadedLogin?.state === state)) {
+  if (state !== undefined && (stored.login_taken === state || loadedLogin?.state === state)) {
     throw ApiError.conflict(
       'login_already_completed',
       'This login was already used by another request; this one changed nothing',
     );
   }
   if (loadedLogin) throw stateMismatch();
-  throw ApiError.badRequest(
-    'no_login_in_progress',
-    'No login is in progress for this session; start again',
-  );
+  throw noLoginInProgress();
 }
 
 /** Login (authorization code + PKCE against the identity provider) and logout. */
@@ -127,9 +126,13 @@ export class AuthController {
     req.session.oauth_state = request.state;
     req.session.pkce_verifier = request.pkceVerifier;
     req.session.callback_url = callbackUrl;
-    // Stored before answering: a 201 tells the client a login is in progress. Under the
-    // session's lock: a callback taking an earlier login cannot write over this one.
-    await this.sessions.withSessionLock(req.sessionID, () => saveSession(req));
+    // Stored before answering: a 201 tells the client a login is in progress. A session
+    // from the store is saved under its lock, so a callback taking an earlier login cannot
+    // write over this one; a new one's id is known to no other request (no lock to pay for).
+    const save = () => saveSession(req);
+    await (this.sessions.getSessionStore().isLoaded(req.session)
+      ? this.sessions.withSessionLock(req.sessionID, save)
+      : save());
     res.status(201);
     return { location: request.url };
   }
@@ -158,9 +161,11 @@ export class AuthController {
 
   private async completeLogin(body: AuthCallbackBody, req: Request): Promise<{ location: string }> {
     const state = stringField(body?.state);
+    // No row (none loaded, or it was removed meanwhile: a role change, a reset) is no login.
     const login = await this.sessions.updateStoredSession(req.sessionID, (stored) =>
       takeLogin(stored, req.session, state),
     );
+    if (!login) throw noLoginInProgress();
     const error = stringField(body?.error);
     if (error !== undefined) {
       const providerError = providerErrorCode(error);

@@ -3,7 +3,7 @@ import { INestApplication, MiddlewareConsumer, Module, NestModule } from '@nestj
 import { Test } from '@nestjs/testing';
 import { AppServicesModule } from '@bodhi/app-service-builder';
 import { ApiErrorFilter, AuthContextMiddleware } from '@bodhi/auth-middleware';
-import { AuthService, DefaultSessionService } from '@bodhi/services';
+import { AuthService, DefaultSessionService, SESSION_COOKIE_NAME } from '@bodhi/services';
 import type { SessionDbKind } from '@bodhi/services';
 import {
   CLIENT_ID,
@@ -65,6 +65,14 @@ async function holdWriteLock(db: TestSessionDb): Promise<() => Promise<void>> {
     await holder.query('ROLLBACK');
     await holder.end();
   };
+}
+
+/** The session cookie a response set, as a Cookie header sends it. */
+function sessionCookie(res: request.Response): string {
+  const cookies = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
+  const cookie = cookies.find((c) => c.startsWith(`${SESSION_COOKIE_NAME}=`));
+  if (!cookie) throw new Error('the response set no session cookie');
+  return cookie.split(';')[0];
 }
 
 const STORE_UNAVAILABLE = {
@@ -267,6 +275,78 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
       exchange.mockRestore();
     }
     expect((await rows()).filter((row) => row.user_id !== null)).toHaveLength(1);
+    await agent.get('/bodhi/v1/user').expect(200);
+    expect((await agent.get('/bodhi/v1/user')).body).toMatchObject({ auth_status: 'logged_in' });
+  });
+
+  it('a login begun on a logged-in session (a bearer call with its cookie) leaves the old id logged out', async () => {
+    const { agent, params } = await answeredLogin(DEMO_USER);
+    const first = await agent.post('/bodhi/v1/auth/callback').send(params).expect(200);
+    const oldCookie = sessionCookie(first);
+    const stored = Object.values(
+      await app.get(DefaultSessionService).getSessionStore().allSessions(),
+    );
+    const token = stored.find((session) => session.user_id)?.access_token;
+    // The bearer makes the caller an API token, not the session: initiate stores its login
+    // in the logged-in session the cookie names.
+    const initiated = await agent
+      .post('/bodhi/v1/auth/initiate')
+      .set('Authorization', `Bearer ${token}`)
+      .expect(201);
+    const redirect = await loginThroughForm({
+      authorizationUrl: initiated.body.location,
+      ...DEMO_USER,
+    });
+    await agent
+      .post('/bodhi/v1/auth/callback')
+      .send(Object.fromEntries(redirect.searchParams))
+      .expect(200);
+
+    const old = await request(app.getHttpServer()).get('/bodhi/v1/user').set('Cookie', oldCookie);
+    expect(old.body).toEqual({ auth_status: 'logged_out' });
+    // One login left, the new one's; the old id's row holds the mark and nothing else.
+    expect((await rows()).filter((row) => row.user_id !== null)).toHaveLength(1);
+    const marks = Object.values(
+      await app.get(DefaultSessionService).getSessionStore().allSessions(),
+    )
+      .filter((session) => !session.user_id)
+      .map((session) => Object.keys(session).sort());
+    expect(marks).toEqual([
+      ['cookie', 'login_taken'],
+      ['cookie', 'login_taken'],
+    ]);
+  });
+
+  it('initiate takes the session lock for a session from the store only, not a new one', async () => {
+    const lock = jest.spyOn(app.get(DefaultSessionService), 'withSessionLock');
+    try {
+      const agent = request.agent(app.getHttpServer());
+      await agent.post('/bodhi/v1/auth/initiate').expect(201);
+      expect(lock).not.toHaveBeenCalled();
+      // Now with the cookie of the session the first one stored.
+      await agent.post('/bodhi/v1/auth/initiate').expect(201);
+      expect(lock).toHaveBeenCalledTimes(1);
+    } finally {
+      lock.mockRestore();
+    }
+  });
+
+  it('a login writes each of its two sessions once: the old one its mark, the new one the login', async () => {
+    const { agent, params } = await answeredLogin(DEMO_USER);
+    const store = app.get(DefaultSessionService).getSessionStore();
+    const writes = jest.spyOn(store, 'saveSession');
+    const touches = jest.spyOn(store, 'touchSession');
+    try {
+      await agent.post('/bodhi/v1/auth/callback').send(params).expect(200);
+      expect(writes.mock.calls.map(([, session]) => Boolean(session.user_id))).toEqual([
+        false,
+        true,
+      ]);
+      expect(touches).not.toHaveBeenCalled();
+    } finally {
+      writes.mockRestore();
+      touches.mockRestore();
+    }
     await agent.get('/bodhi/v1/user').expect(200);
     expect((await agent.get('/bodhi/v1/user')).body).toMatchObject({ auth_status: 'logged_in' });
   });

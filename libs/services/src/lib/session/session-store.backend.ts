@@ -241,6 +241,23 @@ export class SessionStoreBackend extends Store {
   }
 
   /**
+   * Whether express-session loaded `session` from this store, rather than making a new one
+   * (whose id no other request knows yet).
+   */
+  isLoaded(session: SessionData): boolean {
+    return (session as { [LOADED]?: boolean })[LOADED] === true;
+  }
+
+  /**
+   * Writes back `session`, as read with `findSession`, as a save of a loaded session does:
+   * an update, never re-creating a row deleted since. Returns false when it was gone.
+   */
+  async updateSession(sid: string, session: SessionData): Promise<boolean> {
+    Object.defineProperty(session, LOADED, { value: true });
+    return this.saveSession(sid, session);
+  }
+
+  /**
    * Moves the expiry of a live session; data is untouched. True if the session is live.
    * A session read from the store whose stored expiry is still live and would move by less
    * than `touchAfterMs` is left as it is: most requests then cost one read and no write.

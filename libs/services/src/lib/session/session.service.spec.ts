@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import type { SessionData } from 'express-session';
 import type { DataSource } from 'typeorm';
 import {
@@ -42,9 +43,9 @@ describe.each(SESSION_BACKENDS)('DefaultSessionService.updateStoredSession on %s
 
   const store = () => services[0].getSessionStore();
   /** Takes the ticket out of the stored session: what one caller may have, once. */
-  const takeTicket = (stored: WithTicket | null): string | undefined => {
-    const ticket = stored?.ticket;
-    if (stored) delete stored.ticket;
+  const takeTicket = (stored: WithTicket): string | undefined => {
+    const ticket = stored.ticket;
+    delete stored.ticket;
     return ticket;
   };
 
@@ -57,15 +58,36 @@ describe.each(SESSION_BACKENDS)('DefaultSessionService.updateStoredSession on %s
 
   it('writes nothing when the change throws, and creates no row for a missing session', async () => {
     await store().saveSession('s-keep', sessionFixture(60_000, { ticket: 't-2' }));
-    const refuse = (stored: WithTicket | null) => {
-      delete stored?.ticket;
+    const refuse = (stored: WithTicket) => {
+      delete stored.ticket;
       throw new Error('refused');
     };
     await expect(services[0].updateStoredSession('s-keep', refuse)).rejects.toThrow('refused');
     expect(await store().findSession('s-keep')).toMatchObject({ ticket: 't-2' });
 
-    expect(await services[0].updateStoredSession('s-none', takeTicket)).toBeUndefined();
+    expect(await services[0].updateStoredSession('s-none', takeTicket)).toBeNull();
     expect(await store().findSession('s-none')).toBeNull();
+  });
+
+  it('a row deleted between the read and the write stays deleted, and the result says so', async () => {
+    await store().saveSession(
+      's-gone',
+      sessionFixture(60_000, { ticket: 't-4', user_id: 'u-gone' }),
+    );
+    // A role change removes the user's sessions (no session lock) right after the read.
+    const find = store().findSession.bind(store());
+    const read = jest.spyOn(store(), 'findSession').mockImplementationOnce(async (sid) => {
+      const found = await find(sid);
+      expect(await store().destroyForUser('u-gone')).toBe(1);
+      return found;
+    });
+    try {
+      expect(await services[0].updateStoredSession('s-gone', takeTicket)).toBeNull();
+    } finally {
+      read.mockRestore();
+    }
+    expect(await store().findSession('s-gone')).toBeNull();
+    expect(await store().idsForUser('u-gone')).toEqual([]);
   });
 
   it('of concurrent takes, on every instance, exactly one gets what was stored', async () => {

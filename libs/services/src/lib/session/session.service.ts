@@ -35,18 +35,19 @@ export class DefaultSessionService {
   /**
    * A read-modify-write of stored session `sid` that no other holder of its lock can
    * interleave with (a refresh, a logout, another call of this): under the lock, the row is
-   * read again (null when there is none), `change` edits what was read in place, and the
-   * edit is written before the lock goes. When `change` throws, nothing is written. For
-   * state that must be taken once, as a login's: the request's own copy, loaded before the
-   * lock, may already be stale.
+   * read again, `change` edits what was read in place, and the edit is written before the
+   * lock goes, as an update only. Resolves to what `change` returned, or null when there was
+   * no row to change: none when read, or it was deleted before the write (a role change, a
+   * reset, the pruner; those take no session lock), which is then not re-created. When
+   * `change` throws, nothing is written. For state that must be taken once, as a login's:
+   * the request's own copy, loaded before the lock, may already be stale.
    */
-  updateStoredSession<T>(sid: string, change: (stored: SessionData | null) => T): Promise<T> {
+  updateStoredSession<T>(sid: string, change: (stored: SessionData) => T): Promise<T | null> {
     return this.withSessionLock(sid, async () => {
       const stored = await this.store.findSession(sid);
+      if (!stored) return null;
       const result = change(stored);
-      // Live when read just now, under the lock every write of its data takes in the server.
-      if (stored) await this.store.saveSession(sid, stored);
-      return result;
+      return (await this.store.updateSession(sid, stored)) ? result : null;
     });
   }
 
