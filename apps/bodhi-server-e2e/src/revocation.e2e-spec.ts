@@ -223,6 +223,8 @@ describe.each(SESSION_BACKENDS)(
       // The database as that release left it: rows keyed by the raw id, their data plain
       // JSON or encrypted with the raw id as associated data; no companion tables, no
       // creation times, and the migrations table without the migrations it did not have.
+      // That release deleted the pre-login session at login; this one keeps it, user-less.
+      await stack.db.query(`DELETE FROM ${stack.db.qualifiedTable} WHERE user_id IS NULL`);
       for (const { sid, session, encode } of agents) {
         const json = JSON.stringify(session);
         await stack.db.query(

@@ -52,7 +52,8 @@ export class SessionRevocations {
     this.sql = sessionStatements(ref);
     this.db = createSqlExecutor(dataSource, config);
     this.cipher = config.cipher;
-    this.now = config.now ?? Date.now;
+    // Read at each use, not bound here: a clock a test installs later still applies.
+    this.now = config.now ?? (() => Date.now());
   }
 
   /** Revokes every token issued to `userId` before `at` (epoch ms; default now). */
