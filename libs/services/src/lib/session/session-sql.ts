@@ -47,6 +47,9 @@ export function companionTable(
  * the maximum lifetime (also passed in), from the row's own creation time: reads, counts and
  * prunes then see a session past its end as expired with no rule of their own.
  */
+/** What saves copy from a session's data to columns of their own, for its owner's list. */
+const DEVICE_COLUMNS = 'last_seen_at, user_agent, client_address';
+
 export function sessionStatements(ref: SessionTableRef) {
   // Each statement numbers its own placeholders from 1.
   const sql = (build: (p: () => string) => string) => {
@@ -87,30 +90,40 @@ export function sessionStatements(ref: SessionTableRef) {
         `SELECT s.data, s.expires_at, s.created_at, r.not_before FROM ${t} s ` +
         `LEFT JOIN ${ur} r ON r.user_id = s.user_id WHERE s.id = ${p()} AND s.expires_at > ${p()}`,
     ),
-    /** Params: key, data, expiry, user id, creation time, max lifetime. A second save keeps the creation time. */
+    /**
+     * Params: key, data, expiry, user id, creation time, last seen, user agent, client
+     * address, max lifetime. A second save keeps the creation time.
+     */
     set: sql((p) => {
       const created = `${quoteIdent(ref.table)}.created_at`;
       return (
-        `INSERT INTO ${t} (id, data, expires_at, user_id, created_at) ` +
-        `VALUES (${p()}, ${p()}, ${p()}, ${p()}, ${p()}) ` +
+        `INSERT INTO ${t} (id, data, expires_at, user_id, created_at, ${DEVICE_COLUMNS}) ` +
+        `VALUES (${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}) ` +
         'ON CONFLICT (id) DO UPDATE SET data = excluded.data, user_id = excluded.user_id, ' +
+        'last_seen_at = excluded.last_seen_at, user_agent = excluded.user_agent, ' +
+        'client_address = excluded.client_address, ' +
         `created_at = COALESCE(${created}, excluded.created_at), ` +
         `expires_at = ${lifetimeCap('excluded.expires_at', created, 'excluded.created_at', p())}`
       );
     }),
     /**
      * Saves a session loaded from the store: never re-creates a row that was destroyed.
-     * Params: data, user id, now, expiry, now, max lifetime, key.
+     * Params: data, user id, last seen, user agent, client address, now, expiry, now, max
+     * lifetime, key.
      */
     update: sql(
       (p) =>
-        `UPDATE ${t} SET data = ${p()}, user_id = ${p()}, created_at = COALESCE(created_at, ${p()}), ` +
+        `UPDATE ${t} SET data = ${p()}, user_id = ${p()}, last_seen_at = ${p()}, ` +
+        `user_agent = ${p()}, client_address = ${p()}, created_at = COALESCE(created_at, ${p()}), ` +
         `expires_at = ${lifetimeCap(p(), 'created_at', p(), p())} WHERE id = ${p()}`,
     ),
-    /** Params: now, expiry, now, max lifetime, key, now. */
+    /**
+     * Moves the expiry and, with it, the last-seen time: both move only when a touch writes.
+     * Params: last seen, now, expiry, now, max lifetime, key, now.
+     */
     touch: sql(
       (p) =>
-        `UPDATE ${t} SET created_at = COALESCE(created_at, ${p()}), ` +
+        `UPDATE ${t} SET last_seen_at = ${p()}, created_at = COALESCE(created_at, ${p()}), ` +
         `expires_at = ${lifetimeCap(p(), 'created_at', p(), p())} ` +
         `WHERE id = ${p()} AND expires_at > ${p()}`,
     ),
@@ -129,6 +142,26 @@ export function sessionStatements(ref: SessionTableRef) {
     ),
     /** Returns the expiry of each removed row so only live sessions are counted. */
     destroyForUser: sql((p) => `DELETE FROM ${t} WHERE user_id = ${p()} RETURNING expires_at`),
+    /**
+     * A user's live sessions, newest first (rows older than `created_at` last), from their
+     * columns alone: no data to decrypt. Params: user id, now.
+     */
+    listForUser: sql(
+      (p) =>
+        `SELECT id, created_at, last_seen_at, expires_at, ${DEVICE_COLUMNS} FROM ${t} ` +
+        `WHERE user_id = ${p()} AND expires_at > ${p()} ORDER BY created_at DESC NULLS LAST, id`,
+    ),
+    /** Ends one live session of a user, by key; its data comes back for revocation. Params: key, user id, now. */
+    destroyUserSession: sql(
+      (p) =>
+        `DELETE FROM ${t} WHERE id = ${p()} AND user_id = ${p()} AND expires_at > ${p()} ` +
+        'RETURNING id, data',
+    ),
+    /** Ends every session of a user but one (by key). Params: user id, key kept. */
+    destroyUserSessionsExcept: sql(
+      (p) =>
+        `DELETE FROM ${t} WHERE user_id = ${p()} AND id <> ${p()} RETURNING id, data, expires_at`,
+    ),
     dump: sql((p) => `SELECT id, user_id FROM ${t} WHERE expires_at > ${p()} ORDER BY id`),
     pruneBatch: prune(t, rowKey),
     ping: 'SELECT 1 AS ok',

@@ -11,7 +11,8 @@ import {
 } from './session-sql.executor.js';
 import { SessionCipher, SessionDecryptError } from './session-cipher.js';
 import { InvalidSessionInputError, SessionTooLargeError } from './session.errors.js';
-import { keyRef, sessionKey, sessionRef } from './session-key.js';
+import { keyRef, SESSION_KEY_PATTERN, sessionKey, sessionRef } from './session-key.js';
+import { describeDevice, SessionSummary } from './session-device.js';
 
 export interface SessionStoreConfig extends SqlExecutorOptions {
   ref: SessionTableRef;
@@ -78,6 +79,15 @@ function userIdOf(session: SessionData): string | null {
 export function userNotBefore(session: SessionData): number | undefined {
   return (session as WithRowFacts)[USER_NOT_BEFORE];
 }
+
+/** The device columns a save writes: what `recordSessionDevice` put in the data, or NULL. */
+function deviceOf(session: SessionData): [string | null, string | null] {
+  const device = session.device;
+  const text = (v: unknown) => (typeof v === 'string' ? v : null);
+  return [text(device?.user_agent), text(device?.client_address)];
+}
+
+const SESSION_KEY = new RegExp(SESSION_KEY_PATTERN);
 
 /** Undecryptable rows are warned about once each; this bounds what is remembered. */
 const MAX_WARNED = 10_000;
@@ -229,11 +239,12 @@ export class SessionStoreBackend extends Store {
     const now = this.now();
     const expiresAt = this.expiresAt(session, now);
     const max = this.maxLifetimeMs;
+    const device = deviceOf(session);
     if (!(session as { [LOADED]?: boolean })[LOADED]) {
-      await this.run(this.sql.set, [key, data, expiresAt, userId, now, max]);
+      await this.run(this.sql.set, [key, data, expiresAt, userId, now, now, ...device, max]);
       return true;
     }
-    const params = [data, userId, now, expiresAt, now, max, key];
+    const params = [data, userId, now, ...device, now, expiresAt, now, max, key];
     const saved = (await this.run(this.sql.update, params)) > 0;
     if (saved) setWrittenFacts(session, expiresAt, this.createdAt(session, now));
     else this.logger.debug(`Not re-creating ended session ${sessionRef(sid)}`);
@@ -274,7 +285,7 @@ export class SessionStoreBackend extends Store {
     ) {
       return true;
     }
-    const params = [now, expiresAt, now, this.maxLifetimeMs, sessionKey(sid), now];
+    const params = [now, now, expiresAt, now, this.maxLifetimeMs, sessionKey(sid), now];
     const touched = (await this.run(this.sql.touch, params)) > 0;
     if (touched && stored !== undefined) {
       setWrittenFacts(session, expiresAt, this.createdAt(session, now));
@@ -326,6 +337,49 @@ export class SessionStoreBackend extends Store {
     const now = this.now();
     const removed = await this.rows(this.sql.destroyForUser, [userId]);
     return removed.filter((r) => Number(r.expires_at) > now).length;
+  }
+
+  /** A user's live sessions as they see them, newest first, keyed by handle (the row's key). */
+  async listForUser(userId: string): Promise<SessionSummary[]> {
+    const rows = await this.rows(this.sql.listForUser, [userId, this.now()]);
+    return rows.map((row) => {
+      const createdAt = row.created_at == null ? null : Number(row.created_at);
+      const userAgent = row.user_agent == null ? null : String(row.user_agent);
+      const { browser, os } = describeDevice(userAgent ?? undefined);
+      return {
+        handle: String(row.id),
+        createdAt,
+        lastSeenAt: row.last_seen_at == null ? null : Number(row.last_seen_at),
+        expiresAt: Number(row.expires_at),
+        maxExpiresAt: createdAt === null ? null : createdAt + this.maxLifetimeMs,
+        userAgent,
+        clientAddress: row.client_address == null ? null : String(row.client_address),
+        browser: browser ?? null,
+        os: os ?? null,
+      };
+    });
+  }
+
+  /**
+   * Ends the live session of `userId` whose key is `key` (another user's key ends nothing);
+   * its data, or undefined when there was none (or it was unreadable, see `endedSessions`).
+   */
+  async destroyUserSession(userId: string, key: string): Promise<SessionData | undefined> {
+    // PostgreSQL refuses NUL in text; nothing but a key can match anyway.
+    if (!SESSION_KEY.test(key)) return undefined;
+    const rows = await this.rows(this.sql.destroyUserSession, [key, userId, this.now()]);
+    return this.endedSessions(rows)[0];
+  }
+
+  /**
+   * Ends every session of `userId` but the one keyed `keepKey` (all when undefined); the
+   * data of the live ones ended.
+   */
+  async destroyUserSessionsExcept(userId: string, keepKey?: string): Promise<SessionData[]> {
+    const now = this.now();
+    // No row is keyed by the empty string: with nothing to keep, every row goes.
+    const rows = await this.rows(this.sql.destroyUserSessionsExcept, [userId, keepKey ?? '']);
+    return this.endedSessions(rows.filter((row) => Number(row.expires_at) > now));
   }
 
   /** `[key, userId | null]` for every live session, sorted by key. */
@@ -410,26 +464,58 @@ export class SessionStoreBackend extends Store {
    * if it still holds the same bytes, so a concurrent good write survives), with a warning.
    */
   private async parse(key: string, data: string, sid?: string): Promise<SessionData | null> {
-    let json: string;
+    let session: SessionData | null;
     try {
-      json = this.decrypt(key, data, sid);
+      session = this.decode(key, data, sid);
     } catch (e) {
       if (!(e instanceof SessionDecryptError)) throw e;
       this.warnUndecryptable(key, e.message);
       return null;
     }
-    try {
-      const value: unknown = JSON.parse(json);
-      if (value && typeof value === 'object' && !Array.isArray(value)) return value as SessionData;
-    } catch {
-      // fall through
-    }
+    if (session) return session;
     const ref = keyRef(key);
     this.logger.warn(`Removing session ${ref}: stored data is not a session object`);
     await this.run(this.sql.destroyIfData, [key, data]).catch((e: Error) =>
       this.logger.warn(`Could not remove unreadable session ${ref}: ${e.message}`),
     );
     return null;
+  }
+
+  /** The session object a row's data holds, or null; throws SessionDecryptError. */
+  private decode(key: string, data: string, sid?: string): SessionData | null {
+    const json = this.decrypt(key, data, sid);
+    try {
+      const value: unknown = JSON.parse(json);
+      if (value && typeof value === 'object' && !Array.isArray(value)) return value as SessionData;
+    } catch {
+      // not JSON
+    }
+    return null;
+  }
+
+  /**
+   * The data of deleted rows, for what their ending must revoke. A row that does not read
+   * back (undecryptable, not a session) is ended all the same, with a warning: nothing of
+   * it can be revoked.
+   */
+  private endedSessions(rows: Row[]): SessionData[] {
+    const ended: SessionData[] = [];
+    for (const row of rows) {
+      const key = String(row.id);
+      let session: SessionData | null;
+      try {
+        session = this.decode(key, String(row.data));
+      } catch (e) {
+        if (!(e instanceof SessionDecryptError)) throw e;
+        session = null;
+      }
+      if (session) ended.push(session);
+      else
+        this.logger.warn(
+          `Ended session ${keyRef(key)}; its data did not read, so none of its tokens are revoked`,
+        );
+    }
+    return ended;
   }
 
   /** Rows are bound to their key; those of releases before hashed keys, to the id. */

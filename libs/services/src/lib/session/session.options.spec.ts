@@ -48,6 +48,17 @@ describe('resolveSessionOptions', () => {
     expect(error.issues.map((issue) => issue.variable)).toEqual(['tableName', 'ttlSeconds']);
   });
 
+  it('keeps a truncated client address by default; BODHI_SESSION_CLIENT_ADDRESS is full, truncated or none', () => {
+    expect(resolve().clientAddress).toBe('truncated');
+    for (const mode of ['full', 'truncated', 'none']) {
+      const { session } = parseSettings({ BODHI_SESSION_CLIENT_ADDRESS: mode });
+      expect(resolveSessionOptions({ ...session, secret: TEST_SECRET }).clientAddress).toBe(mode);
+    }
+    expect(() => parseSettings({ BODHI_SESSION_CLIENT_ADDRESS: 'partial' })).toThrow(
+      /Invalid configuration: BODHI_SESSION_CLIENT_ADDRESS .*full.*truncated.*none/,
+    );
+  });
+
   it('settings from the environment are valid options as they stand', () => {
     const { session } = parseSettings({ BODHI_SESSION_TTL_SECONDS: '600', BODHI_HOME: '/srv/b' });
     const o = resolveSessionOptions({ ...session, secret: TEST_SECRET });

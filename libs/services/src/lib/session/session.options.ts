@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigIssue, configIssues, formatConfigIssue } from '../settings/config-issue.js';
 import {
+  BODHI_SESSION_CLIENT_ADDRESS,
   BODHI_SESSION_DB_BUSY_TIMEOUT_MS,
   BODHI_SESSION_DB_SCHEMA,
   BODHI_SESSION_DB_TABLE,
@@ -13,6 +14,7 @@ import {
   BODHI_SESSION_SECRET,
   BODHI_SESSION_TOUCH_AFTER_SECONDS,
   BODHI_SESSION_TTL_SECONDS,
+  DEFAULT_SESSION_CLIENT_ADDRESS,
   DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS,
   DEFAULT_SESSION_LOGIN_TTL_SECONDS,
   DEFAULT_SESSION_MAX_BYTES,
@@ -35,6 +37,7 @@ import {
 import { settingSection } from '../settings/setting.section.js';
 import { parseEncryptionKeys } from './session-cipher.js';
 import { parseSessionDbUrl, SessionDbTarget } from './session-db-url.util.js';
+import { CLIENT_ADDRESS_MODES, ClientAddressMode } from './session-device.js';
 
 export interface SessionModuleOptions {
   /** Session database: `sqlite:<path>`, `sqlite::memory:` or `postgres(ql)://…`. Required. */
@@ -77,6 +80,11 @@ export interface SessionModuleOptions {
   loginTtlSeconds?: number;
   /** Milliseconds a write waits for an SQLite file locked by another process. Default 5000. */
   busyTimeoutMs?: number;
+  /**
+   * How much of the client address a session records for its owner's list: `full`,
+   * `truncated` (to its /24 or /48) or `none`. Default `truncated`.
+   */
+  clientAddress?: ClientAddressMode;
 }
 
 /**
@@ -103,6 +111,7 @@ const sessionOptionsSchema = z.object({
   maxLifetimeSeconds: positiveInteger.default(DEFAULT_SESSION_MAX_LIFETIME_SECONDS),
   loginTtlSeconds: positiveInteger.default(DEFAULT_SESSION_LOGIN_TTL_SECONDS),
   busyTimeoutMs: nonNegativeInteger.default(DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS),
+  clientAddress: z.enum(CLIENT_ADDRESS_MODES).default(DEFAULT_SESSION_CLIENT_ADDRESS),
 }) satisfies z.ZodObject<Record<keyof SessionModuleOptions, z.ZodType>>;
 
 /**
@@ -122,6 +131,7 @@ export const SESSION_SETTINGS = settingSection(
       maxLifetimeSeconds: true,
       loginTtlSeconds: true,
       busyTimeoutMs: true,
+      clientAddress: true,
     })
     .extend({ url: sessionDbUrl.optional(), secret: sessionSecret.optional() }),
   {
@@ -137,6 +147,7 @@ export const SESSION_SETTINGS = settingSection(
     maxLifetimeSeconds: BODHI_SESSION_MAX_LIFETIME_SECONDS,
     loginTtlSeconds: BODHI_SESSION_LOGIN_TTL_SECONDS,
     busyTimeoutMs: BODHI_SESSION_DB_BUSY_TIMEOUT_MS,
+    clientAddress: BODHI_SESSION_CLIENT_ADDRESS,
   },
 );
 
@@ -157,6 +168,7 @@ export interface ResolvedSessionOptions {
   maxLifetimeMs: number;
   loginTtlMs: number;
   busyTimeoutMs: number;
+  clientAddress: ClientAddressMode;
 }
 
 /**
@@ -198,5 +210,6 @@ export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSe
     // An unfinished login never outlives the session TTL.
     loginTtlMs: Math.min(o.loginTtlSeconds * 1000, ttlMs),
     busyTimeoutMs: o.busyTimeoutMs,
+    clientAddress: o.clientAddress,
   };
 }

@@ -7,6 +7,7 @@ import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionLock } from './session-lock.js';
 import { SessionRevocations } from './session-revocations.js';
 import { sessionKey } from './session-key.js';
+import type { ClientAddressMode, SessionSummary } from './session-device.js';
 
 /**
  * What every layer of the server injects to work with sessions: the express-session
@@ -104,6 +105,37 @@ export class DefaultSessionService {
   async clearAllSessions(): Promise<number> {
     await this.revocations.revokeSessionUsers();
     return this.store.clearSessions();
+  }
+
+  /** How much of a client address a session keeps (BODHI_SESSION_CLIENT_ADDRESS), for `recordSessionDevice`. */
+  get clientAddressMode(): ClientAddressMode {
+    return this.options.clientAddress;
+  }
+
+  /** The user's live sessions, newest first. One SQL statement. */
+  listUserSessions(userId: string): Promise<SessionSummary[]> {
+    return this.store.listForUser(userId);
+  }
+
+  /**
+   * Ends the user's live session with this handle; the ended session's data (for its tokens
+   * to be revoked), or undefined when the user has none with that handle (another user's
+   * handle included). One statement (DELETE … RETURNING). Takes effect on every instance:
+   * the row is gone, and a save of it in flight updates nothing.
+   */
+  endUserSession(userId: string, handle: string): Promise<SessionData | undefined> {
+    return this.store.destroyUserSession(userId, handle);
+  }
+
+  /**
+   * Ends every session of the user except the one with session id `keepSid` (undefined:
+   * all); the ended live sessions' data. One statement.
+   */
+  endOtherUserSessions(userId: string, keepSid?: string): Promise<SessionData[]> {
+    return this.store.destroyUserSessionsExcept(
+      userId,
+      keepSid === undefined ? undefined : sessionKey(keepSid),
+    );
   }
 
   countSessionsForUser(userId: string): Promise<number> {

@@ -40,6 +40,8 @@ export const BODHI_SESSION_MAX_LIFETIME_SECONDS = 'BODHI_SESSION_MAX_LIFETIME_SE
 export const BODHI_SESSION_LOGIN_TTL_SECONDS = 'BODHI_SESSION_LOGIN_TTL_SECONDS';
 /** How long a write waits for an SQLite file another process holds locked before it fails (503). */
 export const BODHI_SESSION_DB_BUSY_TIMEOUT_MS = 'BODHI_SESSION_DB_BUSY_TIMEOUT_MS';
+/** How much of the client address a session records for its owner's list: `full`, `truncated` or `none`. */
+export const BODHI_SESSION_CLIENT_ADDRESS = 'BODHI_SESSION_CLIENT_ADDRESS';
 /** Comma-separated host names a request's `Host` may name (`*`: any); default the public and bind hosts. */
 export const BODHI_ALLOWED_HOSTS = 'BODHI_ALLOWED_HOSTS';
 /** Which proxies' `X-Forwarded-For` gives the client address (Express `trust proxy`); default none. */
@@ -74,6 +76,11 @@ export const DEFAULT_SESSION_MAX_LIFETIME_SECONDS = 12 * 60 * 60;
 export const DEFAULT_SESSION_LOGIN_TTL_SECONDS = 10 * 60;
 /** Writes wait this long for another process's SQLite lock (a backup, the admin CLI). */
 export const DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS = 5000;
+/**
+ * A /24 or /48: enough for a user to recognise a place (home, office), and not a host's
+ * address, which is personal data to keep and to show.
+ */
+export const DEFAULT_SESSION_CLIENT_ADDRESS = 'truncated';
 /** 30 requests a minute per route and address: far above a person's logins, far below a flood. */
 export const DEFAULT_AUTH_RATE_LIMIT = 30;
 export const DEFAULT_AUTH_RATE_LIMIT_WINDOW_SECONDS = 60;

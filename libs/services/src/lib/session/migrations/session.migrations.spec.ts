@@ -21,6 +21,7 @@ const ALL_MIGRATIONS = [
   'AddRevocationTables1764547200000',
   'HashSessionIds1764547200001',
   'AddSessionCreatedAt1765152000000',
+  'AddSessionDevice1765238400000',
 ];
 /** What releases before hashed keys encrypted with: the raw session id as associated data. */
 const oldCipher = new SessionCipher(parseEncryptionKeys([TEST_ENCRYPTION_KEY]));
@@ -80,7 +81,16 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
 
   it('creates the tables, their indexes and records every migration on a fresh database', async () => {
     await open();
-    expect(await columns()).toEqual(['id', 'data', 'expires_at', 'user_id', 'created_at']);
+    expect(await columns()).toEqual([
+      'id',
+      'data',
+      'expires_at',
+      'user_id',
+      'created_at',
+      'last_seen_at',
+      'user_agent',
+      'client_address',
+    ]);
     expect(await indexes()).toEqual(
       expect.arrayContaining([`${db.table}_expires_at_idx`, `${db.table}_user_id_idx`]),
     );
@@ -388,5 +398,48 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
     expect(Number(stamped.created_at)).toBeLessThanOrEqual(Date.now());
     expect(Number(stamped.expires_at)).toBe(Number(stamped.created_at) + 2 * HOUR);
     expect((await row('old-b')).created_at).toBeNull();
+  });
+
+  // ---- the device columns (v6) ---------------------------------------------------------
+
+  it("v6 on a database made by v5: adds the device columns, NULL on v5's rows, which are listed and filled by their next write", async () => {
+    await previousRelease(5);
+    const created = Date.now() - 60_000;
+    for (const [sid, offset] of [
+      ['v5-a', 0],
+      ['v5-b', 1000],
+    ] as const) {
+      await db.query(
+        `INSERT INTO ${db.qualifiedTable} (id, data, expires_at, user_id, created_at) VALUES ($1, $2, $3, $4, $5)`,
+        [
+          sessionKey(sid),
+          JSON.stringify(sessionFixture(HOUR, { user_id: 'u' })),
+          Date.now() + HOUR,
+          'u',
+          created + offset,
+        ],
+      );
+    }
+    const { store } = await open({ touchAfterSeconds: 0 });
+    expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
+    expect(await store.listForUser('u')).toEqual(
+      ['v5-b', 'v5-a'].map((sid, i) =>
+        expect.objectContaining({
+          handle: sessionKey(sid),
+          createdAt: created + 1000 - i * 1000,
+          lastSeenAt: null,
+          userAgent: null,
+          clientAddress: null,
+          browser: null,
+        }),
+      ),
+    );
+    // The next write of a row (a touch here) sets when it was last seen.
+    const loaded = (await store.findSession('v5-a')) as SessionData;
+    const before = Date.now();
+    expect(await store.touchSession('v5-a', loaded)).toBe(true);
+    const [listed] = (await store.listForUser('u')).filter((s) => s.handle === sessionKey('v5-a'));
+    expect(listed.lastSeenAt).toBeGreaterThanOrEqual(before);
+    expect(listed.createdAt).toBe(created);
   });
 });

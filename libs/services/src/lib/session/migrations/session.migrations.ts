@@ -173,12 +173,34 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
     }
   }
 
+  /**
+   * v6: what a user's list of their sessions shows of each, in columns saves copy from the
+   * data: when it was last seen (moved with the expiry), its user agent and client address.
+   * Rows of earlier releases keep NULL until their next write.
+   */
+  class AddSessionDevice1765238400000 implements MigrationInterface {
+    name = 'AddSessionDevice1765238400000';
+
+    async up(q: QueryRunner): Promise<void> {
+      await addColumn(q, 'last_seen_at', 'bigint', 'INTEGER');
+      await addColumn(q, 'user_agent', 'text', 'TEXT');
+      await addColumn(q, 'client_address', 'text', 'TEXT');
+    }
+
+    async down(q: QueryRunner): Promise<void> {
+      for (const column of ['client_address', 'user_agent', 'last_seen_at']) {
+        await q.query(`ALTER TABLE ${t} DROP COLUMN ${column}`);
+      }
+    }
+  }
+
   return [
     CreateSessionTable1763856000000,
     AddSessionUserId1763856000001,
     AddRevocationTables1764547200000,
     HashSessionIds1764547200001,
     AddSessionCreatedAt1765152000000,
+    AddSessionDevice1765238400000,
   ];
 }
 
