@@ -8,7 +8,7 @@ import {
   TestSessionDb,
   type TempHome,
 } from '@bodhi/testing';
-import { sessionKey } from '@bodhi/services';
+import { recordSessionDevice, sessionKey } from '@bodhi/services';
 import { Logger } from '@nestjs/common';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -141,6 +141,123 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
       .sort(([a], [b]) => (a < b ? -1 : 1));
     expect(await cli('dump')).toBe(lines(rows.map(([key, user]) => `${key}\t${user ?? '-'}`)));
     expect(JSON.parse(await cli('dump', '--json'))).toEqual(rows);
+  });
+
+  describe('list', () => {
+    const FIREFOX =
+      'Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0';
+    const at = (time: string) => Date.parse(`2099-01-01T${time}Z`);
+    /** Two sessions of carol's on two devices, their times pinned so the output is exact. */
+    beforeEach(async () => {
+      const { store, dataSource } = await openTestStore(db);
+      try {
+        const devices = [
+          ['c-old', FIREFOX, '203.0.113.77', '10:00:00'],
+          ['c-new', 'curl/8.5.0', undefined, '11:00:00'],
+        ] as const;
+        for (const [sid, userAgent, clientAddress] of devices) {
+          const session = sessionFixture(60_000, { user_id: 'carol' });
+          recordSessionDevice(session, { userAgent, clientAddress }, 'truncated');
+          await store.saveSession(sid, session);
+        }
+        for (const [sid, , , created] of devices) {
+          await db.query(
+            `UPDATE ${db.qualifiedTable} SET created_at = $1, last_seen_at = $2, expires_at = $3 WHERE id = $4`,
+            [at(created), at('11:30:00'), at('14:00:00'), sessionKey(sid)],
+          );
+        }
+      } finally {
+        await dataSource.destroy();
+      }
+    });
+
+    it("prints a user's live sessions, newest first, as a table", async () => {
+      const out = await cli('list', '--user', 'carol');
+      const [heading, ...rows] = out.trimEnd().split('\n');
+      expect(heading.split(/\s{2,}/)).toEqual([
+        'HANDLE',
+        'CREATED',
+        'LAST SEEN',
+        'EXPIRES',
+        'MAX EXPIRES',
+        'ADDRESS',
+        'BROWSER',
+        'OS',
+        'USER AGENT',
+      ]);
+      expect(rows.map((row) => row.split(/\s{2,}/))).toEqual([
+        [
+          sessionKey('c-new'),
+          '2099-01-01T11:00:00Z',
+          '2099-01-01T11:30:00Z',
+          '2099-01-01T14:00:00Z',
+          '2099-01-01T23:00:00Z',
+          '-',
+          '-',
+          '-',
+          'curl/8.5.0',
+        ],
+        [
+          sessionKey('c-old'),
+          '2099-01-01T10:00:00Z',
+          '2099-01-01T11:30:00Z',
+          '2099-01-01T14:00:00Z',
+          '2099-01-01T22:00:00Z',
+          '203.0.113.0/24',
+          'Firefox 133',
+          'Ubuntu',
+          FIREFOX,
+        ],
+      ]);
+      // Columns line up: every row's fields start where the heading's do.
+      const starts = (line: string) => [...line.matchAll(/(?<=^|\s{2})\S/g)].map((m) => m.index);
+      for (const row of rows) expect(starts(row)).toEqual(starts(heading));
+      expect(await cli('list', '--user', 'nobody')).toBe('');
+    });
+
+    it('--json: the fields of the sessions API, one array', async () => {
+      expect(JSON.parse(await cli('list', '--user', 'carol', '--json'))).toEqual([
+        {
+          id: sessionKey('c-new'),
+          created_at: '2099-01-01T11:00:00Z',
+          last_seen_at: '2099-01-01T11:30:00Z',
+          expires_at: '2099-01-01T14:00:00Z',
+          max_expires_at: '2099-01-01T23:00:00Z',
+          ip: null,
+          user_agent: 'curl/8.5.0',
+          browser: null,
+          os: null,
+        },
+        {
+          id: sessionKey('c-old'),
+          created_at: '2099-01-01T10:00:00Z',
+          last_seen_at: '2099-01-01T11:30:00Z',
+          expires_at: '2099-01-01T14:00:00Z',
+          max_expires_at: '2099-01-01T22:00:00Z',
+          ip: '203.0.113.0/24',
+          user_agent: FIREFOX,
+          browser: 'Firefox 133',
+          os: 'Ubuntu',
+        },
+      ]);
+      expect(await cli('list', '--user', 'nobody', '--json')).toBe('[]\n');
+      // The expired and the other users' sessions are not carol's live ones.
+      expect(JSON.parse(await cli('list', '--user', 'alice', '--json'))).toHaveLength(2);
+    });
+
+    it("max expires follows the server's BODHI_SESSION_MAX_LIFETIME_SECONDS", async () => {
+      const env = serverEnv({
+        home: home.dir,
+        db,
+        env: { BODHI_SESSION_MAX_LIFETIME_SECONDS: '3600' },
+      });
+      const { code, out, err } = await run(['list', '--user', 'carol', '--json'], env);
+      expect({ code, err }).toEqual({ code: 0, err: '' });
+      expect(JSON.parse(out).map((s: { max_expires_at: string }) => s.max_expires_at)).toEqual([
+        '2099-01-01T12:00:00Z',
+        '2099-01-01T11:00:00Z',
+      ]);
+    });
   });
 
   it("clear-user removes the user's sessions and prints how many were live", async () => {
@@ -293,6 +410,7 @@ describe('bodhi-sessions usage and errors', () => {
   describe.each([
     ['count'],
     ['ids'],
+    ['list', '--user', 'alice'],
     ['dump', '--json'],
     ['clear-user', 'alice'],
     ['clear-all', '--yes'],

@@ -3,6 +3,7 @@ import {
   BODHI_SESSION_DB_SCHEMA,
   BODHI_SESSION_DB_TABLE,
   BODHI_SESSION_DB_URL,
+  BODHI_SESSION_MAX_LIFETIME_SECONDS,
   DefaultSessionService,
   InvalidSessionDbUrlError,
   InvalidSessionOptionsError,
@@ -44,7 +45,10 @@ const SETTINGS_FLAGS = {
   [BODHI_SESSION_DB_SCHEMA]: 'schema',
 } as const;
 
-type StoreSettings = Pick<SessionSettings, 'url' | 'tableName' | 'schema'>;
+/** Settings read from the environment alone: `list` shows when sessions end as the server ends them. */
+const ENV_SETTINGS = [BODHI_SESSION_MAX_LIFETIME_SECONDS];
+
+type StoreSettings = Pick<SessionSettings, 'url' | 'tableName' | 'schema' | 'maxLifetimeSeconds'>;
 
 /**
  * The store's settings as the server reads them (same validation, defaults and messages),
@@ -53,6 +57,7 @@ type StoreSettings = Pick<SessionSettings, 'url' | 'tableName' | 'schema'>;
  */
 function storeSettings(env: Env, options: CliOptions): StoreSettings {
   const input: Env = { [BODHI_HOME]: env[BODHI_HOME] };
+  for (const variable of ENV_SETTINGS) input[variable] = env[variable];
   for (const [variable, flag] of Object.entries(SETTINGS_FLAGS)) {
     input[variable] = options[flag] ?? env[variable];
   }
@@ -164,6 +169,7 @@ export async function runBodhiSessions(argv: string[], io: BodhiSessionsIo): Pro
         secret: ADMIN_SECRET,
         tableName: settings.tableName,
         schema: settings.schema,
+        maxLifetimeSeconds: settings.maxLifetimeSeconds,
         pruneIntervalSeconds: 0,
       }),
       { logger: options.verbose ? stderrLogger(stderr) : false, abortOnError: false },

@@ -45,8 +45,9 @@ describe('bodhi-sessions arguments', () => {
   it.each(COMMANDS.filter((c) => c !== 'clear-user' && c !== 'clear-all'))(
     '%s takes no argument',
     (command) => {
-      expect(parseCliArgs([command])).toMatchObject({ kind: 'run', command });
-      expect(parseCliArgs([command, 'extra'])).toEqual(
+      const needed = command === 'list' ? ['--user', 'alice'] : [];
+      expect(parseCliArgs([command, ...needed])).toMatchObject({ kind: 'run', command });
+      expect(parseCliArgs([command, ...needed, 'extra'])).toEqual(
         usageError(`unexpected argument "extra" for ${command}`),
       );
     },
@@ -71,6 +72,9 @@ describe('bodhi-sessions arguments', () => {
     [['clear-user', ' '], 'clear-user needs a non-empty <userId>'],
     [['clear-user', 'a', 'b'], 'unexpected argument "b" for clear-user'],
     [['dump', '--user', 'a'], 'option --user does not apply to dump'],
+    [['list'], 'list needs --user <id>'],
+    [['list', '--json'], 'list needs --user <id>'],
+    [['list', '--user', ' '], 'option --user needs a non-empty value'],
     [['prune', '--yes'], 'option --yes does not apply to prune'],
   ])('%j is bad usage: %s', (argv, message) => {
     expect(parseCliArgs(argv)).toEqual(usageError(message));

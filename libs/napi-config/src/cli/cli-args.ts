@@ -5,6 +5,7 @@ export const COMMANDS = [
   'migrate',
   'count',
   'ids',
+  'list',
   'clear-user',
   'clear-all',
   'prune',
@@ -23,6 +24,8 @@ Commands:
   migrate               bring the session table up to date and say so
   count [--user <id>]   number of live sessions, of everyone or of one user
   ids [--user <id>]     ids of the live sessions, one per line
+  list --user <id>      a user's live sessions, newest first: handle, created, last seen,
+                        expires, max expires, address, browser, OS and user agent
   clear-user <userId>   log a user out everywhere; prints how many sessions were removed
   clear-all --yes       delete every session (logs everyone out); prints how many
   prune                 delete expired sessions; prints how many
@@ -33,7 +36,7 @@ Options:
                         (overrides BODHI_SESSION_DB_URL)
   --table <name>        session table (overrides BODHI_SESSION_DB_TABLE; default bodhi_sessions)
   --schema <name>       PostgreSQL schema (overrides BODHI_SESSION_DB_SCHEMA; default public)
-  --user <id>           only the sessions of this user (count, ids)
+  --user <id>           only the sessions of this user (count, ids; required by list)
   --yes                 confirm clear-all
   --json                print one JSON value instead of text
   --verbose             log the session module's messages to stderr
@@ -72,7 +75,7 @@ const OPTION_SPEC = {
 
 /** Options that only make sense with some commands; the rest apply to every command. */
 const OPTION_COMMANDS: Partial<Record<keyof typeof OPTION_SPEC, readonly CliCommand[]>> = {
-  user: ['count', 'ids'],
+  user: ['count', 'ids', 'list'],
   yes: ['clear-all'],
 };
 
@@ -143,6 +146,8 @@ export function parseCliArgs(argv: readonly string[]): ParsedCli {
   if (userId !== undefined && userId.trim() === '') {
     return usageError(`${command} needs a non-empty ${expected}`);
   }
+
+  if (command === 'list' && values.user === undefined) return usageError('list needs --user <id>');
 
   if (command === 'clear-all' && !values.yes) {
     return usageError(

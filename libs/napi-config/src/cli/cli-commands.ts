@@ -4,6 +4,7 @@ import type {
   SessionDbKind,
   SessionPruner,
   SessionRevocations,
+  SessionSummary,
 } from '@bodhi/services';
 import type { CliCommand } from './cli-args.js';
 
@@ -27,6 +28,51 @@ export interface CommandResult {
 const lines = (items: readonly string[]): string => items.map((item) => `${item}\n`).join('');
 
 const removed = (n: number): CommandResult => ({ text: `${n}\n`, json: { removed: n } });
+
+/** An epoch-ms instant as UTC ISO 8601 to the second; null when the row has none. */
+const instant = (ms: number | null): string | null =>
+  ms === null ? null : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** A session as `list --json` prints it: the fields, and names, of GET /bodhi/v1/user/sessions. */
+function listedSession(s: SessionSummary) {
+  return {
+    id: s.handle,
+    created_at: instant(s.createdAt),
+    last_seen_at: instant(s.lastSeenAt),
+    expires_at: instant(s.expiresAt),
+    max_expires_at: instant(s.maxExpiresAt),
+    ip: s.clientAddress,
+    user_agent: s.userAgent,
+    browser: s.browser,
+    os: s.os,
+  };
+}
+
+const LIST_HEADINGS = [
+  'HANDLE',
+  'CREATED',
+  'LAST SEEN',
+  'EXPIRES',
+  'MAX EXPIRES',
+  'ADDRESS',
+  'BROWSER',
+  'OS',
+  'USER AGENT',
+];
+
+/** Columns padded to their widest cell (the last, the user agent, left as it is); "-" for none. */
+function table(rows: readonly (readonly (string | null)[])[]): string {
+  const cells = rows.map((row) => row.map((cell) => cell ?? '-'));
+  const widths = cells[0].map((_, i) => Math.max(...cells.map((row) => row[i].length)));
+  return lines(
+    cells.map((row) =>
+      row
+        .map((cell, i) => (i < row.length - 1 ? cell.padEnd(widths[i]) : cell))
+        .join('  ')
+        .trimEnd(),
+    ),
+  );
+}
 
 /** Runs one admin command through the session service (and the pruner for `prune`). */
 export async function runCommand(
@@ -58,6 +104,21 @@ export async function runCommand(
     case 'ids': {
       const ids = args.user ? await service.getSessionIdsForUser(args.user) : await store.ids();
       return { text: lines(ids), json: ids };
+    }
+    case 'list': {
+      const sessions = (await service.listUserSessions(args.user as string)).map(listedSession);
+      const rows = sessions.map((s) => [
+        s.id,
+        s.created_at,
+        s.last_seen_at,
+        s.expires_at,
+        s.max_expires_at,
+        s.ip,
+        s.browser,
+        s.os,
+        s.user_agent,
+      ]);
+      return { text: sessions.length ? table([LIST_HEADINGS, ...rows]) : '', json: sessions };
     }
     case 'clear-user': {
       // Revokes the user's tokens here at once; the grants at the identity provider are
