@@ -53,14 +53,27 @@ export interface DeviceDescription {
 const named = (part: { name?: string; version?: string }, version?: string) =>
   part.name ? [part.name, version].filter(Boolean).join(' ') : undefined;
 
+/**
+ * Descriptions by user agent. Parsing one costs 0.1–0.5 ms, a list of a user's sessions names
+ * each of them, and the same few agents recur (one per browser version in use): remembered,
+ * a list of 100 sessions costs its query rather than 100 parses. Bounded like a cache.
+ */
+const described = new Map<string, DeviceDescription>();
+const MAX_DESCRIBED = 1000;
+
 /** Browser and OS from a user agent, through ua-parser-js (maintained; new browsers land there). */
 export function describeDevice(userAgent: string | undefined): DeviceDescription {
   if (!userAgent) return {};
-  const result = new UAParser(userAgent).getResult();
-  return {
-    browser: named(result.browser, result.browser.major),
-    os: named(result.os, result.os.version),
-  };
+  let description = described.get(userAgent);
+  if (!description) {
+    const parser = new UAParser(userAgent);
+    const browser = parser.getBrowser();
+    const os = parser.getOS();
+    description = { browser: named(browser, browser.major), os: named(os, os.version) };
+    if (described.size >= MAX_DESCRIBED) described.clear();
+    described.set(userAgent, description);
+  }
+  return { ...description };
 }
 
 /** What a session keeps of its device, in its data and, by every save, in columns of its own. */
