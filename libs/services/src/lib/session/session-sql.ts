@@ -38,6 +38,9 @@ export function companionTable(
   return { ...ref, table: `${ref.table}_${COMPANION_TABLES[companion]}` };
 }
 
+/** What saves copy from a session's data to columns of their own, for its owner's list. */
+const DEVICE_COLUMNS = 'last_seen_at, user_agent, client_address';
+
 /**
  * Every statement the store runs, one per operation, written once for both dialects.
  * Parameters are positional and appear in the SQL in numeric order, so the same argument
@@ -47,9 +50,6 @@ export function companionTable(
  * the maximum lifetime (also passed in), from the row's own creation time: reads, counts and
  * prunes then see a session past its end as expired with no rule of their own.
  */
-/** What saves copy from a session's data to columns of their own, for its owner's list. */
-const DEVICE_COLUMNS = 'last_seen_at, user_agent, client_address';
-
 export function sessionStatements(ref: SessionTableRef) {
   // Each statement numbers its own placeholders from 1.
   const sql = (build: (p: () => string) => string) => {

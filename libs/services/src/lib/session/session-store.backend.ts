@@ -116,7 +116,8 @@ function settle<T>(work: Promise<T>, cb?: Callback<T>): void {
 /**
  * The express-session `Store` over the session table, on SQLite or PostgreSQL. Every
  * operation is one SQL statement, with no read-before-write: `set` is an upsert of data,
- * expiry and user id together; reads filter out expired rows in the query itself.
+ * expiry, user id and the device columns together (last seen, user agent, address, for the
+ * user's list of sessions); reads filter out expired rows in the query itself.
  * A session's stored expiry is the cookie's (sliding on use), at most `loginTtlMs` ahead
  * before login, and never past its end, `maxLifetimeMs` after the row was created: each
  * write caps it in its own statement, so an ended session reads as expired like any other.
@@ -221,9 +222,9 @@ export class SessionStoreBackend extends Store {
   }
 
   /**
-   * Writes data, expiry and user id in one statement: an upsert for a new session, an
-   * update for one loaded from the store (a destroyed session stays destroyed). Refuses
-   * oversized sessions whole. Returns false when a loaded session was gone.
+   * Writes data, expiry, user id and device columns in one statement: an upsert for a new
+   * session, an update for one loaded from the store (a destroyed session stays destroyed).
+   * Refuses oversized sessions whole. Returns false when a loaded session was gone.
    */
   async saveSession(sid: string, session: SessionData): Promise<boolean> {
     const userId = userIdOf(session);
