@@ -6,8 +6,8 @@ import {
   AuthService,
   DefaultSessionService,
   InvalidAccessTokenError,
+  recordSessionDevice,
   RevocationService,
-  SESSION_COOKIE_NAME,
   SettingService,
 } from '@bodhi/services';
 import {
@@ -21,6 +21,7 @@ import {
 import type { AuthContext } from '@bodhi/auth-middleware';
 import type { Request, Response } from 'express';
 import { AuthRateLimitGuard } from './auth-rate-limit.js';
+import { clearSessionCookie, type HeldTokens, revokeHeldTokens } from './ended-sessions.js';
 import { providerErrorCode, providerErrorMessage } from './provider-errors.js';
 import { API_PREFIX, UI_CALLBACK_PATH, UI_HOME_PATH, UI_LOGIN_PATH } from './routes.constants.js';
 
@@ -201,16 +202,24 @@ export class AuthController {
     req.session.access_token = tokens.accessToken;
     req.session.refresh_token = tokens.refreshToken;
     req.session.login_at = loginAt;
+    // What its owner will recognise it by in their list of sessions. req.ip is the client's
+    // address as BODHI_TRUST_PROXY lets Express read it (never a forged X-Forwarded-For).
+    recordSessionDevice(
+      req.session,
+      { userAgent: req.get('user-agent'), clientAddress: req.ip },
+      this.sessions.clientAddressMode,
+    );
     await saveSession(req);
     return { location: this.url(UI_HOME_PATH) };
   }
 
   /**
-   * Ends the session and what it held: its access tokens are revoked here (before the
-   * session goes, so a failure keeps both), its refresh token at the provider (after: a
-   * provider that fails never keeps the user logged in; the revocation is retried). Under
-   * the session's lock, with the row read again: a refresh that saved new tokens since this
-   * request loaded the session is seen, and none can land between the read and the delete.
+   * Ends the session and what it held. Under the session's lock, with the row read again: a
+   * refresh that saved new tokens since this request loaded the session is seen, and none can
+   * land between the read and the delete. The session goes first (a store that fails keeps
+   * the login whole, and the answer is an error), then its tokens are revoked as every ended
+   * session's are (`revokeHeldTokens`): the access tokens here, the refresh token at the
+   * provider, whose failure never keeps the user logged in (the revocation is retried).
    */
   @Post('logout')
   @UseGuards(AuthRateLimitGuard)
@@ -219,25 +228,25 @@ export class AuthController {
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<{ location: string }> {
-    let refreshToken: string | undefined;
+    const ended: (HeldTokens | null)[] = [];
     if (req.session) {
       const sid = req.sessionID;
       await this.sessions.withSessionLock(sid, async () => {
+        let stored: HeldTokens | null;
         try {
-          const stored = await this.sessions.getSessionStore().findSession(sid);
-          const held = new Set([req.session.access_token, stored?.access_token]);
-          for (const accessToken of held) await this.revocation.revokeAccessToken(accessToken);
-          refreshToken = stored?.refresh_token ?? req.session.refresh_token;
+          stored = await this.sessions.getSessionStore().findSession(sid);
         } catch (e) {
           // The login stays as it was; the error answer carries no cookie.
           dropSession(req);
           throw e;
         }
+        const { access_token, refresh_token } = req.session;
         await destroySession(req);
+        ended.push({ access_token, refresh_token }, stored);
       });
     }
-    res.clearCookie(SESSION_COOKIE_NAME, { path: '/', httpOnly: true, sameSite: 'strict' });
-    await this.revocation.revokeRefreshToken(refreshToken);
+    clearSessionCookie(res);
+    await revokeHeldTokens(this.revocation, ended);
     return { location: this.url(UI_LOGIN_PATH) };
   }
 

@@ -6,6 +6,7 @@ import { AuthRateLimitGuard, authRateLimitOptions } from './auth-rate-limit.js';
 import { AuthController } from './auth.controller.js';
 import { DevController, DevOnlyGuard } from './dev.controller.js';
 import { HealthController } from './health.controller.js';
+import { SessionsController } from './sessions.controller.js';
 import { UserController } from './user.controller.js';
 
 /**
@@ -17,7 +18,13 @@ import { UserController } from './user.controller.js';
     TerminusModule,
     ThrottlerModule.forRootAsync({ inject: [SettingService], useFactory: authRateLimitOptions }),
   ],
-  controllers: [AuthController, UserController, HealthController, DevController],
+  controllers: [
+    AuthController,
+    UserController,
+    SessionsController,
+    HealthController,
+    DevController,
+  ],
   providers: [DevOnlyGuard, AuthRateLimitGuard],
 })
 export class RoutesAppModule {}
