@@ -21,7 +21,7 @@ import { AllowedHostMiddleware } from './allowed-host.middleware.js';
 import { createBodhiApp } from './server-app.factory.js';
 
 const SECRET = 'server-app-test-secret-0123456789abcdef';
-const PAGES = ['/ui/login', '/ui/auth/callback', '/ui/home'];
+const PAGES = ['/ui/login', '/ui/auth/callback', '/ui/home', '/ui/sessions'];
 const API_CSP = "default-src 'none';frame-ancestors 'none'";
 
 const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;

@@ -13,6 +13,7 @@ import {
   UI_CALLBACK_PATH,
   UI_HOME_PATH,
   UI_LOGIN_PATH,
+  UI_SESSIONS_PATH,
 } from '@bodhi/routes-app';
 import express from 'express';
 import type { Store } from 'express-session';
@@ -20,13 +21,14 @@ import { AllowedHostMiddleware } from './allowed-host.middleware.js';
 import { noStore, pageSecurityPolicy } from './security-headers.js';
 import { SESSION_STORE_OVERRIDE, SessionMiddleware } from './session.middleware.js';
 import { UiController } from './ui.controller.js';
-import { CALLBACK_PAGE, HOME_PAGE, LOGIN_PAGE } from './ui.pages.js';
+import { CALLBACK_PAGE, HOME_PAGE, LOGIN_PAGE, SESSIONS_PAGE } from './ui.pages.js';
 
 /** Each UI page's path and text: its CSP allows exactly its own script and style. */
 const UI_PAGES: [string, string][] = [
   [UI_LOGIN_PATH, LOGIN_PAGE],
   [UI_CALLBACK_PATH, CALLBACK_PAGE],
   [UI_HOME_PATH, HOME_PAGE],
+  [UI_SESSIONS_PATH, SESSIONS_PAGE],
 ];
 
 /**
