@@ -53,3 +53,16 @@ export async function expectLoggedOut(page: Page): Promise<void> {
   await expect(page.getByText('You are logged out.')).toBeVisible();
   await expect(page.getByRole('button', { name: 'Log out' })).toBeHidden();
 }
+
+/** From the home page to "Your sessions", through its link. */
+export async function openSessions(page: Page): Promise<void> {
+  await page.goto('/ui/home');
+  await page.getByRole('link', { name: 'Your sessions' }).click();
+  await expect(page).toHaveURL('/ui/sessions');
+  await expect(page.getByRole('heading', { name: 'Your sessions' })).toBeVisible();
+}
+
+/** The sessions page's rows, one per session. */
+export function sessionRows(page: Page) {
+  return page.getByRole('list', { name: 'Sessions' }).getByRole('listitem');
+}

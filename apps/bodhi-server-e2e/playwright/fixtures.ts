@@ -7,7 +7,13 @@
  * transpiles TypeScript with babel, which emits no decorator metadata, and Nest's dependency
  * injection needs it. `assertBuiltLibraries` refuses to run otherwise.
  */
-import { test as base, expect, type BrowserContext, type Page } from '@playwright/test';
+import {
+  test as base,
+  expect,
+  type BrowserContext,
+  type BrowserContextOptions,
+  type Page,
+} from '@playwright/test';
 import { BodhiServer, createAppOptions, setEnvVar } from '@bodhi/napi-config';
 import {
   startStack,
@@ -41,9 +47,10 @@ interface WorkerFixtures extends BackendOptions {
 interface TestFixtures {
   /**
    * Opens a page in a new browser context — another browser profile with its own cookies,
-   * like a second person or a second browser. Contexts are closed after the test.
+   * like a second person or a second browser (`options`, e.g. its `userAgent`, as
+   * `browser.newContext` takes them). Contexts are closed after the test.
    */
-  newPage: () => Promise<Page>;
+  newPage: (options?: BrowserContextOptions) => Promise<Page>;
 }
 
 /** Fails fast when `@bodhi/*` would be loaded from TypeScript sources instead of dist. */
@@ -98,8 +105,8 @@ export const test = base.extend<TestFixtures, WorkerFixtures>({
 
   newPage: async ({ browser, baseURL }, use) => {
     const contexts: BrowserContext[] = [];
-    await use(async () => {
-      const context = await browser.newContext({ baseURL });
+    await use(async (options = {}) => {
+      const context = await browser.newContext({ baseURL, ...options });
       contexts.push(context);
       return context.newPage();
     });
