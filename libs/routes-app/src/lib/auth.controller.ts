@@ -163,8 +163,10 @@ export class AuthController {
   private async completeLogin(body: AuthCallbackBody, req: Request): Promise<{ location: string }> {
     const state = stringField(body?.state);
     // No row (none loaded, or it was removed meanwhile: a role change, a reset) is no login.
-    const login = await this.sessions.updateStoredSession(req.sessionID, (stored) =>
-      takeLogin(stored, req.session, state),
+    const login = await this.sessions.updateStoredSession(
+      req.sessionID,
+      (stored) => takeLogin(stored, req.session, state),
+      req.sessionStore,
     );
     if (!login) throw noLoginInProgress();
     const error = stringField(body?.error);

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { RequestHandler } from 'express';
-import session, { SessionData, SessionOptions } from 'express-session';
+import session, { SessionData, SessionOptions, Store } from 'express-session';
+import { promisify } from 'node:util';
 import { InjectResolvedSessionOptions, SESSION_COOKIE_NAME } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
@@ -42,13 +43,21 @@ export class DefaultSessionService {
    * reset, the pruner; those take no session lock), which is then not re-created. When
    * `change` throws, nothing is written. For state that must be taken once, as a login's:
    * the request's own copy, loaded before the lock, may already be stale.
+   * `store` is the one the request's session lives in (`req.sessionStore`): ours, or a
+   * stand-in the session middleware was given (a benchmark's MemoryStore), which is read and
+   * written through express-session's Store interface.
    */
-  updateStoredSession<T>(sid: string, change: (stored: SessionData) => T): Promise<T | null> {
+  updateStoredSession<T>(
+    sid: string,
+    change: (stored: SessionData) => T,
+    store: Store = this.store,
+  ): Promise<T | null> {
+    const rows = store === this.store ? this.store : storeRows(store);
     return this.withSessionLock(sid, async () => {
-      const stored = await this.store.findSession(sid);
+      const stored = await rows.findSession(sid);
       if (!stored) return null;
       const result = change(stored);
-      return (await this.store.updateSession(sid, stored)) ? result : null;
+      return (await rows.updateSession(sid, stored)) ? result : null;
     });
   }
 
@@ -154,4 +163,17 @@ export class DefaultSessionService {
   ping(timeoutMs?: number): Promise<void> {
     return this.store.ping(timeoutMs);
   }
+}
+
+/** findSession/updateSession over any express-session Store (which has no update-only write). */
+function storeRows(store: Store): Pick<SessionStoreBackend, 'findSession' | 'updateSession'> {
+  const get = promisify(store.get.bind(store)) as (sid: string) => Promise<SessionData | null>;
+  const set = promisify(store.set.bind(store)) as (sid: string, data: SessionData) => Promise<void>;
+  return {
+    findSession: async (sid) => (await get(sid)) ?? null,
+    updateSession: async (sid, data) => {
+      await set(sid, data);
+      return true;
+    },
+  };
 }
