@@ -163,6 +163,7 @@ const MIGRATIONS = [
   'AddRevocationTables1764547200000',
   'HashSessionIds1764547200001',
   'AddSessionCreatedAt1765152000000',
+  'AddSessionDevice1765238400000',
 ];
 const COMPANIONS = ['user_revocations', 'revoked_tokens', 'revocation_queue'];
 /** What releases before hashed keys encrypted with: the raw session id as associated data. */
@@ -222,7 +223,8 @@ describe.each(SESSION_BACKENDS)(
 
       // The database as that release left it: rows keyed by the raw id, their data plain
       // JSON or encrypted with the raw id as associated data; no companion tables, no
-      // creation times, and the migrations table without the migrations it did not have.
+      // creation times or device columns, and the migrations table without the migrations it
+      // did not have.
       // That release deleted the pre-login session at login; this one keeps it, user-less.
       await stack.db.query(`DELETE FROM ${stack.db.qualifiedTable} WHERE user_id IS NULL`);
       for (const { sid, session, encode } of agents) {
@@ -233,10 +235,13 @@ describe.each(SESSION_BACKENDS)(
         );
       }
       for (const companion of COMPANIONS) await stack.db.query(`DROP TABLE ${table(companion)}`);
-      await stack.db.query(`ALTER TABLE ${stack.db.qualifiedTable} DROP COLUMN created_at`);
+      for (const column of ['created_at', 'last_seen_at', 'user_agent', 'client_address']) {
+        await stack.db.query(`ALTER TABLE ${stack.db.qualifiedTable} DROP COLUMN ${column}`);
+      }
+      const later = MIGRATIONS.slice(2);
       await stack.db.query(
-        `DELETE FROM ${table('migrations')} WHERE name IN ($1, $2, $3)`,
-        MIGRATIONS.slice(2),
+        `DELETE FROM ${table('migrations')} WHERE name IN (${later.map((_, i) => `$${i + 1}`).join(', ')})`,
+        later,
       );
       const sids = agents.map((a) => a.sid).sort();
       const oldRows = await stack.rows();
