@@ -120,6 +120,8 @@ describe('npm run bench -- --quick', () => {
           spreadOk(s.getLarge.p99Ms) &&
           spreadOk(s.getLargeHotSet.p99Ms),
       ).toBe(true);
+      expect(s.listForUser.sessions).toBe(100);
+      expect(positive(s.listForUser.p50Ms) && positive(s.listForUser.p99Ms)).toBe(true);
       expect(s.countForUser.sessions).toBe(100);
       expect(s.clearForUser.removed).toBe(100);
       expect(positive(s.countForUser.p50Ms) && positive(s.clearForUser.p50Ms)).toBe(true);

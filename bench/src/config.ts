@@ -45,6 +45,8 @@ export interface BenchConfig {
     reps: number;
     /** clearSessionsForUser / countSessionsForUser calls (different users). */
     userOps: number;
+    /** Timed listUserSessions calls (random users). */
+    listOps: number;
     /** The steady get load during pruning: requests per second, open loop. */
     loadRate: number;
     /** Seconds of load alone before pruning starts (the baseline). */
@@ -66,6 +68,7 @@ const FULL: Omit<BenchConfig, 'outDir' | 'sections' | 'pgUrl'> = {
     getSamples: { sqlite: 20_000, postgres: 5000 },
     reps: 5,
     userOps: 20,
+    listOps: 2000,
     loadRate: 500,
     baselineSeconds: 3,
     settleSeconds: 30,
@@ -84,6 +87,7 @@ const QUICK: typeof FULL = {
     getSamples: { sqlite: 300, postgres: 200 },
     reps: 1,
     userOps: 3,
+    listOps: 50,
     loadRate: 200,
     baselineSeconds: 0.3,
     settleSeconds: 2,

@@ -377,11 +377,12 @@ export function renderMarkdown(results: BenchResults): string {
     }
     out.push(
       '',
-      `| backend | countSessionsForUser (${scales[0].sessionsPerUser} sessions) p50 / max ms | clearSessionsForUser (${scales[0].sessionsPerUser} sessions) p50 / max ms |`,
-      '|---|--:|--:|',
+      `| backend | listUserSessions (${scales[0].sessionsPerUser} sessions) p50 / p99 ms | countSessionsForUser (${scales[0].sessionsPerUser} sessions) p50 / max ms | clearSessionsForUser (${scales[0].sessionsPerUser} sessions) p50 / max ms |`,
+      '|---|--:|--:|--:|',
       ...scales.map(
         (s) =>
-          `| ${BACKEND[s.backend]}, ${count(s.rows)} rows | ${ms(s.countForUser.p50Ms)} / ${ms(s.countForUser.maxMs)} | ${ms(s.clearForUser.p50Ms)} / ${ms(s.clearForUser.maxMs)} |`,
+          `| ${BACKEND[s.backend]}, ${count(s.rows)} rows | ${ms(s.listForUser.p50Ms)} / ${ms(s.listForUser.p99Ms)} (${count(s.listForUser.calls)} calls) | ` +
+          `${ms(s.countForUser.p50Ms)} / ${ms(s.countForUser.maxMs)} | ${ms(s.clearForUser.p50Ms)} / ${ms(s.clearForUser.maxMs)} |`,
       ),
       '',
       '| backend | pruning | rows removed | duration | rows/s | load p99 before | load p50 / p99 / max during | target |',

@@ -1,6 +1,7 @@
 /**
  * The store at scale: a table of 1,000,000 sessions (bulk-loaded, not through the store)
- * against one of 1,000 — get latency, the per-user operations on a user with 100 sessions,
+ * against one of 1,000 — get latency, the per-user operations on a user with 100 sessions
+ * (listing them, as a user's list of their sessions does; counting; logging out everywhere),
  * and pruning every row while a steady get load runs in the same process (as in the server,
  * where the pruner shares the event loop and the pool with request handling).
  */
@@ -35,6 +36,11 @@ const HOT_ROWS = 1000;
 /** Session id of bulk row `g`: 32 hex characters, as long as an express-session id. */
 export const bulkId = (g: number) => createHash('md5').update(String(g)).digest('hex');
 const hotId = (i: number) => `hot-${String(i).padStart(28, '0')}`;
+/** What a logged-in row carries for its owner's list (v6 columns), as a login writes them. */
+const DEVICE = {
+  userAgent: 'Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
+  clientAddress: '203.0.113.0/24',
+};
 
 export interface LoadStats {
   /** Open-loop requests per second the load tried to issue. */
@@ -72,6 +78,8 @@ export interface ScaleBackendResult {
   getLarge: { p50Ms: Spread; p99Ms: Spread };
   /** The big table, gets over a working set of `smallRows` sessions (diagnostic, no target). */
   getLargeHotSet: { p50Ms: Spread; p99Ms: Spread };
+  /** listUserSessions of random users (each with `sessionsPerUser` rows), one call at a time. */
+  listForUser: { calls: number; sessions: number; p50Ms: number; p99Ms: number };
   countForUser: { calls: number; sessions: number; p50Ms: number; maxMs: number };
   clearForUser: { calls: number; removed: number; p50Ms: number; maxMs: number };
   prune: PruneResult;
@@ -83,6 +91,8 @@ interface Fill {
   from: number;
   to: number; // exclusive
   expiresAt: number;
+  /** Row `g` was created at `createdFrom + g` ms: distinct times, as the list sorts by them. */
+  createdFrom: number;
   users: number;
   id: (g: number) => string;
   user: (g: number) => string;
@@ -93,9 +103,19 @@ async function bulkInsertPostgres(ws: Workspace, table: string, data: string, fi
   for (let from = fill.from; from < fill.to; from += chunk) {
     const to = Math.min(fill.to, from + chunk);
     await ws.sql(
-      `INSERT INTO ${table} (id, data, expires_at, user_id) ` +
-        `SELECT ${pgSessionKey('md5(g::text)')}, $1, $2::bigint, 'user-' || (g % $3) FROM generate_series($4::int, $5::int) g`,
-      [data, fill.expiresAt, fill.users, from, to - 1],
+      `INSERT INTO ${table} (id, data, expires_at, user_id, created_at, last_seen_at, user_agent, client_address) ` +
+        `SELECT ${pgSessionKey('md5(g::text)')}, $1, $2::bigint, 'user-' || (g % $3), $4::bigint + g, $4::bigint + g, $5, $6 ` +
+        'FROM generate_series($7::int, $8::int) g',
+      [
+        data,
+        fill.expiresAt,
+        fill.users,
+        fill.createdFrom,
+        DEVICE.userAgent,
+        DEVICE.clientAddress,
+        from,
+        to - 1,
+      ],
     );
     if (fill.to - fill.from > chunk) progress(`  … ${to.toLocaleString('en')} rows`);
   }
@@ -112,11 +132,23 @@ function bulkInsertSqlite(file: string, data: string, fills: Fill[], hot?: Fill)
     db.pragma('journal_mode = DELETE');
     db.pragma('synchronous = OFF');
     const insert = db.prepare(
-      'INSERT INTO "sessions" (id, data, expires_at, user_id) VALUES (?, ?, ?, ?)',
+      'INSERT INTO "sessions" (id, data, expires_at, user_id, created_at, last_seen_at, user_agent, client_address) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
     const load = db.transaction((from: number, to: number, fill: Fill) => {
-      for (let g = from; g < to; g++)
-        insert.run(sessionKey(fill.id(g)), data, fill.expiresAt, fill.user(g));
+      for (let g = from; g < to; g++) {
+        const created = fill.createdFrom + g;
+        insert.run(
+          sessionKey(fill.id(g)),
+          data,
+          fill.expiresAt,
+          fill.user(g),
+          created,
+          created,
+          DEVICE.userAgent,
+          DEVICE.clientAddress,
+        );
+      }
     });
     for (const fill of fills) {
       const chunk = 100_000;
@@ -201,6 +233,7 @@ async function filledTable(
     from: 0,
     to: rows,
     expiresAt: options.expiresAt,
+    createdFrom: Date.now() - HOUR,
     users,
     id: bulkId,
     user: (g) => `user-${g % users}`,
@@ -210,6 +243,7 @@ async function filledTable(
         from: 0,
         to: HOT_ROWS,
         expiresAt: Date.now() + 7 * DAY,
+        createdFrom: Date.now() - HOUR,
         users: 1,
         id: hotId,
         user: () => 'user-hot',
@@ -234,9 +268,10 @@ async function filledTable(
     await bulkInsertPostgres(ws, table, data, fill);
     if (hot) {
       await ws.sql(
-        `INSERT INTO ${table} (id, data, expires_at, user_id) ` +
-          `SELECT ${pgSessionKey(`'hot-' || lpad(g::text, 28, '0')`)}, $1, $2::bigint, 'user-hot' FROM generate_series(0, $3::int - 1) g`,
-        [data, hot.expiresAt, HOT_ROWS],
+        `INSERT INTO ${table} (id, data, expires_at, user_id, created_at) ` +
+          `SELECT ${pgSessionKey(`'hot-' || lpad(g::text, 28, '0')`)}, $1, $2::bigint, 'user-hot', $3::bigint + g ` +
+          'FROM generate_series(0, $4::int - 1) g',
+        [data, hot.expiresAt, hot.createdFrom, HOT_ROWS],
       );
     }
     // What autovacuum would have done by the time a table is this big.
@@ -373,6 +408,34 @@ function startLoad(store: SessionStoreBackend, rate: number) {
   };
 }
 
+/**
+ * `listUserSessions` latency (ms) of `calls` random users, one call at a time, after an
+ * untimed warm-up: what a user's "Your sessions" page costs in a big table.
+ */
+async function listLatencies(
+  table: Table,
+  users: number,
+  sessionsPerUser: number,
+  calls: number,
+): Promise<number[]> {
+  const pick = () => `user-${Math.floor(Math.random() * users)}`;
+  const list = async (user: string) => {
+    const sessions = await table.service.listUserSessions(user);
+    if (sessions.length !== sessionsPerUser)
+      throw new Error(`${user}: listed ${sessions.length}, expected ${sessionsPerUser}`);
+  };
+  for (let i = 0; i < Math.min(calls, 100); i++) await list(pick());
+  gc();
+  const latencies: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    const user = pick();
+    const t = performance.now();
+    await list(user);
+    latencies.push(performance.now() - t);
+  }
+  return latencies;
+}
+
 /** A store whose clock runs a day ahead: every bulk row has expired for it, hot rows have not. */
 function futureStore(table: Table): SessionStoreBackend {
   const { options } = table;
@@ -417,7 +480,7 @@ export async function runScaleBench(
   kind: SessionDbKind,
   config: BenchConfig,
 ): Promise<ScaleBackendResult> {
-  const { rows, smallRows, sessionsPerUser, reps, userOps } = config.scale;
+  const { rows, smallRows, sessionsPerUser, reps, userOps, listOps } = config.scale;
   const samples = config.scale.getSamples[kind];
   const session = loggedInSession();
   const data = JSON.stringify(session);
@@ -455,6 +518,11 @@ export async function runScaleBench(
     const getLargeHotSet = latency(hotSeries);
     await small.table.dataSource.destroy();
     opened.splice(opened.indexOf(small.table), 1);
+
+    progress(
+      `scale/${kind}: listUserSessions of ${listOps} random users with ${sessionsPerUser} sessions`,
+    );
+    const listMs = await listLatencies(large.table, users, sessionsPerUser, listOps);
 
     progress(
       `scale/${kind}: countSessionsForUser / clearSessionsForUser on users with ${sessionsPerUser} sessions`,
@@ -509,6 +577,12 @@ export async function runScaleBench(
       getSmall,
       getLarge,
       getLargeHotSet,
+      listForUser: {
+        calls: listOps,
+        sessions: sessionsPerUser,
+        p50Ms: percentile(listMs, 0.5),
+        p99Ms: percentile(listMs, 0.99),
+      },
       countForUser: {
         calls: userOps,
         sessions: sessionsPerUser,
