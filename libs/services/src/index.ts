@@ -25,16 +25,8 @@ export type {
 } from './lib/session/session.options.js';
 export { sessionOptionsFromSettings } from './lib/session/session-options.from-settings.js';
 export { DefaultSessionService } from './lib/session/session.service.js';
-export {
-  CLIENT_ADDRESS_MODES,
-  describeDevice,
-  recordSessionDevice,
-} from './lib/session/session-device.js';
-export type {
-  ClientAddressMode,
-  SessionDevice,
-  SessionSummary,
-} from './lib/session/session-device.js';
+export { recordSessionDevice } from './lib/session/session-device.js';
+export type { ClientAddressMode, SessionSummary } from './lib/session/session-device.js';
 export { SessionStoreBackend, userNotBefore } from './lib/session/session-store.backend.js';
 export { pgSessionKey, sessionKey, sessionRef } from './lib/session/session-key.js';
 export { SessionRevocations } from './lib/session/session-revocations.js';
