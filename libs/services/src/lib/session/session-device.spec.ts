@@ -28,6 +28,10 @@ describe('session device', () => {
     expect(boundedUserAgent(undefined)).toBeUndefined();
   });
 
+  it('replaces control characters of a user agent (a C1 CSI would drive an admin terminal)', () => {
+    expect(boundedUserAgent('Evil\u009b31mRed\u001b[0m\u0007/1.0')).toBe('Evil?31mRed?[0m?/1.0');
+  });
+
   it('keeps an address whole, truncated to its /24 or /48, or not at all', () => {
     expect(keptClientAddress('203.0.113.77', 'full')).toBe('203.0.113.77');
     expect(keptClientAddress('203.0.113.77', 'truncated')).toBe('203.0.113.0/24');

@@ -18,8 +18,15 @@ export const MAX_USER_AGENT_LENGTH = 512;
 /** Prefix lengths a truncated address keeps: a household's or a site's network, not a host. */
 const TRUNCATED_PREFIX = { ipv4: 24, ipv6: 48 } as const;
 
+/**
+ * Control characters (C0, DEL and C1: Node's parser lets bytes 0x80-0x9F through as U+0080-
+ * U+009F) become `?`: a user agent is attacker-chosen, and `bodhi-sessions list` prints it
+ * in an admin's terminal, where a C1 CSI would start an escape sequence.
+ */
+const CONTROL_CHARACTERS = /\p{Cc}/gu;
+
 export function boundedUserAgent(userAgent: string | undefined): string | undefined {
-  const trimmed = userAgent?.trim();
+  const trimmed = userAgent?.replace(CONTROL_CHARACTERS, '?').trim();
   return trimmed ? trimmed.slice(0, MAX_USER_AGENT_LENGTH) : undefined;
 }
 
