@@ -12,6 +12,7 @@ import {
 import { parseEncryptionKeys, SessionCipher } from './session-cipher.js';
 import { recordSessionDevice } from './session-device.js';
 import { sessionKey } from './session-key.js';
+import { LISTED_SESSIONS_LIMIT } from './session-sql.js';
 import { SessionLock } from './session-lock.js';
 import { SessionRevocations } from './session-revocations.js';
 import { resolveSessionOptions } from './session.options.js';
@@ -228,6 +229,25 @@ describe.each(SESSION_BACKENDS)('sessions on every device, on %s', (kind) => {
       os: null,
     });
     expect(await handles('nobody')).toEqual([]);
+  });
+
+  it(`lists at most the newest ${LISTED_SESSIONS_LIMIT} of a user's sessions (each listed one costs a user-agent parse)`, async () => {
+    for (let i = 0; i <= LISTED_SESSIONS_LIMIT; i++) {
+      clock += 1;
+      await login(`many-${i}`, 'carol', `Agent/${i}`);
+    }
+    const listed = await handles('carol');
+    expect(listed).toHaveLength(LISTED_SESSIONS_LIMIT);
+    expect(listed[0]).toBe(sessionKey(`many-${LISTED_SESSIONS_LIMIT}`));
+    expect(listed).not.toContain(sessionKey('many-0'));
+  });
+
+  it('a user id with NUL lists and ends nothing, alike on both backends (PostgreSQL text refuses NUL)', async () => {
+    await login('nul-victim', 'dave');
+    expect(await service.listUserSessions('dave\0')).toEqual([]);
+    expect(await service.endUserSession('dave\0', sessionKey('nul-victim'))).toBeUndefined();
+    expect(await service.endOtherUserSessions('dave\0')).toEqual([]);
+    expect(await handles('dave')).toEqual([sessionKey('nul-victim')]);
   });
 
   it('a handle is the hash of the session id, never the id: the id itself ends nothing', async () => {

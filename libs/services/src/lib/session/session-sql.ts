@@ -50,6 +50,9 @@ const DEVICE_COLUMNS = 'last_seen_at, user_agent, client_address';
  * the maximum lifetime (also passed in), from the row's own creation time: reads, counts and
  * prunes then see a session past its end as expired with no rule of their own.
  */
+/** Most sessions a list of one user's returns (the newest). */
+export const LISTED_SESSIONS_LIMIT = 100;
+
 export function sessionStatements(ref: SessionTableRef) {
   // Each statement numbers its own placeholders from 1.
   const sql = (build: (p: () => string) => string) => {
@@ -144,12 +147,15 @@ export function sessionStatements(ref: SessionTableRef) {
     destroyForUser: sql((p) => `DELETE FROM ${t} WHERE user_id = ${p()} RETURNING expires_at`),
     /**
      * A user's live sessions, newest first (rows older than `created_at` last), from their
-     * columns alone: no data to decrypt. Params: user id, now.
+     * columns alone: no data to decrypt. At most LISTED_SESSIONS_LIMIT: nothing bounds how
+     * many sessions one user makes, and each listed one costs a user-agent parse on the
+     * request thread. Params: user id, now.
      */
     listForUser: sql(
       (p) =>
         `SELECT id, created_at, last_seen_at, expires_at, ${DEVICE_COLUMNS} FROM ${t} ` +
-        `WHERE user_id = ${p()} AND expires_at > ${p()} ORDER BY created_at DESC NULLS LAST, id`,
+        `WHERE user_id = ${p()} AND expires_at > ${p()} ORDER BY created_at DESC NULLS LAST, id ` +
+        `LIMIT ${LISTED_SESSIONS_LIMIT}`,
     ),
     /** Ends one live session of a user, by key; its data comes back for revocation. Params: key, user id, now. */
     destroyUserSession: sql(

@@ -342,6 +342,8 @@ export class SessionStoreBackend extends Store {
 
   /** A user's live sessions as they see them, newest first, keyed by handle (the row's key). */
   async listForUser(userId: string): Promise<SessionSummary[]> {
+    // No stored user id contains NUL (saves refuse it); PostgreSQL would reject the query.
+    if (userId.includes('\0')) return [];
     const rows = await this.rows(this.sql.listForUser, [userId, this.now()]);
     return rows.map((row) => {
       const createdAt = row.created_at == null ? null : Number(row.created_at);
@@ -367,7 +369,7 @@ export class SessionStoreBackend extends Store {
    */
   async destroyUserSession(userId: string, key: string): Promise<SessionData | undefined> {
     // PostgreSQL refuses NUL in text; nothing but a key can match anyway.
-    if (!SESSION_KEY.test(key)) return undefined;
+    if (!SESSION_KEY.test(key) || userId.includes('\0')) return undefined;
     const rows = await this.rows(this.sql.destroyUserSession, [key, userId, this.now()]);
     return this.endedSessions(rows)[0];
   }
@@ -377,6 +379,7 @@ export class SessionStoreBackend extends Store {
    * data of the live ones ended.
    */
   async destroyUserSessionsExcept(userId: string, keepKey?: string): Promise<SessionData[]> {
+    if (userId.includes('\0')) return [];
     const now = this.now();
     // No row is keyed by the empty string: with nothing to keep, every row goes.
     const rows = await this.rows(this.sql.destroyUserSessionsExcept, [userId, keepKey ?? '']);
