@@ -41,6 +41,9 @@ export function companionTable(
 /** What saves copy from a session's data to columns of their own, for its owner's list. */
 const DEVICE_COLUMNS = 'last_seen_at, user_agent, client_address';
 
+/** Most sessions a list of one user's returns (the newest). */
+export const LISTED_SESSIONS_LIMIT = 100;
+
 /**
  * Every statement the store runs, one per operation, written once for both dialects.
  * Parameters are positional and appear in the SQL in numeric order, so the same argument
@@ -50,9 +53,6 @@ const DEVICE_COLUMNS = 'last_seen_at, user_agent, client_address';
  * the maximum lifetime (also passed in), from the row's own creation time: reads, counts and
  * prunes then see a session past its end as expired with no rule of their own.
  */
-/** Most sessions a list of one user's returns (the newest). */
-export const LISTED_SESSIONS_LIMIT = 100;
-
 export function sessionStatements(ref: SessionTableRef) {
   // Each statement numbers its own placeholders from 1.
   const sql = (build: (p: () => string) => string) => {
