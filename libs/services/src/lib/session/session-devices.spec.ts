@@ -278,6 +278,32 @@ describe.each(SESSION_BACKENDS)('sessions on every device, on %s', (kind) => {
     expect(await handles('bob')).toEqual([sessionKey('b1')]);
   });
 
+  it('ending a session waits for a refresh holding its lock, and returns the tokens that refresh saved', async () => {
+    await login('busy', 'alice');
+    let release!: () => void;
+    let held!: () => void;
+    const lockHeld = new Promise<void>((resolve) => (held = resolve));
+    // A refresh on another instance: holds the session's lock, rotates the tokens, saves.
+    const refresh = service.withSessionLock('busy', async () => {
+      held();
+      await new Promise<void>((resolve) => (release = resolve));
+      const current = (await store.findSession('busy')) as SessionData;
+      await store.updateSession('busy', { ...current, refresh_token: 'rt-rotated' });
+    });
+    await lockHeld;
+    let settled = false;
+    const ending = service.endUserSession('alice', sessionKey('busy')).finally(() => {
+      settled = true;
+    });
+    // The lock is taken by the refresh: the end waits (checked before and after a round trip).
+    await store.findSession('busy');
+    expect(settled).toBe(false);
+    release();
+    await refresh;
+    expect(await ending).toMatchObject({ refresh_token: 'rt-rotated' });
+    expect(await row('busy')).toBeUndefined();
+  });
+
   it('an expired session is not ended by its handle (it is no longer listed; the pruner removes it)', async () => {
     await login('a1', 'alice');
     clock += TTL;

@@ -130,10 +130,12 @@ export class DefaultSessionService {
    * Ends the user's live session with this handle; the ended session's data (for its tokens
    * to be revoked), or undefined when the user has none with that handle (another user's
    * handle included). One statement (DELETE … RETURNING). Takes effect on every instance:
-   * the row is gone, and a save of it in flight updates nothing.
+   * the row is gone, and a save of it in flight updates nothing. Under the session's lock
+   * (keyed by its key, the handle), as logout is: a refresh in flight on another instance
+   * saves its rotated tokens first, and they are what comes back to be revoked.
    */
   endUserSession(userId: string, handle: string): Promise<SessionData | undefined> {
-    return this.store.destroyUserSession(userId, handle);
+    return this.lock.run(handle, () => this.store.destroyUserSession(userId, handle));
   }
 
   /**
