@@ -39,7 +39,7 @@ test('signs another device out from the sessions page; it is logged out on its n
   const own = rows.filter({ hasText: 'Firefox 133 on Linux' });
   const other = rows.filter({ hasText: 'Mobile Safari 17 on iOS 17.5' });
   await expect(own).toContainText('This device');
-  await expect(own.getByRole('button', { name: 'Sign out' })).toHaveCount(0);
+  await expect(own).toContainText('Active now');
   await expect(other).not.toContainText('This device');
   // The address as kept by default (truncated to its /24), the time in words.
   await expect(other).toContainText('Address: 127.0.0.0/24');
@@ -56,6 +56,19 @@ test('signs another device out from the sessions page; it is logged out on its n
   expect(await user.json()).toEqual({ auth_status: 'logged_out' });
   await laptop.reload();
   await expect(sessionRows(laptop)).toHaveCount(1);
+});
+
+test('signing this device out from the sessions page logs this browser out', async ({
+  newPage,
+}) => {
+  const laptop = await newPage({ userAgent: FIREFOX_ON_LINUX });
+  await logIn(laptop, DEMO_USER);
+  await openSessions(laptop);
+  const own = sessionRows(laptop).filter({ hasText: 'This device' });
+  await own.getByRole('button', { name: 'Sign out' }).click();
+  await expect(laptop.getByText('You are logged out.')).toBeVisible();
+  const user = await laptop.request.get('/bodhi/v1/user');
+  expect(await user.json()).toEqual({ auth_status: 'logged_out' });
 });
 
 test('"Sign out all other sessions" logs out every other browser and keeps this one', async ({

@@ -142,13 +142,13 @@ const row = (s) => {
   if (s.current) item.append(element('span', 'This device', 'current'));
   item.append(
     element('div', 'Address: ' + (s.ip || 'unknown'), 'detail'),
-    element('div', 'Last seen ' + ago(s.last_seen_at || s.created_at), 'detail'),
+    // This device is the one in use: its stored last-seen lags by up to the touch throttle.
+    element('div', s.current ? 'Active now' : 'Last seen ' + ago(s.last_seen_at || s.created_at), 'detail'),
   );
-  if (!s.current) {
-    const button = element('button', 'Sign out');
-    button.addEventListener('click', () => end('/user/sessions/' + encodeURIComponent(s.id)));
-    item.append(button);
-  }
+  // On this device too: signing it out here logs this browser out.
+  const button = element('button', 'Sign out');
+  button.addEventListener('click', () => end('/user/sessions/' + encodeURIComponent(s.id)));
+  item.append(button);
   return item;
 };
 const load = async () => {
@@ -166,8 +166,9 @@ const load = async () => {
 };
 const end = async (path) => {
   const { ok, data } = await api(path, undefined, 'DELETE');
-  if (ok) await load();
-  else show('error', failure(data));
+  if (!ok) show('error', failure(data));
+  // Either way: a session another tab ended (404) leaves the list, as does this one.
+  await load();
 };
 document.getElementById('others').addEventListener('click', () => end('/user/sessions?current=false'));
 load();`,
