@@ -288,7 +288,7 @@ describe.each(SESSION_BACKENDS)('sessions on every device, on %s', (kind) => {
       held();
       await new Promise<void>((resolve) => (release = resolve));
       const current = (await store.findSession('busy')) as SessionData;
-      await store.updateSession('busy', { ...current, refresh_token: 'rt-rotated' });
+      await store.updateSession('busy', { ...current, refresh_token: 'rt-rotated' } as SessionData);
     });
     await lockHeld;
     let settled = false;
