@@ -15,6 +15,7 @@ import {
   serverEnv,
   SESSION_BACKENDS,
   tempHome,
+  untilNextSecond,
   TEST_PG_URL,
   TestSessionDb,
   type TempHome,
@@ -280,13 +281,20 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
   });
 
   it('a login begun on a logged-in session (a bearer call with its cookie) leaves the old id logged out', async () => {
+    // An earlier test's role change revoked the demo user; bearers are judged by iat, in
+    // whole seconds, so one issued in that same second would be refused as revoked.
+    await untilNextSecond();
     const { agent, params } = await answeredLogin(DEMO_USER);
     const first = await agent.post('/bodhi/v1/auth/callback').send(params).expect(200);
     const oldCookie = sessionCookie(first);
     const stored = Object.values(
       await app.get(DefaultSessionService).getSessionStore().allSessions(),
     );
-    const token = stored.find((session) => session.user_id)?.access_token;
+    // This login's session: the latest one (earlier tests' sessions may linger, their
+    // tokens revoked by a logout or a role change).
+    const token = stored
+      .filter((session) => session.user_id)
+      .sort((a, b) => (b.login_at ?? 0) - (a.login_at ?? 0))[0]?.access_token;
     // The bearer makes the caller an API token, not the session: initiate stores its login
     // in the logged-in session the cookie names.
     const initiated = await agent
