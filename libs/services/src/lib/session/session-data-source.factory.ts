@@ -224,6 +224,7 @@ export function createSessionStore(
     maxDataBytes: options.maxDataBytes,
     cipher: sessionCipher(options),
     busyTimeoutMs: options.busyTimeoutMs,
+    statements: options.statements,
   });
 }
 
@@ -235,5 +236,6 @@ export function createSessionRevocations(
   return new SessionRevocations(dataSource, sessionTableRef(options), {
     cipher: sessionCipher(options),
     busyTimeoutMs: options.busyTimeoutMs,
+    statements: options.statements,
   });
 }

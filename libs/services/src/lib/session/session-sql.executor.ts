@@ -3,7 +3,12 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
-import { DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS } from '../settings/setting.constants.js';
+import {
+  BODHI_SESSION_DB_STATEMENTS,
+  DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS,
+  DEFAULT_SESSION_DB_STATEMENTS,
+  type SessionDbStatementMode,
+} from '../settings/setting.constants.js';
 import { redactUrlPasswords } from '../util/redact.util.js';
 import { SessionStoreUnavailableError } from './session.errors.js';
 
@@ -13,7 +18,8 @@ export type Row = Record<string, unknown>;
  * Runs the store's statements on the driver the DataSource already opened, below TypeORM's
  * query runners: the store's SQL is fixed, so each statement is prepared once — a named
  * prepared statement per pooled PostgreSQL connection, a cached better-sqlite3 statement on
- * SQLite — and a store operation costs one driver call, nothing more.
+ * SQLite — and a store operation costs one driver call, nothing more. Behind a pooler that
+ * cannot carry named statements between its clients, PostgreSQL statements go unnamed.
  */
 export interface SessionSqlExecutor {
   rows(sql: string, params: unknown[]): Promise<Row[]>;
@@ -27,12 +33,24 @@ export interface SqlExecutorOptions {
    * lock it needs, before it fails as unavailable. Default DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS.
    */
   busyTimeoutMs?: number;
+  /** PostgreSQL: named prepared statements or unnamed ones. Default DEFAULT_SESSION_DB_STATEMENTS. */
+  statements?: SessionDbStatementMode;
 }
+
+/**
+ * SQLSTATEs of a named statement the server connection does not have (26000) or already
+ * has (42P05): what a transaction pooler without prepared-statement support answers, since
+ * each query may land on another server connection than the one that prepared it.
+ */
+const LOST_PREPARED_STATEMENT = new Set(['26000', '42P05']);
 
 class PostgresExecutor implements SessionSqlExecutor {
   private readonly names = new Map<string, string>();
 
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly statements: SessionDbStatementMode,
+  ) {}
 
   async rows(sql: string, params: unknown[]): Promise<Row[]> {
     return (await this.query(sql, params)).rows;
@@ -44,9 +62,19 @@ class PostgresExecutor implements SessionSqlExecutor {
 
   private async query(sql: string, params: unknown[]) {
     try {
-      return await this.pool.query({ name: this.nameOf(sql), text: sql, values: params });
+      return await this.pool.query(
+        this.statements === 'named'
+          ? { name: this.nameOf(sql), text: sql, values: params }
+          : { text: sql, values: params },
+      );
     } catch (e) {
-      throw unavailable(e);
+      const code = (e as { code?: unknown } | null)?.code;
+      throw unavailable(
+        e,
+        this.statements === 'named' && typeof code === 'string' && LOST_PREPARED_STATEMENT.has(code)
+          ? `named prepared statements do not survive this connection's pooler; set ${BODHI_SESSION_DB_STATEMENTS}=unnamed`
+          : undefined,
+      );
     }
   }
 
@@ -187,11 +215,17 @@ function unavailable(e: unknown, detail?: string): SessionStoreUnavailableError 
 /** The executor for an initialized session DataSource (PostgreSQL pool or SQLite handle). */
 export function createSqlExecutor(
   dataSource: DataSource,
-  { busyTimeoutMs = DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS }: SqlExecutorOptions = {},
+  {
+    busyTimeoutMs = DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS,
+    statements = DEFAULT_SESSION_DB_STATEMENTS,
+  }: SqlExecutorOptions = {},
 ): SessionSqlExecutor {
   const { type } = dataSource.options;
   if (type === 'postgres')
-    return new PostgresExecutor((dataSource.driver as unknown as { master: Pool }).master);
+    return new PostgresExecutor(
+      (dataSource.driver as unknown as { master: Pool }).master,
+      statements,
+    );
   if (type === 'better-sqlite3') return new SqliteExecutor(sqliteHandle(dataSource), busyTimeoutMs);
   throw new Error(`unsupported session DataSource type ${type}`);
 }

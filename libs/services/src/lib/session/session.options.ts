@@ -3,6 +3,8 @@ import { ConfigIssue, configIssues, formatConfigIssue } from '../settings/config
 import {
   BODHI_SESSION_CLIENT_ADDRESS,
   BODHI_SESSION_DB_BUSY_TIMEOUT_MS,
+  BODHI_SESSION_DB_MIGRATION_URL,
+  BODHI_SESSION_DB_STATEMENTS,
   BODHI_SESSION_DB_SCHEMA,
   BODHI_SESSION_DB_TABLE,
   BODHI_SESSION_DB_URL,
@@ -16,6 +18,7 @@ import {
   BODHI_SESSION_TTL_SECONDS,
   DEFAULT_SESSION_CLIENT_ADDRESS,
   DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS,
+  DEFAULT_SESSION_DB_STATEMENTS,
   DEFAULT_SESSION_LOGIN_TTL_SECONDS,
   DEFAULT_SESSION_MAX_BYTES,
   DEFAULT_SESSION_MAX_LIFETIME_SECONDS,
@@ -24,6 +27,8 @@ import {
   DEFAULT_SESSION_TABLE,
   DEFAULT_SESSION_TOUCH_AFTER_SECONDS,
   DEFAULT_SESSION_TTL_SECONDS,
+  SESSION_DB_STATEMENT_MODES,
+  SessionDbStatementMode,
 } from '../settings/setting.constants.js';
 import {
   encryptionKeys,
@@ -85,6 +90,16 @@ export interface SessionModuleOptions {
    * `truncated` (to its /24 or /48) or `none`. Default `truncated`.
    */
   clientAddress?: ClientAddressMode;
+  /**
+   * PostgreSQL only: `named` prepared statements (direct connections, PgBouncer >= 1.21 with
+   * max_prepared_statements > 0) or `unnamed` ones (older poolers). Default `named`.
+   */
+  statements?: SessionDbStatementMode;
+  /**
+   * PostgreSQL only: a URL migrations run over at boot instead of `url` (a direct connection
+   * when `url` is a pooler's). Default: `url`.
+   */
+  migrationUrl?: string;
 }
 
 /**
@@ -112,6 +127,8 @@ const sessionOptionsSchema = z.object({
   loginTtlSeconds: positiveInteger.default(DEFAULT_SESSION_LOGIN_TTL_SECONDS),
   busyTimeoutMs: nonNegativeInteger.default(DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS),
   clientAddress: z.enum(CLIENT_ADDRESS_MODES).default(DEFAULT_SESSION_CLIENT_ADDRESS),
+  statements: z.enum(SESSION_DB_STATEMENT_MODES).default(DEFAULT_SESSION_DB_STATEMENTS),
+  migrationUrl: sessionDbUrl.optional(),
 }) satisfies z.ZodObject<Record<keyof SessionModuleOptions, z.ZodType>>;
 
 /**
@@ -132,6 +149,8 @@ export const SESSION_SETTINGS = settingSection(
       loginTtlSeconds: true,
       busyTimeoutMs: true,
       clientAddress: true,
+      statements: true,
+      migrationUrl: true,
     })
     .extend({ url: sessionDbUrl.optional(), secret: sessionSecret.optional() }),
   {
@@ -148,6 +167,8 @@ export const SESSION_SETTINGS = settingSection(
     loginTtlSeconds: BODHI_SESSION_LOGIN_TTL_SECONDS,
     busyTimeoutMs: BODHI_SESSION_DB_BUSY_TIMEOUT_MS,
     clientAddress: BODHI_SESSION_CLIENT_ADDRESS,
+    statements: BODHI_SESSION_DB_STATEMENTS,
+    migrationUrl: BODHI_SESSION_DB_MIGRATION_URL,
   },
 );
 
@@ -169,6 +190,9 @@ export interface ResolvedSessionOptions {
   loginTtlMs: number;
   busyTimeoutMs: number;
   clientAddress: ClientAddressMode;
+  statements: SessionDbStatementMode;
+  /** Where migrations run: the target's own URL unless a migration URL was given. */
+  migrationTarget: SessionDbTarget;
 }
 
 /**
@@ -189,6 +213,15 @@ export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSe
   const result = sessionOptionsSchema.safeParse(options);
   if (!result.success) throw new InvalidSessionOptionsError(configIssues(result.error));
   const o = result.data;
+  const migrationTarget = o.migrationUrl === undefined ? target : parseSessionDbUrl(o.migrationUrl);
+  if (migrationTarget.kind !== target.kind) {
+    throw new InvalidSessionOptionsError([
+      {
+        variable: BODHI_SESSION_DB_MIGRATION_URL,
+        message: `must name the same kind of database as ${BODHI_SESSION_DB_URL} (a direct PostgreSQL URL beside a pooler's)`,
+      },
+    ]);
+  }
   const maxLifetimeMs = o.maxLifetimeSeconds * 1000;
   // An idle timeout longer than the lifetime would never apply (and the cookie would outlive it).
   const ttlMs = Math.min(o.ttlSeconds * 1000, maxLifetimeMs);
@@ -211,5 +244,7 @@ export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSe
     loginTtlMs: Math.min(o.loginTtlSeconds * 1000, ttlMs),
     busyTimeoutMs: o.busyTimeoutMs,
     clientAddress: o.clientAddress,
+    statements: o.statements,
+    migrationTarget,
   };
 }

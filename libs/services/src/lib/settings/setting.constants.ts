@@ -40,6 +40,14 @@ export const BODHI_SESSION_MAX_LIFETIME_SECONDS = 'BODHI_SESSION_MAX_LIFETIME_SE
 export const BODHI_SESSION_LOGIN_TTL_SECONDS = 'BODHI_SESSION_LOGIN_TTL_SECONDS';
 /** How long a write waits for an SQLite file another process holds locked before it fails (503). */
 export const BODHI_SESSION_DB_BUSY_TIMEOUT_MS = 'BODHI_SESSION_DB_BUSY_TIMEOUT_MS';
+/**
+ * `named`: each store statement is a named prepared statement per connection (direct
+ * connections; PgBouncer >= 1.21 with max_prepared_statements > 0). `unnamed`: parsed each
+ * time (older poolers, or any pooler without prepared-statement support).
+ */
+export const BODHI_SESSION_DB_STATEMENTS = 'BODHI_SESSION_DB_STATEMENTS';
+/** A direct PostgreSQL URL migrations run over at boot, when the serving URL is a pooler's. */
+export const BODHI_SESSION_DB_MIGRATION_URL = 'BODHI_SESSION_DB_MIGRATION_URL';
 /** How much of the client address a session records for its owner's list: `full`, `truncated` or `none`. */
 export const BODHI_SESSION_CLIENT_ADDRESS = 'BODHI_SESSION_CLIENT_ADDRESS';
 /** Comma-separated host names a request's `Host` may name (`*`: any); default the public and bind hosts. */
@@ -84,6 +92,10 @@ export const DEFAULT_SESSION_CLIENT_ADDRESS = 'truncated';
 /** 30 requests a minute per route and address: far above a person's logins, far below a flood. */
 export const DEFAULT_AUTH_RATE_LIMIT = 30;
 export const DEFAULT_AUTH_RATE_LIMIT_WINDOW_SECONDS = 60;
+export const SESSION_DB_STATEMENT_MODES = ['named', 'unnamed'] as const;
+export type SessionDbStatementMode = (typeof SESSION_DB_STATEMENT_MODES)[number];
+/** Named: a statement is parsed and planned once per connection, the fastest on direct connections. */
+export const DEFAULT_SESSION_DB_STATEMENTS: SessionDbStatementMode = 'named';
 /** PostgreSQL connections per process. */
 export const DEFAULT_SESSION_POOL_SIZE = 10;
 /** Shortest accepted cookie-signing secret: 32 characters. */
