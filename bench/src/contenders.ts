@@ -9,6 +9,8 @@ import {
   resolveSessionOptions,
   type ResolvedSessionOptions,
   type SessionDbKind,
+  type SessionDbStatementMode,
+  type SessionModuleOptions,
 } from '@bodhi/services';
 import { tempHome } from '@bodhi/testing';
 import Database from 'better-sqlite3';
@@ -33,7 +35,8 @@ export interface CallbackStore {
   destroy(sid: string, cb: Cb): void;
 }
 
-export type ContenderRole = 'ours' | 'peer' | 'raw';
+/** `variant`: ours with another setting, shown beside ours (not a peer it is compared to). */
+export type ContenderRole = 'ours' | 'variant' | 'peer' | 'raw';
 
 export interface Contender {
   key: string;
@@ -115,7 +118,11 @@ export async function openWorkspace(kind: SessionDbKind, pgUrl: string): Promise
 }
 
 /** Options of our store for a place in the workspace (schema on PostgreSQL, file on SQLite). */
-export function oursOptions(ws: Workspace, name: string, extra: { poolSize?: number } = {}) {
+export function oursOptions(
+  ws: Workspace,
+  name: string,
+  extra: Pick<SessionModuleOptions, 'poolSize' | 'statements'> = {},
+) {
   return resolveSessionOptions({
     url: ws.kind === 'postgres' ? ws.pgUrl : `sqlite:${path.join(ws.dir, `${name}.sqlite`)}`,
     schema: ws.kind === 'postgres' ? `${ws.prefix}_${name}` : undefined,
@@ -138,20 +145,38 @@ async function truncate(ws: Workspace, table: string, db?: Database.Database): P
 // ---- ours --------------------------------------------------------------------------------
 
 export async function ours(ws: Workspace): Promise<Contender> {
-  const options = oursOptions(ws, 'ours');
+  return oursContender(ws, 'ours');
+}
+
+/**
+ * Ours with unnamed statements (BODHI_SESSION_DB_STATEMENTS=unnamed, for transaction
+ * poolers without prepared-statement support): each statement is parsed and planned again.
+ */
+export async function oursUnnamed(ws: Workspace): Promise<Contender> {
+  return oursContender(ws, 'ours-unnamed', 'unnamed');
+}
+
+async function oursContender(
+  ws: Workspace,
+  key: string,
+  statements?: SessionDbStatementMode,
+): Promise<Contender> {
+  const options = oursOptions(ws, key.replace(/-/g, '_'), { statements });
   const dataSource = await createSessionDataSource(options);
   const store = createSessionStore(dataSource, options);
   const table = qualified(options);
   const db = sqliteHandle(dataSource);
+  const setup =
+    '`createSessionDataSource` + `createSessionStore` from @bodhi/services, as the app builds it';
   return {
-    key: 'ours',
-    name: 'ours (SessionStoreBackend)',
-    role: 'ours',
+    key,
+    name: statements ? `ours, ${statements} statements` : 'ours (SessionStoreBackend)',
+    role: statements ? 'variant' : 'ours',
     store,
     notes:
       ws.kind === 'postgres'
-        ? '`createSessionDataSource` + `createSessionStore` from @bodhi/services, as the app builds it (pool 10, no encryption keys)'
-        : '`createSessionDataSource` + `createSessionStore` from @bodhi/services, as the app builds it (no encryption keys)',
+        ? `${setup} (pool 10, ${options.statements} statements, no encryption keys)`
+        : `${setup} (no encryption keys)`,
     reset: () => truncate(ws, table, db),
     close: () => dataSource.destroy(),
   };
@@ -398,6 +423,6 @@ export async function betterSqlite3SessionStorePeer(ws: Workspace): Promise<Cont
 export type ContenderFactory = (ws: Workspace) => Promise<Contender>;
 
 export const CONTENDERS: Record<SessionDbKind, ContenderFactory[]> = {
-  postgres: [ours, raw, connectPgSimplePeer, connectTypeormPeer],
+  postgres: [ours, oursUnnamed, raw, connectPgSimplePeer, connectTypeormPeer],
   sqlite: [ours, raw, betterSqlite3SessionStorePeer, connectTypeormPeer],
 };

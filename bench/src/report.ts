@@ -243,10 +243,11 @@ const BACKEND = { postgres: 'PostgreSQL', sqlite: 'SQLite' } as const;
 
 function storeTable(r: StoreBackendResult, concurrency: number[]): string[] {
   const peers = r.contenders.filter((c) => c.role === 'peer');
+  const variants = r.contenders.filter((c) => c.role === 'variant');
   const rawName = r.contenders.find((c) => c.role === 'raw')?.name ?? 'raw';
   const lines = [
-    `| op | c | ours | ${rawName} | ${peers.map((p) => p.name).join(' | ')} | ours / raw | ours / best peer | target |`,
-    `|---|--:|--:|--:|${peers.map(() => '--:|').join('')}--:|---|---|`,
+    `| op | c | ours | ${variants.map((v) => `${v.name} | `).join('')}${rawName} | ${peers.map((p) => p.name).join(' | ')} | ours / raw | ours / best peer | target |`,
+    `|---|--:|--:|${variants.map(() => '--:|').join('')}--:|${peers.map(() => '--:|').join('')}--:|---|---|`,
   ];
   for (const c of concurrency) {
     for (const op of STORE_OPS) {
@@ -268,7 +269,7 @@ function storeTable(r: StoreBackendResult, concurrency: number[]): string[] {
         )
         .join('<br>');
       lines.push(
-        `| ${op} | ${c} | ${cell('ours')} | ${cell('raw')} | ${peers.map((p) => cell(p.key)).join(' | ')} | ` +
+        `| ${op} | ${c} | ${cell('ours')} | ${variants.map((v) => `${cell(v.key)} | `).join('')}${cell('raw')} | ${peers.map((p) => cell(p.key)).join(' | ')} | ` +
           `${ratio(ours / rawOps)} | ${ratio(ours / best.v)} (${best.p.name}) | ${target} |`,
       );
     }
