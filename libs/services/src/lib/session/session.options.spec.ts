@@ -59,6 +59,32 @@ describe('resolveSessionOptions', () => {
     );
   });
 
+  it('uses named statements by default; BODHI_SESSION_DB_STATEMENTS is named or unnamed', () => {
+    expect(resolve({ url: 'postgres://u@h/db' }).statements).toBe('named');
+    const { session } = parseSettings({ BODHI_SESSION_DB_STATEMENTS: 'unnamed' });
+    expect(resolveSessionOptions({ ...session, secret: TEST_SECRET }).statements).toBe('unnamed');
+    expect(() => parseSettings({ BODHI_SESSION_DB_STATEMENTS: 'prepared' })).toThrow(
+      /Invalid configuration: BODHI_SESSION_DB_STATEMENTS .*named.*unnamed/,
+    );
+  });
+
+  it('migrates over the serving URL unless BODHI_SESSION_DB_MIGRATION_URL names another', () => {
+    const pooled = 'postgres://u:p@pooler:6432/db';
+    const direct = 'postgres://u:p@primary:5432/db';
+    expect(resolve({ url: pooled }).migrationTarget).toEqual({ kind: 'postgres', url: pooled });
+    expect(resolve({ url: pooled, migrationUrl: direct }).migrationTarget).toEqual({
+      kind: 'postgres',
+      url: direct,
+    });
+    // A migration URL of another backend would migrate a database the server never uses.
+    expect(() => resolve({ url: pooled, migrationUrl: 'sqlite:/tmp/s.sqlite' })).toThrow(
+      /BODHI_SESSION_DB_MIGRATION_URL must name the same kind of database/,
+    );
+    expect(() => parseSettings({ BODHI_SESSION_DB_MIGRATION_URL: 'mysql://h/db' })).toThrow(
+      /Invalid configuration: BODHI_SESSION_DB_MIGRATION_URL/,
+    );
+  });
+
   it('settings from the environment are valid options as they stand', () => {
     const { session } = parseSettings({ BODHI_SESSION_TTL_SECONDS: '600', BODHI_HOME: '/srv/b' });
     const o = resolveSessionOptions({ ...session, secret: TEST_SECRET });
