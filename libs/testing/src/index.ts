@@ -44,6 +44,7 @@ export {
   tamperEncrypted,
   TEST_ENCRYPTION_KEY,
   TEST_PG_URL,
+  TEST_PGBOUNCER_URL,
   TEST_SECRET,
   testSessionOptions,
   type TestSessionDb,
@@ -56,6 +57,7 @@ export {
   type ServerLauncher,
   type Stack,
   type StackOptions,
+  type StackPooler,
   type StackServer,
 } from './lib/stack.js';
 export { percentile } from './lib/stats.js';

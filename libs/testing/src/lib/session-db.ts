@@ -35,6 +35,22 @@ export const testPgUrl = (env: Record<string, string | undefined>): string =>
 
 export const TEST_PG_URL = testPgUrl(process.env);
 
+/**
+ * The PgBouncer (transaction mode, a small pool) scripts/test-deps.mjs runs in front of the
+ * test PostgreSQL: BODHI_TEST_PGBOUNCER_URL, else the PostgreSQL URL one port up (the script
+ * derives it the same way; session-db.spec checks the two agree). Same database, same login.
+ */
+export const testPgBouncerUrl = (env: Record<string, string | undefined>): string =>
+  env.BODHI_TEST_PGBOUNCER_URL || withNextPort(testPgUrl(env));
+
+function withNextPort(pgUrl: string): string {
+  const url = new URL(pgUrl);
+  url.port = String(Number(url.port || 5432) + 1);
+  return url.href;
+}
+
+export const TEST_PGBOUNCER_URL = testPgBouncerUrl(process.env);
+
 export const TEST_SECRET = 'test-secret-0123456789abcdef0123456789';
 /** A fixed 256-bit session encryption key for tests (base64). */
 export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');

@@ -1,4 +1,5 @@
 import {
+  BODHI_SESSION_DB_STATEMENTS,
   parseEncryptionKeys,
   SessionCipher,
   sessionKey,
@@ -12,6 +13,7 @@ import { ServerProcess } from './server-process.js';
 import {
   createTestSessionDb,
   TEST_ENCRYPTION_KEY,
+  TEST_PGBOUNCER_URL,
   TEST_SECRET,
   TestSessionDb,
 } from './session-db.js';
@@ -38,10 +40,22 @@ export type ServerLauncher<S extends StackServer> = (server: {
   env: EnvVars;
 }) => S;
 
+/**
+ * What stands between the servers and the session database. 'pgbouncer': the harness's
+ * PgBouncer in transaction mode (TEST_PGBOUNCER_URL), with unnamed statements (Debian's 1.18
+ * keeps no named ones across transactions).
+ */
+export type StackPooler = 'pgbouncer';
+
 export interface StackOptions {
   backend: SessionDbKind;
   /** How many server instances share the session database (2+ needs postgres). */
   servers?: number;
+  /**
+   * The servers reach the test PostgreSQL through this pooler; the stack's `db` still queries
+   * it directly (what a test checks against, pg_locks included). Default: direct connections.
+   */
+  pooler?: StackPooler;
   /** Access-token lifetime at the provider; short values exercise refresh. */
   accessTokenTtlSeconds?: number;
   /** A PostgreSQL of the test's own (e.g. one it stops), instead of the shared test one. */
@@ -92,7 +106,14 @@ export async function startStack(
   launch: ServerLauncher<StackServer> = serverProcess,
 ): Promise<Stack<StackServer>> {
   const count = options.servers ?? 1;
+  if (options.pooler && (options.backend !== 'postgres' || options.pgUrl)) {
+    // The harness's PgBouncer fronts the shared test PostgreSQL, not a test's own.
+    throw new Error(`pooler '${options.pooler}' needs the postgres backend on the test PostgreSQL`);
+  }
   const db = await createTestSessionDb(options.backend, undefined, options.pgUrl);
+  const pooled = options.pooler === 'pgbouncer';
+  // The same schema and table, reached through PgBouncer: only the URL differs.
+  const serverDb = pooled ? { ...db, url: TEST_PGBOUNCER_URL } : db;
   const idpPort = await freePort();
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
   const urls = ports.map((port) => `http://127.0.0.1:${port}`);
@@ -114,11 +135,15 @@ export async function startStack(
         home: homes[index].dir,
         port,
         provider: client,
-        db,
+        db: serverDb,
         secret: TEST_SECRET,
         logLevel: options.logLevel ?? 'warn',
         deployment: count > 1 ? 'cluster' : 'standalone',
-        env: { BODHI_ENV_TYPE: 'development', ...options.env },
+        env: {
+          BODHI_ENV_TYPE: 'development',
+          ...(pooled && { [BODHI_SESSION_DB_STATEMENTS]: 'unnamed' }),
+          ...options.env,
+        },
       }),
     }),
   );
