@@ -1,10 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { sessionStatements, SessionStatements, SessionTableRef } from './session-sql.js';
-import {
-  createSqlExecutor,
-  SessionSqlExecutor,
-  SqlExecutorOptions,
-} from './session-sql.executor.js';
+import { SessionSqlExecutor, SqlExecutorOptions } from './session-sql.executor.js';
+import { sessionDialect } from './dialects/index.js';
 import { SessionCipher, SessionDecryptError } from './session-cipher.js';
 
 /** A revocation the identity provider has not confirmed yet. */
@@ -50,7 +47,7 @@ export class SessionRevocations {
 
   constructor(dataSource: DataSource, ref: SessionTableRef, config: SessionRevocationsConfig = {}) {
     this.sql = sessionStatements(ref);
-    this.db = createSqlExecutor(dataSource, config);
+    this.db = sessionDialect(ref.kind).executor(dataSource, config);
     this.cipher = config.cipher;
     // Read at each use, not bound here: a clock a test installs later still applies.
     this.now = config.now ?? (() => Date.now());

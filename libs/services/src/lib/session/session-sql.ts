@@ -1,4 +1,5 @@
 import type { SessionDbKind } from './session-db-url.util.js';
+import { SQL_DIALECTS } from './dialects/sql-dialect.js';
 
 /** Where the session table lives; names are validated SQL identifiers. */
 export interface SessionTableRef {
@@ -13,7 +14,7 @@ export function quoteIdent(name: string): string {
 }
 
 export function qualifiedTable(ref: SessionTableRef): string {
-  return ref.kind === 'postgres' && ref.schema
+  return SQL_DIALECTS[ref.kind].hasSchemas && ref.schema
     ? `${quoteIdent(ref.schema)}.${quoteIdent(ref.table)}`
     : quoteIdent(ref.table);
 }
@@ -54,18 +55,17 @@ export const LISTED_SESSIONS_LIMIT = 100;
  * prunes then see a session past its end as expired with no rule of their own.
  */
 export function sessionStatements(ref: SessionTableRef) {
+  const dialect = SQL_DIALECTS[ref.kind];
   // Each statement numbers its own placeholders from 1.
   const sql = (build: (p: () => string) => string) => {
     let n = 0;
-    return build(() => (ref.kind === 'postgres' ? `$${++n}` : '?'));
+    return build(() => dialect.param(++n));
   };
   const t = qualifiedTable(ref);
   const revocations = companionTable(ref, 'userRevocations');
   const ur = qualifiedTable(revocations);
   const rt = qualifiedTable(companionTable(ref, 'revokedTokens'));
   const rq = qualifiedTable(companionTable(ref, 'revocationQueue'));
-  // SQLite deletes in batches by rowid; PostgreSQL by primary key.
-  const rowKey = ref.kind === 'postgres' ? 'id' : 'rowid';
   const current = `${quoteIdent(revocations.table)}.not_before`;
   const keepLatestNotBefore =
     'ON CONFLICT (user_id) DO UPDATE SET not_before = ' +
@@ -76,7 +76,7 @@ export function sessionStatements(ref: SessionTableRef) {
    * appear in the SQL in this order (placeholders are numbered as they are made).
    */
   const lifetimeCap = (expiry: string, createdAt: string, createdIfNull: string, max: string) =>
-    `${ref.kind === 'postgres' ? 'LEAST' : 'MIN'}(${expiry}, COALESCE(${createdAt}, ${createdIfNull}) + ${max})`;
+    `${dialect.least}(${expiry}, COALESCE(${createdAt}, ${createdIfNull}) + ${max})`;
   const prune = (table: string, key: string) =>
     sql(
       (p) =>
@@ -169,7 +169,7 @@ export function sessionStatements(ref: SessionTableRef) {
         `DELETE FROM ${t} WHERE user_id = ${p()} AND id <> ${p()} RETURNING id, data, expires_at`,
     ),
     dump: sql((p) => `SELECT id, user_id FROM ${t} WHERE expires_at > ${p()} ORDER BY id`),
-    pruneBatch: prune(t, rowKey),
+    pruneBatch: prune(t, dialect.batchKey),
     ping: 'SELECT 1 AS ok',
 
     // ---- revocation -------------------------------------------------------------------

@@ -3,12 +3,8 @@ import { SessionData, Store } from 'express-session';
 import type { DataSource } from 'typeorm';
 import type { SessionDbKind } from './session-db-url.util.js';
 import { SessionStatements, sessionStatements, SessionTableRef } from './session-sql.js';
-import {
-  createSqlExecutor,
-  Row,
-  SessionSqlExecutor,
-  SqlExecutorOptions,
-} from './session-sql.executor.js';
+import { Row, SessionSqlExecutor, SqlExecutorOptions } from './session-sql.executor.js';
+import { sessionDialect } from './dialects/index.js';
 import { SessionCipher, SessionDecryptError } from './session-cipher.js';
 import { InvalidSessionInputError, SessionTooLargeError } from './session.errors.js';
 import { keyRef, SESSION_KEY_PATTERN, sessionKey, sessionRef } from './session-key.js';
@@ -142,7 +138,7 @@ export class SessionStoreBackend extends Store {
     super();
     this.kind = config.ref.kind;
     this.sql = sessionStatements(config.ref);
-    this.db = createSqlExecutor(dataSource, config);
+    this.db = sessionDialect(config.ref.kind).executor(dataSource, config);
     this.ttlMs = config.ttlMs;
     this.maxLifetimeMs = config.maxLifetimeMs;
     this.loginTtlMs = config.loginTtlMs;

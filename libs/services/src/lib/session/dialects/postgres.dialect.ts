@@ -1,0 +1,34 @@
+import type { Pool } from 'pg';
+import { DEFAULT_SESSION_DB_STATEMENTS } from '../../settings/setting.constants.js';
+import { runPostgresMigrations } from '../postgres-migrate.js';
+import { withTransactionLock } from '../transaction-lock.js';
+import { PostgresExecutor } from './postgres.executor.js';
+import type { SessionDialect } from './session-dialect.js';
+import { SQL_DIALECTS } from './sql-dialect.js';
+
+/**
+ * PostgreSQL, shared by every instance of a cluster, directly or through a transaction
+ * pooler: nothing here keeps state on a connection between transactions (locks are
+ * transaction-scoped; statements are unnamed where the pooler cannot carry named ones).
+ */
+export const postgresDialect: SessionDialect = {
+  kind: 'postgres',
+  sql: SQL_DIALECTS.postgres,
+  driverOptions(options, target) {
+    if (target.kind !== 'postgres') throw new Error('the PostgreSQL dialect opens PostgreSQL URLs');
+    return {
+      type: 'postgres',
+      url: target.url,
+      schema: options.schema,
+      applicationName: 'bodhi-session',
+      extra: { max: options.poolSize, connectionTimeoutMillis: 10_000 },
+    };
+  },
+  beforeOpen() {},
+  migrate: runPostgresMigrations,
+  afterMigrate() {},
+  executor: (dataSource, { statements = DEFAULT_SESSION_DB_STATEMENTS }) =>
+    new PostgresExecutor((dataSource.driver as unknown as { master: Pool }).master, statements),
+  crossProcessLock: (dataSource, key, wait, work) =>
+    withTransactionLock(dataSource, key, wait, () => work()),
+};

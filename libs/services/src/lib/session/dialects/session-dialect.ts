@@ -1,0 +1,54 @@
+import type { DataSource, DataSourceOptions } from 'typeorm';
+import type { SessionDbKind, SessionDbTarget } from '../session-db-url.util.js';
+import type { ResolvedSessionOptions } from '../session.options.js';
+import type { SessionSqlExecutor, SqlExecutorOptions } from '../session-sql.executor.js';
+import type {
+  AdvisoryLockKey,
+  TransactionLockOutcome,
+  TransactionLockWait,
+} from '../transaction-lock.js';
+import type { SqlDialect } from './sql-dialect.js';
+
+/** The driver's part of a DataSource's options: which driver, where, how it opens. */
+export type DriverOptions = Pick<DataSourceOptions, 'type'> & Record<string, unknown>;
+
+/**
+ * Everything that differs between the session store's backends, in one object per backend
+ * (postgres.dialect.ts, sqlite.dialect.ts): the rest of the store is written once against it.
+ */
+export interface SessionDialect {
+  readonly kind: SessionDbKind;
+  /** How its SQL is spelled. */
+  readonly sql: SqlDialect;
+  /** The driver options of a DataSource on `target` (the serving or the migration URL). */
+  driverOptions(options: ResolvedSessionOptions, target: SessionDbTarget): DriverOptions;
+  /** What must hold before the database is opened. */
+  beforeOpen(options: ResolvedSessionOptions): void;
+  /**
+   * Brings the schema up to date, once however many processes boot at the same moment.
+   * `lockTimeoutMs`: how long to wait for another process's migrations (the default of each).
+   */
+  migrate(
+    dataSource: DataSource,
+    options: ResolvedSessionOptions,
+    lockTimeoutMs?: number,
+  ): Promise<void>;
+  /** What starts once the database is migrated, on the serving DataSource. */
+  afterMigrate(
+    dataSource: DataSource & { startWalCheckpointer(file: string): void },
+    options: ResolvedSessionOptions,
+  ): void;
+  /** The executor of the store's statements on an opened DataSource. */
+  executor(dataSource: DataSource, options: SqlExecutorOptions): SessionSqlExecutor;
+  /**
+   * Mutual exclusion across every process sharing the database, for work under `key`;
+   * undefined where one process serves the database, so the in-process lock is the whole
+   * lock (SQLite). The work runs on connections of its own.
+   */
+  crossProcessLock?<T>(
+    dataSource: DataSource,
+    key: AdvisoryLockKey,
+    wait: TransactionLockWait,
+    work: () => Promise<T>,
+  ): Promise<TransactionLockOutcome<T>>;
+}
