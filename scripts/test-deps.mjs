@@ -448,7 +448,7 @@ const bouncerFile = (dir, name) => path.join(dir, name);
 const quoted = (value) => `"${value.replaceAll('"', '""')}"`;
 
 function pgBouncerConfig(dir) {
-  // PgBouncer 1.18 reads no quoted database names: only plain ones are written unquoted.
+  // They go in unquoted: PgBouncer 1.18 reads no quoted database names.
   for (const name of [bouncer.database, db.database]) {
     if (!/^[A-Za-z0-9_]+$/.test(name))
       die(`database name '${name}' is not plain enough for PgBouncer's config`);
@@ -504,7 +504,9 @@ async function stopPgBouncer(dir) {
   }
   const pid = pgBouncerPid(dir);
   if (pid) {
-    process.kill(pid, 'SIGTERM'); // immediate shutdown: test clients are gone or failing anyway
+    // Immediate shutdown up to 1.22 (Debian 12 has 1.18); later ones wait for their clients
+    // first, which the deadline bounds.
+    process.kill(pid, 'SIGTERM');
     const deadline = Date.now() + 30_000;
     while (pgBouncerPid(dir) && Date.now() < deadline) await delay(100);
     if (pgBouncerPid(dir)) process.kill(pid, 'SIGKILL');
