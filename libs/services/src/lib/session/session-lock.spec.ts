@@ -1,3 +1,4 @@
+import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import {
   createTestSessionDb,
@@ -5,8 +6,10 @@ import {
   openTestStore,
   SESSION_BACKENDS,
   TestSessionDb,
+  until,
 } from '@bodhi/testing';
-import { SessionLock } from './session-lock.js';
+import { SessionLock, sessionLockKey } from './session-lock.js';
+import { advisoryLockRowsQuery } from './transaction-lock.js';
 
 describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
   let db: TestSessionDb;
@@ -20,6 +23,25 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
   afterAll(async () => {
     await Promise.all(sources.map((ds) => ds.destroy()));
     await db?.drop();
+  });
+
+  /**
+   * The session ids of this test, unique to the suite (advisory locks are database-wide and
+   * suites run in parallel), so the locks left behind can be looked up afterwards.
+   */
+  const used: string[] = [];
+  const sidOf = (name: string) => {
+    const sid = `${name}:${db.schema ?? 'sqlite'}:${process.pid}`;
+    used.push(sid);
+    return sid;
+  };
+  const lockRows = async (sid: string) => {
+    const { sql, params } = advisoryLockRowsQuery(sessionLockKey(sid));
+    return kind === 'postgres' ? db.query<{ pid: number; granted: boolean }>(sql, params) : [];
+  };
+  afterEach(async () => {
+    // No lock outlives its holder: nothing in pg_locks for any session id the test used.
+    for (const sid of used.splice(0)) expect(await lockRows(sid)).toEqual([]);
   });
 
   /**
@@ -42,14 +64,14 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
   };
 
   it('admits one holder at a time for a session id', async () => {
-    expect(await peakOverlap([new SessionLock(sources[0], kind)], 'sid-a', 20)).toBe(1);
+    expect(await peakOverlap([new SessionLock(sources[0], kind)], sidOf('sid-a'), 20)).toBe(1);
   });
 
   it('does not serialize different sessions', async () => {
     const lock = new SessionLock(sources[0], kind);
     // Each holder stays inside until all three are: only locks that do not serialize
     // different ids let that happen (serialized ones would wait here until the test's timeout).
-    const sids = ['x', 'y', 'z'];
+    const sids = ['x', 'y', 'z'].map(sidOf);
     const entered = sids.map(() => deferred());
     const allInside = Promise.all(entered.map((e) => e.promise));
     await Promise.all(
@@ -65,9 +87,9 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
   it('releases the lock when the work throws', async () => {
     const lock = new SessionLock(sources[0], kind);
     await expect(
-      lock.run('sid-err', async () => Promise.reject(new Error('boom'))),
+      lock.run(sidOf('sid-err'), async () => Promise.reject(new Error('boom'))),
     ).rejects.toThrow('boom');
-    await expect(lock.run('sid-err', async () => 'next')).resolves.toBe('next');
+    await expect(lock.run(sidOf('sid-err'), async () => 'next')).resolves.toBe('next');
   });
 
   if (kind === 'postgres') {
@@ -77,7 +99,7 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
       const results = await Promise.all(
         Array.from({ length: 40 }, (_, i) =>
           lock.run(
-            `busy-${i}`,
+            sidOf(`busy-${i}`),
             async () => (await sources[0].query('SELECT $1::int AS n', [i]))[0].n as number,
           ),
         ),
@@ -87,7 +109,7 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
 
     it('holds across instances sharing the database', async () => {
       const locks = sources.map((ds) => new SessionLock(ds, kind));
-      expect(await peakOverlap(locks, 'sid-cluster', 20)).toBe(1);
+      expect(await peakOverlap(locks, sidOf('sid-cluster'), 20)).toBe(1);
     });
 
     it('gives up after its timeout while another instance holds the lock', async () => {
@@ -95,16 +117,64 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
       const waiter = new SessionLock(sources[1], kind, 100);
       const holding = deferred();
       const release = deferred();
-      const held = holder.run('sid-held', async () => {
+      const held = holder.run(sidOf('sid-held'), async () => {
         holding.resolve();
         await release.promise;
       });
       await holding.promise;
-      await expect(waiter.run('sid-held', async () => 'never')).rejects.toThrow(
+      await expect(waiter.run(sidOf('sid-held'), async () => 'never')).rejects.toThrow(
         /Timed out after 100 ms/,
       );
       release.resolve();
       await held;
+    });
+
+    /** Another instance holding a session's lock in an open transaction of its own. */
+    const holdInTransaction = async (sid: string) => {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      await client.query('BEGIN');
+      const [namespace, name] = sessionLockKey(sid) as [number, string];
+      await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [namespace, name]);
+      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      return {
+        pid: rows[0].pid,
+        commit: async () => {
+          await client.query('COMMIT');
+          await client.end();
+        },
+      };
+    };
+
+    it("waits in the server while another instance's transaction holds the lock, and runs at its COMMIT", async () => {
+      const sid = sidOf('sid-xact');
+      const other = await holdInTransaction(sid);
+      let entered = false;
+      const waiting = new SessionLock(sources[0], kind).run(sid, async () => {
+        entered = true;
+        return 'ran';
+      });
+      await until(async () => (await lockRows(sid)).some((row) => !row.granted));
+      expect(entered).toBe(false);
+      await other.commit();
+      expect(await waiting).toBe('ran');
+    });
+
+    it('times out with SessionLockTimeoutError, its wait gone from pg_locks', async () => {
+      const sid = sidOf('sid-timeout');
+      const other = await holdInTransaction(sid);
+      try {
+        await expect(
+          new SessionLock(sources[1], kind, 50).run(sid, async () => 'never'),
+        ).rejects.toThrow(/Timed out after 50 ms waiting for a session lock/);
+        expect(await lockRows(sid)).toEqual([{ pid: other.pid, granted: true }]);
+      } finally {
+        await other.commit();
+      }
+      // The in-process queue moved on too: the next caller gets the lock.
+      await expect(
+        new SessionLock(sources[1], kind, 50).run(sid, async () => 'next'),
+      ).resolves.toBe('next');
     });
   }
 });

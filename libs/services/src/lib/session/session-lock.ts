@@ -1,9 +1,12 @@
 import type { DataSource } from 'typeorm';
 import type { SessionDbKind } from './session-db-url.util.js';
-import { withAdvisoryLock } from './advisory-lock.js';
+import { AdvisoryLockKey, withTransactionLock } from './transaction-lock.js';
 
 /** Advisory-lock namespace of per-session locks (the two-int key space; see pg docs). */
 const SESSION_LOCK_NAMESPACE = 0x0b0d;
+
+/** The advisory lock of one session id, the same on every instance. */
+export const sessionLockKey = (sid: string): AdvisoryLockKey => [SESSION_LOCK_NAMESPACE, sid];
 
 export class SessionLockTimeoutError extends Error {
   constructor(timeoutMs: number) {
@@ -16,20 +19,24 @@ export class SessionLockTimeoutError extends Error {
  * Mutual exclusion per session id — for work like a token refresh that must happen once
  * even when many requests of one session arrive together. Callers in this process queue
  * on a promise chain (so they hold no database connection while waiting); on PostgreSQL
- * the holder also takes an advisory lock, which makes the lock hold across every
- * instance sharing the database. SQLite deployments are a single process, so the
- * in-process queue is the whole lock there.
+ * the holder also takes a transaction-scoped advisory lock (withTransactionLock), which
+ * makes the lock hold across every instance sharing the database, through a transaction
+ * pooler too. SQLite deployments are a single process, so the in-process queue is the
+ * whole lock there.
  */
 export class SessionLock {
   private readonly tails = new Map<string, Promise<void>>();
-  /** Advisory-lock holders in this process, and those waiting for a slot. */
+  /** Cross-instance lock holders in this process, and those waiting for a slot. */
   private holders = 0;
   private readonly waiting: (() => void)[] = [];
 
   /**
-   * @param maxHolders how many advisory locks this process holds at once. Each holder keeps
-   *   a pooled connection while its work (which itself needs connections) runs, so this must
-   *   stay below the pool size, or holders starve each other of connections.
+   * @param timeoutMs how long a holder waits for another instance's lock (in PostgreSQL, as
+   *   its lock_timeout) before giving up with SessionLockTimeoutError.
+   * @param maxHolders how many cross-instance locks this process holds at once. Each holder
+   *   keeps a pooled connection (in an open transaction) while its work, which itself needs
+   *   connections, runs; so this must stay below the pool size, or holders starve each
+   *   other of connections.
    */
   constructor(
     private readonly dataSource: DataSource,
@@ -45,32 +52,33 @@ export class SessionLock {
     this.tails.set(sid, tail);
     await previous;
     try {
-      return this.kind === 'postgres' ? await this.withAdvisoryLock(sid, work) : await work();
+      return this.kind === 'postgres' ? await this.withClusterLock(sid, work) : await work();
     } finally {
       release();
       if (this.tails.get(sid) === tail) this.tails.delete(sid);
     }
   }
 
-  private async withAdvisoryLock<T>(sid: string, work: () => Promise<T>): Promise<T> {
+  private async withClusterLock<T>(sid: string, work: () => Promise<T>): Promise<T> {
     if (this.holders >= this.maxHolders)
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.holders++;
     try {
-      return await this.holdAdvisoryLock(sid, work);
+      return await this.holdClusterLock(sid, work);
     } finally {
       this.holders--;
       this.waiting.shift()?.();
     }
   }
 
-  private async holdAdvisoryLock<T>(sid: string, work: () => Promise<T>): Promise<T> {
-    // Polling rather than blocking: a waiter can give up on time.
-    const held = await withAdvisoryLock(
+  private async holdClusterLock<T>(sid: string, work: () => Promise<T>): Promise<T> {
+    // The work runs on pool connections of its own: what it saves commits as it goes, not
+    // with the lock's transaction.
+    const held = await withTransactionLock(
       this.dataSource,
-      [SESSION_LOCK_NAMESPACE, sid],
+      sessionLockKey(sid),
       { timeoutMs: this.timeoutMs },
-      work,
+      () => work(),
     );
     if (!held.acquired) throw new SessionLockTimeoutError(this.timeoutMs);
     return held.value;

@@ -1,14 +1,15 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
-import { until } from '@bodhi/testing';
 import {
   createTestSessionDb,
+  deferred,
   openTestStore,
   SESSION_BACKENDS,
   sessionFixture,
   TEST_PG_URL,
   TestSessionDb,
+  until,
 } from '@bodhi/testing';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionPruner } from './session.pruner.js';
@@ -17,6 +18,7 @@ import type { SessionRevocations } from './session-revocations.js';
 import type { DataSource } from 'typeorm';
 import * as fs from 'node:fs';
 import type { SessionDataSource } from './session-data-source.factory.js';
+import { advisoryLockRowsQuery } from './transaction-lock.js';
 
 describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
   let db: TestSessionDb;
@@ -115,20 +117,69 @@ describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
   });
 
   if (kind === 'postgres') {
-    it('skips the round while another instance holds the prune lock', async () => {
+    const pruneKey = () => `bodhi-session-prune:${db.schema}.${db.table}`;
+    const pruneLockRows = () => {
+      const { sql, params } = advisoryLockRowsQuery(pruneKey());
+      return db.query<{ pid: number; granted: boolean }>(sql, params);
+    };
+
+    it('skips the round while another instance holds the prune lock in an open transaction', async () => {
       await insertRows('old', 10, -1000);
       const other = new pg.Client({ connectionString: TEST_PG_URL });
       await other.connect();
-      const key = `bodhi-session-prune:${db.schema}.${db.table}`;
       try {
-        await other.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
+        await other.query('BEGIN');
+        await other.query('SELECT pg_advisory_xact_lock(hashtext($1))', [pruneKey()]);
         const pruner = new SessionPruner(store, revocations, dataSource, options);
         expect(await pruner.pruneOnce()).toBe(0);
-        await other.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
+        const [left] = await db.query<{ n: string }>(
+          `SELECT count(*) AS n FROM ${db.qualifiedTable}`,
+        );
+        expect(Number(left.n)).toBe(10);
+        // The skipped round left nothing behind: only the holder's lock is there.
+        expect(await pruneLockRows()).toEqual([{ pid: expect.any(Number), granted: true }]);
+        await other.query('COMMIT');
         expect(await pruner.pruneOnce()).toBe(10);
       } finally {
         await other.end();
       }
+      expect(await pruneLockRows()).toEqual([]);
+    });
+
+    it('lets one instance prune at a time: a second one skips while the first is mid-round, and the lock is gone after', async () => {
+      await insertRows('old', 150, -1000);
+      // The first instance's round stops inside its first batch until the test lets it go on.
+      const inBatch = deferred();
+      const goOn = deferred();
+      const prune = store.pruneBatch.bind(store);
+      const batch = jest.spyOn(store, 'pruneBatch').mockImplementationOnce(async (size) => {
+        inBatch.resolve();
+        await goOn.promise;
+        return prune(size);
+      });
+      try {
+        const first = new SessionPruner(store, revocations, dataSource, options).pruneOnce();
+        await inBatch.promise;
+        expect(await pruneLockRows()).toEqual([{ pid: expect.any(Number), granted: true }]);
+        const second = await openTestStore(db, { pruneBatchSize: 100 });
+        try {
+          const other = new SessionPruner(
+            second.store,
+            second.revocations,
+            second.dataSource,
+            second.options,
+          );
+          expect(await other.pruneOnce()).toBe(0);
+        } finally {
+          await second.dataSource.destroy();
+        }
+        goOn.resolve();
+        expect(await first).toBe(150);
+      } finally {
+        goOn.resolve();
+        batch.mockRestore();
+      }
+      expect(await pruneLockRows()).toEqual([]);
     });
   }
 

@@ -4,7 +4,7 @@ import { InjectResolvedSessionOptions, InjectSessionDataSource } from './session
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionDataSource } from './session-data-source.factory.js';
-import { withAdvisoryLock } from './advisory-lock.js';
+import { withTransactionLock } from './transaction-lock.js';
 import { SessionRevocations } from './session-revocations.js';
 
 /** Batches between waits for the SQLite checkpoint worker (about 1–2k WAL frames). */
@@ -13,8 +13,9 @@ const WAL_DRAIN_EVERY_BATCHES = 10;
 /**
  * Deletes expired rows on an interval — sessions, and revoked-token records whose tokens
  * have expired — in bounded batches so no statement holds locks for long. The timer never keeps the process alive; a failed round is logged and the next
- * one runs as planned. On PostgreSQL an advisory lock lets one instance of a cluster prune
- * at a time.
+ * one runs as planned. On PostgreSQL a transaction-scoped advisory lock lets one instance
+ * of a cluster prune at a time; the batches run on pool connections and commit on their own
+ * (the lock's transaction only holds the lock).
  */
 @Injectable()
 export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
@@ -68,7 +69,7 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
   private async pruneAll(): Promise<number> {
     if (this.store.kind !== 'postgres') return this.pruneTables();
     const key = `bodhi-session-prune:${this.options.schema ?? 'public'}.${this.options.tableName}`;
-    const round = await withAdvisoryLock(this.dataSource, key, 'try', () => this.pruneTables());
+    const round = await withTransactionLock(this.dataSource, key, 'try', () => this.pruneTables());
     return round.acquired ? round.value : 0;
   }
 

@@ -8,9 +8,17 @@ import {
   sessionFixture,
   TEST_ENCRYPTION_KEY,
   TestSessionDb,
+  testSessionOptions,
   until,
 } from '@bodhi/testing';
 import { parseEncryptionKeys, SessionCipher, SessionDecryptError } from '../session-cipher.js';
+import {
+  createSessionDataSource,
+  createSessionStore,
+  SessionDbUnavailableError,
+} from '../session-data-source.factory.js';
+import { resolveSessionOptions } from '../session.options.js';
+import { advisoryLockRowsQuery } from '../transaction-lock.js';
 import { SESSION_KEY_PATTERN, sessionKey } from '../session-key.js';
 import { migrationsTableName, REKEY_BATCH_SIZE, sessionMigrations } from './session.migrations.js';
 
@@ -143,6 +151,160 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
     expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
   });
 
+  it('lets three instances boot on a fresh database at the same moment, 5 times: all come up, each migration recorded once', async () => {
+    for (let round = 0; round < 5; round++) {
+      // A fresh database each round (this test's own db stays unused).
+      const fresh = await createTestSessionDb(kind);
+      const booted: DataSource[] = [];
+      try {
+        const instances = await Promise.all(
+          [0, 1, 2].map(async () => {
+            const instance = await openTestStore(fresh);
+            booted.push(instance.dataSource);
+            return instance;
+          }),
+        );
+        const recorded = await fresh.query<{ name: string }>(
+          `SELECT name FROM ${fresh.besideTable('migrations')} ORDER BY id`,
+        );
+        expect(recorded.map((m) => m.name)).toEqual(ALL_MIGRATIONS);
+        await instances[0].store.saveSession(`round-${round}`, sessionFixture(60_000));
+        for (const { store } of instances) {
+          expect(await store.findSession(`round-${round}`)).not.toBeNull();
+        }
+      } finally {
+        await Promise.all(booted.map((ds) => ds.destroy()));
+        await fresh.drop();
+      }
+    }
+  });
+
+  // ---- the migration lock and the one migration transaction (PostgreSQL) ---------------
+
+  (kind === 'postgres' ? describe : describe.skip)('the migration lock', () => {
+    const migrationLockKey = () => `bodhi-session-migrate:${db.schema}.${db.table}`;
+    const migrationLockRows = () => {
+      const { sql, params } = advisoryLockRowsQuery(migrationLockKey());
+      return db.query<{ pid: number; granted: boolean }>(sql, params);
+    };
+    afterEach(async () => {
+      // No boot, failed or not, leaves the migration lock behind.
+      expect(await migrationLockRows()).toEqual([]);
+    });
+
+    /** Another instance in the middle of migrating: its open transaction holds the lock. */
+    const holdMigrationLock = async () => {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [migrationLockKey()]);
+      return {
+        commit: async () => {
+          await client.query('COMMIT');
+          await client.end();
+        },
+      };
+    };
+    const boot = (overrides = {}, migrationLockTimeoutMs?: number) =>
+      createSessionDataSource(resolveSessionOptions(testSessionOptions(db, overrides)), undefined, {
+        migrationLockTimeoutMs,
+      }).then((ds) => (opened.push(ds), ds));
+    const schemaExists = async () =>
+      (await db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [db.schema])).length > 0;
+
+    it('fails a boot whose wait for the migration lock times out, with a clear error and nothing migrated', async () => {
+      const other = await holdMigrationLock();
+      try {
+        const failed = boot({}, 200);
+        await expect(failed).rejects.toThrow(SessionDbUnavailableError);
+        await expect(failed).rejects.toThrow(
+          /Cannot migrate session database \(PostgreSQL .*\): another instance has held the migration lock for 200 ms/,
+        );
+        // It never got in: the schema is made under the lock.
+        expect(await schemaExists()).toBe(false);
+        expect(await migrationLockRows()).toEqual([{ pid: expect.any(Number), granted: true }]);
+      } finally {
+        await other.commit();
+      }
+      // Once the holder is done, a boot goes through.
+      await boot({}, 200);
+      expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
+    });
+
+    it("waits for the migration lock while another instance's transaction holds it, and migrates at its COMMIT", async () => {
+      const other = await holdMigrationLock();
+      const booting = boot();
+      await until(async () => (await migrationLockRows()).some((row) => !row.granted));
+      expect(await schemaExists()).toBe(false);
+      await other.commit();
+      const ds = await booting;
+      expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
+      expect(await ds.query('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    });
+
+    it('runs every migration in one transaction: a failing one leaves nothing, not even the migrations table', async () => {
+      // v3 cannot index a view standing where its table goes: the boot fails there, after
+      // v1 and v2 have run.
+      await db.query(`CREATE SCHEMA "${db.schema}"`);
+      await db.query(`CREATE VIEW ${db.besideTable('revoked_tokens')} AS SELECT 'x'::text AS jti`);
+      await expect(boot()).rejects.toThrow(/Cannot migrate session database/);
+      const tables = await db.query<{ table_name: string }>(
+        `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'`,
+        [db.schema],
+      );
+      expect(tables).toEqual([]);
+    });
+
+    /** The test database's URL with these changes (another login, port or query string). */
+    const urlWith = (change: (url: URL) => void) => {
+      const url = new URL(db.url);
+      change(url);
+      return url.href;
+    };
+
+    it('migrates over BODHI_SESSION_DB_MIGRATION_URL when set: a connection of its own, closed afterwards; the serving one does not migrate', async () => {
+      const app = `bodhi-migrate-${db.schema}`;
+      const migrationUrl = urlWith((u) => u.searchParams.set('application_name', app));
+      const other = await holdMigrationLock();
+      const booting = boot({ migrationUrl });
+      // The one waiter for the lock is the migration URL's connection.
+      await until(async () => (await migrationLockRows()).some((row) => !row.granted));
+      const waiters = (await migrationLockRows()).filter((row) => !row.granted);
+      expect(waiters).toHaveLength(1);
+      const [waiter] = await db.query<{ application_name: string }>(
+        'SELECT application_name FROM pg_stat_activity WHERE pid = $1',
+        [waiters[0].pid],
+      );
+      expect(waiter.application_name).toBe(app);
+      await other.commit();
+
+      const ds = await booting;
+      expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
+      await until(
+        async () =>
+          (await db.query('SELECT 1 FROM pg_stat_activity WHERE application_name = $1', [app]))
+            .length === 0,
+      );
+      const store = createSessionStore(ds, resolveSessionOptions(testSessionOptions(db)));
+      await store.saveSession('served', sessionFixture(60_000));
+      expect(await store.findSession('served')).not.toBeNull();
+    });
+
+    it('names the migration URL when it fails, and never its password', async () => {
+      const password = 'migration-url-password';
+      // Nothing listens on port 1.
+      const migrationUrl = urlWith((u) => {
+        u.password = password;
+        u.port = '1';
+      });
+      const failed = boot({ migrationUrl });
+      await expect(failed).rejects.toThrow(
+        /Cannot migrate session database \(PostgreSQL .*\): over the migration URL \(PostgreSQL localhost:1\/.*\)/,
+      );
+      await expect(failed).rejects.not.toThrow(password);
+    });
+  });
+
   // ---- re-keying the rows of the release before hashed keys (v4) ------------------------
 
   /**
@@ -165,7 +327,7 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
     );
     await ds.initialize();
     try {
-      // v4 commits its batches alone on PostgreSQL: one transaction per migration.
+      // As that release ran them: one transaction per migration.
       await ds.runMigrations({ transaction: 'each' });
     } finally {
       await ds.destroy();

@@ -6,7 +6,10 @@ import { pgSessionKey, SESSION_KEY_PATTERN, sessionKey } from '../session-key.js
 /** The migration that re-keys rows by the hash of their id (v4). */
 export const REKEY_MIGRATION = 'HashSessionIds1764547200001';
 
-/** Rows one statement of the re-key migration changes: each batch commits on its own (PostgreSQL). */
+/**
+ * Rows one statement of the re-key migration changes (PostgreSQL): each statement stays
+ * bounded, though all of them commit together with the other migrations.
+ */
 export const REKEY_BATCH_SIZE = 1000;
 
 type MigrationClass = new () => MigrationInterface;
@@ -107,16 +110,17 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
   /**
    * v4: rows are keyed by the SHA-256 of the session id, never the id itself, so a copy of
    * the database holds no cookie value. Re-keys rows of earlier releases in place; a row
-   * already keyed by a hash is never touched again, so an interrupted run resumes where it
-   * stopped. SQLite re-keys in one statement, inside the migration's transaction (the file
-   * is local: a million rows take seconds). PostgreSQL re-keys in batches that each commit
-   * alone (no transaction around the migration: a million rows never sit in one), walking
-   * the primary key forward so no batch scans rows an earlier one passed; the migration
-   * lock keeps a second instance out meanwhile.
+   * already keyed by a hash is never touched again, so a repeated run changes nothing.
+   * SQLite re-keys in one statement (the file is local: a million rows take seconds).
+   * PostgreSQL re-keys in bounded batches, walking the primary key forward so no batch scans
+   * rows an earlier one passed. On both, it runs inside the one transaction of the boot's
+   * migrations (under the migration lock on PostgreSQL, see runPostgresMigrations): a big
+   * table is re-keyed in one transaction, which is what a transaction pooler needs (the lock
+   * and the work on one server connection) and a one-time upgrade can afford; an interrupted
+   * run leaves the table as it was, and the next boot starts it again.
    */
   class HashSessionIds1764547200001 implements MigrationInterface {
     name = REKEY_MIGRATION;
-    transaction = pg ? false : undefined;
 
     async up(q: QueryRunner): Promise<void> {
       if (!pg) {

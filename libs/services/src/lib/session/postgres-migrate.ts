@@ -1,0 +1,57 @@
+import { DataSource, MigrationExecutor } from 'typeorm';
+import type { ResolvedSessionOptions } from './session.options.js';
+import { quoteIdent } from './session-sql.js';
+import { withTransactionLock } from './transaction-lock.js';
+
+/**
+ * How long a booting instance waits for another one's migrations before its boot fails (a
+ * re-key of a large table takes seconds; a holder longer than this is stuck, not busy).
+ */
+export const PG_MIGRATION_LOCK_TIMEOUT_MS = 120_000;
+
+/**
+ * The migration lock of one session table. The same key as releases whose lock was
+ * session-level: a session-level and a transaction-level hold of one key exclude each other,
+ * so an instance of either release keeps the other out during a rolling upgrade.
+ */
+const migrationLockKey = (options: ResolvedSessionOptions) =>
+  `bodhi-session-migrate:${options.schema ?? 'public'}.${options.tableName}`;
+
+const seconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
+
+/**
+ * Brings the session schema up to date in ONE transaction, under a transaction-scoped
+ * advisory lock taken first in that same transaction: the schema, TypeORM's migrations table,
+ * the migrations and their records all commit together, or not at all. A second instance
+ * waits on the lock and then finds nothing pending; through a transaction pooler the whole
+ * transaction stays on one server connection, so this holds there too. A wait past
+ * `lockTimeoutMs` fails the boot with a clear error instead of hanging it.
+ */
+export async function runPostgresMigrations(
+  ds: DataSource,
+  options: ResolvedSessionOptions,
+  lockTimeoutMs = PG_MIGRATION_LOCK_TIMEOUT_MS,
+): Promise<void> {
+  const outcome = await withTransactionLock(
+    ds,
+    migrationLockKey(options),
+    { timeoutMs: lockTimeoutMs },
+    async (runner) => {
+      if (options.schema) {
+        await runner.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(options.schema)}`);
+      }
+      // On the lock's runner: the executor creates its table, reads what ran and runs the
+      // rest on it, and leaves the runner to us (it releases only runners it made). 'none':
+      // the lock's transaction is already the one transaction around everything.
+      const executor = new MigrationExecutor(ds, runner);
+      executor.transaction = 'none';
+      await executor.executePendingMigrations();
+    },
+  );
+  if (!outcome.acquired) {
+    throw new Error(
+      `another instance has held the migration lock for ${seconds(lockTimeoutMs)} ` +
+        '(still migrating, or stuck in an open transaction)',
+    );
+  }
+}
