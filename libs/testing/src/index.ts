@@ -3,6 +3,16 @@
 export { BodhiClient, type ApiResponse } from './lib/bodhi-client.js';
 export { startAttackerSite, type AttackerSite } from './lib/attacker-site.js';
 export {
+  bootTogether,
+  heldAdvisoryLocks,
+  SessionTraffic,
+  timed,
+  type BootedTogether,
+  type LockOwners,
+  type TimedOutcome,
+  type TrafficOutcome,
+} from './lib/cluster.js';
+export {
   identityProviderEnv,
   issuerOf,
   SERVER_DEFAULT_AUTH_RATE_LIMIT,

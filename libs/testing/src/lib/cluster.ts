@@ -1,0 +1,221 @@
+// What the cluster e2e needs beyond a stack: the advisory locks its servers hold (read apart
+// from those of specs sharing the test PostgreSQL), requests timed against a hang bound,
+// instances booted together on a fresh schema, and a client that keeps using its session
+// while instances restart.
+import { BODHI_HOME, BODHI_PORT, BODHI_SESSION_DB_SCHEMA, sessionKey } from '@bodhi/services';
+import { BodhiClient } from './bodhi-client.js';
+import { freePort } from './ports.js';
+import { ServerProcess } from './server-process.js';
+import type { TestSessionDb } from './session-db.js';
+import type { Stack } from './stack.js';
+import { until } from './wait.js';
+import { tempHome } from './workspace.js';
+
+/** What a suite's servers lock by: the schemas they served and the sessions they served. */
+export interface LockOwners {
+  schemas: string[];
+  /** Session ids (the cookie's); the store locks a session by its row key, their hash. */
+  sessionIds: string[];
+}
+
+/**
+ * How many advisory locks are held in `db`'s database under keys the session store of
+ * `owners` takes: the migration and the prune lock of each schema's table, and the lock of
+ * each session. Keys are derived as the store derives them (libs/services: the migration,
+ * the pruner, and SessionService's lock of a session's row key in namespace 0x0b0d of the
+ * two-int key space; `hashtext` of each name), so locks of specs running beside this one on the same
+ * PostgreSQL are not counted. A key shows in pg_locks as two oids: a bigint's high and low
+ * halves (objsubid 1), or the two ints (objsubid 2).
+ */
+export async function heldAdvisoryLocks(db: TestSessionDb, owners: LockOwners): Promise<number> {
+  const names = owners.schemas.flatMap((schema) =>
+    ['migrate', 'prune'].map((lock) => `bodhi-session-${lock}:${schema}.${db.table}`),
+  );
+  const [{ n }] = await db.query<{ n: string }>(
+    `WITH keys (subid, hi, lo) AS (` +
+      `SELECT 1, (hashtext(name)::bigint >> 32) & 4294967295, hashtext(name)::bigint & 4294967295 ` +
+      `FROM unnest($1::text[]) AS name UNION ALL ` +
+      `SELECT 2, ${SESSION_LOCK_NAMESPACE}, hashtext(sid)::bigint & 4294967295 ` +
+      `FROM unnest($2::text[]) AS sid) ` +
+      `SELECT count(*) AS n FROM pg_locks l JOIN keys k ` +
+      `ON l.objsubid = k.subid AND l.classid = k.hi::oid AND l.objid = k.lo::oid ` +
+      `WHERE l.locktype = 'advisory' ` +
+      `AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    [names, owners.sessionIds.map((sid) => sessionKey(sid))],
+  );
+  return Number(n);
+}
+
+/** The store's namespace of per-session locks (SESSION_LOCK_NAMESPACE in session-lock.ts). */
+const SESSION_LOCK_NAMESPACE = 0x0b0d;
+
+/** How a request ended: its answer, or why there was none (an error, or no answer in time). */
+export interface TimedOutcome<T> {
+  ms: number;
+  answer?: T;
+  failure?: string;
+}
+
+/**
+ * Runs `request` and measures it, giving up on it after `boundMs`: a hang guard, so a
+ * request stuck behind a lock fails the test at the bound rather than at jest's timeout.
+ */
+export async function timed<T>(
+  request: () => Promise<T>,
+  boundMs: number,
+): Promise<TimedOutcome<T>> {
+  const started = performance.now();
+  const elapsed = () => performance.now() - started;
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<TimedOutcome<T>>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ ms: elapsed(), failure: `no answer in ${boundMs} ms` }),
+      boundMs,
+    );
+  });
+  const answered = request().then(
+    (answer) => ({ ms: elapsed(), answer }),
+    (e: Error) => ({ ms: elapsed(), failure: e.message }),
+  );
+  try {
+    return await Promise.race([answered, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Servers of a stack's settings booted together on a schema of their own. */
+export interface BootedTogether {
+  schema: string;
+  servers: ServerProcess[];
+  /** Stops them, drops their schema and removes their homes. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `count` servers at the same moment with the settings of the stack's first server
+ * (its database URL, pooler and provider), each in a home of its own, on a schema `schema`
+ * that does not exist yet: they race to create and migrate it. Resolves once every one
+ * answers, or rejects with the output of one that exited or never answered.
+ */
+export async function bootTogether(
+  stack: Stack,
+  schema: string,
+  count: number,
+): Promise<BootedTogether> {
+  const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+  const homes = ports.map(() => tempHome('bodhi-e2e-boot-'));
+  const servers = ports.map(
+    (port, i) =>
+      new ServerProcess(
+        `http://127.0.0.1:${port}`,
+        {
+          ...stack.servers[0].env,
+          [BODHI_PORT]: String(port),
+          [BODHI_HOME]: homes[i].dir,
+          [BODHI_SESSION_DB_SCHEMA]: schema,
+        },
+        { name: `bodhi-server-boot-${i}` },
+      ),
+  );
+  const stop = async () => {
+    await Promise.allSettled(servers.map((s) => s.stop()));
+    await stack.db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    for (const home of homes) home.remove();
+  };
+  const booted = await Promise.allSettled(servers.map((s) => s.up()));
+  const failed = booted.find((b): b is PromiseRejectedResult => b.status === 'rejected');
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  return { schema, servers, stop };
+}
+
+/** One request of SessionTraffic, and where and when it went. */
+export interface TrafficOutcome {
+  url: string;
+  /** What the test was doing meanwhile (SessionTraffic.phase). */
+  phase: string;
+  ms: number;
+  status?: number;
+  authStatus?: unknown;
+  failure?: string;
+}
+
+/**
+ * One client using its session without pause: GET /user, one request at a time, turn
+ * about over the servers in service. A server is taken out of service before it stops (a
+ * stopped one refuses connections at once, which says nothing about the cluster), so the
+ * traffic shows what a user behind a load balancer sees during a rolling restart.
+ */
+export class SessionTraffic {
+  /** The client making the requests (its cookie follows what the servers set). */
+  readonly client: BodhiClient;
+  readonly outcomes: TrafficOutcome[] = [];
+  phase = 'first';
+  private readonly inService: Set<string>;
+  private inFlight: Promise<void> = Promise.resolve();
+  private started = 0;
+  private running = true;
+  private readonly loop: Promise<void>;
+
+  /** Starts the traffic with `client`'s session (its cookie), over `urls`. */
+  constructor(
+    client: BodhiClient,
+    urls: string[],
+    private readonly boundMs: number,
+  ) {
+    this.client = client.on(urls[0]);
+    this.inService = new Set(urls);
+    this.loop = this.run();
+  }
+
+  /** Takes `url` out of service; resolves once no request to it is in flight. */
+  async drain(url: string): Promise<void> {
+    this.inService.delete(url);
+    await this.inFlight;
+  }
+
+  restore(url: string): void {
+    this.inService.add(url);
+  }
+
+  /**
+   * Resolves once `count` requests started after this call have been answered (or failed):
+   * requests made in the current phase.
+   */
+  served(count: number, timeoutMs = 30_000): Promise<void> {
+    const target = this.started + count;
+    return until(() => this.outcomes.length >= target, timeoutMs);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    for (let turn = 0; this.running; turn++) {
+      const urls = [...this.inService];
+      if (urls.length === 0) throw new Error('no server in service');
+      this.inFlight = this.request(urls[turn % urls.length]);
+      await this.inFlight;
+    }
+  }
+
+  private async request(url: string): Promise<void> {
+    const phase = this.phase;
+    this.started++;
+    this.client.baseUrl = url;
+    const { ms, answer, failure } = await timed(() => this.client.user(), this.boundMs);
+    this.outcomes.push({
+      url,
+      phase,
+      ms,
+      status: answer?.status,
+      authStatus: answer?.body.auth_status,
+      failure,
+    });
+  }
+}
