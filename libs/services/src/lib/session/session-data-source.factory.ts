@@ -1,27 +1,16 @@
 import { Logger } from '@nestjs/common';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
-import { ensureDirectory } from '../util/fs.util.js';
 import { redactSecrets, urlPassword } from '../util/redact.util.js';
-import {
-  migrationsTableName,
-  REKEY_MIGRATION,
-  sessionMigrations,
-} from './migrations/session.migrations.js';
-import { describeSessionDb } from './session-db-url.util.js';
+import { migrationsTableName, sessionMigrations } from './migrations/session.migrations.js';
+import { describeSessionDb, SessionDbTarget } from './session-db-url.util.js';
 import type { ResolvedSessionOptions } from './session.options.js';
-import { quoteIdent, SessionTableRef } from './session-sql.js';
+import { SessionTableRef } from './session-sql.js';
 import { SessionCipher } from './session-cipher.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionRevocations } from './session-revocations.js';
-import { SQLITE_SERVING_BUSY_TIMEOUT_MS, sqliteHandle } from './session-sql.executor.js';
-import { withAdvisoryLock } from './advisory-lock.js';
-import {
-  SQLITE_JOURNAL_SIZE_LIMIT,
-  SQLITE_WAL_BACKSTOP_PAGES,
-  SqliteWalCheckpointer,
-} from './sqlite-wal-checkpointer.js';
+import { sqliteHandle } from './session-sql.executor.js';
+import { SqliteWalCheckpointer } from './sqlite-wal-checkpointer.js';
+import { sessionDialect } from './dialects/index.js';
 
 /** The session database could not be opened or migrated; the message is safe to print. */
 export class SessionDbUnavailableError extends Error {
@@ -35,45 +24,20 @@ export function sessionTableRef(options: ResolvedSessionOptions): SessionTableRe
   return { kind: options.target.kind, table: options.tableName, schema: options.schema };
 }
 
-function dataSourceOptions(options: ResolvedSessionOptions): DataSourceOptions {
-  const ref = sessionTableRef(options);
-  const common = {
-    migrations: sessionMigrations(ref),
+/** A DataSource's options on `target` (the serving URL, or the migration URL). */
+function dataSourceOptions(
+  options: ResolvedSessionOptions,
+  target: SessionDbTarget = options.target,
+): DataSourceOptions {
+  return {
+    ...sessionDialect(target.kind).driverOptions(options, target),
+    migrations: sessionMigrations(sessionTableRef(options)),
     migrationsTableName: migrationsTableName(options.tableName),
     migrationsRun: false,
     synchronize: false,
     // TypeORM would log query parameters (session data, tokens) on errors.
     logging: false,
-  } as const;
-  const { target } = options;
-  if (target.kind === 'sqlite') {
-    return {
-      ...common,
-      type: 'better-sqlite3',
-      database: target.database,
-      enableWAL: target.database !== ':memory:',
-      // WAL + NORMAL keeps every committed write across a process crash (only an OS crash
-      // may lose the last transactions). Opening waits for another process's lock (boot may
-      // block); once migrated, the connection stops waiting inside SQLite (migrateSqlite).
-      prepareDatabase: (db: { pragma(sql: string): unknown }) => {
-        db.pragma(`busy_timeout = ${SQLITE_OPEN_BUSY_TIMEOUT_MS}`);
-        db.pragma('synchronous = NORMAL');
-        // Deleted rows (ended sessions) are overwritten with zeros, not left in free pages.
-        db.pragma('secure_delete = ON');
-        // Checkpoints run in a worker (SqliteWalCheckpointer); these bound the WAL without it.
-        db.pragma(`wal_autocheckpoint = ${SQLITE_WAL_BACKSTOP_PAGES}`);
-        db.pragma(`journal_size_limit = ${SQLITE_JOURNAL_SIZE_LIMIT}`);
-      },
-    };
-  }
-  return {
-    ...common,
-    type: 'postgres',
-    url: target.url,
-    schema: options.schema,
-    applicationName: 'bodhi-session',
-    extra: { max: options.poolSize, connectionTimeoutMillis: 10_000 },
-  };
+  } as DataSourceOptions;
 }
 
 /**
@@ -102,105 +66,74 @@ export class SessionDataSource extends DataSource {
   }
 }
 
-/** How long opening the SQLite file (journal mode) waits for another process's lock. */
-const SQLITE_OPEN_BUSY_TIMEOUT_MS = 5000;
-/** How long a booting process waits for another one's migrations (a re-key takes seconds). */
-const SQLITE_MIGRATION_LOCK_TIMEOUT_MS = 120_000;
+/** The password of a URL target, to keep out of error messages. */
+const passwordOf = (target: SessionDbTarget) =>
+  'url' in target ? urlPassword(target.url) : undefined;
+
+const sameTarget = (a: SessionDbTarget, b: SessionDbTarget) =>
+  JSON.stringify(a) === JSON.stringify(b);
 
 /**
- * Serializes migrations across processes sharing one SQLite file: TypeORM reads which
- * migrations ran before it opens its transaction, so two processes booting at once would
- * both run (and record) the pending ones. The write lock is taken first (BEGIN IMMEDIATE),
- * and the migrations run inside it; the second process waits, then finds them done. That
- * wait is SQLite's own busy_timeout, which blocks the thread: nothing is served yet at boot,
- * and the transaction holds while TypeORM's migrations run. Then the connection is set to
- * serve: no wait inside SQLite, the executor retries on a timer (SqliteExecutor).
+ * Brings the schema up to date, by the dialect's rules (PostgreSQL: one transaction under a
+ * transaction-scoped lock). With a migration URL of its own (a direct connection beside a
+ * pooler's), the migrations run over a short-lived DataSource on it (one connection, closed
+ * afterwards) and the serving DataSource does not migrate.
  */
-async function migrateSqlite(ds: DataSource): Promise<void> {
-  const db = sqliteHandle(ds);
-  db.pragma(`busy_timeout = ${SQLITE_MIGRATION_LOCK_TIMEOUT_MS}`);
+async function migrate(
+  ds: DataSource,
+  options: ResolvedSessionOptions,
+  lockTimeoutMs?: number,
+): Promise<void> {
+  const { target, migrationTarget } = options;
+  const dialect = sessionDialect(target.kind);
+  if (sameTarget(migrationTarget, target)) {
+    await dialect.migrate(ds, options, lockTimeoutMs);
+    return;
+  }
+  const migrator = new DataSource(dataSourceOptions({ ...options, poolSize: 1 }, migrationTarget));
   try {
-    db.exec('BEGIN IMMEDIATE');
-    let ran: { name: string }[];
-    try {
-      ran = await ds.runMigrations({ transaction: 'none' });
-      db.exec('COMMIT');
-    } catch (e) {
-      if (db.inTransaction) db.exec('ROLLBACK');
-      throw e;
-    }
-    // Pages an earlier release freed (logged-out sessions, their tokens in plain text) stay
-    // in the file until reused; secure_delete scrubs only what is deleted from now on. The
-    // release that re-keys the table rebuilds the file once, without them.
-    if (ran.some((m) => m.name === REKEY_MIGRATION)) {
-      db.exec('VACUUM');
-      // The rebuilt pages are in the WAL; copying them back overwrites the old file's.
-      db.pragma('wal_checkpoint(TRUNCATE)');
-    }
+    await migrator.initialize();
+    await dialect.migrate(migrator, options, lockTimeoutMs);
+  } catch (e) {
+    // The outer message names (and redacts) the serving URL only.
+    const message = redactSecrets(e instanceof Error ? e.message : String(e), [
+      passwordOf(migrationTarget),
+    ]);
+    throw new Error(`over the migration URL (${describeSessionDb(migrationTarget)}): ${message}`);
   } finally {
-    db.pragma(`busy_timeout = ${SQLITE_SERVING_BUSY_TIMEOUT_MS}`);
+    // Migrated or not, the outcome stands: a failed close only leaves a connection to time out.
+    if (migrator.isInitialized) await migrator.destroy().catch(() => undefined);
   }
 }
 
 /**
- * The session file readable by its owner only (mode 600), made so before SQLite opens it:
- * SQLite creates the `-wal` and `-shm` files with the database file's mode. Files an
- * earlier release made (mode 644 under the usual umask) are narrowed too.
+ * Opens the session database named by the options and brings its schema up to date.
+ * `migrationLockTimeoutMs`: how long to wait for another process's migrations before
+ * failing (the dialect's default: 120 s).
  */
-function restrictSqliteFiles(database: string): void {
-  fs.closeSync(fs.openSync(database, 'a', 0o600));
-  for (const file of [database, `${database}-wal`, `${database}-shm`, `${database}-journal`]) {
-    try {
-      fs.chmodSync(file, 0o600);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-  }
-}
-
-/**
- * Serializes migrations across processes sharing one PostgreSQL: an advisory lock held while
- * the schema is created and migrations run.
- */
-async function migratePostgres(ds: DataSource, options: ResolvedSessionOptions): Promise<void> {
-  const key = `bodhi-session-migrate:${options.schema ?? 'public'}.${options.tableName}`;
-  await withAdvisoryLock(ds, key, 'block', async () => {
-    if (options.schema) await ds.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(options.schema)}`);
-    await ds.runMigrations({ transaction: 'each' });
-  });
-}
-
-/** Opens the session database named by the options and brings its schema up to date. */
 export async function createSessionDataSource(
   options: ResolvedSessionOptions,
   logger = new Logger('SessionDataSource'),
+  { migrationLockTimeoutMs }: { migrationLockTimeoutMs?: number } = {},
 ): Promise<SessionDataSource> {
   const where = describeSessionDb(options.target);
+  const dialect = sessionDialect(options.target.kind);
   const ds = new SessionDataSource(dataSourceOptions(options));
   const safe = (e: unknown) =>
-    redactSecrets(e instanceof Error ? e.message : String(e), [
-      options.target.kind === 'postgres' ? urlPassword(options.target.url) : undefined,
-    ]);
+    redactSecrets(e instanceof Error ? e.message : String(e), [passwordOf(options.target)]);
   try {
-    if (options.target.kind === 'sqlite' && options.target.database !== ':memory:') {
-      ensureDirectory(path.dirname(options.target.database));
-      restrictSqliteFiles(options.target.database);
-    }
+    dialect.beforeOpen?.(options);
     await ds.initialize();
   } catch (e) {
     throw new SessionDbUnavailableError(`Cannot open session database (${where}): ${safe(e)}`);
   }
   try {
-    if (options.target.kind === 'postgres') await migratePostgres(ds, options);
-    else await migrateSqlite(ds);
+    await migrate(ds, options, migrationLockTimeoutMs);
   } catch (e) {
     await ds.destroy().catch(() => undefined);
     throw new SessionDbUnavailableError(`Cannot migrate session database (${where}): ${safe(e)}`);
   }
-  const { target } = options;
-  if (target.kind === 'sqlite' && target.database !== ':memory:') {
-    ds.startWalCheckpointer(target.database);
-  }
+  dialect.afterMigrate?.(ds, options);
   logger.log(`Session store ready: ${where}, table ${options.tableName}`);
   return ds;
 }

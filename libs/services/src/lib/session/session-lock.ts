@@ -1,6 +1,9 @@
 import type { DataSource } from 'typeorm';
 import type { SessionDbKind } from './session-db-url.util.js';
-import { AdvisoryLockKey, withTransactionLock } from './transaction-lock.js';
+import type { AdvisoryLockKey } from './transaction-lock.js';
+import { sessionDialect, type SessionDialect } from './dialects/index.js';
+
+type CrossProcessLock = NonNullable<SessionDialect['crossProcessLock']>;
 
 /** Advisory-lock namespace of per-session locks (the two-int key space; see pg docs). */
 const SESSION_LOCK_NAMESPACE = 0x0b0d;
@@ -52,33 +55,42 @@ export class SessionLock {
     this.tails.set(sid, tail);
     await previous;
     try {
-      return this.kind === 'postgres' ? await this.withClusterLock(sid, work) : await work();
+      const lock = sessionDialect(this.kind).crossProcessLock;
+      return lock ? await this.withClusterLock(lock, sid, work) : await work();
     } finally {
       release();
       if (this.tails.get(sid) === tail) this.tails.delete(sid);
     }
   }
 
-  private async withClusterLock<T>(sid: string, work: () => Promise<T>): Promise<T> {
+  private async withClusterLock<T>(
+    lock: CrossProcessLock,
+    sid: string,
+    work: () => Promise<T>,
+  ): Promise<T> {
     if (this.holders >= this.maxHolders)
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.holders++;
     try {
-      return await this.holdClusterLock(sid, work);
+      return await this.holdClusterLock(lock, sid, work);
     } finally {
       this.holders--;
       this.waiting.shift()?.();
     }
   }
 
-  private async holdClusterLock<T>(sid: string, work: () => Promise<T>): Promise<T> {
+  private async holdClusterLock<T>(
+    lock: CrossProcessLock,
+    sid: string,
+    work: () => Promise<T>,
+  ): Promise<T> {
     // The work runs on pool connections of its own: what it saves commits as it goes, not
     // with the lock's transaction.
-    const held = await withTransactionLock(
+    const held = await lock(
       this.dataSource,
       sessionLockKey(sid),
       { timeoutMs: this.timeoutMs },
-      () => work(),
+      work,
     );
     if (!held.acquired) throw new SessionLockTimeoutError(this.timeoutMs);
     return held.value;

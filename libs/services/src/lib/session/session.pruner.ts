@@ -4,7 +4,7 @@ import { InjectResolvedSessionOptions, InjectSessionDataSource } from './session
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionDataSource } from './session-data-source.factory.js';
-import { withTransactionLock } from './transaction-lock.js';
+import { sessionDialect } from './dialects/index.js';
 import { SessionRevocations } from './session-revocations.js';
 
 /** Batches between waits for the SQLite checkpoint worker (about 1–2k WAL frames). */
@@ -67,9 +67,10 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async pruneAll(): Promise<number> {
-    if (this.store.kind !== 'postgres') return this.pruneTables();
+    const lock = sessionDialect(this.store.kind).crossProcessLock;
+    if (!lock) return this.pruneTables();
     const key = `bodhi-session-prune:${this.options.schema ?? 'public'}.${this.options.tableName}`;
-    const round = await withTransactionLock(this.dataSource, key, 'try', () => this.pruneTables());
+    const round = await lock(this.dataSource, key, 'try', () => this.pruneTables());
     return round.acquired ? round.value : 0;
   }
 

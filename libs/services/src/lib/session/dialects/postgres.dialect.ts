@@ -24,9 +24,7 @@ export const postgresDialect: SessionDialect = {
       extra: { max: options.poolSize, connectionTimeoutMillis: 10_000 },
     };
   },
-  beforeOpen() {},
   migrate: runPostgresMigrations,
-  afterMigrate() {},
   executor: (dataSource, { statements = DEFAULT_SESSION_DB_STATEMENTS }) =>
     new PostgresExecutor((dataSource.driver as unknown as { master: Pool }).master, statements),
   crossProcessLock: (dataSource, key, wait, work) =>

@@ -23,7 +23,7 @@ export interface SessionDialect {
   /** The driver options of a DataSource on `target` (the serving or the migration URL). */
   driverOptions(options: ResolvedSessionOptions, target: SessionDbTarget): DriverOptions;
   /** What must hold before the database is opened. */
-  beforeOpen(options: ResolvedSessionOptions): void;
+  beforeOpen?(options: ResolvedSessionOptions): void;
   /**
    * Brings the schema up to date, once however many processes boot at the same moment.
    * `lockTimeoutMs`: how long to wait for another process's migrations (the default of each).
@@ -34,7 +34,7 @@ export interface SessionDialect {
     lockTimeoutMs?: number,
   ): Promise<void>;
   /** What starts once the database is migrated, on the serving DataSource. */
-  afterMigrate(
+  afterMigrate?(
     dataSource: DataSource & { startWalCheckpointer(file: string): void },
     options: ResolvedSessionOptions,
   ): void;

@@ -1,6 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { companionTable, qualifiedTable, quoteIdent, SessionTableRef } from '../session-sql.js';
 import { sqliteHandle } from '../session-sql.executor.js';
+import { SQL_DIALECTS } from '../dialects/sql-dialect.js';
 import { pgSessionKey, SESSION_KEY_PATTERN, sessionKey } from '../session-key.js';
 
 /** The migration that re-keys rows by the hash of their id (v4). */
@@ -23,11 +24,14 @@ type MigrationClass = new () => MigrationInterface;
 export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
   const t = qualifiedTable(ref);
   const index = (column: string) => quoteIdent(`${ref.table}_${column}_idx`);
+  const dialect = SQL_DIALECTS[ref.kind];
+  const { types } = dialect;
+  // The re-key (v4) is written per backend: SQLite calls a JS function, PostgreSQL batches.
   const pg = ref.kind === 'postgres';
   /** Adds a column unless it is there (a table upgraded in place, or a racing process). */
-  const addColumn = async (q: QueryRunner, column: string, pgType: string, sqliteType: string) => {
-    if (pg) {
-      await q.query(`ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS ${column} ${pgType}`);
+  const addColumn = async (q: QueryRunner, column: string, type: string) => {
+    if (dialect.addColumnIfNotExists) {
+      await q.query(`ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS ${column} ${type}`);
       return;
     }
     // SQLite has no ADD COLUMN IF NOT EXISTS.
@@ -35,7 +39,7 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
       `PRAGMA table_info(${quoteIdent(ref.table)})`,
     );
     if (!columns.some((c) => c.name === column)) {
-      await q.query(`ALTER TABLE ${t} ADD COLUMN ${column} ${sqliteType}`);
+      await q.query(`ALTER TABLE ${t} ADD COLUMN ${column} ${type}`);
     }
   };
 
@@ -62,13 +66,15 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
     name = 'AddSessionUserId1763856000001';
 
     async up(q: QueryRunner): Promise<void> {
-      await addColumn(q, 'user_id', 'text', 'TEXT');
+      await addColumn(q, 'user_id', types.text);
       await q.query(`CREATE INDEX IF NOT EXISTS ${index('user_id')} ON ${t} (user_id)`);
     }
 
     async down(q: QueryRunner): Promise<void> {
       const qualifiedIndex =
-        pg && ref.schema ? `${quoteIdent(ref.schema)}.${index('user_id')}` : index('user_id');
+        dialect.hasSchemas && ref.schema
+          ? `${quoteIdent(ref.schema)}.${index('user_id')}`
+          : index('user_id');
       await q.query(`DROP INDEX IF EXISTS ${qualifiedIndex}`);
       await q.query(`ALTER TABLE ${t} DROP COLUMN user_id`);
     }
@@ -82,7 +88,7 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
       const ur = qualifiedTable(companionTable(ref, 'userRevocations'));
       const rt = companionTable(ref, 'revokedTokens');
       const rq = qualifiedTable(companionTable(ref, 'revocationQueue'));
-      const bigint = pg ? 'bigint' : 'INTEGER';
+      const { bigint } = types;
       await q.query(
         `CREATE TABLE IF NOT EXISTS ${ur} (user_id text PRIMARY KEY NOT NULL, not_before ${bigint} NOT NULL)`,
       );
@@ -94,7 +100,7 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
       );
       await q.query(
         `CREATE TABLE IF NOT EXISTS ${rq} (` +
-          `id ${pg ? 'bigserial PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT'}, ` +
+          `id ${types.serialKey}, ` +
           `kind text NOT NULL, subject text NOT NULL, attempts integer NOT NULL, ` +
           `next_attempt_at ${bigint} NOT NULL, give_up_at ${bigint} NOT NULL)`,
       );
@@ -169,7 +175,7 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
     name = 'AddSessionCreatedAt1765152000000';
 
     async up(q: QueryRunner): Promise<void> {
-      await addColumn(q, 'created_at', 'bigint', 'INTEGER');
+      await addColumn(q, 'created_at', types.bigint);
     }
 
     async down(q: QueryRunner): Promise<void> {
@@ -186,9 +192,9 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
     name = 'AddSessionDevice1765238400000';
 
     async up(q: QueryRunner): Promise<void> {
-      await addColumn(q, 'last_seen_at', 'bigint', 'INTEGER');
-      await addColumn(q, 'user_agent', 'text', 'TEXT');
-      await addColumn(q, 'client_address', 'text', 'TEXT');
+      await addColumn(q, 'last_seen_at', types.bigint);
+      await addColumn(q, 'user_agent', types.text);
+      await addColumn(q, 'client_address', types.text);
     }
 
     async down(q: QueryRunner): Promise<void> {
