@@ -41,7 +41,13 @@ export {
   TokenRevokedError,
 } from './lib/revocation/revocation.service.js';
 export { SessionPruner } from './lib/session/session.pruner.js';
-export { SessionLock, SessionLockTimeoutError } from './lib/session/session-lock.js';
+export {
+  SessionLock,
+  SessionLockTimeoutError,
+  sessionLockKey,
+} from './lib/session/session-lock.js';
+export { migrationLockKey, pruneLockKey } from './lib/session/lock-keys.js';
+export { advisoryLockRowsQuery, type AdvisoryLockKey } from './lib/session/transaction-lock.js';
 export {
   InvalidEncryptionKeyError,
   parseEncryptionKeys,

@@ -2,7 +2,17 @@
 // from those of specs sharing the test PostgreSQL), requests timed against a hang bound,
 // instances booted together on a fresh schema, and a client that keeps using its session
 // while instances restart.
-import { BODHI_HOME, BODHI_PORT, BODHI_SESSION_DB_SCHEMA, sessionKey } from '@bodhi/services';
+import {
+  advisoryLockRowsQuery,
+  type AdvisoryLockKey,
+  BODHI_HOME,
+  BODHI_PORT,
+  BODHI_SESSION_DB_SCHEMA,
+  migrationLockKey,
+  pruneLockKey,
+  sessionKey,
+  sessionLockKey,
+} from '@bodhi/services';
 import { BodhiClient } from './bodhi-client.js';
 import { freePort } from './ports.js';
 import { ServerProcess } from './server-process.js';
@@ -21,33 +31,25 @@ export interface LockOwners {
 /**
  * How many advisory locks are held in `db`'s database under keys the session store of
  * `owners` takes: the migration and the prune lock of each schema's table, and the lock of
- * each session. Keys are derived as the store derives them (libs/services: the migration,
- * the pruner, and SessionService's lock of a session's row key in namespace 0x0b0d of the
- * two-int key space; `hashtext` of each name), so locks of specs running beside this one on the same
- * PostgreSQL are not counted. A key shows in pg_locks as two oids: a bigint's high and low
- * halves (objsubid 1), or the two ints (objsubid 2).
+ * each session (by its row key, as SessionService locks it). The keys and the pg_locks query
+ * are the store's own, so locks of specs running beside this one on the same PostgreSQL are
+ * not counted, and a renamed key cannot make the count silently zero.
  */
 export async function heldAdvisoryLocks(db: TestSessionDb, owners: LockOwners): Promise<number> {
-  const names = owners.schemas.flatMap((schema) =>
-    ['migrate', 'prune'].map((lock) => `bodhi-session-${lock}:${schema}.${db.table}`),
-  );
-  const [{ n }] = await db.query<{ n: string }>(
-    `WITH keys (subid, hi, lo) AS (` +
-      `SELECT 1, (hashtext(name)::bigint >> 32) & 4294967295, hashtext(name)::bigint & 4294967295 ` +
-      `FROM unnest($1::text[]) AS name UNION ALL ` +
-      `SELECT 2, ${SESSION_LOCK_NAMESPACE}, hashtext(sid)::bigint & 4294967295 ` +
-      `FROM unnest($2::text[]) AS sid) ` +
-      `SELECT count(*) AS n FROM pg_locks l JOIN keys k ` +
-      `ON l.objsubid = k.subid AND l.classid = k.hi::oid AND l.objid = k.lo::oid ` +
-      `WHERE l.locktype = 'advisory' ` +
-      `AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-    [names, owners.sessionIds.map((sid) => sessionKey(sid))],
-  );
-  return Number(n);
+  const keys: AdvisoryLockKey[] = [
+    ...owners.schemas.flatMap((schema) => [
+      migrationLockKey(schema, db.table),
+      pruneLockKey(schema, db.table),
+    ]),
+    ...owners.sessionIds.map((sid) => sessionLockKey(sessionKey(sid))),
+  ];
+  let held = 0;
+  for (const key of keys) {
+    const { sql, params } = advisoryLockRowsQuery(key);
+    held += (await db.query(sql, params)).length;
+  }
+  return held;
 }
-
-/** The store's namespace of per-session locks (SESSION_LOCK_NAMESPACE in session-lock.ts). */
-const SESSION_LOCK_NAMESPACE = 0x0b0d;
 
 /** How a request ended: its answer, or why there was none (an error, or no answer in time). */
 export interface TimedOutcome<T> {

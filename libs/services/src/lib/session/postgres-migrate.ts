@@ -2,20 +2,13 @@ import { DataSource, MigrationExecutor } from 'typeorm';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { quoteIdent } from './session-sql.js';
 import { withTransactionLock } from './transaction-lock.js';
+import { migrationLockKey } from './lock-keys.js';
 
 /**
  * How long a booting instance waits for another one's migrations before its boot fails (a
  * re-key of a large table takes seconds; a holder longer than this is stuck, not busy).
  */
 export const PG_MIGRATION_LOCK_TIMEOUT_MS = 120_000;
-
-/**
- * The migration lock of one session table. The same key as releases whose lock was
- * session-level: a session-level and a transaction-level hold of one key exclude each other,
- * so an instance of either release keeps the other out during a rolling upgrade.
- */
-const migrationLockKey = (options: ResolvedSessionOptions) =>
-  `bodhi-session-migrate:${options.schema ?? 'public'}.${options.tableName}`;
 
 const seconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
 
@@ -34,7 +27,7 @@ export async function runPostgresMigrations(
 ): Promise<void> {
   const outcome = await withTransactionLock(
     ds,
-    migrationLockKey(options),
+    migrationLockKey(options.schema, options.tableName),
     { timeoutMs: lockTimeoutMs },
     async (runner) => {
       if (options.schema) {

@@ -5,6 +5,7 @@ import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionDataSource } from './session-data-source.factory.js';
 import { sessionDialect } from './dialects/index.js';
+import { pruneLockKey } from './lock-keys.js';
 import { SessionRevocations } from './session-revocations.js';
 
 /** Batches between waits for the SQLite checkpoint worker (about 1–2k WAL frames). */
@@ -69,7 +70,7 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
   private async pruneAll(): Promise<number> {
     const lock = sessionDialect(this.store.kind).crossProcessLock;
     if (!lock) return this.pruneTables();
-    const key = `bodhi-session-prune:${this.options.schema ?? 'public'}.${this.options.tableName}`;
+    const key = pruneLockKey(this.options.schema, this.options.tableName);
     const round = await lock(this.dataSource, key, 'try', () => this.pruneTables());
     return round.acquired ? round.value : 0;
   }

@@ -143,7 +143,9 @@ export function advisoryLockRowsQuery(key: AdvisoryLockKey): { sql: string; para
   return {
     sql:
       `SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory' AND objsubid = ${objsubid}` +
-      ` AND classid = ((${classid}) & 4294967295)::oid AND objid = ((${objid}) & 4294967295)::oid`,
+      ` AND classid = ((${classid}) & 4294967295)::oid AND objid = ((${objid}) & 4294967295)::oid` +
+      // Advisory keys are per database: the same key in another database is another lock.
+      ' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())',
     params,
   };
 }
