@@ -19,6 +19,8 @@ const ACCESS_TOKEN_TTL_SECONDS = 2;
 const HANG_BOUND_MS = 5_000;
 const REFRESH_ROUNDS = 10;
 const REQUESTS_PER_ROUND = 20;
+/** More sessions than the harness's PgBouncer has server connections (default_pool_size 4). */
+const REFRESHING_SESSIONS = 8;
 const BOOT_ROUNDS = 10;
 const BOOTING_TOGETHER = 3;
 
@@ -109,6 +111,34 @@ describe.each(SETUPS)('a cluster of two servers on one PostgreSQL, $name', ({ op
       });
     }
   }, 120_000);
+
+  it(`${REFRESHING_SESSIONS} sessions refreshing at once on both servers all answer, each refreshed once`, async () => {
+    // Each holder of a session's refresh lock keeps a connection in an open transaction; with
+    // more holders than the pooler has server connections, work that needs another connection
+    // waits for one only a holder could free, and the store freezes.
+    const sessions: BodhiClient[] = [];
+    for (let i = 0; i < REFRESHING_SESSIONS; i++) {
+      sessions.push(await loggedIn(i % 2 ? b : a, DEMO_USER));
+    }
+    for (const session of sessions) await stack.untilAccessTokenExpired(session.sessionId());
+    const grantsBefore = await stack.refreshGrants();
+    const outcomes = await Promise.all(
+      sessions.flatMap((session) =>
+        [a, b].map((url) => timed(() => session.on(url).user(), HANG_BOUND_MS)),
+      ),
+    );
+    expect({
+      grants: (await stack.refreshGrants()) - grantsBefore,
+      answers: outcomes.map(
+        (o) => o.failure ?? `${o.answer?.status} ${o.answer?.body.auth_status}`,
+      ),
+      slowMs: outcomes.filter((o) => o.ms >= HANG_BOUND_MS).map((o) => Math.round(o.ms)),
+    }).toEqual({
+      grants: REFRESHING_SESSIONS,
+      answers: Array(REFRESHING_SESSIONS * 2).fill('200 logged_in'),
+      slowMs: [],
+    });
+  }, 60_000);
 
   it(`${BOOTING_TOGETHER} instances booting at the same moment on a new schema all come up and migrate once (${BOOT_ROUNDS} times)`, async () => {
     // What every boot must record, each once: the migrations the stack's schema holds.
