@@ -14,6 +14,8 @@ import { WORKSPACE_ROOT } from '@bodhi/testing';
  */
 const SESSION_LEVEL_ADVISORY = new RegExp(
   ['\\bpg', '(?:try_)?advisory', '(?:lock|unlock)(?:_shared|_all)?\\b'].join('_'),
+  // SQL is case-insensitive: the same call in capitals is still that call.
+  'i',
 );
 
 /** Where the code is: every tracked file under these, specs and scripts included. */

@@ -1,4 +1,4 @@
-import { DataSource, MigrationExecutor } from 'typeorm';
+import { DataSource, MigrationExecutor, QueryRunner } from 'typeorm';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { quoteIdent } from './session-sql.js';
 import { withTransactionLock } from './transaction-lock.js';
@@ -9,6 +9,14 @@ import { migrationLockKey } from './lock-keys.js';
  * re-key of a large table takes seconds; a holder longer than this is stuck, not busy).
  */
 export const PG_MIGRATION_LOCK_TIMEOUT_MS = 120_000;
+
+/** How long one migration statement waits for a table lock before the boot fails. */
+export const PG_MIGRATION_TABLE_LOCK_TIMEOUT_MS = 10_000;
+
+/** SQLSTATE lock_not_available, as TypeORM's QueryFailedError carries it. */
+const isLockTimeout = (e: unknown) =>
+  (e as { code?: unknown; driverError?: { code?: unknown } } | null)?.code === '55P03' ||
+  (e as { driverError?: { code?: unknown } } | null)?.driverError?.code === '55P03';
 
 const seconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
 
@@ -30,15 +38,19 @@ export async function runPostgresMigrations(
     migrationLockKey(options.schema, options.tableName),
     { timeoutMs: lockTimeoutMs },
     async (runner) => {
-      if (options.schema) {
-        await runner.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(options.schema)}`);
+      // A table lock a migration needs (ALTER TABLE: ACCESS EXCLUSIVE) waits behind any
+      // long transaction on the table (a backup), and every request queues behind that
+      // wait: it fails the boot after a bounded wait instead. SET LOCAL: this transaction only.
+      await runner.query(`SET LOCAL lock_timeout = '${PG_MIGRATION_TABLE_LOCK_TIMEOUT_MS}ms'`);
+      try {
+        await migrateOn(ds, runner, options);
+      } catch (e) {
+        if (!isLockTimeout(e)) throw e;
+        throw new Error(
+          `a migration waited ${seconds(PG_MIGRATION_TABLE_LOCK_TIMEOUT_MS)} for a lock on the ` +
+            'session tables (a long transaction, such as a backup, holds them); nothing was changed',
+        );
       }
-      // On the lock's runner: the executor creates its table, reads what ran and runs the
-      // rest on it, and leaves the runner to us (it releases only runners it made). 'none':
-      // the lock's transaction is already the one transaction around everything.
-      const executor = new MigrationExecutor(ds, runner);
-      executor.transaction = 'none';
-      await executor.executePendingMigrations();
     },
   );
   if (!outcome.acquired) {
@@ -47,4 +59,21 @@ export async function runPostgresMigrations(
         '(still migrating, or stuck in an open transaction)',
     );
   }
+}
+
+/** The migrations, inside the lock's transaction on its runner. */
+async function migrateOn(
+  ds: DataSource,
+  runner: QueryRunner,
+  options: ResolvedSessionOptions,
+): Promise<void> {
+  if (options.schema) {
+    await runner.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(options.schema)}`);
+  }
+  // On the lock's runner: the executor creates its table, reads what ran and runs the
+  // rest on it, and leaves the runner to us (it releases only runners it made). 'none':
+  // the lock's transaction is already the one transaction around everything.
+  const executor = new MigrationExecutor(ds, runner);
+  executor.transaction = 'none';
+  await executor.executePendingMigrations();
 }

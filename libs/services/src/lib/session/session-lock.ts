@@ -37,9 +37,8 @@ export class SessionLock {
    * @param timeoutMs how long a holder waits for another instance's lock (in PostgreSQL, as
    *   its lock_timeout) before giving up with SessionLockTimeoutError.
    * @param maxHolders how many cross-instance locks this process holds at once. Each holder
-   *   keeps a pooled connection (in an open transaction) while its work, which itself needs
-   *   connections, runs; so this must stay below the pool size, or holders starve each
-   *   other of connections.
+   *   keeps a pooled connection (in an open transaction) while its work runs on it; below
+   *   the pool size, requests that need no lock still find connections.
    */
   constructor(
     private readonly dataSource: DataSource,
@@ -68,7 +67,8 @@ export class SessionLock {
     sid: string,
     work: () => Promise<T>,
   ): Promise<T> {
-    if (this.holders >= this.maxHolders)
+    // `while`: a caller arriving as a slot frees may take it before the woken waiter runs.
+    while (this.holders >= this.maxHolders)
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.holders++;
     try {
@@ -84,13 +84,15 @@ export class SessionLock {
     sid: string,
     work: () => Promise<T>,
   ): Promise<T> {
-    // The work runs on pool connections of its own: what it saves commits as it goes, not
-    // with the lock's transaction.
+    // The work's statements run on the lock's own connection (one connection per holder,
+    // so holders cannot starve each other of connections behind a pooler); what it saves
+    // commits with the lock's transaction, before the next holder reads it.
     const held = await lock(
       this.dataSource,
       sessionLockKey(sid),
       { timeoutMs: this.timeoutMs },
       work,
+      { onLockConnection: true },
     );
     if (!held.acquired) throw new SessionLockTimeoutError(this.timeoutMs);
     return held.value;

@@ -71,7 +71,10 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
     const lock = sessionDialect(this.store.kind).crossProcessLock;
     if (!lock) return this.pruneTables();
     const key = pruneLockKey(this.options.schema, this.options.tableName);
-    const round = await lock(this.dataSource, key, 'try', () => this.pruneTables());
+    // Batches on the pool, each committing alone: a long prune is never one transaction.
+    const round = await lock(this.dataSource, key, 'try', () => this.pruneTables(), {
+      onLockConnection: false,
+    });
     return round.acquired ? round.value : 0;
   }
 

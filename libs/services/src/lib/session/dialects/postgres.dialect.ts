@@ -1,7 +1,7 @@
-import type { Pool } from 'pg';
 import { DEFAULT_SESSION_DB_STATEMENTS } from '../../settings/setting.constants.js';
 import { runPostgresMigrations } from '../postgres-migrate.js';
 import { withTransactionLock } from '../transaction-lock.js';
+import { onRunnerConnection, pgPool } from './pinned-connection.js';
 import { PostgresExecutor } from './postgres.executor.js';
 import type { SessionDialect } from './session-dialect.js';
 import { SQL_DIALECTS } from './sql-dialect.js';
@@ -26,7 +26,9 @@ export const postgresDialect: SessionDialect = {
   },
   migrate: runPostgresMigrations,
   executor: (dataSource, { statements = DEFAULT_SESSION_DB_STATEMENTS }) =>
-    new PostgresExecutor((dataSource.driver as unknown as { master: Pool }).master, statements),
-  crossProcessLock: (dataSource, key, wait, work) =>
-    withTransactionLock(dataSource, key, wait, () => work()),
+    new PostgresExecutor(pgPool(dataSource), statements),
+  crossProcessLock: (dataSource, key, wait, work, { onLockConnection }) =>
+    withTransactionLock(dataSource, key, wait, (runner) =>
+      onLockConnection ? onRunnerConnection(dataSource, runner, work) : work(),
+    ),
 };

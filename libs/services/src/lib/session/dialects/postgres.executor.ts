@@ -5,6 +5,7 @@ import {
   type SessionDbStatementMode,
 } from '../../settings/setting.constants.js';
 import { Row, SessionSqlExecutor, unavailable } from '../session-sql.executor.js';
+import { connectionFor } from './pinned-connection.js';
 
 /**
  * SQLSTATEs of a named statement the server connection does not have (26000) or already
@@ -31,7 +32,7 @@ export class PostgresExecutor implements SessionSqlExecutor {
 
   private async query(sql: string, params: unknown[]) {
     try {
-      return await this.pool.query(
+      return await connectionFor(this.pool).query(
         this.statements === 'named'
           ? { name: this.nameOf(sql), text: sql, values: params }
           : { text: sql, values: params },

@@ -43,12 +43,15 @@ export interface SessionDialect {
   /**
    * Mutual exclusion across every process sharing the database, for work under `key`;
    * undefined where one process serves the database, so the in-process lock is the whole
-   * lock (SQLite). The work runs on connections of its own.
+   * lock (SQLite). `onLockConnection`: the store's statements in the work run on the lock's
+   * own connection, inside its transaction, committing with it (a holder then needs no
+   * second connection); else on the pool, each committing alone (a long prune in batches).
    */
   crossProcessLock?<T>(
     dataSource: DataSource,
     key: AdvisoryLockKey,
     wait: TransactionLockWait,
     work: () => Promise<T>,
+    how: { onLockConnection: boolean },
   ): Promise<TransactionLockOutcome<T>>;
 }
