@@ -5,6 +5,7 @@ import {
   deferred,
   openTestStore,
   SESSION_BACKENDS,
+  TEST_PGBOUNCER_URL,
   TestSessionDb,
   until,
 } from '@bodhi/testing';
@@ -110,6 +111,23 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
     it('holds across instances sharing the database', async () => {
       const locks = sources.map((ds) => new SessionLock(ds, kind));
       expect(await peakOverlap(locks, sidOf('sid-cluster'), 20)).toBe(1);
+    });
+
+    it('holds across instances reaching the database through a transaction pooler (PgBouncer)', async () => {
+      const pooled: DataSource[] = [];
+      try {
+        for (let i = 0; i < 2; i++) {
+          const opened = await openTestStore(db, {
+            url: TEST_PGBOUNCER_URL,
+            statements: 'unnamed',
+          });
+          pooled.push(opened.dataSource);
+        }
+        const locks = pooled.map((ds) => new SessionLock(ds, kind));
+        expect(await peakOverlap(locks, sidOf('sid-pooled'), 20)).toBe(1);
+      } finally {
+        await Promise.all(pooled.map((ds) => ds.destroy()));
+      }
     });
 
     it('gives up after its timeout while another instance holds the lock', async () => {

@@ -1,7 +1,13 @@
 import { jest } from '@jest/globals';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
-import { createTestSessionDb, deferred, TestSessionDb, until } from '@bodhi/testing';
+import {
+  createTestSessionDb,
+  deferred,
+  TEST_PGBOUNCER_URL,
+  TestSessionDb,
+  until,
+} from '@bodhi/testing';
 import {
   AdvisoryLockKey,
   advisoryLockRowsQuery,
@@ -16,10 +22,10 @@ describe('withTransactionLock on postgres', () => {
   // Two DataSources stand for two server instances on one database.
   let a: DataSource;
   let b: DataSource;
-  const openDataSource = async (max = 3) =>
+  const openDataSource = async (max = 3, url = db.url) =>
     new DataSource({
       type: 'postgres',
-      url: db.url,
+      url,
       // No idle timeout: a pooled connection lives on, as would anything left on one.
       extra: { max, idleTimeoutMillis: 0 },
     }).initialize();
@@ -264,6 +270,66 @@ describe('withTransactionLock on postgres', () => {
     } finally {
       await single.destroy();
     }
+  });
+
+  describe('through a transaction pooler (PgBouncer, pool_mode = transaction)', () => {
+    // Two instances on the pooler: their statements share its few server connections, so a
+    // lock that belonged to a server connection would be shared between them.
+    let pa: DataSource;
+    let pb: DataSource;
+    beforeAll(async () => {
+      [pa, pb] = await Promise.all([
+        openDataSource(3, TEST_PGBOUNCER_URL),
+        openDataSource(3, TEST_PGBOUNCER_URL),
+      ]);
+    });
+    afterAll(async () => {
+      await Promise.all([pa, pb].map((ds) => ds?.destroy()));
+    });
+    let n = 0;
+    let key: string;
+    beforeEach(() => {
+      key = `transaction-lock-spec:${db.schema}:pooled:${n++}`;
+    });
+    afterEach(async () => {
+      expect(await lockRows(key)).toEqual([]);
+    });
+
+    it('excludes the other instance while held, on whichever server connection it lands', async () => {
+      const left = deferred();
+      const holding = deferred();
+      const held = withTransactionLock(pa, key, 'try', async () => {
+        holding.resolve();
+        await left.promise;
+        return 'held';
+      });
+      await Promise.race([holding.promise, held]);
+      const work = jest.fn(async () => 'other');
+      // Ten tries, each a transaction the pooler may put on any of its server connections.
+      for (let i = 0; i < 10; i++) {
+        expect(await withTransactionLock(pb, key, 'try', work)).toEqual({ acquired: false });
+      }
+      expect(await withTransactionLock(pb, key, { timeoutMs: 50 }, work)).toEqual({
+        acquired: false,
+      });
+      expect(work).not.toHaveBeenCalled();
+      left.resolve();
+      expect(await held).toEqual({ acquired: true, value: 'held' });
+      // Released with the holder's transaction: nothing left on the pooler's connections.
+      expect(await lockRows(key)).toEqual([]);
+      expect(await withTransactionLock(pb, key, 'try', work)).toEqual({
+        acquired: true,
+        value: 'other',
+      });
+    });
+
+    it("makes a waiter wait until the holder's COMMIT, then lets it in", async () => {
+      const other = await holdInTransaction(key);
+      const waiter = withTransactionLock(pb, key, { timeoutMs: 60_000 }, async () => 'waited');
+      await until(async () => (await lockRows(key)).some((row) => !row.granted));
+      await other.end('COMMIT');
+      expect(await waiter).toEqual({ acquired: true, value: 'waited' });
+    });
   });
 
   it('keeps a name and a [namespace, name] pair apart: they are different locks', async () => {

@@ -7,6 +7,7 @@ import {
   SESSION_BACKENDS,
   sessionFixture,
   TEST_ENCRYPTION_KEY,
+  TEST_PGBOUNCER_URL,
   TestSessionDb,
   testSessionOptions,
   until,
@@ -151,33 +152,47 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
     expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
   });
 
-  it('lets three instances boot on a fresh database at the same moment, 5 times: all come up, each migration recorded once', async () => {
-    for (let round = 0; round < 5; round++) {
-      // A fresh database each round (this test's own db stays unused).
-      const fresh = await createTestSessionDb(kind);
-      const booted: DataSource[] = [];
-      try {
-        const instances = await Promise.all(
-          [0, 1, 2].map(async () => {
-            const instance = await openTestStore(fresh);
-            booted.push(instance.dataSource);
-            return instance;
-          }),
-        );
-        const recorded = await fresh.query<{ name: string }>(
-          `SELECT name FROM ${fresh.besideTable('migrations')} ORDER BY id`,
-        );
-        expect(recorded.map((m) => m.name)).toEqual(ALL_MIGRATIONS);
-        await instances[0].store.saveSession(`round-${round}`, sessionFixture(60_000));
-        for (const { store } of instances) {
-          expect(await store.findSession(`round-${round}`)).not.toBeNull();
+  // Through a transaction pooler too: what each instance does lands on whichever server
+  // connection the pooler picks, so only a lock held by the migrating transaction holds.
+  const connections: [string, Parameters<typeof openTestStore>[1]][] =
+    kind === 'postgres'
+      ? [
+          ['directly', {}],
+          ['through PgBouncer', { url: TEST_PGBOUNCER_URL, statements: 'unnamed' }],
+        ]
+      : [['directly', {}]];
+  it.each(connections)(
+    'lets three instances boot on a fresh database at the same moment, 5 times (%s): all come up, each migration recorded once',
+    async (_, via) => {
+      for (let round = 0; round < 5; round++) {
+        // A fresh database each round (this test's own db stays unused).
+        const fresh = await createTestSessionDb(kind);
+        // Every boot settles before anything is checked or cleaned up.
+        const boots = await Promise.allSettled([0, 1, 2].map(() => openTestStore(fresh, via)));
+        try {
+          expect(boots.map((b) => (b.status === 'fulfilled' ? 'up' : String(b.reason)))).toEqual([
+            'up',
+            'up',
+            'up',
+          ]);
+          const instances = boots.flatMap((b) => (b.status === 'fulfilled' ? [b.value] : []));
+          const recorded = await fresh.query<{ name: string }>(
+            `SELECT name FROM ${fresh.besideTable('migrations')} ORDER BY id`,
+          );
+          expect(recorded.map((m) => m.name)).toEqual(ALL_MIGRATIONS);
+          await instances[0].store.saveSession(`round-${round}`, sessionFixture(60_000));
+          for (const { store } of instances) {
+            expect(await store.findSession(`round-${round}`)).not.toBeNull();
+          }
+        } finally {
+          await Promise.all(
+            boots.flatMap((b) => (b.status === 'fulfilled' ? [b.value.dataSource.destroy()] : [])),
+          );
+          await fresh.drop();
         }
-      } finally {
-        await Promise.all(booted.map((ds) => ds.destroy()));
-        await fresh.drop();
       }
-    }
-  });
+    },
+  );
 
   // ---- the migration lock and the one migration transaction (PostgreSQL) ---------------
 
