@@ -85,6 +85,15 @@ describe('resolveSessionOptions', () => {
     );
   });
 
+  it('opens 10 PostgreSQL connections per instance unless BODHI_SESSION_DB_POOL_SIZE says otherwise', () => {
+    expect(resolve({ url: 'postgres://u@h/db' }).poolSize).toBe(10);
+    const { session } = parseSettings({ BODHI_SESSION_DB_POOL_SIZE: '4' });
+    expect(resolveSessionOptions({ ...session, secret: TEST_SECRET }).poolSize).toBe(4);
+    expect(() => parseSettings({ BODHI_SESSION_DB_POOL_SIZE: '0' })).toThrow(
+      /Invalid configuration: BODHI_SESSION_DB_POOL_SIZE must be a positive integer/,
+    );
+  });
+
   it('settings from the environment are valid options as they stand', () => {
     const { session } = parseSettings({ BODHI_SESSION_TTL_SECONDS: '600', BODHI_HOME: '/srv/b' });
     const o = resolveSessionOptions({ ...session, secret: TEST_SECRET });

@@ -4,6 +4,7 @@ import {
   BODHI_SESSION_CLIENT_ADDRESS,
   BODHI_SESSION_DB_BUSY_TIMEOUT_MS,
   BODHI_SESSION_DB_MIGRATION_URL,
+  BODHI_SESSION_DB_POOL_SIZE,
   BODHI_SESSION_DB_STATEMENTS,
   BODHI_SESSION_DB_SCHEMA,
   BODHI_SESSION_DB_TABLE,
@@ -151,6 +152,7 @@ export const SESSION_SETTINGS = settingSection(
       clientAddress: true,
       statements: true,
       migrationUrl: true,
+      poolSize: true,
     })
     .extend({ url: sessionDbUrl.optional(), secret: sessionSecret.optional() }),
   {
@@ -169,6 +171,7 @@ export const SESSION_SETTINGS = settingSection(
     clientAddress: BODHI_SESSION_CLIENT_ADDRESS,
     statements: BODHI_SESSION_DB_STATEMENTS,
     migrationUrl: BODHI_SESSION_DB_MIGRATION_URL,
+    poolSize: BODHI_SESSION_DB_POOL_SIZE,
   },
 );
 

@@ -46,6 +46,8 @@ export const BODHI_SESSION_DB_BUSY_TIMEOUT_MS = 'BODHI_SESSION_DB_BUSY_TIMEOUT_M
  * time (older poolers, or any pooler without prepared-statement support).
  */
 export const BODHI_SESSION_DB_STATEMENTS = 'BODHI_SESSION_DB_STATEMENTS';
+/** PostgreSQL connections each instance opens at most (size a pooler's pool by it). */
+export const BODHI_SESSION_DB_POOL_SIZE = 'BODHI_SESSION_DB_POOL_SIZE';
 /** A direct PostgreSQL URL migrations run over at boot, when the serving URL is a pooler's. */
 export const BODHI_SESSION_DB_MIGRATION_URL = 'BODHI_SESSION_DB_MIGRATION_URL';
 /** How much of the client address a session records for its owner's list: `full`, `truncated` or `none`. */
