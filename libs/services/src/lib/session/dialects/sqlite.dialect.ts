@@ -9,6 +9,7 @@ import {
   SQLITE_WAL_BACKSTOP_PAGES,
 } from '../sqlite-wal-checkpointer.js';
 import { DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS } from '../../settings/setting.constants.js';
+import type { ResolvedSessionOptions } from '../session.options.js';
 import type { SessionDialect } from './session-dialect.js';
 import { SQL_DIALECTS } from './sql-dialect.js';
 import { SQLITE_SERVING_BUSY_TIMEOUT_MS, SqliteExecutor } from './sqlite.executor.js';
@@ -75,6 +76,10 @@ function restrictSqliteFiles(database: string): void {
 /** A file on disk (not `:memory:`): what has files to restrict and a WAL to checkpoint. */
 const fileOf = (database: string) => (database === ':memory:' ? undefined : database);
 
+/** The session file the options name, if they name one. */
+const sessionFile = ({ target }: ResolvedSessionOptions) =>
+  target.kind === 'sqlite' ? fileOf(target.database) : undefined;
+
 /**
  * An SQLite file, served by one process (standalone): its in-process locks are the whole
  * lock, and a statement that finds the file locked by another process (a backup, the admin
@@ -103,15 +108,15 @@ export const sqliteDialect: SessionDialect = {
       },
     };
   },
-  beforeOpen({ target }) {
-    const file = target.kind === 'sqlite' ? fileOf(target.database) : undefined;
+  beforeOpen(options) {
+    const file = sessionFile(options);
     if (!file) return;
     ensureDirectory(path.dirname(file));
     restrictSqliteFiles(file);
   },
   migrate: (dataSource, _options, lockTimeoutMs) => migrateSqlite(dataSource, lockTimeoutMs),
-  afterMigrate(dataSource, { target }) {
-    const file = target.kind === 'sqlite' ? fileOf(target.database) : undefined;
+  afterMigrate(dataSource, options) {
+    const file = sessionFile(options);
     if (file) dataSource.startWalCheckpointer(file);
   },
   executor: (dataSource, { busyTimeoutMs = DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS }) =>
