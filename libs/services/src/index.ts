@@ -106,3 +106,7 @@ export {
   NoIdentityProviderAdmin,
 } from './lib/auth/identity-provider-admin.js';
 export { DevAuthServerAdmin } from './lib/auth/dev-auth-server-admin.js';
+
+export { BodhiMetrics } from './lib/metrics/bodhi-metrics.js';
+export { MetricsModule } from './lib/metrics/metrics.module.js';
+export type { PoolCounts } from './lib/metrics/bodhi-metrics.js';

@@ -3,6 +3,7 @@ import {
   AuthService,
   DevAuthServerAdmin,
   IdentityProviderAdmin,
+  MetricsModule,
   NoIdentityProviderAdmin,
   RevocationService,
   SessionModule,
@@ -23,7 +24,8 @@ export type AppServicesOptions = SettingsModuleOptions;
  * the session store whose backend `BODHI_SESSION_DB_URL` picks, the OpenID Connect
  * client of the identity provider (`BODHI_AUTH_*`) and the adapter of its admin API.
  * Global, so every layer above injects `SettingService`, `DefaultSessionService`,
- * `AuthService`, `IdentityProviderAdmin` and `RevocationService` without re-importing.
+ * `AuthService`, `IdentityProviderAdmin`, `RevocationService` and `BodhiMetrics` without
+ * re-importing.
  */
 @Module({})
 export class AppServicesModule {
@@ -33,6 +35,7 @@ export class AppServicesModule {
       global: true,
       imports: [
         SettingsModule.forRoot(options),
+        MetricsModule,
         SessionModule.forRootAsync({
           useFactory: sessionOptionsFromSettings,
           inject: [SettingService],
@@ -55,6 +58,7 @@ export class AppServicesModule {
       ],
       exports: [
         SettingsModule,
+        MetricsModule,
         SessionModule,
         AuthService,
         IdentityProviderAdmin,

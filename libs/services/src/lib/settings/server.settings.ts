@@ -10,7 +10,10 @@ import {
   BODHI_ENV_TYPE,
   BODHI_HOME,
   BODHI_HOST,
+  BODHI_LOG_FORMAT,
   BODHI_LOG_LEVEL,
+  BODHI_METRICS,
+  BODHI_METRICS_PORT,
   BODHI_PORT,
   BODHI_PUBLIC_HOST,
   BODHI_PUBLIC_PORT,
@@ -23,7 +26,9 @@ import {
   DEFAULT_PORT,
   DEPLOYMENT_MODES,
   ENV_TYPES,
+  LOG_FORMATS,
   LOG_LEVELS,
+  METRICS_MODES,
   PUBLIC_SCHEMES,
 } from './setting.constants.js';
 import {
@@ -59,6 +64,11 @@ const serverSchema = z
     publicScheme: z.enum(PUBLIC_SCHEMES).optional(),
     envType: z.enum(ENV_TYPES).default('production'),
     logLevel: z.enum(LOG_LEVELS).default('info'),
+    /** Default: JSON lines in production (for a log pipeline), readable lines in development. */
+    logFormat: z.enum(LOG_FORMATS).optional(),
+    metrics: z.enum(METRICS_MODES).default('off'),
+    /** Unset: /metrics is served on the server's port (when metrics are on). */
+    metricsPort: port.optional(),
     deployment: z.enum(DEPLOYMENT_MODES).default('standalone'),
     /** Empty: the public host, the bind host, and the loopback aliases of a loopback one. */
     allowedHosts: commaSeparated(z.array(z.union([z.literal('*'), hostname]))).default([]),
@@ -80,6 +90,21 @@ const serverSchema = z
         message: `is required when ${BODHI_HOST} is a wildcard address (${s.host}): set it to the name browsers reach the server by, or list the names in ${BODHI_ALLOWED_HOSTS}`,
       });
     }
+    // A port for metrics that are off would listen for nothing: say which one the operator meant.
+    if (s.metricsPort !== undefined && s.metrics === 'off') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metricsPort'],
+        message: `is set but metrics are off: set ${BODHI_METRICS}=on to serve them there`,
+      });
+    }
+    if (s.metricsPort !== undefined && s.metricsPort !== 0 && s.metricsPort === s.port) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metricsPort'],
+        message: `must differ from ${BODHI_PORT} (leave it unset to serve metrics on the server's port)`,
+      });
+    }
   })
   // Browsers reach the server where it binds unless BODHI_PUBLIC_* says otherwise.
   .transform((s) => ({
@@ -88,6 +113,7 @@ const serverSchema = z
     publicHost: s.publicHost ?? s.host,
     publicPort: s.publicPort ?? s.port,
     publicScheme: s.publicScheme ?? s.scheme,
+    logFormat: s.logFormat ?? (s.envType === 'production' ? 'json' : 'pretty'),
   }));
 
 /** The server's own settings: where it lives, binds, is reached, and how it logs. */
@@ -101,6 +127,9 @@ export const SERVER_SETTINGS = settingSection(serverSchema, {
   publicScheme: BODHI_PUBLIC_SCHEME,
   envType: BODHI_ENV_TYPE,
   logLevel: BODHI_LOG_LEVEL,
+  logFormat: BODHI_LOG_FORMAT,
+  metrics: BODHI_METRICS,
+  metricsPort: BODHI_METRICS_PORT,
   deployment: BODHI_DEPLOYMENT,
   allowedHosts: BODHI_ALLOWED_HOSTS,
   trustProxy: BODHI_TRUST_PROXY,

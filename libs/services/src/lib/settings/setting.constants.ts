@@ -10,6 +10,12 @@ export const BODHI_PUBLIC_HOST = 'BODHI_PUBLIC_HOST';
 export const BODHI_PUBLIC_PORT = 'BODHI_PUBLIC_PORT';
 export const BODHI_LOG_LEVEL = 'BODHI_LOG_LEVEL';
 export const BODHI_ENV_TYPE = 'BODHI_ENV_TYPE';
+/** `json` (one JSON object per line) or `pretty` (readable lines); default by BODHI_ENV_TYPE. */
+export const BODHI_LOG_FORMAT = 'BODHI_LOG_FORMAT';
+/** `on` serves Prometheus metrics at /metrics; `off` (the default) serves none. */
+export const BODHI_METRICS = 'BODHI_METRICS';
+/** A port of its own for /metrics (on BODHI_HOST); unset: the server's own port. */
+export const BODHI_METRICS_PORT = 'BODHI_METRICS_PORT';
 /** OpenID Connect issuer URL of the identity provider. */
 export const BODHI_AUTH_URL = 'BODHI_AUTH_URL';
 export const BODHI_AUTH_CLIENT_ID = 'BODHI_AUTH_CLIENT_ID';
@@ -66,6 +72,9 @@ export const PUBLIC_SCHEMES = ['http', 'https'] as const;
 export const ENV_TYPES = ['production', 'development'] as const;
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+export const METRICS_MODES = ['off', 'on'] as const;
 
 export const DEFAULT_HOST = 'localhost';
 export const DEFAULT_PORT = 1135;

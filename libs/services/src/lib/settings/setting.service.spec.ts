@@ -104,6 +104,9 @@ describe('settings', () => {
     expect(s.publicUrl()).toBe('http://localhost:1135');
     expect(s.publicUrl(4000)).toBe('http://localhost:4000');
     expect(s.server.envType).toBe('production');
+    // Production logs JSON lines for a pipeline; metrics are served only when asked for.
+    expect(s.server).toMatchObject({ logFormat: 'json', metrics: 'off' });
+    expect(s.server.metricsPort).toBeUndefined();
     expect(() => s.auth).toThrow(
       /BODHI_AUTH_URL is required.*BODHI_AUTH_CLIENT_ID is required.*BODHI_AUTH_CLIENT_SECRET is required/,
     );
@@ -119,6 +122,7 @@ describe('settings', () => {
     });
     expect(t.publicUrl()).toBe('https://bodhi.example');
     expect(t.isDevelopment()).toBe(true);
+    expect(t.server.logFormat).toBe('pretty');
     expect(t.auth).toEqual({
       issuer: 'https://idp.example/realms/bodhi',
       clientId: 'c',
@@ -246,6 +250,11 @@ describe('settings', () => {
     [{ BODHI_HOST: 'bad host' }, 'BODHI_HOST'],
     [{ BODHI_ENV_TYPE: 'staging' }, 'BODHI_ENV_TYPE'],
     [{ BODHI_LOG_LEVEL: 'loud' }, 'BODHI_LOG_LEVEL'],
+    [{ BODHI_LOG_FORMAT: 'xml' }, 'BODHI_LOG_FORMAT'],
+    [{ BODHI_METRICS: 'yes' }, 'BODHI_METRICS'],
+    [{ BODHI_METRICS: 'on', BODHI_METRICS_PORT: 'prom' }, 'BODHI_METRICS_PORT'],
+    [{ BODHI_METRICS_PORT: '9464' }, 'BODHI_METRICS_PORT'],
+    [{ BODHI_METRICS: 'on', BODHI_PORT: '9464', BODHI_METRICS_PORT: '9464' }, 'BODHI_METRICS_PORT'],
     [{ BODHI_AUTH_URL: 'ftp://idp' }, 'BODHI_AUTH_URL'],
     [{ BODHI_AUTH_ADMIN_API: 'keycloak' }, 'BODHI_AUTH_ADMIN_API'],
     [{ BODHI_DEPLOYMENT: 'cluster', BODHI_SESSION_SECRET: SECRET }, 'BODHI_SESSION_DB_URL'],

@@ -1,0 +1,147 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * Store statements answer in about a millisecond; a refresh, a prune or a database that
+ * stalls takes seconds. Buckets from 0.5 ms to 10 s cover both on one histogram.
+ */
+const LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+/** A PostgreSQL pool's clients as `pg` counts them. */
+export interface PoolCounts {
+  inUse: number;
+  idle: number;
+  waiting: number;
+}
+
+/**
+ * Every metric the server exposes, on a registry of its own: two servers in one process
+ * (tests, an embedder) count apart, and prom-client's global registry is never touched.
+ * The metrics are always counted (an increment costs nanoseconds); BODHI_METRICS decides
+ * whether they are served, and only served metrics sample the process (`collectProcess`).
+ * Names follow Prometheus conventions: `_seconds`, `_total`, base units.
+ */
+@Injectable()
+export class BodhiMetrics {
+  readonly registry = new Registry();
+
+  /** One store operation (a statement), by operation name and backend. */
+  readonly storeOperationDuration = new Histogram({
+    name: 'bodhi_session_store_operation_duration_seconds',
+    help: 'Time a session store operation took, by operation and backend',
+    labelNames: ['operation', 'backend'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  /** A failed store operation, by operation, backend and kind of failure. */
+  readonly storeErrors = new Counter({
+    name: 'bodhi_session_store_errors_total',
+    help: 'Session store operations that failed, by operation, backend and kind',
+    labelNames: ['operation', 'backend', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  /** Live sessions, as the last prune round counted them (not counted per scrape). */
+  readonly liveSessions = new Gauge({
+    name: 'bodhi_sessions_live',
+    help: 'Live (unexpired) sessions in the store, as of the last prune round',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+
+  /** Rows a prune round deleted, by table (`sessions`, `revoked_tokens`). */
+  readonly prunedRows = new Counter({
+    name: 'bodhi_session_pruned_rows_total',
+    help: 'Expired rows the pruner deleted, by table',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+
+  /** A whole prune round this instance ran (a round another instance holds is not one). */
+  readonly pruneDuration = new Histogram({
+    name: 'bodhi_session_prune_duration_seconds',
+    help: 'Time a prune round took',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  /** Access-token refreshes, by outcome. */
+  readonly refreshes = new Counter({
+    name: 'bodhi_token_refreshes_total',
+    help: 'Access-token refreshes, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  /** How long a refresh waited for its session's refresh lock. */
+  readonly refreshLockWait = new Histogram({
+    name: 'bodhi_token_refresh_lock_wait_seconds',
+    help: "Time a refresh waited for its session's refresh lock",
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  /** Login callbacks, by outcome (`success`, `failure`) and reason. */
+  readonly logins = new Counter({
+    name: 'bodhi_logins_total',
+    help: 'Completed and failed logins, by outcome and reason',
+    labelNames: ['outcome', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  /** Sessions ended and credentials revoked, by reason and outcome. */
+  readonly revocations = new Counter({
+    name: 'bodhi_revocations_total',
+    help: 'Sessions ended and tokens revoked, by reason and outcome',
+    labelNames: ['reason', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly pools: (() => PoolCounts)[] = [];
+
+  /** The PostgreSQL pool's clients, read at each scrape from the pools `watchPool` names. */
+  readonly poolConnections = new Gauge({
+    name: 'bodhi_session_db_pool_connections',
+    help: "The session database pool's clients, by state (in_use, idle, waiting)",
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const sum = (pick: (c: PoolCounts) => number) =>
+        this.pools.reduce((n, read) => n + pick(read()), 0);
+      this.poolConnections.set(
+        { state: 'in_use' },
+        sum((c) => c.inUse),
+      );
+      this.poolConnections.set(
+        { state: 'idle' },
+        sum((c) => c.idle),
+      );
+      this.poolConnections.set(
+        { state: 'waiting' },
+        sum((c) => c.waiting),
+      );
+    },
+  });
+
+  private collectingProcess = false;
+
+  /** Reads a pool's counts at each scrape (the serving PostgreSQL pool). */
+  watchPool(read: () => PoolCounts): void {
+    this.pools.push(read);
+  }
+
+  /** Adds prom-client's default process metrics (CPU, memory, event loop lag, GC); once. */
+  collectProcess(): void {
+    if (this.collectingProcess) return;
+    this.collectingProcess = true;
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The registry's text exposition and its content type. */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
