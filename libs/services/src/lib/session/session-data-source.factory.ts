@@ -11,6 +11,7 @@ import { SessionRevocations } from './session-revocations.js';
 import { sqliteHandle } from './session-sql.executor.js';
 import { SqliteWalCheckpointer } from './sqlite-wal-checkpointer.js';
 import { sessionDialect } from './dialects/index.js';
+import type { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 
 /** The session database could not be opened or migrated; the message is safe to print. */
 export class SessionDbUnavailableError extends Error {
@@ -143,10 +144,14 @@ function sessionCipher(options: ResolvedSessionOptions): SessionCipher | undefin
   return options.encryptionKeys.length > 0 ? new SessionCipher(options.encryptionKeys) : undefined;
 }
 
-/** The express-session store over an opened DataSource, configured from the options. */
+/**
+ * The express-session store over an opened DataSource, configured from the options;
+ * `metrics`: where its statements are measured (a private registry when not given).
+ */
 export function createSessionStore(
   dataSource: DataSource,
   options: ResolvedSessionOptions,
+  metrics?: BodhiMetrics,
 ): SessionStoreBackend {
   return new SessionStoreBackend(dataSource, {
     ref: sessionTableRef(options),
@@ -158,17 +163,20 @@ export function createSessionStore(
     cipher: sessionCipher(options),
     busyTimeoutMs: options.busyTimeoutMs,
     statements: options.statements,
+    metrics,
   });
 }
 
-/** The revocation records kept beside the session table of the options. */
+/** The revocation records kept beside the session table of the options; `metrics` as above. */
 export function createSessionRevocations(
   dataSource: DataSource,
   options: ResolvedSessionOptions,
+  metrics?: BodhiMetrics,
 ): SessionRevocations {
   return new SessionRevocations(dataSource, sessionTableRef(options), {
     cipher: sessionCipher(options),
     busyTimeoutMs: options.busyTimeoutMs,
     statements: options.statements,
+    metrics,
   });
 }

@@ -1,7 +1,8 @@
 import type { DataSource } from 'typeorm';
-import { sessionStatements, SessionStatements, SessionTableRef } from './session-sql.js';
-import { SessionSqlExecutor, SqlExecutorOptions } from './session-sql.executor.js';
-import { sessionDialect } from './dialects/index.js';
+import type { SessionTableRef } from './session-sql.js';
+import type { SqlExecutorOptions } from './session-sql.executor.js';
+import { MeasuredStatements } from './measured-statements.js';
+import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 import { SessionCipher, SessionDecryptError } from './session-cipher.js';
 
 /** A revocation the identity provider has not confirmed yet. */
@@ -24,6 +25,8 @@ export interface SessionRevocationsConfig extends SqlExecutorOptions {
   cipher?: SessionCipher;
   /** The app clock (epoch ms); tests may pass their own. */
   now?: () => number;
+  /** Where its statements are measured; a private, unserved registry when not given. */
+  metrics?: BodhiMetrics;
 }
 
 export interface TokenRevocationState {
@@ -40,14 +43,12 @@ export interface TokenRevocationState {
  * tokens are encrypted like session data (the queue's rows are credentials too).
  */
 export class SessionRevocations {
-  private readonly sql: SessionStatements;
-  private readonly db: SessionSqlExecutor;
+  private readonly db: MeasuredStatements;
   private readonly cipher?: SessionCipher;
   private readonly now: () => number;
 
   constructor(dataSource: DataSource, ref: SessionTableRef, config: SessionRevocationsConfig = {}) {
-    this.sql = sessionStatements(ref);
-    this.db = sessionDialect(ref.kind).executor(dataSource, config);
+    this.db = new MeasuredStatements(dataSource, ref, config, config.metrics ?? new BodhiMetrics());
     this.cipher = config.cipher;
     // Read at each use, not bound here: a clock a test installs later still applies.
     this.now = config.now ?? (() => Date.now());
@@ -55,21 +56,21 @@ export class SessionRevocations {
 
   /** Revokes every token issued to `userId` before `at` (epoch ms; default now). */
   async revokeUser(userId: string, at = this.now()): Promise<void> {
-    await this.db.run(this.sql.revokeUser, [userId, at]);
+    await this.db.run('revokeUser', [userId, at]);
   }
 
   /** Revokes, as of now, every token of every user who has a session in the table. */
   async revokeSessionUsers(): Promise<void> {
-    await this.db.run(this.sql.revokeSessionUsers, [this.now()]);
+    await this.db.run('revokeSessionUsers', [this.now()]);
   }
 
   /** Revokes one access token until it expires (`expiresAt`, epoch ms). */
   async revokeToken(jti: string, expiresAt: number): Promise<void> {
-    await this.db.run(this.sql.revokeToken, [jti, expiresAt]);
+    await this.db.run('revokeToken', [jti, expiresAt]);
   }
 
   async tokenState(userId: string, jti: string): Promise<TokenRevocationState> {
-    const [row] = await this.db.rows(this.sql.tokenRevocation, [userId, jti, this.now()]);
+    const [row] = await this.db.rows('tokenRevocation', [userId, jti, this.now()]);
     return {
       notBefore: row?.not_before == null ? undefined : Number(row.not_before),
       revoked: row?.revoked != null,
@@ -78,7 +79,7 @@ export class SessionRevocations {
 
   /** Deletes up to `batchSize` revoked-token rows whose tokens have expired; returns how many. */
   pruneRevokedTokens(batchSize: number): Promise<number> {
-    return this.db.run(this.sql.pruneRevokedTokens, [this.now(), batchSize]);
+    return this.db.run('pruneRevokedTokens', [this.now(), batchSize]);
   }
 
   /**
@@ -88,7 +89,7 @@ export class SessionRevocations {
    */
   async enqueue(kind: PendingRevocationKind, subject: string, giveUpAt: number): Promise<void> {
     const cipher = kind === 'refresh_token' ? this.cipher : undefined;
-    await this.db.run(this.sql.enqueueRevocation, [
+    await this.db.run('enqueueRevocation', [
       kind,
       cipher ? cipher.encrypt(queueAad(kind), subject) : subject,
       this.now(),
@@ -98,7 +99,7 @@ export class SessionRevocations {
 
   /** Up to `limit` queued revocations due now, the longest-waiting first. */
   async due(limit: number): Promise<PendingRevocation[]> {
-    const rows = await this.db.rows(this.sql.dueRevocations, [this.now(), limit]);
+    const rows = await this.db.rows('dueRevocations', [this.now(), limit]);
     return rows.map((row) => {
       const kind = String(row.kind) as PendingRevocationKind;
       return {
@@ -124,11 +125,11 @@ export class SessionRevocations {
   }
 
   async reschedule(id: number, attempts: number, nextAttemptAt: number): Promise<void> {
-    await this.db.run(this.sql.rescheduleRevocation, [attempts, nextAttemptAt, id]);
+    await this.db.run('rescheduleRevocation', [attempts, nextAttemptAt, id]);
   }
 
   async dequeue(id: number): Promise<void> {
-    await this.db.run(this.sql.dequeueRevocation, [id]);
+    await this.db.run('dequeueRevocation', [id]);
   }
 }
 

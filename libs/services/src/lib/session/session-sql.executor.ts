@@ -2,7 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { DataSource } from 'typeorm';
 import type { SessionDbStatementMode } from '../settings/setting.constants.js';
 import { redactUrlPasswords } from '../util/redact.util.js';
-import { SessionStoreUnavailableError } from './session.errors.js';
+import { SessionStoreUnavailableError, type StoreFailureKind } from './session.errors.js';
 
 export type Row = Record<string, unknown>;
 
@@ -31,12 +31,17 @@ export interface SqlExecutorOptions {
 
 /**
  * The store's SQL is fixed and tested, so a failing statement means the database failed
- * (down, locked, read-only, disk full): one error type the HTTP layer turns into 503.
+ * (down, locked, read-only, disk full): one error type the HTTP layer turns into 503. The
+ * executor that caught it says which kind of failure it was, for the metrics.
  */
-export function unavailable(e: unknown, detail?: string): SessionStoreUnavailableError {
+export function unavailable(
+  e: unknown,
+  { detail, kind = 'unavailable' }: { detail?: string; kind?: StoreFailureKind } = {},
+): SessionStoreUnavailableError {
   const reason = e instanceof Error ? e.message : String(e);
   return new SessionStoreUnavailableError(
     `session store unavailable: ${redactUrlPasswords(reason)}${detail ? ` (${detail})` : ''}`,
+    kind,
   );
 }
 

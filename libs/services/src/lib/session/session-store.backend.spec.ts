@@ -396,7 +396,8 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
   );
 
   it('reports a failing database as SessionStoreUnavailableError, password-free', async () => {
-    const executor = (store as unknown as { db: Record<string, unknown> }).db;
+    const executor = (store as unknown as { statements: { db: Record<string, unknown> } })
+      .statements.db;
     const driver =
       kind === 'postgres'
         ? jest
@@ -418,7 +419,8 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
   it('answers ping, and reports a database that does not answer in time', async () => {
     await expect(store.ping()).resolves.toBeUndefined();
     // The database stops answering: the driver call never settles.
-    const executor = (store as unknown as { db: { rows: () => Promise<unknown> } }).db;
+    const executor = (store as unknown as { statements: { db: { rows: () => Promise<unknown> } } })
+      .statements.db;
     const hung = jest.spyOn(executor, 'rows').mockReturnValueOnce(new Promise(() => undefined));
     await expect(store.ping(50)).rejects.toThrow('session store did not answer within 50 ms');
     hung.mockRestore();

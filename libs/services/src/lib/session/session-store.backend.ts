@@ -2,9 +2,10 @@ import { Logger } from '@nestjs/common';
 import { SessionData, Store } from 'express-session';
 import type { DataSource } from 'typeorm';
 import type { SessionDbKind } from './session-db-url.util.js';
-import { SessionStatements, sessionStatements, SessionTableRef } from './session-sql.js';
-import { Row, SessionSqlExecutor, SqlExecutorOptions } from './session-sql.executor.js';
-import { sessionDialect } from './dialects/index.js';
+import type { SessionTableRef } from './session-sql.js';
+import type { Row, SqlExecutorOptions } from './session-sql.executor.js';
+import { MeasuredStatements, StatementName } from './measured-statements.js';
+import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 import { SessionCipher, SessionDecryptError } from './session-cipher.js';
 import { InvalidSessionInputError, SessionTooLargeError } from './session.errors.js';
 import { keyRef, SESSION_KEY_PATTERN, sessionKey, sessionRef } from './session-key.js';
@@ -29,6 +30,8 @@ export interface SessionStoreConfig extends SqlExecutorOptions {
   maxDataBytes: number;
   /** The app clock (epoch ms); tests may pass their own. */
   now?: () => number;
+  /** Where its statements are measured; a private, unserved registry when not given. */
+  metrics?: BodhiMetrics;
 }
 
 /**
@@ -122,8 +125,7 @@ function settle<T>(work: Promise<T>, cb?: Callback<T>): void {
  */
 export class SessionStoreBackend extends Store {
   readonly kind: SessionDbKind;
-  private readonly sql: SessionStatements;
-  private readonly db: SessionSqlExecutor;
+  private readonly statements: MeasuredStatements;
   private readonly logger = new Logger('SessionStore');
   private readonly ttlMs: number;
   private readonly maxLifetimeMs: number;
@@ -137,8 +139,12 @@ export class SessionStoreBackend extends Store {
   constructor(dataSource: DataSource, config: SessionStoreConfig) {
     super();
     this.kind = config.ref.kind;
-    this.sql = sessionStatements(config.ref);
-    this.db = sessionDialect(config.ref.kind).executor(dataSource, config);
+    this.statements = new MeasuredStatements(
+      dataSource,
+      config.ref,
+      config,
+      config.metrics ?? new BodhiMetrics(),
+    );
     this.ttlMs = config.ttlMs;
     this.maxLifetimeMs = config.maxLifetimeMs;
     this.loginTtlMs = config.loginTtlMs;
@@ -213,7 +219,7 @@ export class SessionStoreBackend extends Store {
     // No stored id contains NUL (saves refuse it); PostgreSQL would reject the query.
     if (sid.includes('\0')) return null;
     const key = sessionKey(sid);
-    const [row] = await this.rows(this.sql.get, [key, this.now()]);
+    const [row] = await this.rows('get', [key, this.now()]);
     return row ? this.sessionOf(key, row, sid) : null;
   }
 
@@ -224,25 +230,32 @@ export class SessionStoreBackend extends Store {
    */
   async saveSession(sid: string, session: SessionData): Promise<boolean> {
     const userId = userIdOf(session);
+    const loaded = this.isLoaded(session);
+    // A refusal counts as an error of the statement the save would have run.
+    const statement: StatementName = loaded ? 'update' : 'set';
     // PostgreSQL text cannot hold NUL; refuse it on both backends alike, before writing.
     if (sid.includes('\0') || userId?.includes('\0')) {
+      this.statements.refused(statement, 'invalid_input');
       throw new InvalidSessionInputError('session ids and user ids cannot contain NUL characters');
     }
     const json = JSON.stringify(session);
     const bytes = Buffer.byteLength(json, 'utf8');
-    if (bytes > this.maxDataBytes) throw new SessionTooLargeError(bytes, this.maxDataBytes);
+    if (bytes > this.maxDataBytes) {
+      this.statements.refused(statement, 'too_large');
+      throw new SessionTooLargeError(bytes, this.maxDataBytes);
+    }
     const key = sessionKey(sid);
     const data = this.cipher ? this.cipher.encrypt(key, json) : json;
     const now = this.now();
     const expiresAt = this.expiresAt(session, now);
     const max = this.maxLifetimeMs;
     const device = deviceOf(session);
-    if (!(session as { [LOADED]?: boolean })[LOADED]) {
-      await this.run(this.sql.set, [key, data, expiresAt, userId, now, now, ...device, max]);
+    if (!loaded) {
+      await this.run('set', [key, data, expiresAt, userId, now, now, ...device, max]);
       return true;
     }
     const params = [data, userId, now, ...device, now, expiresAt, now, max, key];
-    const saved = (await this.run(this.sql.update, params)) > 0;
+    const saved = (await this.run('update', params)) > 0;
     if (saved) setWrittenFacts(session, expiresAt, this.createdAt(session, now));
     else this.logger.debug(`Not re-creating ended session ${sessionRef(sid)}`);
     return saved;
@@ -283,7 +296,7 @@ export class SessionStoreBackend extends Store {
       return true;
     }
     const params = [now, now, expiresAt, now, this.maxLifetimeMs, sessionKey(sid), now];
-    const touched = (await this.run(this.sql.touch, params)) > 0;
+    const touched = (await this.run('touch', params)) > 0;
     if (touched && stored !== undefined) {
       setWrittenFacts(session, expiresAt, this.createdAt(session, now));
     }
@@ -291,13 +304,13 @@ export class SessionStoreBackend extends Store {
   }
 
   async destroySession(sid: string): Promise<boolean> {
-    return (await this.run(this.sql.destroy, [sessionKey(sid)])) > 0;
+    return (await this.run('destroy', [sessionKey(sid)])) > 0;
   }
 
   /** Every live session, by key. */
   async allSessions(): Promise<Record<string, SessionData>> {
     const out: Record<string, SessionData> = {};
-    for (const row of await this.rows(this.sql.all, [this.now()])) {
+    for (const row of await this.rows('all', [this.now()])) {
       const key = String(row.id);
       const session = await this.sessionOf(key, row);
       if (session) out[key] = session;
@@ -306,33 +319,33 @@ export class SessionStoreBackend extends Store {
   }
 
   async countSessions(): Promise<number> {
-    const [row] = await this.rows(this.sql.length, [this.now()]);
+    const [row] = await this.rows('length', [this.now()]);
     return Number(row.n);
   }
 
   /** Removes every row, expired ones included; returns how many. */
   async clearSessions(): Promise<number> {
-    return this.run(this.sql.clear, []);
+    return this.run('clear', []);
   }
 
   /** Keys of the live sessions, sorted. */
   async ids(): Promise<string[]> {
-    return (await this.rows(this.sql.ids, [this.now()])).map((r) => String(r.id));
+    return (await this.rows('ids', [this.now()])).map((r) => String(r.id));
   }
 
   async idsForUser(userId: string): Promise<string[]> {
-    return (await this.rows(this.sql.idsForUser, [userId, this.now()])).map((r) => String(r.id));
+    return (await this.rows('idsForUser', [userId, this.now()])).map((r) => String(r.id));
   }
 
   async countForUser(userId: string): Promise<number> {
-    const [row] = await this.rows(this.sql.countForUser, [userId, this.now()]);
+    const [row] = await this.rows('countForUser', [userId, this.now()]);
     return Number(row.n);
   }
 
   /** Removes all of a user's rows; returns how many of them were live sessions. */
   async destroyForUser(userId: string): Promise<number> {
     const now = this.now();
-    const removed = await this.rows(this.sql.destroyForUser, [userId]);
+    const removed = await this.rows('destroyForUser', [userId]);
     return removed.filter((r) => Number(r.expires_at) > now).length;
   }
 
@@ -340,7 +353,7 @@ export class SessionStoreBackend extends Store {
   async listForUser(userId: string): Promise<SessionSummary[]> {
     // No stored user id contains NUL (saves refuse it); PostgreSQL would reject the query.
     if (userId.includes('\0')) return [];
-    const rows = await this.rows(this.sql.listForUser, [userId, this.now()]);
+    const rows = await this.rows('listForUser', [userId, this.now()]);
     return rows.map((row) => {
       const createdAt = row.created_at == null ? null : Number(row.created_at);
       const userAgent = row.user_agent == null ? null : String(row.user_agent);
@@ -366,7 +379,7 @@ export class SessionStoreBackend extends Store {
   async destroyUserSession(userId: string, key: string): Promise<SessionData | undefined> {
     // PostgreSQL refuses NUL in text; nothing but a key can match anyway.
     if (!SESSION_KEY.test(key) || userId.includes('\0')) return undefined;
-    const rows = await this.rows(this.sql.destroyUserSession, [key, userId, this.now()]);
+    const rows = await this.rows('destroyUserSession', [key, userId, this.now()]);
     return this.endedSessions(rows)[0];
   }
 
@@ -378,13 +391,13 @@ export class SessionStoreBackend extends Store {
     if (userId.includes('\0')) return [];
     const now = this.now();
     // No row is keyed by the empty string: with nothing to keep, every row goes.
-    const rows = await this.rows(this.sql.destroyUserSessionsExcept, [userId, keepKey ?? '']);
+    const rows = await this.rows('destroyUserSessionsExcept', [userId, keepKey ?? '']);
     return this.endedSessions(rows.filter((row) => Number(row.expires_at) > now));
   }
 
   /** `[key, userId | null]` for every live session, sorted by key. */
   async dump(): Promise<[string, string | null][]> {
-    return (await this.rows(this.sql.dump, [this.now()])).map((r) => [
+    return (await this.rows('dump', [this.now()])).map((r) => [
       String(r.id),
       r.user_id == null ? null : String(r.user_id),
     ]);
@@ -392,7 +405,7 @@ export class SessionStoreBackend extends Store {
 
   /** Deletes up to `batchSize` expired rows in one statement; returns how many. */
   async pruneBatch(batchSize: number): Promise<number> {
-    return this.run(this.sql.pruneBatch, [this.now(), batchSize]);
+    return this.run('pruneBatch', [this.now(), batchSize]);
   }
 
   /** One round trip to the database; throws when it does not answer within `timeoutMs`. */
@@ -405,7 +418,7 @@ export class SessionStoreBackend extends Store {
       );
     });
     try {
-      await Promise.race([this.rows(this.sql.ping, []), timeout]);
+      await Promise.race([this.rows('ping', []), timeout]);
     } finally {
       clearTimeout(timer);
     }
@@ -475,7 +488,7 @@ export class SessionStoreBackend extends Store {
     if (session) return session;
     const ref = keyRef(key);
     this.logger.warn(`Removing session ${ref}: stored data is not a session object`);
-    await this.run(this.sql.destroyIfData, [key, data]).catch((e: Error) =>
+    await this.run('destroyIfData', [key, data]).catch((e: Error) =>
       this.logger.warn(`Could not remove unreadable session ${ref}: ${e.message}`),
     );
     return null;
@@ -545,11 +558,11 @@ export class SessionStoreBackend extends Store {
     this.logger.warn(`Ignoring session ${ref}: ${reason}`);
   }
 
-  private rows(sql: string, params: unknown[]): Promise<Row[]> {
-    return this.db.rows(sql, params);
+  private rows(statement: StatementName, params: unknown[]): Promise<Row[]> {
+    return this.statements.rows(statement, params);
   }
 
-  private run(sql: string, params: unknown[]): Promise<number> {
-    return this.db.run(sql, params);
+  private run(statement: StatementName, params: unknown[]): Promise<number> {
+    return this.statements.run(statement, params);
   }
 }

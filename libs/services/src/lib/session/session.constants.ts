@@ -10,3 +10,8 @@ export const RESOLVED_SESSION_OPTIONS = Symbol('RESOLVED_SESSION_OPTIONS');
 
 export const InjectSessionDataSource = () => Inject(SESSION_DATA_SOURCE);
 export const InjectResolvedSessionOptions = () => Inject(RESOLVED_SESSION_OPTIONS);
+/**
+ * Token of the BodhiMetrics the session module's providers count into: the application's
+ * (MetricsModule) when there is one, else one private to the module, which nobody serves.
+ */
+export const SESSION_METRICS = Symbol('SESSION_METRICS');

@@ -9,6 +9,7 @@ import {
   InjectSessionDataSource,
   RESOLVED_SESSION_OPTIONS,
   SESSION_DATA_SOURCE,
+  SESSION_METRICS,
 } from './session.constants.js';
 import { ConfigurableSessionModule, SESSION_MODULE_OPTIONS } from './session.module-definition.js';
 import {
@@ -21,6 +22,8 @@ import { DefaultSessionService } from './session.service.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionLock } from './session-lock.js';
 import { SessionRevocations } from './session-revocations.js';
+import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
+import { sessionDialect } from './dialects/index.js';
 
 /**
  * The session store as a dynamic module: `SessionModule.forRoot({ url, secret, … })` or
@@ -36,26 +39,37 @@ import { SessionRevocations } from './session-revocations.js';
       inject: [SESSION_MODULE_OPTIONS],
     },
     {
+      provide: SESSION_METRICS,
+      useFactory: (metrics?: BodhiMetrics) => metrics ?? new BodhiMetrics(),
+      inject: [{ token: BodhiMetrics, optional: true }],
+    },
+    {
       provide: SESSION_DATA_SOURCE,
-      useFactory: (options: ResolvedSessionOptions) => createSessionDataSource(options),
-      inject: [RESOLVED_SESSION_OPTIONS],
+      useFactory: async (options: ResolvedSessionOptions, metrics: BodhiMetrics) => {
+        const ds = await createSessionDataSource(options);
+        // The serving pool, SessionLock's lock connections included (they come from it).
+        const poolCounts = sessionDialect(options.target.kind).poolCounts?.(ds);
+        if (poolCounts) metrics.watchPool(poolCounts);
+        return ds;
+      },
+      inject: [RESOLVED_SESSION_OPTIONS, SESSION_METRICS],
     },
     {
       provide: SessionStoreBackend,
-      useFactory: (ds: DataSource, options: ResolvedSessionOptions) => {
+      useFactory: (ds: DataSource, options: ResolvedSessionOptions, metrics: BodhiMetrics) => {
         if (options.encryptionKeys.length === 0) {
           new Logger('SessionModule').warn(
             'Session data is stored unencrypted; set BODHI_SESSION_ENCRYPTION_KEYS to encrypt it at rest',
           );
         }
-        return createSessionStore(ds, options);
+        return createSessionStore(ds, options, metrics);
       },
-      inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS],
+      inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS, SESSION_METRICS],
     },
     {
       provide: SessionRevocations,
       useFactory: createSessionRevocations,
-      inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS],
+      inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS, SESSION_METRICS],
     },
     {
       provide: SessionLock,

@@ -1,12 +1,23 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnModuleDestroy,
+} from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { InjectResolvedSessionOptions, InjectSessionDataSource } from './session.constants.js';
+import {
+  InjectResolvedSessionOptions,
+  InjectSessionDataSource,
+  SESSION_METRICS,
+} from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionDataSource } from './session-data-source.factory.js';
 import { sessionDialect } from './dialects/index.js';
 import { pruneLockKey } from './lock-keys.js';
 import { SessionRevocations } from './session-revocations.js';
+import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 
 /** Batches between waits for the SQLite checkpoint worker (about 1–2k WAL frames). */
 const WAL_DRAIN_EVERY_BATCHES = 10;
@@ -29,6 +40,7 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly revocations: SessionRevocations,
     @InjectSessionDataSource() private readonly dataSource: DataSource,
     @InjectResolvedSessionOptions() private readonly options: ResolvedSessionOptions,
+    @Inject(SESSION_METRICS) private readonly metrics: BodhiMetrics = new BodhiMetrics(),
   ) {}
 
   onApplicationBootstrap(): void {
@@ -67,7 +79,20 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
+  /**
+   * A round: the prune (unless another instance holds the prune lock), then the live count.
+   * The count runs in a round another instance prunes too: every instance reports a live
+   * count (an instance that never wins the lock would otherwise report none, or a stale one),
+   * and the count filters out expired rows itself, so it is right whoever prunes and however
+   * far their prune has got. One COUNT per round and instance, never one per scrape.
+   */
   private async pruneAll(): Promise<number> {
+    const removed = await this.pruneUnlessHeld();
+    this.metrics.liveSessions.set({ backend: this.store.kind }, await this.store.countSessions());
+    return removed;
+  }
+
+  private async pruneUnlessHeld(): Promise<number> {
     const lock = sessionDialect(this.store.kind).crossProcessLock;
     if (!lock) return this.pruneTables();
     const key = pruneLockKey(this.options.schema, this.options.tableName);
@@ -78,18 +103,32 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
     return round.acquired ? round.value : 0;
   }
 
-  /** Expired sessions, then expired revoked-token records; returns the sessions removed. */
+  /**
+   * Expired sessions, then expired revoked-token records; returns the sessions removed.
+   * `pruneDuration` times the rounds this instance ran to the end (a failed one shows in
+   * `storeErrors` of its statement instead).
+   */
   private async pruneTables(): Promise<number> {
-    const sessions = await this.deleteBatches((n) => this.store.pruneBatch(n));
-    await this.deleteBatches((n) => this.revocations.pruneRevokedTokens(n));
+    const done = this.metrics.pruneDuration.startTimer();
+    const sessions = await this.deleteBatches('sessions', (n) => this.store.pruneBatch(n));
+    await this.deleteBatches('revoked_tokens', (n) => this.revocations.pruneRevokedTokens(n));
+    done();
     return sessions;
   }
 
-  private async deleteBatches(pruneBatch: (batchSize: number) => Promise<number>): Promise<number> {
+  /**
+   * Deletes a table's expired rows batch by batch, each batch's rows added to
+   * `prunedRows{table}` as it commits (`table`: 'sessions' or 'revoked_tokens').
+   */
+  private async deleteBatches(
+    table: 'sessions' | 'revoked_tokens',
+    pruneBatch: (batchSize: number) => Promise<number>,
+  ): Promise<number> {
     const { pruneBatchSize } = this.options;
     let total = 0;
     for (let batch = 1; ; batch++) {
       const removed = await pruneBatch(pruneBatchSize);
+      this.metrics.prunedRows.inc({ table }, removed);
       total += removed;
       if (removed < pruneBatchSize) return total;
       // better-sqlite3 is synchronous: without a turn of the event loop between batches,

@@ -25,6 +25,14 @@ export const postgresDialect: SessionDialect = {
     };
   },
   migrate: runPostgresMigrations,
+  poolCounts(dataSource) {
+    const pool = pgPool(dataSource);
+    return () => ({
+      inUse: pool.totalCount - pool.idleCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+    });
+  },
   executor: (dataSource, { statements = DEFAULT_SESSION_DB_STATEMENTS }) =>
     new PostgresExecutor(pgPool(dataSource), statements),
   crossProcessLock: (dataSource, key, wait, work, { onLockConnection }) =>

@@ -14,6 +14,9 @@ import { connectionFor } from './pinned-connection.js';
  */
 const LOST_PREPARED_STATEMENT = new Set(['26000', '42P05']);
 
+/** lock_not_available: a lock wait ran past the server's lock_timeout. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
 export class PostgresExecutor implements SessionSqlExecutor {
   private readonly names = new Map<string, string>();
 
@@ -39,12 +42,17 @@ export class PostgresExecutor implements SessionSqlExecutor {
       );
     } catch (e) {
       const code = (e as { code?: unknown } | null)?.code;
-      throw unavailable(
-        e,
-        this.statements === 'named' && typeof code === 'string' && LOST_PREPARED_STATEMENT.has(code)
-          ? `named prepared statements do not survive this connection's pooler; set ${BODHI_SESSION_DB_STATEMENTS}=unnamed`
-          : undefined,
-      );
+      if (
+        this.statements === 'named' &&
+        typeof code === 'string' &&
+        LOST_PREPARED_STATEMENT.has(code)
+      ) {
+        throw unavailable(e, {
+          detail: `named prepared statements do not survive this connection's pooler; set ${BODHI_SESSION_DB_STATEMENTS}=unnamed`,
+          kind: 'lost_prepared_statement',
+        });
+      }
+      throw unavailable(e, { kind: code === LOCK_NOT_AVAILABLE ? 'lock_timeout' : 'unavailable' });
     }
   }
 

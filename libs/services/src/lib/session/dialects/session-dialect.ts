@@ -8,6 +8,7 @@ import type {
   TransactionLockWait,
 } from '../transaction-lock.js';
 import type { SqlDialect } from './sql-dialect.js';
+import type { PoolCounts } from '../../metrics/bodhi-metrics.js';
 
 /** The driver's part of a DataSource's options: which driver, where, how it opens. */
 export type DriverOptions = Pick<DataSourceOptions, 'type'> & Record<string, unknown>;
@@ -38,6 +39,12 @@ export interface SessionDialect {
     dataSource: DataSource & { startWalCheckpointer(file: string): void },
     options: ResolvedSessionOptions,
   ): void;
+  /**
+   * A reader of an opened DataSource's pool clients (for `BodhiMetrics.watchPool`), bound to
+   * the pool itself: after the DataSource closes it reads the closed pool's zeros, never
+   * throws in a scrape. Undefined without a pool (SQLite).
+   */
+  poolCounts?(dataSource: DataSource): () => PoolCounts;
   /** The executor of the store's statements on an opened DataSource. */
   executor(dataSource: DataSource, options: SqlExecutorOptions): SessionSqlExecutor;
   /**

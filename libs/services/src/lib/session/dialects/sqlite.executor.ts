@@ -78,7 +78,8 @@ export class SqliteExecutor implements SessionSqlExecutor {
         if (waitedFrom !== undefined) this.logWait(sql, 'ran', waitedFrom);
         return result;
       } catch (e) {
-        if (!isLockedOut(e) || this.db.inTransaction) throw unavailable(e);
+        if (!isLockedOut(e)) throw unavailable(e);
+        if (this.db.inTransaction) throw unavailable(e, { kind: 'lock_timeout' });
         if (waitedFrom === undefined) {
           waitedFrom = performance.now();
           this.logger.debug(
@@ -89,7 +90,10 @@ export class SqliteExecutor implements SessionSqlExecutor {
         const left = waitedFrom + this.busyTimeoutMs - performance.now();
         if (left <= 0) {
           this.logWait(sql, 'gave up', waitedFrom);
-          throw unavailable(e, `still locked after ${this.busyTimeoutMs} ms`);
+          throw unavailable(e, {
+            detail: `still locked after ${this.busyTimeoutMs} ms`,
+            kind: 'lock_timeout',
+          });
         }
         await new Promise((resolve) => setTimeout(resolve, Math.min(jittered(delay), left)));
         delay = Math.min(delay * 2, BUSY_RETRY_MAX_DELAY_MS);
