@@ -39,6 +39,7 @@ export {
   REVOCATION_GIVE_UP_MS,
   RevocationService,
   TokenRevokedError,
+  type RevocationReason,
 } from './lib/revocation/revocation.service.js';
 export { SessionPruner } from './lib/session/session.pruner.js';
 export {

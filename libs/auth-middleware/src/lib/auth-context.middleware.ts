@@ -4,10 +4,13 @@ import {
   AuthGrantRejectedError,
   AuthProviderUnavailableError,
   AuthService,
+  BodhiMetrics,
   DefaultSessionService,
   InvalidAccessTokenError,
   RevocationService,
+  SessionLockTimeoutError,
   sessionRef,
+  SessionStoreUnavailableError,
   TokenRevokedError,
   userNotBefore,
 } from '@bodhi/services';
@@ -34,6 +37,7 @@ export class AuthContextMiddleware implements NestMiddleware {
     private readonly auth: AuthService,
     private readonly sessions: DefaultSessionService,
     private readonly revocation: RevocationService,
+    private readonly metrics: BodhiMetrics,
   ) {}
 
   async use(req: Request, _res: Response, next: NextFunction): Promise<void> {
@@ -102,8 +106,11 @@ export class AuthContextMiddleware implements NestMiddleware {
 
   private async refresh(req: Request, staleToken: string): Promise<AccessTokenClaims> {
     const sid = req.sessionID;
+    const lockWaited = this.metrics.refreshLockWait.startTimer();
     try {
-      return await this.sessions.withSessionLock(sid, async () => {
+      // Counted once the lock is let go: a save that fails to commit is a failed refresh.
+      const { claims, outcome } = await this.sessions.withSessionLock(sid, async () => {
+        lockWaited();
         // Another request (or instance) may have refreshed while we waited for the lock.
         const current = await this.sessions.getSessionStore().findSession(sid);
         if (!current?.access_token) throw new AuthGrantRejectedError('the session has ended');
@@ -112,7 +119,7 @@ export class AuthContextMiddleware implements NestMiddleware {
           if (!fresh.expired) {
             req.session.access_token = current.access_token;
             req.session.refresh_token = current.refresh_token;
-            return fresh.claims;
+            return { claims: fresh.claims, outcome: 'reused' as const };
           }
         }
         if (!current.refresh_token)
@@ -124,9 +131,12 @@ export class AuthContextMiddleware implements NestMiddleware {
         // Saved inside the lock, so the next waiter reads the new tokens.
         await saveSession(req);
         this.logger.debug(`Refreshed tokens of session ${sessionRef(sid)}`);
-        return fresh.claims;
+        return { claims: fresh.claims, outcome: 'refreshed' as const };
       });
+      this.metrics.refreshes.inc({ outcome });
+      return claims;
     } catch (e) {
+      this.metrics.refreshes.inc({ outcome: refreshFailure(e) });
       if (!(e instanceof AuthGrantRejectedError || e instanceof InvalidAccessTokenError)) throw e;
       this.logger.log(`Ending login of session ${sessionRef(sid)}: ${e.message}`);
       await clearLogin(req);
@@ -145,6 +155,23 @@ export class AuthContextMiddleware implements NestMiddleware {
       role: this.auth.roleOf(claims),
     };
   }
+}
+
+/**
+ * How a refresh that threw ended, as `bodhi_token_refreshes_total{outcome}` counts it beside
+ * `refreshed` (this request got new tokens from the provider) and `reused` (another request
+ * or instance had, while this one waited for the lock): `rejected` (the provider refused the
+ * refresh token, or the session had none left: 401), `unavailable` (the provider or the
+ * store failed: 503), `lock_timeout` (another instance held the session's lock too long),
+ * `other` (anything else, a 500).
+ */
+function refreshFailure(e: unknown): 'rejected' | 'unavailable' | 'lock_timeout' | 'other' {
+  if (e instanceof AuthGrantRejectedError || e instanceof InvalidAccessTokenError)
+    return 'rejected';
+  if (e instanceof AuthProviderUnavailableError || e instanceof SessionStoreUnavailableError)
+    return 'unavailable';
+  if (e instanceof SessionLockTimeoutError) return 'lock_timeout';
+  return 'other';
 }
 
 const revoked = () =>

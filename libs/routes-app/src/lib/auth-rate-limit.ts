@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import {
   seconds,
   ThrottlerGuard,
@@ -9,6 +9,7 @@ import type { ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
 import { ApiError, dropSession } from '@bodhi/auth-middleware';
 import type { SettingService } from '@bodhi/services';
+import { isLoginRoute, LoginMetrics } from './login-metrics.js';
 
 /**
  * The login routes' limit: `authRateLimit` requests per client address (`req.ip`, which
@@ -28,18 +29,24 @@ export function authRateLimitOptions(settings: SettingService): ThrottlerModuleO
  * with the `Retry-After` (seconds) the guard sets before it refuses. A guard runs after the
  * session and caller middleware, which have loaded the request's session (and refreshed its
  * tokens if they had expired); a refusal takes the session off the request, so it is neither
- * touched nor saved and the answer sets no cookie.
+ * touched nor saved and the answer sets no cookie. A refusal of a login route is a failed
+ * login (`rate_limited`): the controller never sees it.
  */
 @Injectable()
 export class AuthRateLimitGuard extends ThrottlerGuard {
+  // A property, so the throttler guard's own constructor injection stays as it is.
+  @Inject(LoginMetrics) private readonly logins!: LoginMetrics;
+
   protected override async throwThrottlingException(
     context: ExecutionContext,
     detail: ThrottlerLimitDetail,
   ): Promise<void> {
     dropSession(context.switchToHttp().getRequest<Request>());
-    throw ApiError.tooManyRequests(
+    const refusal = ApiError.tooManyRequests(
       'too_many_requests',
       `Too many requests from this address; try again in ${detail.timeToBlockExpire} s`,
     );
+    if (isLoginRoute(this.reflector, context)) this.logins.failed(refusal);
+    throw refusal;
   }
 }

@@ -22,6 +22,7 @@ import type { AuthContext } from '@bodhi/auth-middleware';
 import type { Request, Response } from 'express';
 import { AuthRateLimitGuard } from './auth-rate-limit.js';
 import { clearSessionCookie, type HeldTokens, revokeHeldTokens } from './ended-sessions.js';
+import { LoginMetrics, LoginRoute } from './login-metrics.js';
 import { providerErrorCode, providerErrorMessage } from './provider-errors.js';
 import { API_PREFIX, UI_CALLBACK_PATH, UI_HOME_PATH, UI_LOGIN_PATH } from './routes.constants.js';
 
@@ -108,14 +109,30 @@ export class AuthController {
     private readonly settings: SettingService,
     private readonly revocation: RevocationService,
     private readonly sessions: DefaultSessionService,
+    private readonly logins: LoginMetrics,
   ) {}
 
+  /** Begins a login; one that cannot begin (provider or store down) is a failed login. */
   @Post('auth/initiate')
+  @LoginRoute()
   @UseGuards(AuthRateLimitGuard)
   async initiate(
     @CurrentAuth() ctx: AuthContext,
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
+  ): Promise<{ location: string }> {
+    try {
+      return await this.beginLogin(ctx, req, res);
+    } catch (e) {
+      this.logins.failed(e);
+      throw e;
+    }
+  }
+
+  private async beginLogin(
+    ctx: AuthContext,
+    req: Request,
+    res: Response,
   ): Promise<{ location: string }> {
     res.setHeader('Cache-Control', 'no-cache, no-store, must-revalidate');
     if (ctx.kind === 'session') {
@@ -143,21 +160,27 @@ export class AuthController {
    * session's lock), so of concurrent callbacks exactly one exchanges the code (a reused
    * code makes the provider revoke the grant) and the others answer 409 without calling it.
    * No error answer writes the request's session back: the stored one is already as it
-   * should be, and the request's copy may be stale.
+   * should be, and the request's copy may be stale. Each callback counts as one login,
+   * succeeded or failed (`LoginMetrics`).
    */
   @Post('auth/callback')
+  @LoginRoute()
   @UseGuards(AuthRateLimitGuard)
   @HttpCode(200)
   async callback(
     @Body() body: AuthCallbackBody,
     @Req() req: Request,
   ): Promise<{ location: string }> {
+    let completed: { location: string };
     try {
-      return await this.completeLogin(body, req);
+      completed = await this.completeLogin(body, req);
     } catch (e) {
       dropSession(req);
+      this.logins.failed(e);
       throw e;
     }
+    this.logins.succeeded();
+    return completed;
   }
 
   private async completeLogin(body: AuthCallbackBody, req: Request): Promise<{ location: string }> {
@@ -234,7 +257,7 @@ export class AuthController {
     if (req.session) {
       const sid = req.sessionID;
       await this.sessions.withSessionLock(sid, async () => {
-        let stored: HeldTokens | null;
+        let stored: SessionData | null;
         try {
           stored = await this.sessions.getSessionStore().findSession(sid);
         } catch (e) {
@@ -242,13 +265,15 @@ export class AuthController {
           dropSession(req);
           throw e;
         }
-        const { access_token, refresh_token } = req.session;
+        const { access_token, refresh_token, user_id } = req.session;
         await destroySession(req);
         ended.push({ access_token, refresh_token }, stored);
+        // A logged-out browser's logout ends no login: not a revocation.
+        if (user_id || stored?.user_id) this.revocation.sessionsEnded('logout', 1);
       });
     }
     clearSessionCookie(res);
-    await revokeHeldTokens(this.revocation, ended);
+    await revokeHeldTokens(this.revocation, 'logout', ended);
     return { location: this.url(UI_LOGIN_PATH) };
   }
 

@@ -6,6 +6,7 @@ import { AuthRateLimitGuard, authRateLimitOptions } from './auth-rate-limit.js';
 import { AuthController } from './auth.controller.js';
 import { DevController, DevOnlyGuard } from './dev.controller.js';
 import { HealthController } from './health.controller.js';
+import { LoginMetrics } from './login-metrics.js';
 import { SessionsController } from './sessions.controller.js';
 import { UserController } from './user.controller.js';
 
@@ -25,6 +26,6 @@ import { UserController } from './user.controller.js';
     HealthController,
     DevController,
   ],
-  providers: [DevOnlyGuard, AuthRateLimitGuard],
+  providers: [DevOnlyGuard, AuthRateLimitGuard, LoginMetrics],
 })
 export class RoutesAppModule {}

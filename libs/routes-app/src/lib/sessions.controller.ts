@@ -3,6 +3,7 @@ import type { SessionData } from 'express-session';
 import {
   DefaultSessionService,
   RevocationService,
+  type RevocationReason,
   sessionKey,
   type SessionSummary,
 } from '@bodhi/services';
@@ -107,7 +108,10 @@ export class SessionsController {
         'Add current=false: this ends every session of yours but the current one',
       );
     }
-    return this.ended(await this.sessions.endOtherUserSessions(userId, req.sessionID));
+    return this.ended(
+      'other_sessions_ended',
+      await this.sessions.endOtherUserSessions(userId, req.sessionID),
+    );
   }
 
   /** Ends one of the caller's sessions; ending the current one logs the caller out. */
@@ -119,7 +123,7 @@ export class SessionsController {
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<SessionsEnded> {
-    return this.endOne(sessionUser(ctx), handle, req, res);
+    return this.endOne('session_ended', sessionUser(ctx), handle, req, res);
   }
 
   @Get('users/:userId/sessions')
@@ -142,7 +146,7 @@ export class SessionsController {
   ): Promise<SessionsEnded> {
     const ended = await this.sessions.endOtherUserSessions(userId);
     if (ended.length > 0 && req.session?.user_id === userId) this.logOut(req, res);
-    return this.ended(ended);
+    return this.ended('admin_revoke', ended);
   }
 
   @Delete('users/:userId/sessions/:id')
@@ -153,7 +157,7 @@ export class SessionsController {
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<SessionsEnded> {
-    return this.endOne(userId, handle, req, res);
+    return this.endOne('admin_revoke', userId, handle, req, res);
   }
 
   private async list(userId: string, req: Request): Promise<SessionView[]> {
@@ -163,6 +167,7 @@ export class SessionsController {
   }
 
   private async endOne(
+    reason: RevocationReason,
     userId: string,
     handle: string,
     req: Request,
@@ -173,7 +178,7 @@ export class SessionsController {
     const ended = await this.sessions.endUserSession(userId, handle);
     if (!ended) throw sessionNotFound();
     if (handle === currentHandle(req)) this.logOut(req, res);
-    return this.ended([ended]);
+    return this.ended(reason, [ended]);
   }
 
   /** The request's own session has just been removed: answer as logout does. */
@@ -183,8 +188,9 @@ export class SessionsController {
     clearSessionCookie(res);
   }
 
-  private async ended(sessions: SessionData[]): Promise<SessionsEnded> {
-    await revokeHeldTokens(this.revocation, sessions);
+  private async ended(reason: RevocationReason, sessions: SessionData[]): Promise<SessionsEnded> {
+    this.revocation.sessionsEnded(reason, sessions.length);
+    await revokeHeldTokens(this.revocation, reason, sessions);
     return { ended: sessions.length };
   }
 }

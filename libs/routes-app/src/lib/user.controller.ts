@@ -84,7 +84,7 @@ export class UserController {
       }
       throw e;
     }
-    const cleared = await this.revocation.revokeUser(userId);
+    const cleared = await this.revocation.revokeUser(userId, 'role_change');
     return { user_id: userId, role, sessions_cleared: cleared };
   }
 }

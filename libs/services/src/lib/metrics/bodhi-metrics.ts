@@ -92,7 +92,19 @@ export class BodhiMetrics {
     registers: [this.registry],
   });
 
-  /** Sessions ended and credentials revoked, by reason and outcome. */
+  /**
+   * Sessions ended and credentials revoked, by reason and outcome (RevocationService counts
+   * them). `reason`: why access ended — `logout`, `session_ended` (the owner ended one of
+   * their sessions), `other_sessions_ended` (the owner ended all their others),
+   * `admin_revoke` (an admin ended one or all of a user's sessions), `role_change` (the user
+   * was revoked), or `retry` for a queued provider revocation's later attempts (the queue
+   * keeps no reason). `outcome`: `ended` counts the sessions ended here (one per session;
+   * their access tokens are refused on every instance); the others count one revocation at
+   * the provider each (a refresh token, or a user's grants at a role change): `revoked`
+   * (taken), `refused` (a final answer, nothing left to revoke; not retried), `queued` (the
+   * provider did not answer; retried later), `given_up` (retried for a day, undecryptable,
+   * or could not be queued; never revoked).
+   */
   readonly revocations = new Counter({
     name: 'bodhi_revocations_total',
     help: 'Sessions ended and tokens revoked, by reason and outcome',

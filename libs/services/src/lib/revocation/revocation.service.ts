@@ -7,6 +7,7 @@ import {
   IdentityProviderAdminUnsupportedError,
 } from '../auth/auth.errors.js';
 import { IdentityProviderAdmin } from '../auth/identity-provider-admin.js';
+import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 import { DefaultSessionService } from '../session/session.service.js';
 import {
   PendingRevocation,
@@ -21,6 +22,16 @@ export class TokenRevokedError extends Error {
     this.name = 'TokenRevokedError';
   }
 }
+
+/**
+ * Why access ended, as `bodhi_revocations_total` labels it: a logout, the owner ending one
+ * of their sessions or all their others, an admin ending a user's sessions, a role change.
+ */
+export type RevocationReason =
+  'logout' | 'session_ended' | 'other_sessions_ended' | 'admin_revoke' | 'role_change';
+
+/** What a provider answered a revocation (the request's own or a queued retry's). */
+type ProviderOutcome = 'revoked' | 'refused';
 
 /** The first retry of a revocation the provider did not take, and the longest wait between two. */
 export const REVOCATION_RETRY_FIRST_MS = 30_000;
@@ -52,6 +63,7 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
     private readonly provider: IdentityProviderAdmin,
     private readonly sessions: DefaultSessionService,
     private readonly revocations: SessionRevocations,
+    private readonly metrics: BodhiMetrics,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -104,10 +116,16 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
    * written first, so any request that reads the user's session or bearer after it is
    * refused (one already past that read finishes as it began).
    */
-  async revokeUser(userId: string): Promise<number> {
+  async revokeUser(userId: string, reason: RevocationReason): Promise<number> {
     const ended = await this.sessions.clearSessionsForUser(userId);
-    await this.atProvider('user_grants', userId);
+    this.sessionsEnded(reason, ended);
+    await this.atProvider('user_grants', userId, reason);
     return ended;
+  }
+
+  /** Counts sessions a route ended (their rows removed) for `reason`. */
+  sessionsEnded(reason: RevocationReason, count: number): void {
+    if (count > 0) this.metrics.revocations.inc({ reason, outcome: 'ended' }, count);
   }
 
   /**
@@ -125,10 +143,13 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
    * Revokes a logged-out session's refresh token at the provider (RFC 7009). Never throws:
    * the session has ended already; a failure is logged and queued for retry.
    */
-  async revokeRefreshToken(refreshToken: string | undefined): Promise<void> {
+  async revokeRefreshToken(
+    refreshToken: string | undefined,
+    reason: RevocationReason,
+  ): Promise<void> {
     if (!refreshToken) return;
     try {
-      await this.atProvider('refresh_token', refreshToken);
+      await this.atProvider('refresh_token', refreshToken, reason);
     } catch (e) {
       this.logger.error(`Could not queue a refresh-token revocation: ${(e as Error).message}`);
     }
@@ -164,10 +185,12 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
           '(its encryption key is no longer configured)',
       );
       await this.revocations.dequeue(pending.id);
+      this.countAtProvider('retry', 'given_up');
       return false;
     }
+    let outcome: ProviderOutcome;
     try {
-      await this.send(pending.kind, pending.subject);
+      outcome = await this.send(pending.kind, pending.subject);
     } catch (e) {
       if (Date.now() >= pending.giveUpAt) {
         this.logger.error(
@@ -175,34 +198,49 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
             `${pending.attempts + 1} attempts: ${(e as Error).message}`,
         );
         await this.revocations.dequeue(pending.id);
+        this.countAtProvider('retry', 'given_up');
         return false;
       }
       const attempts = pending.attempts + 1;
       await this.revocations.reschedule(pending.id, attempts, Date.now() + backoff(attempts));
+      this.countAtProvider('retry', 'queued');
       return false;
     }
     await this.revocations.dequeue(pending.id);
+    this.countAtProvider('retry', outcome);
     this.logger.log(`Revoked ${describe(pending.kind)} at the identity provider on retry`);
     return true;
   }
 
   /** Sends a revocation to the provider; queues it for retry when the provider fails. */
-  private async atProvider(kind: PendingRevocationKind, subject: string): Promise<void> {
+  private async atProvider(
+    kind: PendingRevocationKind,
+    subject: string,
+    reason: RevocationReason,
+  ): Promise<void> {
     try {
-      await this.send(kind, subject);
+      this.countAtProvider(reason, await this.send(kind, subject));
     } catch (e) {
       this.logger.warn(
         `Could not revoke ${describe(kind)} at the identity provider (${(e as Error).message}); ` +
           'it is queued and will be retried',
       );
-      await this.revocations.enqueue(kind, subject, Date.now() + REVOCATION_GIVE_UP_MS);
+      try {
+        await this.revocations.enqueue(kind, subject, Date.now() + REVOCATION_GIVE_UP_MS);
+      } catch (queueError) {
+        // Neither sent nor kept: nothing will retry it.
+        this.countAtProvider(reason, 'given_up');
+        throw queueError;
+      }
+      this.countAtProvider(reason, 'queued');
     }
   }
 
-  private async send(kind: PendingRevocationKind, subject: string): Promise<void> {
+  private async send(kind: PendingRevocationKind, subject: string): Promise<ProviderOutcome> {
     try {
       if (kind === 'refresh_token') await this.auth.revokeRefreshToken(subject);
       else await this.provider.revokeUserGrants(subject);
+      return 'revoked';
     } catch (e) {
       // A final answer (a user the provider does not know, a request it cannot take, no
       // admin API to ask) is not retried: no retry would change it.
@@ -211,10 +249,18 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
         e instanceof IdentityProviderAdminUnsupportedError
       ) {
         this.logger.warn(`Not revoking ${describe(kind)} at the identity provider: ${e.message}`);
-        return;
+        return 'refused';
       }
       throw e;
     }
+  }
+
+  /** Counts one revocation at the provider; a queued one's retries count as reason `retry`. */
+  private countAtProvider(
+    reason: RevocationReason | 'retry',
+    outcome: ProviderOutcome | 'queued' | 'given_up',
+  ): void {
+    this.metrics.revocations.inc({ reason, outcome });
   }
 }
 
