@@ -18,6 +18,9 @@ import {
 import express from 'express';
 import type { Store } from 'express-session';
 import { AllowedHostMiddleware } from './allowed-host.middleware.js';
+import { MetricsEndpoint } from './metrics.endpoint.js';
+import { MetricsMiddleware } from './metrics.middleware.js';
+import { MetricsServer } from './metrics.server.js';
 import { noStore, pageSecurityPolicy } from './security-headers.js';
 import { SESSION_STORE_OVERRIDE, SessionMiddleware } from './session.middleware.js';
 import { UiController } from './ui.controller.js';
@@ -57,7 +60,11 @@ export class ServerAppModule implements NestModule {
       module: ServerAppModule,
       imports: [AppServicesModule.forRoot(services), RoutesAppModule],
       controllers: [UiController],
-      providers: sessionStore ? [{ provide: SESSION_STORE_OVERRIDE, useValue: sessionStore }] : [],
+      providers: [
+        MetricsEndpoint,
+        MetricsServer,
+        ...(sessionStore ? [{ provide: SESSION_STORE_OVERRIDE, useValue: sessionStore }] : []),
+      ],
     };
   }
 
@@ -73,6 +80,8 @@ export class ServerAppModule implements NestModule {
     // Nor do they check the Host: load balancers and kubelets probe by IP address, and
     // neither answer says anything of a user or a session (health names the backend).
     const probes = [`${API_PREFIX}/ping`, `${API_PREFIX}/health`];
+    // A scrape is answered before all of it (MetricsMiddleware), under rules of its own.
+    consumer.apply(MetricsMiddleware).forRoutes({ path: 'metrics', method: RequestMethod.ALL });
     consumer.apply(noStore).forRoutes(`${API_PREFIX}/*path`);
     // '*path' leaves out '/' (its redirect): the Host check covers it too.
     consumer
