@@ -35,6 +35,12 @@ export {
   type TokenResponse,
 } from './lib/identity-provider.js';
 export { ManagedProcess, type ManagedProcessOptions } from './lib/managed-process.js';
+export {
+  parseExposition,
+  scrapeMetrics,
+  type Exposition,
+  type MetricSample,
+} from './lib/metrics.js';
 export { freePort } from './lib/ports.js';
 export {
   PrivatePostgres,
