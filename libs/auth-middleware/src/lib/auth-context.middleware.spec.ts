@@ -2,25 +2,33 @@ import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import {
   AuthGrantRejectedError,
+  AuthProviderUnavailableError,
   AuthService,
+  BodhiMetrics,
   DefaultSessionService,
   IdentityProviderAdmin,
   InvalidAccessTokenError,
   resolveSessionOptions,
   RevocationService,
   SessionLock,
+  SessionLockTimeoutError,
+  sessionKey,
+  sessionLockKey,
   SessionRevocations,
 } from '@bodhi/services';
 import type { AccessTokenClaims, VerifiedAccessToken } from '@bodhi/services';
 import {
   createTestSessionDb,
   openTestStore,
+  parseExposition,
   SESSION_BACKENDS,
   sessionFixture,
   testSessionOptions,
+  TEST_PG_URL,
   TestSessionDb,
 } from '@bodhi/testing';
 import type { Request } from 'express';
+import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { ApiError } from './api-error.js';
 import { AuthContextMiddleware } from './auth-context.middleware.js';
@@ -34,6 +42,7 @@ import { AuthContextMiddleware } from './auth-context.middleware.js';
 class FakeAuth {
   refreshes = 0;
   failRefresh = false;
+  down = false;
 
   async verifyAccessToken(token: string): Promise<VerifiedAccessToken> {
     if (token === 'garbage') throw new InvalidAccessTokenError('bad signature');
@@ -55,6 +64,7 @@ class FakeAuth {
     // A turn of the event loop, as a provider round trip would take: the other requests
     // of the session reach the lock meanwhile.
     await new Promise((resolve) => setImmediate(resolve));
+    if (this.down) throw new AuthProviderUnavailableError('identity provider unreachable');
     if (this.failRefresh || refreshToken === 'revoked')
       throw new AuthGrantRejectedError('invalid_grant');
     this.refreshes++;
@@ -72,6 +82,7 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
   let sessions: DefaultSessionService;
   let revocations: SessionRevocations;
   let auth: FakeAuth;
+  let metrics: BodhiMetrics;
   let middleware: AuthContextMiddleware;
 
   beforeAll(async () => {
@@ -92,16 +103,29 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
     await dataSource?.destroy();
     await db?.drop();
   });
-  beforeEach(() => {
-    auth = new FakeAuth();
+  /** The middleware over `over` (the suite's session service unless given), counting afresh. */
+  function middlewareOver(over: DefaultSessionService = sessions): AuthContextMiddleware {
+    metrics = new BodhiMetrics();
     const revocation = new RevocationService(
       auth as unknown as AuthService,
       {} as IdentityProviderAdmin,
-      sessions,
+      over,
       revocations,
+      metrics,
     );
-    middleware = new AuthContextMiddleware(auth as unknown as AuthService, sessions, revocation);
+    return new AuthContextMiddleware(auth as unknown as AuthService, over, revocation, metrics);
+  }
+
+  beforeEach(() => {
+    auth = new FakeAuth();
+    middleware = middlewareOver();
   });
+
+  /** A sample of this test's metrics, as a scrape reads it (a histogram's `_count` too). */
+  const counted = async (name: string, labels?: Record<string, string>) =>
+    parseExposition((await metrics.exposition()).body).sum(name, labels);
+  const refreshesCounted = (outcome: string) => counted('bodhi_token_refreshes_total', { outcome });
+  const lockWaits = () => counted('bodhi_token_refresh_lock_wait_seconds_count');
 
   /** A request whose session is the stored one, saving back to the store like express-session. */
   async function requestFor(sid: string, headers: Record<string, string> = {}): Promise<Request> {
@@ -121,9 +145,9 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
     return { headers, session, sessionID: sid } as unknown as Request;
   }
 
-  const run = async (req: Request) =>
+  const run = async (req: Request, by = middleware) =>
     new Promise<unknown>(
-      (resolve) => void middleware.use(req, {} as never, (err?: unknown) => resolve(err)),
+      (resolve) => void by.use(req, {} as never, (err?: unknown) => resolve(err)),
     );
 
   it('an anonymous session is anonymous', async () => {
@@ -149,7 +173,84 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
       role: 'resource_user',
     });
     expect(auth.refreshes).toBe(0);
+    // A token that has not expired takes no lock and counts no refresh.
+    expect(await counted('bodhi_token_refreshes_total')).toBe(0);
+    expect(await lockWaits()).toBe(0);
   });
+
+  it('an expired session token is refreshed: counted as refreshed, its wait for the lock observed', async () => {
+    await sessions.getSessionStore().saveSession(
+      'expired-once',
+      sessionFixture(60_000, {
+        user_id: 'user-1',
+        access_token: 'expired:a',
+        refresh_token: 'r0',
+      }),
+    );
+    expect(await run(await requestFor('expired-once'))).toBeUndefined();
+    expect(auth.refreshes).toBe(1);
+    expect(await refreshesCounted('refreshed')).toBe(1);
+    expect(await counted('bodhi_token_refreshes_total')).toBe(1);
+    expect(await lockWaits()).toBe(1);
+  });
+
+  it('a refresh the provider cannot answer is a 503 counted as unavailable, and keeps the login', async () => {
+    await sessions.getSessionStore().saveSession(
+      'provider-down',
+      sessionFixture(60_000, {
+        user_id: 'user-1',
+        access_token: 'expired:a',
+        refresh_token: 'r0',
+      }),
+    );
+    auth.down = true;
+    const err = await run(await requestFor('provider-down'));
+    expect((err as ApiError).getStatus()).toBe(503);
+    expect(await refreshesCounted('unavailable')).toBe(1);
+    expect(await counted('bodhi_token_refreshes_total')).toBe(1);
+    expect(await sessions.getSessionStore().findSession('provider-down')).toMatchObject({
+      refresh_token: 'r0',
+    });
+  });
+
+  if (kind === 'postgres') {
+    it("a refresh that cannot get the session's lock from another instance is counted as lock_timeout", async () => {
+      const sid = 'lock-held';
+      await sessions.getSessionStore().saveSession(
+        sid,
+        sessionFixture(60_000, {
+          user_id: 'user-1',
+          access_token: 'expired:a',
+          refresh_token: 'r0',
+        }),
+      );
+      // Another instance holds the session's lock (in its open transaction) throughout.
+      const holder = new pg.Client({ connectionString: TEST_PG_URL });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        const [namespace, name] = sessionLockKey(sessionKey(sid)) as [number, string];
+        await holder.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [namespace, name]);
+        const shortWait = new DefaultSessionService(
+          sessions.getSessionStore(),
+          resolveSessionOptions(testSessionOptions(db)),
+          new SessionLock(dataSource, kind, 100),
+          revocations,
+        );
+        // Passed on as is: the error filter answers it with 503 session_store_unavailable.
+        const err = await run(await requestFor(sid), middlewareOver(shortWait));
+        expect(err).toBeInstanceOf(SessionLockTimeoutError);
+      } finally {
+        await holder.query('ROLLBACK');
+        await holder.end();
+      }
+      expect(await refreshesCounted('lock_timeout')).toBe(1);
+      expect(await counted('bodhi_token_refreshes_total')).toBe(1);
+      // The lock was never had: no wait for it ended.
+      expect(await lockWaits()).toBe(0);
+      expect(auth.refreshes).toBe(0);
+    });
+  }
 
   it('20 concurrent requests with an expired token refresh exactly once and all get the user', async () => {
     await sessions.getSessionStore().saveSession(
@@ -161,9 +262,13 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
       }),
     );
     const requests = await Promise.all(Array.from({ length: 20 }, () => requestFor('race')));
-    const errors = await Promise.all(requests.map(run));
+    const errors = await Promise.all(requests.map((req) => run(req)));
     expect(errors.every((e) => e === undefined)).toBe(true);
     expect(auth.refreshes).toBe(1);
+    // One called the provider; each of the others found its tokens once it had the lock.
+    expect(await refreshesCounted('refreshed')).toBe(1);
+    expect(await refreshesCounted('reused')).toBe(19);
+    expect(await lockWaits()).toBe(20);
     for (const req of requests)
       expect(req.authContext).toMatchObject({ kind: 'session', userId: 'user-1' });
     expect(await sessions.getSessionStore().findSession('race')).toMatchObject({
@@ -188,6 +293,8 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
     expect((err as ApiError).getResponse()).toMatchObject({
       error: { code: 'token_refresh_failed' },
     });
+    expect(await refreshesCounted('rejected')).toBe(1);
+    expect(await counted('bodhi_token_refreshes_total')).toBe(1);
     const left = await sessions.getSessionStore().findSession('revoked');
     expect(left).toMatchObject({ keep: 1 });
     expect(left).not.toHaveProperty('access_token');
@@ -204,6 +311,7 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
       );
     const err = await run(await requestFor('no-refresh'));
     expect((err as ApiError).getStatus()).toBe(401);
+    expect(await refreshesCounted('rejected')).toBe(1);
     expect(await sessions.getSessionStore().findSession('no-refresh')).not.toHaveProperty(
       'access_token',
     );

@@ -3,8 +3,10 @@ import { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { AppServicesModule } from '@bodhi/app-service-builder';
 import { ApiErrorFilter } from '@bodhi/auth-middleware';
+import { BodhiMetrics } from '@bodhi/services';
 import {
   createTestSessionDb,
+  parseExposition,
   serverEnv,
   tempHome,
   TestSessionDb,
@@ -55,6 +57,13 @@ describe('the auth rate limit', () => {
     home?.remove();
   });
 
+  /** bodhi_logins_total{outcome="failure"} (of `reason`, when given), as a scrape reads it. */
+  const loginFailures = async (reason?: string) =>
+    parseExposition((await app.get(BodhiMetrics).exposition()).body).sum('bodhi_logins_total', {
+      outcome: 'failure',
+      ...(reason && { reason }),
+    });
+
   const logout = () => request(app.getHttpServer()).post('/bodhi/v1/logout');
 
   it('refuses past the limit until the window has passed, then admits again', async () => {
@@ -72,5 +81,19 @@ describe('the auth rate limit', () => {
 
     now += 1000;
     await logout().expect(200);
+    // Logout is no login: its refusals are not failed logins.
+    expect(await loginFailures()).toBe(0);
+  });
+
+  it('a login refused by the limit counts as a rate_limited login failure', async () => {
+    now += WINDOW_SECONDS * 1000;
+    const initiate = () => request(app.getHttpServer()).post('/bodhi/v1/auth/initiate');
+    // Admitted, and failing as the provider is unreachable.
+    await initiate().expect(503);
+    await initiate().expect(503);
+    await initiate().expect(429);
+    expect(await loginFailures('provider_unavailable')).toBe(2);
+    expect(await loginFailures('rate_limited')).toBe(1);
+    expect(await loginFailures()).toBe(3);
   });
 });

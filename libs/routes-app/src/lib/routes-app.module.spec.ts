@@ -7,6 +7,7 @@ import type { AuthContext } from '@bodhi/auth-middleware';
 import {
   AuthGrantRejectedError,
   AuthProviderUnavailableError,
+  BodhiMetrics,
   DefaultSessionService,
   IdentityProviderAdmin,
   NoIdentityProviderAdmin,
@@ -14,6 +15,7 @@ import {
 } from '@bodhi/services';
 import {
   createTestSessionDb,
+  parseExposition,
   serverEnv,
   SESSION_BACKENDS,
   sessionFixture,
@@ -143,6 +145,13 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
     expect(setUserRole).toHaveBeenCalledWith('user-1', 'resource_manager');
     // And the user's grants at the provider end with the sessions.
     expect(revokeUserGrants).toHaveBeenCalledWith('user-1');
+    const revocations = async (outcome: string) =>
+      parseExposition((await app.get(BodhiMetrics).exposition()).body).sum(
+        'bodhi_revocations_total',
+        { reason: 'role_change', outcome },
+      );
+    expect(await revocations('ended')).toBe(2);
+    expect(await revocations('revoked')).toBe(1);
     expect(await store().idsForUser('user-1')).toEqual([]);
     expect(await store().idsForUser('user-2')).toEqual([sessionKey('other')]);
 

@@ -3,7 +3,12 @@ import { INestApplication, MiddlewareConsumer, Module, NestModule } from '@nestj
 import { Test } from '@nestjs/testing';
 import { AppServicesModule } from '@bodhi/app-service-builder';
 import { ApiErrorFilter, AuthContextMiddleware } from '@bodhi/auth-middleware';
-import { AuthService, DefaultSessionService, SESSION_COOKIE_NAME } from '@bodhi/services';
+import {
+  AuthService,
+  BodhiMetrics,
+  DefaultSessionService,
+  SESSION_COOKIE_NAME,
+} from '@bodhi/services';
 import type { SessionDbKind } from '@bodhi/services';
 import {
   CLIENT_ID,
@@ -12,6 +17,7 @@ import {
   DEMO_ADMIN,
   DEMO_USER,
   deferred,
+  parseExposition,
   serverEnv,
   SESSION_BACKENDS,
   tempHome,
@@ -174,7 +180,15 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
 
   beforeEach(async () => {
     await db.query(`DELETE FROM ${db.qualifiedTable}`);
+    app.get(BodhiMetrics).registry.resetMetrics();
   });
+
+  /** A sample's value since the test began, as a scrape reads it (labels: a subset match). */
+  const counted = async (name: string, labels?: Record<string, string>) =>
+    parseExposition((await app.get(BodhiMetrics).exposition()).body).sum(name, labels);
+  const loginFailures = (reason?: string) =>
+    counted('bodhi_logins_total', { outcome: 'failure', ...(reason && { reason }) });
+  const loginSuccesses = () => counted('bodhi_logins_total', { outcome: 'success', reason: 'ok' });
 
   it('POST /auth/initiate answers 503 when the login state cannot be stored, and stores nothing', async () => {
     const res = await whileLocked(() =>
@@ -187,6 +201,7 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
     // No cookie for a session that was never stored.
     expect(res.headers['set-cookie']).toBeUndefined();
     expect(await rows()).toEqual([]);
+    expect(await loginFailures('store_unavailable')).toBe(1);
 
     // Once the store takes writes again, the same request stores the login state.
     await request(app.getHttpServer()).post('/bodhi/v1/auth/initiate').expect(201);
@@ -210,6 +225,9 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
     expect(res.headers['set-cookie']).toBeUndefined();
     expect((await rows()).filter((row) => row.user_id !== null)).toEqual([]);
     await agent.get('/bodhi/v1/user').expect(200, { auth_status: 'logged_out' });
+    expect(await loginFailures('store_unavailable')).toBe(1);
+    expect(await loginFailures()).toBe(1);
+    expect(await loginSuccesses()).toBe(0);
   });
 
   it('POST /logout answers 503 when the session cannot be removed, and keeps the login', async () => {
@@ -223,9 +241,23 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
     // Beside it, the user-less session its login began in (it answers late callbacks).
     const logins = async () => (await rows()).filter((row) => row.user_id !== null);
     expect((await logins()).map((row) => row.user_id)).toEqual([userId]);
+    // Nothing ended, nothing revoked.
+    expect(await counted('bodhi_revocations_total')).toBe(0);
 
     await agent.post('/bodhi/v1/logout').expect(200);
     expect(await logins()).toEqual([]);
+    // One session ended here, its refresh token revoked at the provider.
+    expect(await counted('bodhi_revocations_total', { reason: 'logout', outcome: 'ended' })).toBe(
+      1,
+    );
+    expect(await counted('bodhi_revocations_total', { reason: 'logout', outcome: 'revoked' })).toBe(
+      1,
+    );
+    expect(await counted('bodhi_revocations_total')).toBe(2);
+
+    // A logged-out browser's logout revokes nothing.
+    await agent.post('/bodhi/v1/logout').expect(200);
+    expect(await counted('bodhi_revocations_total')).toBe(2);
   });
 
   it("PUT /users/:id/role answers 503 when the user's sessions cannot be cleared", async () => {
@@ -239,6 +271,7 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
       body: STORE_UNAVAILABLE,
     });
     expect((await rows()).filter((row) => row.user_id === user.userId)).toHaveLength(1);
+    expect(await counted('bodhi_revocations_total', { reason: 'role_change' })).toBe(0);
   });
 
   it('of three callbacks racing with one code, one logs in; two answer 409 and never reach the provider', async () => {
@@ -275,6 +308,9 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
       held.mockRestore();
       exchange.mockRestore();
     }
+    expect(await loginSuccesses()).toBe(1);
+    expect(await loginFailures('login_replayed')).toBe(2);
+    expect(await loginFailures()).toBe(2);
     expect((await rows()).filter((row) => row.user_id !== null)).toHaveLength(1);
     await agent.get('/bodhi/v1/user').expect(200);
     expect((await agent.get('/bodhi/v1/user')).body).toMatchObject({ auth_status: 'logged_in' });
@@ -350,6 +386,8 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
         false,
         true,
       ]);
+      expect(await loginSuccesses()).toBe(1);
+      expect(await loginFailures()).toBe(0);
       expect(touches).not.toHaveBeenCalled();
     } finally {
       writes.mockRestore();
@@ -373,7 +411,31 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
         code: 'state_mismatch',
       });
     }
+    expect(await loginFailures('state_mismatch')).toBe(3);
     await callback(params).expect(200);
+    expect(await loginSuccesses()).toBe(1);
+    expect(await loginFailures()).toBe(3);
+  });
+
+  it('a callback on a session with no login in progress counts as no_login_in_progress', async () => {
+    const res = await request(app.getHttpServer())
+      .post('/bodhi/v1/auth/callback')
+      .send({ code: 'c', state: 's' })
+      .expect(400);
+    expect(res.body.error.code).toBe('no_login_in_progress');
+    expect(await loginFailures('no_login_in_progress')).toBe(1);
+    expect(await loginFailures()).toBe(1);
+  });
+
+  it('a code the provider does not take counts as grant_rejected', async () => {
+    const { agent, params } = await answeredLogin(DEMO_USER);
+    const res = await agent
+      .post('/bodhi/v1/auth/callback')
+      .send({ ...params, code: 'not-a-code-it-issued' })
+      .expect(401);
+    expect(res.body.error.code).toBe('login_failed');
+    expect(await loginFailures('grant_rejected')).toBe(1);
+    expect(await loginFailures()).toBe(1);
   });
 
   it.each([
@@ -404,6 +466,10 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
       });
       const again = await agent.post('/bodhi/v1/auth/callback').send({ error, state }).expect(409);
       expect(again.body.error.code).toBe('login_already_completed');
+      // Counted by our fixed reasons, never by the provider's code or description.
+      expect(await loginFailures('provider_error')).toBe(1);
+      expect(await loginFailures('login_replayed')).toBe(1);
+      expect(await loginFailures()).toBe(2);
     },
   );
 
@@ -422,5 +488,6 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
         message: 'The identity provider refused the login.',
       },
     });
+    expect(await loginFailures('provider_error')).toBe(1);
   });
 });

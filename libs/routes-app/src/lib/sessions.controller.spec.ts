@@ -2,7 +2,12 @@ import { INestApplication, MiddlewareConsumer, Module, NestModule } from '@nestj
 import { Test } from '@nestjs/testing';
 import { AppServicesModule } from '@bodhi/app-service-builder';
 import { ApiErrorFilter, AuthContextMiddleware } from '@bodhi/auth-middleware';
-import { DefaultSessionService, SESSION_COOKIE_NAME, sessionKey } from '@bodhi/services';
+import {
+  BodhiMetrics,
+  DefaultSessionService,
+  SESSION_COOKIE_NAME,
+  sessionKey,
+} from '@bodhi/services';
 import type { SessionDbKind } from '@bodhi/services';
 import {
   CLIENT_ID,
@@ -10,6 +15,7 @@ import {
   createTestSessionDb,
   DEMO_ADMIN,
   DEMO_USER,
+  parseExposition,
   serverEnv,
   SESSION_BACKENDS,
   tempHome,
@@ -107,7 +113,15 @@ describe.each(SESSION_BACKENDS)('the session routes on %s', (kind: SessionDbKind
 
   beforeEach(async () => {
     await db.query(`DELETE FROM ${db.qualifiedTable}`);
+    app.get(BodhiMetrics).registry.resetMetrics();
   });
+
+  /** bodhi_revocations_total{reason, outcome} since the test began, as a scrape reads it. */
+  const revocations = async (reason: string, outcome: string) =>
+    parseExposition((await app.get(BodhiMetrics).exposition()).body).sum(
+      'bodhi_revocations_total',
+      { reason, outcome },
+    );
 
   /** A browser's real login (the provider's form), from a browser with `userAgent`. */
   async function loggedIn(
@@ -186,6 +200,9 @@ describe.each(SESSION_BACKENDS)('the session routes on %s', (kind: SessionDbKind
     const phone = await loggedIn(DEMO_USER, IPHONE);
 
     await laptop.agent.delete(`/bodhi/v1/user/sessions/${phone.handle}`).expect(200, { ended: 1 });
+    // The session here, its refresh token at the provider.
+    expect(await revocations('session_ended', 'ended')).toBe(1);
+    expect(await revocations('session_ended', 'revoked')).toBe(1);
 
     await phone.agent.get('/bodhi/v1/user').expect(200, { auth_status: 'logged_out' });
     await laptop.agent.get('/bodhi/v1/user').expect(200);
@@ -246,12 +263,15 @@ describe.each(SESSION_BACKENDS)('the session routes on %s', (kind: SessionDbKind
     await phone.agent.get('/bodhi/v1/user').expect(200);
 
     await laptop.agent.delete('/bodhi/v1/user/sessions?current=false').expect(200, { ended: 2 });
+    expect(await revocations('other_sessions_ended', 'ended')).toBe(2);
+    expect(await revocations('other_sessions_ended', 'revoked')).toBe(2);
     for (const gone of [phone, tablet]) {
       await gone.agent.get('/bodhi/v1/user').expect(200, { auth_status: 'logged_out' });
     }
     await laptop.agent.get('/bodhi/v1/user').expect(200);
     await admin.agent.get('/bodhi/v1/user').expect(200);
     await laptop.agent.delete('/bodhi/v1/user/sessions?current=false').expect(200, { ended: 0 });
+    expect(await revocations('other_sessions_ended', 'ended')).toBe(2);
   });
 
   it('an ended session’s refresh token is revoked at the provider', async () => {
@@ -312,11 +332,14 @@ describe.each(SESSION_BACKENDS)('the session routes on %s', (kind: SessionDbKind
     ]);
     await admin.agent.delete(`${base}/${admin.handle}`).expect(404);
     await admin.agent.delete(`${base}/${phone.handle}`).expect(200, { ended: 1 });
+    expect(await revocations('admin_revoke', 'ended')).toBe(1);
     await phone.agent.get('/bodhi/v1/user').expect(200, { auth_status: 'logged_out' });
     await laptop.agent.get('/bodhi/v1/user').expect(200);
 
     await loggedIn(DEMO_USER, IPHONE);
     await admin.agent.delete(base).expect(200, { ended: 2 });
+    expect(await revocations('admin_revoke', 'ended')).toBe(3);
+    expect(await revocations('admin_revoke', 'revoked')).toBe(3);
     await laptop.agent.get('/bodhi/v1/user').expect(200, { auth_status: 'logged_out' });
     await admin.agent.get(base).expect(200, []);
     await admin.agent.get('/bodhi/v1/user').expect(200);

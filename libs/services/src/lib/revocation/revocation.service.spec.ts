@@ -5,6 +5,7 @@ import type { DataSource } from 'typeorm';
 import {
   createTestSessionDb,
   openTestStore,
+  parseExposition,
   SESSION_BACKENDS,
   sessionFixture,
   TEST_ENCRYPTION_KEY,
@@ -14,6 +15,7 @@ import {
 import type { AuthService } from '../auth/auth.service.js';
 import { AuthGrantRejectedError, AuthProviderUnavailableError } from '../auth/auth.errors.js';
 import type { IdentityProviderAdmin } from '../auth/identity-provider-admin.js';
+import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 import { parseEncryptionKeys, SessionCipher } from '../session/session-cipher.js';
 import { DefaultSessionService } from '../session/session.service.js';
 import { SessionLock } from '../session/session-lock.js';
@@ -62,7 +64,14 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
   let sessions: DefaultSessionService;
   let provider: FakeProvider;
   let service: RevocationService;
+  let metrics: BodhiMetrics;
   let now: number;
+  /** bodhi_revocations_total{reason, outcome}, as a scrape reads it. */
+  const revocationsCounted = async (reason: string, outcome: string) =>
+    parseExposition((await metrics.exposition()).body).sum('bodhi_revocations_total', {
+      reason,
+      outcome,
+    });
   const queue = () =>
     db.query<{ kind: string; subject: string; attempts: number }>(
       `SELECT kind, subject, attempts FROM ${db.besideTable('revocation_queue')}`,
@@ -88,11 +97,13 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
   beforeEach(async () => {
     await db.query(`DELETE FROM ${db.besideTable('revocation_queue')}`);
     provider = new FakeProvider();
+    metrics = new BodhiMetrics();
     service = new RevocationService(
       provider as unknown as AuthService,
       provider as unknown as IdentityProviderAdmin,
       sessions,
       revocations,
+      metrics,
     );
     // The clock the retry schedule runs by, moved by the tests.
     now = Date.now();
@@ -103,14 +114,16 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
   afterEach(() => jest.restoreAllMocks());
 
   it('revokes a refresh token at once when the provider answers', async () => {
-    await service.revokeRefreshToken('rt-1');
+    await service.revokeRefreshToken('rt-1', 'logout');
     expect(provider.revokedTokens).toEqual(['rt-1']);
     expect(await queue()).toEqual([]);
+    expect(await revocationsCounted('logout', 'revoked')).toBe(1);
   });
 
   it('queues a revocation the provider failed, encrypted, and retries it with backoff until it is taken', async () => {
     provider.down = true;
-    await service.revokeRefreshToken('rt-secret-2');
+    await service.revokeRefreshToken('rt-secret-2', 'session_ended');
+    expect(await revocationsCounted('session_ended', 'queued')).toBe(1);
     const [queued] = await queue();
     expect(queued).toMatchObject({ kind: 'refresh_token', attempts: 0 });
     expect(queued.subject).not.toContain('rt-secret-2');
@@ -118,6 +131,7 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
     // Still down: the attempt counts and the next one waits out the backoff.
     expect(await service.retryPending()).toBe(0);
     expect(await queue()).toMatchObject([{ attempts: 1 }]);
+    expect(await revocationsCounted('retry', 'queued')).toBe(1);
     now += REVOCATION_RETRY_FIRST_MS - 1;
     provider.down = false;
     expect(await service.retryPending()).toBe(0);
@@ -127,21 +141,45 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
     expect(await service.retryPending()).toBe(1);
     expect(provider.revokedTokens).toEqual(['rt-secret-2']);
     expect(await queue()).toEqual([]);
+    expect(await revocationsCounted('retry', 'revoked')).toBe(1);
+    expect(await revocationsCounted('session_ended', 'revoked')).toBe(0);
   });
 
   it('drops what the provider refuses (nothing left to revoke) and gives up after a day', async () => {
     provider.refusing = true;
-    await service.revokeRefreshToken('rt-unknown');
+    await service.revokeRefreshToken('rt-unknown', 'logout');
     expect(await queue()).toEqual([]);
+    expect(await revocationsCounted('logout', 'refused')).toBe(1);
 
     provider.refusing = false;
     provider.down = true;
-    await service.revokeRefreshToken('rt-3');
+    await service.revokeRefreshToken('rt-3', 'logout');
     const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
     now += REVOCATION_GIVE_UP_MS;
     expect(await service.retryPending()).toBe(0);
     expect(await queue()).toEqual([]);
     expect(error).toHaveBeenCalledWith(expect.stringContaining('Giving up'));
+    expect(await revocationsCounted('retry', 'given_up')).toBe(1);
+  });
+
+  it('a revocation the provider failed and the queue could not keep is given up, and logged', async () => {
+    provider.down = true;
+    const table = db.besideTable('revocation_queue');
+    const away = `"${db.table}_revocation_queue_away"`;
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    // The queue's table gone for the moment: its insert fails as a failing database's would.
+    await db.query(`ALTER TABLE ${table} RENAME TO ${away}`);
+    try {
+      await service.revokeRefreshToken('rt-lost', 'logout');
+    } finally {
+      await db.query(
+        `ALTER TABLE ${db.besideTable('revocation_queue_away')} RENAME TO "${db.table}_revocation_queue"`,
+      );
+    }
+    expect(error).toHaveBeenCalledWith(expect.stringContaining('Could not queue'));
+    expect(await revocationsCounted('logout', 'given_up')).toBe(1);
+    expect(await revocationsCounted('logout', 'queued')).toBe(0);
+    expect(await queue()).toEqual([]);
   });
 
   it('revokes a user: their tokens so far, their sessions, their grants (queued while the provider is down)', async () => {
@@ -152,7 +190,9 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
     const issued = Math.floor(now / 1000) - 1;
 
     provider.down = true;
-    expect(await service.revokeUser('demoted')).toBe(2);
+    expect(await service.revokeUser('demoted', 'role_change')).toBe(2);
+    expect(await revocationsCounted('role_change', 'ended')).toBe(2);
+    expect(await revocationsCounted('role_change', 'queued')).toBe(1);
     expect(await store.findSession('u-1')).toBeNull();
     expect(await store.findSession('other')).not.toBeNull();
     await expect(
@@ -167,6 +207,7 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
     now += REVOCATION_RETRY_FIRST_MS;
     expect(await service.retryPending()).toBe(1);
     expect(provider.revokedUsers).toEqual(['demoted']);
+    expect(await revocationsCounted('retry', 'revoked')).toBe(1);
   });
 
   it("revokes a logged-out session's access token by jti until it expires", async () => {
@@ -182,8 +223,8 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
 
   it('drops a queued refresh token it can no longer decrypt, and goes on with the rest', async () => {
     provider.down = true;
-    await service.revokeRefreshToken('rt-lost-key');
-    await service.revokeRefreshToken('rt-kept');
+    await service.revokeRefreshToken('rt-lost-key', 'logout');
+    await service.revokeRefreshToken('rt-kept', 'logout');
     // The first one's key is gone (rotated out of the configuration): its row no longer decrypts.
     const table = db.besideTable('revocation_queue');
     const [first] = await db.query<{ id: number }>(`SELECT id FROM ${table} ORDER BY id LIMIT 1`);
@@ -200,6 +241,8 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
     expect(provider.revokedTokens).toEqual(['rt-kept']);
     expect(await queue()).toEqual([]);
     expect(error).toHaveBeenCalledWith(expect.stringContaining('cannot be decrypted'));
+    expect(await revocationsCounted('retry', 'given_up')).toBe(1);
+    expect(await revocationsCounted('retry', 'revoked')).toBe(1);
   });
 
   it("refuses a session login older than its user's not-before, by login time and by a whole second of iat", () => {
