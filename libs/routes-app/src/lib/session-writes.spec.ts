@@ -427,6 +427,17 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
     expect(await loginFailures()).toBe(1);
   });
 
+  it('a callback with the state but neither a code nor an error counts as missing_code', async () => {
+    const { agent, params } = await answeredLogin(DEMO_USER);
+    const res = await agent
+      .post('/bodhi/v1/auth/callback')
+      .send({ state: params.state })
+      .expect(400);
+    expect(res.body.error.code).toBe('missing_code');
+    expect(await loginFailures('missing_code')).toBe(1);
+    expect(await loginFailures()).toBe(1);
+  });
+
   it('a code the provider does not take counts as grant_rejected', async () => {
     const { agent, params } = await answeredLogin(DEMO_USER);
     const res = await agent
