@@ -40,6 +40,7 @@ function metricsApp(endpoint: MetricsEndpoint, settings: SettingService): Expres
  */
 @Injectable()
 export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Metrics');
   private server?: http.Server;
 
   constructor(
@@ -63,6 +64,7 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
       );
     });
     this.server = server;
+    this.logger.log(`Serving /metrics on ${host}:${this.port()}`);
   }
 
   /** The port metrics are served on, once listening (BODHI_METRICS_PORT=0 lets the OS pick). */

@@ -14,21 +14,36 @@ import signature from 'cookie-signature';
 import * as net from 'node:net';
 import request from 'supertest';
 import { MetricsServer } from './metrics.server.js';
-import { createBodhiApp } from './server-app.factory.js';
+import { createBodhiApp, startBodhiServer, type BodhiAppOptions } from './server-app.factory.js';
 
 const SECRET = 'metrics-spec-secret-0123456789abcdef';
 const refusal = (type: string, code: string) => ({
   error: { type, code, message: expect.any(String) },
 });
 
-/** A booted app (init, never listen) on a fresh SQLite store, with `settings` on top. */
+/** A booted app on a fresh SQLite store, with `settings` on top. */
 interface Booted {
   app: INestApplication;
   db: TestSessionDb;
   close(): Promise<void>;
 }
 
-async function boot(settings: EnvVars): Promise<Booted> {
+/** How specs boot: `app.init()`, never listening. */
+const initialised = async (options: BodhiAppOptions): Promise<INestApplication> => {
+  const app = await createBodhiApp(options);
+  try {
+    await app.init();
+  } catch (e) {
+    await app.close();
+    throw e;
+  }
+  return app;
+};
+
+async function boot(
+  settings: EnvVars,
+  start: (options: BodhiAppOptions) => Promise<INestApplication> = initialised,
+): Promise<Booted> {
   const db = await createTestSessionDb('sqlite');
   const home: TempHome = tempHome('bodhi-metrics-');
   let app: INestApplication | undefined;
@@ -38,7 +53,7 @@ async function boot(settings: EnvVars): Promise<Booted> {
     home.remove();
   };
   try {
-    app = await createBodhiApp({
+    app = await start({
       logger: false,
       env: serverEnv({
         home: home.dir,
@@ -49,7 +64,6 @@ async function boot(settings: EnvVars): Promise<Booted> {
         env: settings,
       }),
     });
-    await app.init();
   } catch (e) {
     await close();
     throw e;
@@ -189,8 +203,14 @@ describe('metrics on BODHI_METRICS_PORT', () => {
     expect(await rowCount(booted.db)).toBe(0);
   });
 
-  it('stops listening when the app closes', async () => {
-    const other = await boot({ BODHI_METRICS: 'on', BODHI_METRICS_PORT: '0' });
+  it.each([
+    ['app.init() (specs)', initialised],
+    [
+      'startBodhiServer (app.listen)',
+      async (options: BodhiAppOptions) => (await startBodhiServer(options)).app,
+    ],
+  ])('listens after %s, and stops listening when the app closes', async (_, start) => {
+    const other = await boot({ BODHI_METRICS: 'on', BODHI_METRICS_PORT: '0' }, start);
     const port = other.app.get(MetricsServer).port();
     await request(`http://127.0.0.1:${port}`).get('/metrics').expect(200);
     await other.close();
