@@ -2,21 +2,22 @@ import type { INestApplication, LogLevel as NestLogLevel } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ApiErrorFilter } from '@bodhi/auth-middleware';
-import { LogLevel, parseSettings, requireAuthSettings, SettingService } from '@bodhi/services';
+import { parseSettings, requireAuthSettings, SettingService } from '@bodhi/services';
+import { Logger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
+import { loggingConfig } from './logging.js';
+import { loggingModule } from './logging.module.js';
 import { securityHeaders } from './security-headers.js';
 import { ServerAppModule, ServerAppOptions } from './server-app.module.js';
 
-const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
-  error: ['fatal', 'error'],
-  warn: ['fatal', 'error', 'warn'],
-  info: ['fatal', 'error', 'warn', 'log'],
-  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
-  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
-};
-
-export interface BodhiAppOptions extends ServerAppOptions {
-  /** Nest log levels; default from BODHI_LOG_LEVEL. `false` silences Nest's logger. */
+export interface BodhiAppOptions extends Omit<ServerAppOptions, 'logging'> {
+  /**
+   * Nest log levels (logged from the most verbose one up); default BODHI_LOG_LEVEL. `false`
+   * silences the logger.
+   */
   logger?: NestLogLevel[] | false;
+  /** Where log lines go instead of stdout, in BODHI_LOG_FORMAT (tests read them). */
+  logDestination?: DestinationStream;
 }
 
 /**
@@ -29,10 +30,12 @@ export async function createBodhiApp(options: BodhiAppOptions = {}): Promise<INe
   // The server cannot run without its identity provider: say so before anything (BODHI_HOME,
   // the generated cookie secret, the SQLite file) is written.
   requireAuthSettings(settings.auth);
-  const logger = options.logger ?? NEST_LEVELS[settings.server.logLevel];
-  const root = ServerAppModule.forRoot({ settings, sessionStore: options.sessionStore });
+  const logging = loggingModule(
+    loggingConfig(settings.server, options.logger),
+    options.logDestination,
+  );
+  const root = ServerAppModule.forRoot({ settings, sessionStore: options.sessionStore, logging });
   const app = await NestFactory.create<NestExpressApplication>(root, {
-    logger,
     // Bodies are parsed in the middleware chain, after the Host and same-origin checks
     // (ServerAppModule.configure); Nest's parsers would read them before any check.
     bodyParser: false,
@@ -42,6 +45,9 @@ export async function createBodhiApp(options: BodhiAppOptions = {}): Promise<INe
     bufferLogs: true,
     autoFlushLogs: false,
   });
+  // Every Nest Logger (new Logger('X')) now writes through pino: JSON lines or pretty ones,
+  // redacted, with the request id inside a request (nestjs-pino).
+  app.useLogger(app.get(Logger));
   app.flushLogs();
   app.useGlobalFilters(new ApiErrorFilter());
   // Behind a trusted proxy, req.ip/protocol/hostname follow its X-Forwarded-*; with none

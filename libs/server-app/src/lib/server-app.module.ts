@@ -43,6 +43,8 @@ const UI_PAGES: [string, string][] = [
 const parseJsonBody = express.json();
 
 export interface ServerAppOptions extends AppServicesOptions {
+  /** The app's logging (loggingModule, built by createBodhiApp); none: Nest's own logger. */
+  logging?: DynamicModule;
   /**
    * An express-session store the session middleware uses instead of the configured one
    * (which still opens, migrates and serves everything else). For benchmarks: `MemoryStore`
@@ -55,10 +57,14 @@ export interface ServerAppOptions extends AppServicesOptions {
 @Module({})
 export class ServerAppModule implements NestModule {
   static forRoot(options: ServerAppOptions = {}): DynamicModule {
-    const { sessionStore, ...services } = options;
+    const { sessionStore, logging, ...services } = options;
     return {
       module: ServerAppModule,
-      imports: [AppServicesModule.forRoot(services), RoutesAppModule],
+      imports: [
+        ...(logging ? [logging] : []),
+        AppServicesModule.forRoot(services),
+        RoutesAppModule,
+      ],
       controllers: [UiController],
       providers: [
         MetricsEndpoint,
@@ -71,7 +77,8 @@ export class ServerAppModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
     // Order matters, and this is all of it. Security headers (security-headers.ts) come
     // first, set by the app factory before every route, so every answer carries them; then
-    // no-store on API answers, so refusals carry it too; then a request naming another host
+    // the request id and request line (loggingModule's middleware: global, so before these);
+    // then no-store on API answers, so refusals carry it too; then a request naming another host
     // (DNS rebinding) is refused, then a cross-origin write: both before the body is read
     // and before the session is loaded, so they create and change none. Then the body is
     // parsed, the session loaded, a page's CSP set, and, for API routes, the caller

@@ -1,0 +1,77 @@
+import { API_PREFIX } from '@bodhi/routes-app';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Request } from 'express';
+import type { LevelWithSilent } from 'pino';
+import type { Options } from 'pino-http';
+
+export const REQUEST_ID_HEADER = 'X-Request-Id';
+
+/**
+ * A caller's request id we keep: short, and only characters that cannot break a log line or a
+ * header (no newline, quote or space); anything else (10 kB, a second header joined by ", ")
+ * gets an id of our own.
+ */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The id of a request: the caller's X-Request-Id when sane, else a new UUID. */
+export function requestId(header: string | string[] | undefined): string {
+  return typeof header === 'string' && SANE_REQUEST_ID.test(header) ? header : randomUUID();
+}
+
+/**
+ * Probes (load balancers, kubelets every few seconds) and scrapes get no request line: they
+ * would flood the log and say nothing a probe's own failure does not. They still get an id.
+ */
+const UNLOGGED_PATHS = new Set([`/${API_PREFIX}/ping`, `/${API_PREFIX}/health`, '/metrics']);
+
+/** The path of a request, without its query (the callback's carries `code` and `state`). */
+const pathOf = (req: IncomingMessage) =>
+  ((req as Request).originalUrl ?? req.url ?? '').split('?')[0];
+
+/**
+ * A completed request's level: a 5xx is the server failing (a store outage) → error; a 4xx is
+ * a refused or failed client request (a 421 from a misconfigured BODHI_ALLOWED_HOSTS, a 429,
+ * a cross-origin 403) → warn, so a server at BODHI_LOG_LEVEL=warn shows them without its
+ * successful traffic; everything else info.
+ */
+function requestLevel(_req: IncomingMessage, res: ServerResponse, err?: Error): LevelWithSilent {
+  if (err || res.statusCode >= 500) return 'error';
+  return res.statusCode >= 400 ? 'warn' : 'info';
+}
+
+/**
+ * pino-http's options: the request id (echoed as X-Request-Id on every answer, refusals and
+ * 404s included, and bound as `reqId` to every line logged while serving the request), and one
+ * lean line per completed request: method, path, client address, status, response time. Not
+ * its headers: the cookie and authorization never reach a request line (and are redacted by
+ * the logger, should any line carry them).
+ */
+export function requestLogging(): Options {
+  return {
+    genReqId(req, res) {
+      const id = requestId(req.headers['x-request-id']);
+      res.setHeader(REQUEST_ID_HEADER, id);
+      return id;
+    },
+    // In-request lines carry the id alone, not the whole request.
+    quietReqLogger: true,
+    customLogLevel: requestLevel,
+    autoLogging: { ignore: (req) => UNLOGGED_PATHS.has(pathOf(req)) },
+    wrapSerializers: false,
+    serializers: {
+      req: (req: IncomingMessage) => ({
+        method: req.method,
+        url: pathOf(req),
+        remoteAddress: (req as Request).ip ?? req.socket?.remoteAddress,
+      }),
+      res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
+    },
+    // A 5xx line names the status, not a made-up Error and its stack: the error filter logs
+    // the real one.
+    customErrorObject: (_req, res, _err, val: { responseTime: number }) => ({
+      res,
+      responseTime: val.responseTime,
+    }),
+  };
+}
