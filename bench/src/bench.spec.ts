@@ -47,6 +47,7 @@ describe('npm run bench -- --quick', () => {
     reportAndMachine();
     storeContenders();
     httpServers();
+    observability();
     scale();
     drivers();
     targets();
@@ -63,6 +64,7 @@ describe('npm run bench -- --quick', () => {
       '## Store level — PostgreSQL',
       '## Store level — SQLite',
       '## HTTP level',
+      '## Observability: metrics and JSON logs on against off',
       '## Scale',
       '## SQLite drivers (why better-sqlite3)',
     ])
@@ -108,6 +110,34 @@ describe('npm run bench -- --quick', () => {
     for (const c of http.configs) {
       expect(spreadOk(c.reqPerSec)).toBe(true);
       expect(spreadOk(c.p99Ms) && nonNegative(c.p50Ms.median)).toBe(true);
+    }
+  }
+
+  /**
+   * Metrics and logs on against off, per backend and load: numbers on both sides, and each
+   * side measured what it says — on writes one JSON request line per request and was scraped,
+   * off writes none; the refresh load refreshed and the plain one did not.
+   */
+  function observability() {
+    const o = must(results.observability);
+    expect(o.rows.map((r) => `${r.backend} ${r.load}`).sort()).toEqual([
+      'postgres plain',
+      'postgres refresh',
+      'sqlite plain',
+      'sqlite refresh',
+    ]);
+    for (const row of o.rows) {
+      for (const m of [row.on, row.off])
+        expect(spreadOk(m.reqPerSec) && spreadOk(m.p99Ms) && nonNegative(m.p50Ms.median)).toBe(
+          true,
+        );
+      expect(row.on.requestLinesPerRequest).toBeGreaterThanOrEqual(0.99);
+      expect(row.on.scrapes).toBeGreaterThan(0);
+      expect({ lines: row.off.requestLinesPerRequest, scrapes: row.off.scrapes }).toEqual({
+        lines: 0,
+        scrapes: 0,
+      });
+      for (const m of [row.on, row.off]) expect(m.refreshesPerSec > 0).toBe(row.load === 'refresh');
     }
   }
 

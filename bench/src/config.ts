@@ -17,7 +17,7 @@ export const STORE_OPS = [
 ] as const;
 export type StoreOp = (typeof STORE_OPS)[number];
 
-export const SECTIONS = ['drivers', 'store', 'http', 'scale'] as const;
+export const SECTIONS = ['drivers', 'store', 'http', 'observability', 'scale'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchConfig {
@@ -33,6 +33,17 @@ export interface BenchConfig {
     concurrency: number[];
   };
   http: { connections: number; warmupSeconds: number; seconds: number; reps: number };
+  /** HTTP with metrics, scrapes and JSON request logs on against off (issue #16). */
+  observability: {
+    connections: number;
+    warmupSeconds: number;
+    seconds: number;
+    reps: number;
+    /** How often /metrics is scraped while the load runs (Prometheus's job, faster). */
+    scrapeIntervalMs: number;
+    /** The refresh load's access-token lifetime: each session refreshes about this often. */
+    refreshTokenTtlSeconds: number;
+  };
   scale: {
     /** The big table. */
     rows: number;
@@ -61,6 +72,14 @@ const FULL: Omit<BenchConfig, 'outDir' | 'sections' | 'pgUrl'> = {
   mode: 'full',
   store: { ops: { sqlite: 5000, postgres: 2000 }, warmupOps: 500, reps: 7, concurrency: [1, 32] },
   http: { connections: 32, warmupSeconds: 3, seconds: 8, reps: 3 },
+  observability: {
+    connections: 32,
+    warmupSeconds: 3,
+    seconds: 8,
+    reps: 3,
+    scrapeIntervalMs: 1000,
+    refreshTokenTtlSeconds: 1,
+  },
   scale: {
     rows: 1_000_000,
     smallRows: 1000,
@@ -80,6 +99,14 @@ const QUICK: typeof FULL = {
   mode: 'quick',
   store: { ops: { sqlite: 200, postgres: 100 }, warmupOps: 20, reps: 1, concurrency: [1, 32] },
   http: { connections: 8, warmupSeconds: 0.5, seconds: 1, reps: 1 },
+  observability: {
+    connections: 8,
+    warmupSeconds: 0.5,
+    seconds: 1.5,
+    reps: 1,
+    scrapeIntervalMs: 500,
+    refreshTokenTtlSeconds: 1,
+  },
   scale: {
     rows: 5000,
     smallRows: 1000,

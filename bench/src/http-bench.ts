@@ -18,6 +18,7 @@ import {
   DEV_AUTH_SERVER_SCRIPT,
   freePort,
   IdentityProviderProcess,
+  type OAuthClient,
   serverEnv,
   ServerProcess,
   tempHome,
@@ -56,7 +57,7 @@ export interface HttpResult {
 
 let clockTicks: number | undefined;
 /** User + system CPU ms of a process (Linux), or NaN. */
-function processCpuMs(pid: number): number {
+export function processCpuMs(pid: number): number {
   try {
     clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK']).toString()) || 100;
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -107,7 +108,7 @@ function cpuDelta(before: ReturnType<typeof cpuSnapshot>, after: ReturnType<type
 }
 
 /** A real login through the provider's form; returns `bodhiapp_session_id=…`. */
-async function login(base: string): Promise<string> {
+export async function login(base: string): Promise<string> {
   const client = new BodhiClient(base);
   await client.login(DEMO_USER.username, DEMO_USER.password);
   const user = await client.user();
@@ -117,7 +118,7 @@ async function login(base: string): Promise<string> {
   return client.cookie;
 }
 
-function cannon(options: autocannon.Options): Promise<autocannon.Result> {
+export function cannon(options: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) =>
     autocannon(options, (err, result) => (err ? reject(err) : resolve(result))),
   );
@@ -132,14 +133,56 @@ interface Server {
   cookies: string[];
 }
 
-export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
-  const { connections, seconds, warmupSeconds, reps } = config.http;
+/** The built server script and provider of the HTTP runs; throws when not built. */
+export function builtScripts(): { serverScript: string } {
   const idpScript = path.join(WORKSPACE_ROOT, DEV_AUTH_SERVER_SCRIPT);
   const serverScript = path.join(BENCH_ROOT, 'dist/http-server.js');
   for (const file of [idpScript, serverScript]) {
     if (!fs.existsSync(file))
       throw new Error(`${file} is missing: build first (npx nx run bench:build)`);
   }
+  return { serverScript };
+}
+
+/**
+ * A bench server (not started) on its own table/schema `name` of `ws`: the app as shipped in
+ * production mode, at BODHI_LOG_LEVEL=warn unless `env` says otherwise.
+ */
+export function benchServerProcess(o: {
+  ws: Workspace;
+  name: string;
+  port: number;
+  provider: OAuthClient;
+  home: string;
+  label: string;
+  env?: Record<string, string>;
+}): ServerProcess {
+  const options = oursOptions(o.ws, o.name);
+  return new ServerProcess(
+    `http://127.0.0.1:${o.port}`,
+    serverEnv({
+      home: o.home,
+      port: o.port,
+      provider: o.provider,
+      db: {
+        url:
+          o.ws.kind === 'postgres'
+            ? o.ws.pgUrl
+            : `sqlite:${path.join(o.ws.dir, `${o.name}.sqlite`)}`,
+        table: options.tableName,
+        schema: options.schema,
+      },
+      secret: BENCH_SECRET,
+      logLevel: 'warn',
+      env: { NODE_ENV: 'production', ...o.env },
+    }),
+    { name: `bench-server (${o.label})`, script: builtScripts().serverScript },
+  );
+}
+
+export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
+  const { connections, seconds, warmupSeconds, reps } = config.http;
+  builtScripts();
 
   const plan: {
     key: Server['key'];
@@ -182,30 +225,17 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
   try {
     await idp.up();
     for (const [i, p] of plan.entries()) {
-      const ws = workspaces[p.kind];
-      const options = oursOptions(ws, `http_${p.key.replace(/-/g, '_')}`);
       const home = tempHome('bodhi-bench-home-');
       homes.push(home);
-      const proc = new ServerProcess(
-        `http://127.0.0.1:${ports[i]}`,
-        serverEnv({
-          home: home.dir,
-          port: ports[i],
-          provider,
-          db: {
-            url:
-              p.kind === 'postgres'
-                ? config.pgUrl
-                : `sqlite:${path.join(ws.dir, `http_${p.key.replace(/-/g, '_')}.sqlite`)}`,
-            table: options.tableName,
-            schema: options.schema,
-          },
-          secret: BENCH_SECRET,
-          logLevel: 'warn',
-          env: { NODE_ENV: 'production', BENCH_SESSION_STORE: p.store, ...p.whatIf },
-        }),
-        { name: `bench-server (${p.name})`, script: serverScript },
-      );
+      const proc = benchServerProcess({
+        ws: workspaces[p.kind],
+        name: `http_${p.key.replace(/-/g, '_')}`,
+        port: ports[i],
+        provider,
+        home: home.dir,
+        label: p.name,
+        env: { BENCH_SESSION_STORE: p.store, ...p.whatIf },
+      });
       proc.start();
       servers.push({
         key: p.key,

@@ -11,6 +11,7 @@ import { parseArgs, SECTIONS } from './config.js';
 import { ensureBenchDeps } from './deps.js';
 import { runDriversBench } from './drivers-bench.js';
 import { runHttpBench } from './http-bench.js';
+import { runObservabilityBench } from './observability-bench.js';
 import { BenchResults, describeMachine, evaluateTargets, renderMarkdown } from './report.js';
 import { runScaleBench } from './scale-bench.js';
 import { runStoreBench } from './store-bench.js';
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
       results.store[kind] = await runStoreBench(kind, config);
   }
   if (run('http')) results.http = await runHttpBench(config);
+  if (run('observability')) results.observability = await runObservabilityBench(config);
   if (run('scale')) {
     for (const kind of ['postgres', 'sqlite'] as const)
       results.scale[kind] = await runScaleBench(kind, config);

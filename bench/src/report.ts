@@ -6,6 +6,7 @@ import pg from 'pg';
 import { BENCH_ROOT, type BenchConfig, STORE_OPS, type StoreOp } from './config.js';
 import type { DriversResult } from './drivers-bench.js';
 import type { HttpResult } from './http-bench.js';
+import type { ObservabilityResult } from './observability-bench.js';
 import type { ScaleBackendResult } from './scale-bench.js';
 import type { StoreBackendResult } from './store-bench.js';
 import type { Spread } from './util.js';
@@ -25,7 +26,7 @@ export interface Machine {
 }
 
 export interface Target {
-  section: 'store' | 'http' | 'scale';
+  section: 'store' | 'http' | 'observability' | 'scale';
   backend: 'postgres' | 'sqlite';
   /** What is compared, e.g. "get (hit) c=32: ours / raw pg". */
   what: string;
@@ -47,6 +48,7 @@ export interface BenchResults {
   drivers?: DriversResult;
   store: Partial<Record<'postgres' | 'sqlite', StoreBackendResult>>;
   http?: HttpResult;
+  observability?: ObservabilityResult;
   scale: Partial<Record<'postgres' | 'sqlite', ScaleBackendResult>>;
   targets: Target[];
 }
@@ -195,6 +197,19 @@ export function evaluateTargets(results: Omit<BenchResults, 'targets'>): Target[
       },
     );
   }
+  for (const row of results.observability?.rows ?? []) {
+    const measured = row.on.reqPerSec.median / row.off.reqPerSec.median;
+    targets.push({
+      section: 'observability',
+      backend: row.backend,
+      what: `req/s, ${row.load} load: metrics + JSON logs on / off`,
+      measured,
+      op: '>=',
+      limit: 0.95,
+      unit: '×',
+      pass: measured >= 0.95,
+    });
+  }
   for (const s of Object.values(results.scale)) {
     if (!s) continue;
     const ratio = s.getLarge.p99Ms.median / s.getSmall.p99Ms.median;
@@ -285,6 +300,51 @@ const scaleTarget = (results: BenchResults, s: ScaleBackendResult, prefix: strin
 /** "get (hit) c=1: ours / raw pg" → "vs raw pg". */
 const short = (what: string) => `vs ${what.split(' / ').pop()}`;
 
+const LOADS = {
+  plain: 'plain',
+  refresh: (ttl: number) => `refresh (${ttl} s tokens)`,
+} as const;
+
+function observabilityTable(results: BenchResults, o: ObservabilityResult): string[] {
+  const out = [
+    '## Observability: metrics and JSON logs on against off',
+    '',
+    `autocannon, \`${o.endpoint}\`, ${o.connections} connections each with its own logged-in session, ${o.seconds} s per run ` +
+      `after a ${o.warmupSeconds} s warm-up, median of ${o.reps} runs (min–max); each off/on pair runs back to back, order alternating. ` +
+      'On: BODHI_METRICS=on, BODHI_LOG_FORMAT=json, BODHI_LOG_LEVEL=info (a request line each), ' +
+      `\`GET /metrics\` scraped every ${o.scrapeIntervalMs} ms during the load. Off: BODHI_METRICS=off, JSON at warn. ` +
+      "Each server's stdout is a file in its temp dir (the logger's synchronous writes to fd 1 go to disk, as to a container's log file). " +
+      `The refresh load's tokens live ${o.refreshTokenTtlSeconds} s, so each session refreshes through the provider about once a second.`,
+    '',
+    '| backend | load | mode | req/s | p50 ms | p99 ms | server CPU µs/request | refreshes/s | request lines/request | log bytes/request | scrapes | on / off req/s | on / off p99 | target |',
+    '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|',
+  ];
+  for (const row of o.rows) {
+    const t = results.targets.find(
+      (x) =>
+        x.section === 'observability' &&
+        x.backend === row.backend &&
+        x.what.includes(`${row.load} load`),
+    );
+    const load = row.load === 'plain' ? LOADS.plain : LOADS.refresh(o.refreshTokenTtlSeconds);
+    for (const mode of ['off', 'on'] as const) {
+      const m = row[mode];
+      const ratios =
+        mode === 'on'
+          ? `${ratio(m.reqPerSec.median / row.off.reqPerSec.median)} | ${ratio(m.p99Ms.median / row.off.p99Ms.median)} | ` +
+            `${t ? `${mark(t.pass)} ≥ ${t.limit}×` : ''}`
+          : ' | | ';
+      out.push(
+        `| ${BACKEND[row.backend]} | ${load} | ${mode} | ${opsCell(m.reqPerSec)} | ${msCell(m.p50Ms)} | ${msCell(m.p99Ms)} | ` +
+          `${Number.isFinite(m.serverCpuUsPerRequest) ? Math.round(m.serverCpuUsPerRequest) : '–'} | ${m.refreshesPerSec.toFixed(1)} | ` +
+          `${m.requestLinesPerRequest.toFixed(2)} | ${Math.round(m.logBytesPerRequest)} | ${m.scrapes} | ${ratios} |`,
+      );
+    }
+  }
+  out.push('');
+  return out;
+}
+
 export function renderMarkdown(results: BenchResults): string {
   const { machine: m, config } = results;
   const out: string[] = [];
@@ -349,6 +409,8 @@ export function renderMarkdown(results: BenchResults): string {
     }
     out.push('');
   }
+
+  if (results.observability) out.push(...observabilityTable(results, results.observability));
 
   const scales = (['postgres', 'sqlite'] as const)
     .map((kind) => results.scale[kind])
