@@ -34,6 +34,7 @@ export {
   tokenRequest,
   type TokenResponse,
 } from './lib/identity-provider.js';
+export { secretsIn, sessionSecrets, type SessionSecretSources } from './lib/log-secrets.js';
 export { ManagedProcess, type ManagedProcessOptions } from './lib/managed-process.js';
 export {
   parseExposition,
