@@ -145,8 +145,20 @@ function requestLines(text: string, name: string): number {
   return n;
 }
 
-const refreshGrants = async (idp: IdentityProviderProcess) =>
-  (await providerStats(idp.client)).grants.refresh_token ?? 0;
+/**
+ * The refresh grants `idp` has served. Its stats API takes a client-credentials token that
+ * lives as long as the access tokens (1 s in the refresh load): on a busy machine it can expire
+ * before the stats request, so a 401 gets a fresh token, a few times.
+ */
+async function refreshGrants(idp: IdentityProviderProcess): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await providerStats(idp.client)).grants.refresh_token ?? 0;
+    } catch (e) {
+      if (attempt >= 5 || !String(e).includes('401')) throw e;
+    }
+  }
+}
 
 export async function runObservabilityBench(config: BenchConfig): Promise<ObservabilityResult> {
   const o = config.observability;
