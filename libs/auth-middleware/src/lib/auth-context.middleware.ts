@@ -106,11 +106,18 @@ export class AuthContextMiddleware implements NestMiddleware {
 
   private async refresh(req: Request, staleToken: string): Promise<AccessTokenClaims> {
     const sid = req.sessionID;
-    const lockWaited = this.metrics.refreshLockWait.startTimer();
+    // The wait ends when the lock is had, or when asking for it failed (a lock timeout):
+    // those are the longest waits, and the histogram must show them.
+    const lockWait = this.metrics.refreshLockWait.startTimer();
+    let waitEnded = false;
+    const endWait = () => {
+      if (!waitEnded) lockWait();
+      waitEnded = true;
+    };
     try {
       // Counted once the lock is let go: a save that fails to commit is a failed refresh.
       const { claims, outcome } = await this.sessions.withSessionLock(sid, async () => {
-        lockWaited();
+        endWait();
         // Another request (or instance) may have refreshed while we waited for the lock.
         const current = await this.sessions.getSessionStore().findSession(sid);
         if (!current?.access_token) throw new AuthGrantRejectedError('the session has ended');
@@ -136,6 +143,7 @@ export class AuthContextMiddleware implements NestMiddleware {
       this.metrics.refreshes.inc({ outcome });
       return claims;
     } catch (e) {
+      endWait();
       this.metrics.refreshes.inc({ outcome: refreshFailure(e) });
       if (!(e instanceof AuthGrantRejectedError || e instanceof InvalidAccessTokenError)) throw e;
       this.logger.log(`Ending login of session ${sessionRef(sid)}: ${e.message}`);
