@@ -1,7 +1,8 @@
 import type { DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
-import { logDestination, loggerOptions, type LoggingConfig } from './logging.js';
+import { loggerOptions, type LoggingConfig } from './logging.js';
+import { processLogging, ProcessLoggingMembership } from './logging.process.js';
 import { requestLogging } from './logging.request.js';
 
 /**
@@ -10,22 +11,26 @@ import { requestLogging } from './logging.request.js';
  * and request lines. Its middleware is global, so it runs before every module's middleware
  * (the Host and same-origin refusals carry the id too), after the factory's security headers.
  *
- * nestjs-pino keeps ONE pino-http, hence one logger, per process, built by the first app that
- * asks (as Nest keeps one Logger per process): a second app in the same process logs with the
- * first one's config. The server runs one app per process; tests that need another config
- * use another process (or spec file).
+ * nestjs-pino keeps ONE logger per process (as Nest keeps one Logger per process): it writes
+ * through processLogging, so the oldest open app's settings apply to every app in the process,
+ * and a later app, once the earlier ones closed, gets its own (logging.process.ts).
  */
 export function loggingModule(config: LoggingConfig, to?: DestinationStream): DynamicModule {
   const logger = loggerOptions(config);
   const requests = requestLogging();
-  return LoggerModule.forRoot({
+  const module = LoggerModule.forRoot({
     pinoHttp: [
       {
         ...logger,
         ...requests,
         serializers: { ...logger.serializers, ...requests.serializers },
       },
-      logDestination(config.format, to),
+      processLogging.stream,
     ],
   });
+  const membership = {
+    provide: ProcessLoggingMembership,
+    useFactory: () => new ProcessLoggingMembership(processLogging.join(config, to)),
+  };
+  return { ...module, providers: [...(module.providers ?? []), membership] };
 }

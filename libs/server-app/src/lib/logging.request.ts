@@ -29,6 +29,9 @@ const UNLOGGED_PATHS = new Set([`/${API_PREFIX}/ping`, `/${API_PREFIX}/health`, 
 const pathOf = (req: IncomingMessage) =>
   ((req as Request).originalUrl ?? req.url ?? '').split('?')[0];
 
+/** A path as Express routes it: case-insensitive, with or without one trailing slash. */
+const routedPath = (path: string) => path.toLowerCase().replace(/(.)\/$/, '$1');
+
 /**
  * A completed request's level: a 5xx is the server failing (a store outage) → error; a 4xx is
  * a refused or failed client request (a 421 from a misconfigured BODHI_ALLOWED_HOSTS, a 429,
@@ -57,7 +60,7 @@ export function requestLogging(): Options {
     // In-request lines carry the id alone, not the whole request.
     quietReqLogger: true,
     customLogLevel: requestLevel,
-    autoLogging: { ignore: (req) => UNLOGGED_PATHS.has(pathOf(req)) },
+    autoLogging: { ignore: (req) => UNLOGGED_PATHS.has(routedPath(pathOf(req))) },
     wrapSerializers: false,
     serializers: {
       req: (req: IncomingMessage) => ({

@@ -1,4 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
+import { type INestApplication, Logger } from '@nestjs/common';
 import {
   createTestSessionDb,
   serverEnv,
@@ -155,32 +155,43 @@ describe('request ids', () => {
   });
 });
 
+/** An app on its own SQLite store logging JSON at `logLevel` to `out`; close() removes it all. */
+async function logCapturingApp(
+  out: LogLines,
+  logLevel: string,
+): Promise<{ app: INestApplication; close(): Promise<void> }> {
+  const db: TestSessionDb = await createTestSessionDb('sqlite');
+  const home: TempHome = tempHome('bodhi-logging-');
+  const app = await createBodhiApp({
+    env: serverEnv({
+      home: home.dir,
+      db,
+      provider: UNREACHABLE_PROVIDER,
+      logLevel,
+      env: { BODHI_HOST: '127.0.0.1', BODHI_LOG_FORMAT: 'json' },
+    }),
+    logDestination: out,
+  });
+  await app.init();
+  return {
+    app,
+    async close() {
+      await app.close();
+      await db.drop();
+      home.remove();
+    },
+  };
+}
+
 describe('the app`s logs (JSON, trace)', () => {
-  let db: TestSessionDb;
-  let home: TempHome;
   let app: INestApplication;
+  let close: () => Promise<void>;
   const out = new LogLines();
 
   beforeAll(async () => {
-    db = await createTestSessionDb('sqlite');
-    home = tempHome('bodhi-logging-');
-    app = await createBodhiApp({
-      env: serverEnv({
-        home: home.dir,
-        db,
-        provider: UNREACHABLE_PROVIDER,
-        logLevel: 'trace',
-        env: { BODHI_HOST: '127.0.0.1', BODHI_LOG_FORMAT: 'json' },
-      }),
-      logDestination: out,
-    });
-    await app.init();
+    ({ app, close } = await logCapturingApp(out, 'trace'));
   });
-  afterAll(async () => {
-    await app?.close();
-    await db?.drop();
-    home?.remove();
-  });
+  afterAll(() => close?.());
 
   const http = () => request(app.getHttpServer());
   /** The request line of the request with id `id`, once written. */
@@ -271,6 +282,91 @@ describe('the app`s logs (JSON, trace)', () => {
     );
   });
 
+  it('redacts URL passwords and JWTs in every byte, an error logged alone included', async () => {
+    const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzcGVjLWp3dCJ9.c2lnbmF0dXJlLXNwZWM';
+    const mark = out.lines.length;
+    // nestjs-pino logs these as { context, err } with no message: pino takes the line's
+    // message from the error after every call hook.
+    new Logger('Spec').error(new Error('Cannot open postgres://u:pw-alone-1@h/db'));
+    new Logger('ExceptionHandler').error(
+      'Cannot open postgres://u:pw-handler-2@h/db',
+      new Error('postgres://u:pw-handler-2@h/db').stack,
+    );
+    new Logger('Spec').log({ url: 'postgres://u:pw-field-3@db/x', detail: { nested: jwt } });
+    new Logger('Spec').warn(`bearer ${jwt} refused`);
+    const lines = out.json().slice(mark);
+    expect(lines).toHaveLength(4);
+    for (const secret of ['pw-alone-1', 'pw-handler-2', 'pw-field-3', jwt, 'c2lnbmF0dXJlLXNwZWM']) {
+      expect({ [secret]: out.text.includes(secret) }).toEqual({ [secret]: false });
+    }
+    expect(lines[0].msg).toBe('Cannot open postgres://u:***@h/db');
+    expect(lines[2].url).toBe('postgres://u:***@db/x');
+    expect(lines[3].msg).toBe('bearer *** refused');
+  });
+
+  it('logs an error`s type, message, stack, code and kind, none of its other fields', () => {
+    const mark = out.lines.length;
+    const err = Object.assign(new Error('duplicate key', { cause: new Error('the cause') }), {
+      code: '23505',
+      kind: 'invalid_input',
+      parameters: ['{"access_token":"param-token-secret"}'],
+      driverError: { detail: 'Key (sid)=(driver-detail-secret) already exists' },
+      nested: new Error('nested-error-secret'),
+    });
+    new Logger('Spec').error(err);
+    const [line] = out.json().slice(mark);
+    expect(Object.keys(line.err ?? {}).sort()).toEqual([
+      'code',
+      'kind',
+      'message',
+      'stack',
+      'type',
+    ]);
+    expect(line.err).toMatchObject({ code: '23505', kind: 'invalid_input', type: 'Error' });
+    expect(line.err?.message).toContain('the cause');
+    for (const secret of ['param-token-secret', 'driver-detail-secret', 'nested-error-secret']) {
+      expect({ [secret]: out.text.includes(secret) }).toEqual({ [secret]: false });
+    }
+  });
+
+  it('redacts cookie, authorization and set-cookie in either spelling and at any depth', () => {
+    const mark = out.lines.length;
+    new Logger('Spec').log({
+      headers: {
+        cookie: 'hdr-cookie-1',
+        authorization: 'hdr-auth-2',
+        Cookie: 'hdr-cookie-3',
+        Authorization: 'hdr-auth-4',
+      },
+      res: { headers: { 'set-cookie': ['hdr-set-5'] } },
+      upstream: { response: { headers: { 'Set-Cookie': 'hdr-set-6' } } },
+    });
+    const [line] = out.json().slice(mark);
+    expect(line.headers).toEqual({
+      cookie: '***',
+      authorization: '***',
+      Cookie: '***',
+      Authorization: '***',
+    });
+    expect(out.text).not.toMatch(/hdr-(cookie|auth|set)-\d/);
+  });
+
+  it('writes no request line for probes and scrapes in any case, with a trailing slash', async () => {
+    const probes = [
+      '/bodhi/v1/ping/',
+      '/BODHI/v1/Ping',
+      '/metrics/',
+      '/Metrics',
+      '/bodhi/v1/health/',
+    ];
+    for (const [i, path] of probes.entries()) {
+      await http().get(path).set('Host', '127.0.0.1').set('X-Request-Id', `spec-probe-${i}`);
+    }
+    await http().get('/bodhi/v1/user').set('Host', '127.0.0.1').set('X-Request-Id', 'spec-after');
+    await requestLine('spec-after');
+    expect(out.json().filter((l) => /^spec-probe-/.test(l.reqId ?? ''))).toEqual([]);
+  });
+
   it('never logs the callback`s code and state', async () => {
     await http()
       .get('/ui/auth/callback?code=spec-code-secret&state=spec-state-secret')
@@ -280,5 +376,57 @@ describe('the app`s logs (JSON, trace)', () => {
     expect((await requestLine('spec-callback')).req?.url).toBe('/ui/auth/callback');
     expect(out.text).not.toContain('spec-code-secret');
     expect(out.text).not.toContain('spec-state-secret');
+  });
+});
+
+describe('one logger per process (nestjs-pino keeps one)', () => {
+  const first = new LogLines();
+
+  it('a second app, while the first runs, logs with the first one`s settings and is told so in one warn line', async () => {
+    const second = new LogLines();
+    const a = await logCapturingApp(first, 'info');
+    const b = await logCapturingApp(second, 'trace');
+    try {
+      expect(first.json()).toContainEqual(
+        expect.objectContaining({
+          level: 40,
+          msg: expect.stringMatching(/^Logging settings .*level trace.* are ignored/),
+        }),
+      );
+      new Logger('Spec').debug('second-debug-line');
+      new Logger('Spec').log('second-info-line');
+      expect(second.lines).toEqual([]);
+      expect(first.text).not.toContain('second-debug-line');
+      expect(first.text).toContain('second-info-line');
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('once they closed, a later app logs with its own settings (level, destination)', async () => {
+    const later = new LogLines();
+    const c = await logCapturingApp(later, 'warn');
+    try {
+      new Logger('Spec').log('later-info-line');
+      new Logger('Spec').warn('later-warn-line');
+      await request(c.app.getHttpServer())
+        .get('/nope')
+        .set('Host', '127.0.0.1')
+        .set('X-Request-Id', 'spec-later-404')
+        .expect(404);
+      await until(() => later.json().some((l) => l.reqId === 'spec-later-404'));
+      expect(later.json()).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ msg: 'later-warn-line' }),
+          expect.objectContaining({ reqId: 'spec-later-404', level: 40 }),
+        ]),
+      );
+      expect(later.text).not.toContain('later-info-line');
+      expect(first.text).not.toMatch(/later-|spec-later/);
+      expect(later.text).not.toMatch(/are ignored/);
+    } finally {
+      await c.close();
+    }
   });
 });

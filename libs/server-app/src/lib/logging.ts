@@ -1,7 +1,8 @@
 import type { LogLevel as NestLogLevel } from '@nestjs/common';
-import { type Env, parseSettings, redactSecrets, type ServerSettings } from '@bodhi/services';
+import { type Env, parseSettings, type ServerSettings } from '@bodhi/services';
 import { pino, type DestinationStream, type LevelWithSilent, type LoggerOptions } from 'pino';
 import { build as prettyStream } from 'pino-pretty';
+import { CENSOR, loggedError, REDACTED_PATHS, redactLine } from './logging.redact.js';
 
 /** How the server logs: the pino level and the line format. */
 export interface LoggingConfig {
@@ -34,74 +35,18 @@ export function loggingConfig(
   return { level: lowest ? lowest[1] : 'silent', format: server.logFormat };
 }
 
-/** What replaces a redacted value: the same mark redactSecrets leaves in text. */
-const CENSOR = '***';
-
 /**
- * Fields that hold a secret wherever they appear in a logged object. `code` and `state` (the
- * OAuth callback's) are not among them: errors carry a `code` (ECONNREFUSED, 57P01) an
- * operator needs, and health checks a `state`. They are redacted in any `query` instead, and
- * the request line logs the path without its query.
- */
-const SECRET_FIELDS = [
-  'access_token',
-  'accessToken',
-  'refresh_token',
-  'refreshToken',
-  'id_token',
-  'idToken',
-  'token',
-  'password',
-  'client_secret',
-  'clientSecret',
-  'code_verifier',
-  'codeVerifier',
-  'secret',
-  'cookie',
-  'authorization',
-];
-const QUERY_SECRETS = ['query.code', 'query.state'];
-/** pino's redaction matches one level per wildcard: a secret field up to four levels deep. */
-const DEPTHS = ['', '*.', '*.*.', '*.*.*.'];
-
-export const REDACTED_PATHS = [
-  'req.headers.cookie',
-  'req.headers.authorization',
-  'res.headers["set-cookie"]',
-  ...DEPTHS.flatMap((depth) => [...SECRET_FIELDS, ...QUERY_SECRETS].map((f) => depth + f)),
-];
-
-/** An error as pino's serializer writes it, with URL passwords out of its message and stack. */
-function redactedError(err: Error): ReturnType<typeof pino.stdSerializers.err> {
-  const out = pino.stdSerializers.err(err);
-  // `err` may be any object a call site logged under that key, without either.
-  const text = (value: unknown) => (typeof value === 'string' ? redactSecrets(value) : value);
-  return { ...out, message: text(out.message) as string, stack: text(out.stack) as string };
-}
-
-/**
- * pino's options for `config`, redaction included: secret fields of logged objects (above),
- * and the text of every message and error through redactSecrets (URL passwords), so no call
- * site has to remember either.
+ * pino's options for `config`, redaction included, so no call site has to remember it:
+ * secret fields of logged objects (REDACTED_PATHS), errors as an allow-list of fields
+ * (loggedError), and URL passwords and JWTs in every byte of every line (redactLine, on the
+ * serialized line: pino fills a message from an error after any hook on the call).
  */
 export function loggerOptions(config: LoggingConfig): LoggerOptions {
   return {
     level: config.level,
     redact: { paths: REDACTED_PATHS, censor: CENSOR },
-    serializers: { err: redactedError },
-    hooks: {
-      logMethod(args, method) {
-        const [first, ...rest] = args as unknown[];
-        // An error logged alone has its message as the line's message: spelled out here so
-        // it is redacted like any other.
-        const all =
-          first instanceof Error && typeof rest[0] !== 'string'
-            ? [first, first.message, ...rest]
-            : args;
-        const redacted = all.map((a: unknown) => (typeof a === 'string' ? redactSecrets(a) : a));
-        return method.apply(this, redacted as Parameters<typeof method>);
-      },
-    },
+    serializers: { err: loggedError },
+    hooks: { streamWrite: redactLine },
   };
 }
 
