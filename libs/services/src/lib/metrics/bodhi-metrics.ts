@@ -9,6 +9,23 @@ const LATENCY_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
 
+/**
+ * prom-client's default process metrics (CPU, memory, event-loop lag, GC), on one registry
+ * for the whole process, made on first use: `collectDefaultMetrics` starts an event-loop
+ * delay monitor and a GC PerformanceObserver that nothing stops, and the observer keeps its
+ * registry reachable. Per app, every start and stop would add a monitor, and keep that app's
+ * registry (its pool readers, its closed pool) alive for good. The process is one, so its
+ * metrics are the same in every app that serves them.
+ */
+let processMetrics: Registry | undefined;
+export function processRegistry(): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
+}
+
 /** A PostgreSQL pool's clients as `pg` counts them. */
 export interface PoolCounts {
   inUse: number;
@@ -27,7 +44,14 @@ export interface PoolCounts {
 export class BodhiMetrics {
   readonly registry = new Registry();
 
-  /** One store operation (a statement), by operation name and backend. */
+  /**
+   * One store operation, by operation and backend (`sqlite`, `postgres`). `operation`: a
+   * statement by its name in `sessionStatements` (get, set, update, touch, destroy, length,
+   * pruneBatch, revokeUser, tokenRevocation, …; MeasuredStatements), or a cross-instance
+   * lock's transaction on PostgreSQL (MeasuredLock): `sessionLock` / `pruneLock` from BEGIN
+   * to the lock held (or refused), `sessionLockCommit` / `pruneLockCommit` its COMMIT (a
+   * session lock's commits what the work under it saved). Failed operations are timed too.
+   */
   readonly storeOperationDuration = new Histogram({
     name: 'bodhi_session_store_operation_duration_seconds',
     help: 'Time a session store operation took, by operation and backend',
@@ -36,7 +60,12 @@ export class BodhiMetrics {
     registers: [this.registry],
   });
 
-  /** A failed store operation, by operation, backend and kind of failure. */
+  /**
+   * A failed store operation, by `operation` and `backend` as in `storeOperationDuration`,
+   * and `kind` (StoreErrorKind: unavailable, lock_timeout, lost_prepared_statement,
+   * too_large, invalid_input). A session lock another instance held past the wait counts as
+   * `sessionLock` lock_timeout; a prune lock another instance holds is no error.
+   */
   readonly storeErrors = new Counter({
     name: 'bodhi_session_store_errors_total',
     help: 'Session store operations that failed, by operation, backend and kind',
@@ -60,11 +89,24 @@ export class BodhiMetrics {
     registers: [this.registry],
   });
 
-  /** A whole prune round this instance ran (a round another instance holds is not one). */
+  /**
+   * A prune round this instance ran, to its end or to its failure (a round another instance
+   * holds the prune lock of is not one).
+   */
   readonly pruneDuration = new Histogram({
     name: 'bodhi_session_prune_duration_seconds',
-    help: 'Time a prune round took',
+    help: 'Time a prune round took (failed rounds included)',
     buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  /**
+   * When this instance last pruned both tables to the end (0 until it has): alert on the
+   * newest over all instances growing old (only one instance prunes at a time).
+   */
+  readonly pruneLastSuccess = new Gauge({
+    name: 'bodhi_session_prune_last_success_timestamp_seconds',
+    help: 'Unix time this instance last completed a prune round (0: none yet)',
     registers: [this.registry],
   });
 
@@ -114,15 +156,22 @@ export class BodhiMetrics {
 
   private readonly pools: (() => PoolCounts)[] = [];
 
-  /** The PostgreSQL pool's clients, read at each scrape from the pools `watchPool` names. */
+  /**
+   * The PostgreSQL pool's clients, read at each scrape from the pools `watchPool` names; no
+   * series while none is watched (SQLite has no pool).
+   */
   readonly poolConnections = new Gauge({
     name: 'bodhi_session_db_pool_connections',
     help: "The session database pool's clients, by state (in_use, idle, waiting)",
     labelNames: ['state'] as const,
     registers: [this.registry],
     collect: () => {
-      const sum = (pick: (c: PoolCounts) => number) =>
-        this.pools.reduce((n, read) => n + pick(read()), 0);
+      if (this.pools.length === 0) {
+        this.poolConnections.reset();
+        return;
+      }
+      const counts = this.pools.map((read) => read());
+      const sum = (pick: (c: PoolCounts) => number) => counts.reduce((n, c) => n + pick(c), 0);
       this.poolConnections.set(
         { state: 'in_use' },
         sum((c) => c.inUse),
@@ -138,22 +187,32 @@ export class BodhiMetrics {
     },
   });
 
-  private collectingProcess = false;
+  private process?: Registry;
 
-  /** Reads a pool's counts at each scrape (the serving PostgreSQL pool). */
-  watchPool(read: () => PoolCounts): void {
+  /**
+   * Reads a pool's counts at each scrape (the serving PostgreSQL pool) until the returned
+   * unwatch is called: a closed app's pool is then no longer read, nor kept alive.
+   */
+  watchPool(read: () => PoolCounts): () => void {
     this.pools.push(read);
+    return () => {
+      const at = this.pools.indexOf(read);
+      if (at >= 0) this.pools.splice(at, 1);
+    };
   }
 
-  /** Adds prom-client's default process metrics (CPU, memory, event loop lag, GC); once. */
+  /** Adds prom-client's default process metrics to the exposition (`processRegistry`). */
   collectProcess(): void {
-    if (this.collectingProcess) return;
-    this.collectingProcess = true;
-    collectDefaultMetrics({ register: this.registry });
+    this.process = processRegistry();
   }
 
-  /** The registry's text exposition and its content type. */
+  /** The text exposition (the app's metrics, then the process's) and its content type. */
   async exposition(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const body = await this.registry.metrics();
+    return {
+      // Both registries write the Prometheus text format: one content type.
+      contentType: this.registry.contentType,
+      body: this.process ? `${body}\n${await this.process.metrics()}` : body,
+    };
   }
 }

@@ -17,7 +17,9 @@ export type StatementName = keyof SessionStatements;
  * in `sessionStatements` (get, set, update, touch, destroy, pruneBatch, revokeUser,
  * tokenRevocation, …), `backend` is 'sqlite' or 'postgres', `kind` a StoreErrorKind. The
  * session store and the revocation records both run their statements through one of these,
- * so no statement goes unmeasured and no call site measures on its own.
+ * so no call site measures on its own. The other statements of a served store are the
+ * cross-instance locks' (BEGIN, the advisory lock, COMMIT), measured by MeasuredLock; only
+ * the boot's migrations (and their lock) are not measured.
  */
 export class MeasuredStatements {
   readonly backend: SessionDbKind;

@@ -1,9 +1,8 @@
 import type { DataSource } from 'typeorm';
 import type { SessionDbKind } from './session-db-url.util.js';
 import type { AdvisoryLockKey } from './transaction-lock.js';
-import { sessionDialect, type SessionDialect } from './dialects/index.js';
-
-type CrossProcessLock = NonNullable<SessionDialect['crossProcessLock']>;
+import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
+import { MeasuredLock } from './measured-lock.js';
 
 /** Advisory-lock namespace of per-session locks (the two-int key space; see pg docs). */
 const SESSION_LOCK_NAMESPACE = 0x0b0d;
@@ -32,6 +31,8 @@ export class SessionLock {
   /** Cross-instance lock holders in this process, and those waiting for a slot. */
   private holders = 0;
   private readonly waiting: (() => void)[] = [];
+  /** The cross-instance lock (PostgreSQL); none on SQLite. */
+  private readonly clusterLock?: MeasuredLock;
 
   /**
    * @param timeoutMs how long a holder waits for another instance's lock (in PostgreSQL, as
@@ -39,13 +40,18 @@ export class SessionLock {
    * @param maxHolders how many cross-instance locks this process holds at once. Each holder
    *   keeps a pooled connection (in an open transaction) while its work runs on it; below
    *   the pool size, requests that need no lock still find connections.
+   * @param metrics where the cross-instance lock's statements are measured (operations
+   *   `sessionLock`, `sessionLockCommit`; MeasuredLock).
    */
   constructor(
     private readonly dataSource: DataSource,
-    private readonly kind: SessionDbKind,
+    kind: SessionDbKind,
     private readonly timeoutMs = 15_000,
     private readonly maxHolders = 4,
-  ) {}
+    metrics = new BodhiMetrics(),
+  ) {
+    this.clusterLock = MeasuredLock.of(kind, 'sessionLock', metrics);
+  }
 
   async run<T>(sid: string, work: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(sid) ?? Promise.resolve();
@@ -54,7 +60,7 @@ export class SessionLock {
     this.tails.set(sid, tail);
     await previous;
     try {
-      const lock = sessionDialect(this.kind).crossProcessLock;
+      const lock = this.clusterLock;
       return lock ? await this.withClusterLock(lock, sid, work) : await work();
     } finally {
       release();
@@ -63,7 +69,7 @@ export class SessionLock {
   }
 
   private async withClusterLock<T>(
-    lock: CrossProcessLock,
+    lock: MeasuredLock,
     sid: string,
     work: () => Promise<T>,
   ): Promise<T> {
@@ -80,14 +86,14 @@ export class SessionLock {
   }
 
   private async holdClusterLock<T>(
-    lock: CrossProcessLock,
+    lock: MeasuredLock,
     sid: string,
     work: () => Promise<T>,
   ): Promise<T> {
     // The work's statements run on the lock's own connection (one connection per holder,
     // so holders cannot starve each other of connections behind a pooler); what it saves
     // commits with the lock's transaction, before the next holder reads it.
-    const held = await lock(
+    const held = await lock.run(
       this.dataSource,
       sessionLockKey(sid),
       { timeoutMs: this.timeoutMs },

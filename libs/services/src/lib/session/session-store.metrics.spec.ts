@@ -26,8 +26,9 @@ import {
 import { SessionPruner } from './session.pruner.js';
 import { SessionModule } from './session.module.js';
 import { DefaultSessionService } from './session.service.js';
-import { withTransactionLock } from './transaction-lock.js';
+import { advisoryLockRowsQuery, withTransactionLock } from './transaction-lock.js';
 import { pruneLockKey } from './lock-keys.js';
+import { SessionLock, sessionLockKey, SessionLockTimeoutError } from './session-lock.js';
 
 /** How many times each statement was timed, as `operation@backend`. */
 async function timedStatements(metrics: BodhiMetrics): Promise<Record<string, number>> {
@@ -254,10 +255,121 @@ describe.each(SESSION_BACKENDS)('session store metrics on %s', (kind) => {
         expect(other).toEqual({ acquired: true, value: 0 });
         expect(await valuesOf(metrics.prunedRows)).toEqual({});
         expect(await pruneRounds(metrics)).toBe(0);
+        // The try is timed; a lock another instance holds is no error, and nothing commits.
+        expect(await timedStatements(metrics)).toEqual({
+          [`pruneLock@${kind}`]: 1,
+          [`length@${kind}`]: 1,
+        });
+        expect(await storeErrors(metrics)).toEqual({});
         expect(await valuesOf(metrics.liveSessions)).toEqual({ [`backend=${kind}`]: 2 });
       });
+
+      it('a prune round whose lock fails counts pruneLock unavailable, and the count still runs', async () => {
+        const { metrics, options, dataSource, store, revocations } = await openEmpty();
+        const pruner = new SessionPruner(store, revocations, dataSource, options, metrics);
+        await dataSource.destroy();
+        await expect(pruner.pruneOnce()).rejects.toThrow();
+        expect(await storeErrors(metrics)).toEqual({
+          [`pruneLock@${kind}:unavailable`]: 1,
+          [`length@${kind}:unavailable`]: 1,
+        });
+        expect(await timedStatements(metrics)).toEqual({
+          [`pruneLock@${kind}`]: 1,
+          [`length@${kind}`]: 1,
+        });
+      });
     }
+
+    it('a failed prune round still counts the live sessions, is timed, and moves no last-success time', async () => {
+      const { metrics, options, dataSource, store, revocations } = await openEmpty();
+      const pruner = new SessionPruner(store, revocations, dataSource, options, metrics);
+      await insertSessions('live', 1, 60_000);
+      await pruner.pruneOnce();
+      const succeeded = (await valuesOf(metrics.pruneLastSuccess))[''];
+      expect(succeeded).toBeGreaterThan(0);
+
+      // The revoked-token records' table is gone: that half of the round fails, every round.
+      const revokedTable = `${db.table}_revoked_tokens`;
+      await db.query(
+        `ALTER TABLE ${db.besideTable('revoked_tokens')} RENAME TO ${revokedTable}_away`,
+      );
+      try {
+        await insertSessions('later', 2, 60_000);
+        await expect(pruner.pruneOnce()).rejects.toThrow();
+      } finally {
+        await db.query(
+          `ALTER TABLE ${db.besideTable('revoked_tokens_away')} RENAME TO ${revokedTable}`,
+        );
+      }
+      expect(await valuesOf(metrics.liveSessions)).toEqual({ [`backend=${kind}`]: 3 });
+      expect(await pruneRounds(metrics)).toBe(2);
+      expect(await storeErrors(metrics)).toEqual({ [`pruneRevokedTokens@${kind}:unavailable`]: 1 });
+      expect((await valuesOf(metrics.pruneLastSuccess))['']).toBe(succeeded);
+    });
   });
+
+  if (kind === 'postgres') {
+    describe('session lock', () => {
+      const sid = 'sid-lock-metrics';
+
+      it('times BEGIN to held as sessionLock and its COMMIT as sessionLockCommit', async () => {
+        const { metrics, dataSource, store } = await open();
+        const lock = new SessionLock(dataSource, kind, 15_000, 4, metrics);
+        await lock.run(sid, () => store.saveSession(sid, sessionFixture(60_000)));
+        expect(await timedStatements(metrics)).toEqual({
+          [`sessionLock@${kind}`]: 1,
+          [`set@${kind}`]: 1,
+          [`sessionLockCommit@${kind}`]: 1,
+        });
+        expect(await storeErrors(metrics)).toEqual({});
+      });
+
+      it('counts a lock another instance held past the wait as sessionLock lock_timeout', async () => {
+        const { metrics, dataSource } = await open();
+        const waiter = new SessionLock(dataSource, kind, 50, 4, metrics);
+        const held = await withTransactionLock(dataSource, sessionLockKey(sid), 'try', () =>
+          expect(waiter.run(sid, async () => 'never')).rejects.toBeInstanceOf(
+            SessionLockTimeoutError,
+          ),
+        );
+        expect(held.acquired).toBe(true);
+        expect(await storeErrors(metrics)).toEqual({ [`sessionLock@${kind}:lock_timeout`]: 1 });
+        expect(await timedStatements(metrics)).toEqual({ [`sessionLock@${kind}`]: 1 });
+      });
+
+      it('counts a lock on a closed database as sessionLock unavailable', async () => {
+        const { metrics, dataSource } = await open();
+        const lock = new SessionLock(dataSource, kind, 15_000, 4, metrics);
+        await dataSource.destroy();
+        await expect(lock.run(sid, async () => 'never')).rejects.toThrow();
+        expect(await storeErrors(metrics)).toEqual({ [`sessionLock@${kind}:unavailable`]: 1 });
+      });
+
+      it('counts a COMMIT that failed (what the work saved is lost) as sessionLockCommit unavailable', async () => {
+        const { metrics, dataSource, store } = await open();
+        const lock = new SessionLock(dataSource, kind, 15_000, 4, metrics);
+        const lost = `${sid}-lost`;
+        const { sql, params } = advisoryLockRowsQuery(sessionLockKey(lost));
+        await expect(
+          lock.run(lost, async () => {
+            await store.saveSession(lost, sessionFixture(60_000));
+            // The lock's connection is lost after the save, before its COMMIT.
+            const [holder] = await db.query<{ pid: number }>(sql, params);
+            await db.query('SELECT pg_terminate_backend($1, 10000)', [holder.pid]);
+          }),
+        ).rejects.toThrow();
+        expect(await storeErrors(metrics)).toEqual({
+          [`sessionLockCommit@${kind}:unavailable`]: 1,
+        });
+        expect(await timedStatements(metrics)).toEqual({
+          [`sessionLock@${kind}`]: 1,
+          [`set@${kind}`]: 1,
+          [`sessionLockCommit@${kind}`]: 1,
+        });
+        expect(await store.findSession(lost)).toBeNull();
+      });
+    });
+  }
 
   it("SessionModule counts into the application's BodhiMetrics and watches its pool", async () => {
     const moduleRef = await Test.createTestingModule({
@@ -282,8 +394,8 @@ describe.each(SESSION_BACKENDS)('session store metrics on %s', (kind) => {
         expect(during['state=idle'] + during['state=in_use']).toBeGreaterThanOrEqual(1);
         expect(during['state=waiting']).toBe(0);
       } else {
-        // SQLite has no pool: nothing is watched, the gauge stays at zero.
-        expect(during).toEqual({ 'state=in_use': 0, 'state=idle': 0, 'state=waiting': 0 });
+        // SQLite has no pool: nothing is watched, the gauge has no series.
+        expect(during).toEqual({});
       }
     } finally {
       await app.close();

@@ -1,4 +1,4 @@
-import { Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import {
   createSessionDataSource,
@@ -6,6 +6,7 @@ import {
   createSessionStore,
 } from './session-data-source.factory.js';
 import {
+  InjectResolvedSessionOptions,
   InjectSessionDataSource,
   RESOLVED_SESSION_OPTIONS,
   SESSION_DATA_SOURCE,
@@ -13,7 +14,7 @@ import {
 } from './session.constants.js';
 import { ConfigurableSessionModule, SESSION_MODULE_OPTIONS } from './session.module-definition.js';
 import {
-  ResolvedSessionOptions,
+  type ResolvedSessionOptions,
   resolveSessionOptions,
   SessionModuleOptions,
 } from './session.options.js';
@@ -29,7 +30,9 @@ import { sessionDialect } from './dialects/index.js';
  * The session store as a dynamic module: `SessionModule.forRoot({ url, secret, … })` or
  * `forRootAsync({ useFactory, inject, imports })`. The URL scheme picks the backend; the
  * DataSource is opened and migrated during bootstrap (a bad URL or an unreachable database
- * fails boot) and destroyed on application shutdown, after the pruner has stopped.
+ * fails boot) and destroyed on application shutdown, after the pruner has stopped. The
+ * serving pool (SessionLock's lock connections included: they come from it) is watched in
+ * the app's metrics while the module lives; at shutdown the metrics let go of it.
  */
 @Module({
   providers: [
@@ -45,14 +48,8 @@ import { sessionDialect } from './dialects/index.js';
     },
     {
       provide: SESSION_DATA_SOURCE,
-      useFactory: async (options: ResolvedSessionOptions, metrics: BodhiMetrics) => {
-        const ds = await createSessionDataSource(options);
-        // The serving pool, SessionLock's lock connections included (they come from it).
-        const poolCounts = sessionDialect(options.target.kind).poolCounts?.(ds);
-        if (poolCounts) metrics.watchPool(poolCounts);
-        return ds;
-      },
-      inject: [RESOLVED_SESSION_OPTIONS, SESSION_METRICS],
+      useFactory: (options: ResolvedSessionOptions) => createSessionDataSource(options),
+      inject: [RESOLVED_SESSION_OPTIONS],
     },
     {
       provide: SessionStoreBackend,
@@ -73,15 +70,16 @@ import { sessionDialect } from './dialects/index.js';
     },
     {
       provide: SessionLock,
-      useFactory: (ds: DataSource, options: ResolvedSessionOptions) =>
+      useFactory: (ds: DataSource, options: ResolvedSessionOptions, metrics: BodhiMetrics) =>
         // Half the pool may hold locks; the rest serves the work done under them.
         new SessionLock(
           ds,
           options.target.kind,
           undefined,
           Math.max(1, Math.floor(options.poolSize / 2)),
+          metrics,
         ),
-      inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS],
+      inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS, SESSION_METRICS],
     },
     DefaultSessionService,
     SessionPruner,
@@ -95,11 +93,20 @@ import { sessionDialect } from './dialects/index.js';
   ],
 })
 export class SessionModule extends ConfigurableSessionModule implements OnApplicationShutdown {
-  constructor(@InjectSessionDataSource() private readonly dataSource: DataSource) {
+  private readonly unwatchPool?: () => void;
+
+  constructor(
+    @InjectSessionDataSource() private readonly dataSource: DataSource,
+    @InjectResolvedSessionOptions() options: ResolvedSessionOptions,
+    @Inject(SESSION_METRICS) metrics: BodhiMetrics,
+  ) {
     super();
+    const poolCounts = sessionDialect(options.target.kind).poolCounts?.(dataSource);
+    this.unwatchPool = poolCounts && metrics.watchPool(poolCounts);
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.unwatchPool?.();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
   }
 }

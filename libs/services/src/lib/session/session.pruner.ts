@@ -14,7 +14,7 @@ import {
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionDataSource } from './session-data-source.factory.js';
-import { sessionDialect } from './dialects/index.js';
+import { MeasuredLock } from './measured-lock.js';
 import { pruneLockKey } from './lock-keys.js';
 import { SessionRevocations } from './session-revocations.js';
 import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
@@ -34,6 +34,8 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(SessionPruner.name);
   private timer?: NodeJS.Timeout;
   private running?: Promise<number>;
+  /** The cross-instance prune lock (PostgreSQL), measured as `pruneLock`; none on SQLite. */
+  private readonly lock?: MeasuredLock;
 
   constructor(
     private readonly store: SessionStoreBackend,
@@ -41,7 +43,9 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
     @InjectSessionDataSource() private readonly dataSource: DataSource,
     @InjectResolvedSessionOptions() private readonly options: ResolvedSessionOptions,
     @Inject(SESSION_METRICS) private readonly metrics: BodhiMetrics = new BodhiMetrics(),
-  ) {}
+  ) {
+    this.lock = MeasuredLock.of(store.kind, 'pruneLock', metrics);
+  }
 
   onApplicationBootstrap(): void {
     this.start();
@@ -84,20 +88,32 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
    * The count runs in a round another instance prunes too: every instance reports a live
    * count (an instance that never wins the lock would otherwise report none, or a stale one),
    * and the count filters out expired rows itself, so it is right whoever prunes and however
-   * far their prune has got. One COUNT per round and instance, never one per scrape.
+   * far their prune has got. It runs after a failed prune as well, so the gauge stays true
+   * through an outage of the prune alone (a count that fails too leaves the gauge as it was,
+   * counted in `storeErrors` of its statement; the prune's error is the round's).
+   * One COUNT per round and instance, never one per scrape.
    */
   private async pruneAll(): Promise<number> {
-    const removed = await this.pruneUnlessHeld();
-    this.metrics.liveSessions.set({ backend: this.store.kind }, await this.store.countSessions());
+    let removed: number;
+    try {
+      removed = await this.pruneUnlessHeld();
+    } catch (e) {
+      await this.countLive().catch(() => undefined);
+      throw e;
+    }
+    await this.countLive();
     return removed;
   }
 
+  private async countLive(): Promise<void> {
+    this.metrics.liveSessions.set({ backend: this.store.kind }, await this.store.countSessions());
+  }
+
   private async pruneUnlessHeld(): Promise<number> {
-    const lock = sessionDialect(this.store.kind).crossProcessLock;
-    if (!lock) return this.pruneTables();
+    if (!this.lock) return this.pruneTables();
     const key = pruneLockKey(this.options.schema, this.options.tableName);
     // Batches on the pool, each committing alone: a long prune is never one transaction.
-    const round = await lock(this.dataSource, key, 'try', () => this.pruneTables(), {
+    const round = await this.lock.run(this.dataSource, key, 'try', () => this.pruneTables(), {
       onLockConnection: false,
     });
     return round.acquired ? round.value : 0;
@@ -105,15 +121,20 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
 
   /**
    * Expired sessions, then expired revoked-token records; returns the sessions removed.
-   * `pruneDuration` times the rounds this instance ran to the end (a failed one shows in
-   * `storeErrors` of its statement instead).
+   * `pruneDuration` times every round this instance ran, failed ones too (their statement's
+   * failure is in `storeErrors`); `pruneLastSuccess` moves only when both tables were
+   * pruned to the end.
    */
   private async pruneTables(): Promise<number> {
     const done = this.metrics.pruneDuration.startTimer();
-    const sessions = await this.deleteBatches('sessions', (n) => this.store.pruneBatch(n));
-    await this.deleteBatches('revoked_tokens', (n) => this.revocations.pruneRevokedTokens(n));
-    done();
-    return sessions;
+    try {
+      const sessions = await this.deleteBatches('sessions', (n) => this.store.pruneBatch(n));
+      await this.deleteBatches('revoked_tokens', (n) => this.revocations.pruneRevokedTokens(n));
+      this.metrics.pruneLastSuccess.setToCurrentTime();
+      return sessions;
+    } finally {
+      done();
+    }
   }
 
   /**
