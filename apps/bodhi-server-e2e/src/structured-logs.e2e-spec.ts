@@ -55,7 +55,11 @@ describe('structured logs (BODHI_LOG_FORMAT=json)', () => {
     await pg.resume();
     const hostile = await browser.get('/bodhi/v1/user', { 'X-Request-Id': 'evil\tid' });
     expect(hostile.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
-    await browser.logout();
+    // logout() with an id, so the check below waits for its request line (written once the
+    // logout's own lines are) to have come through the pipe.
+    const logout = await browser.post('/bodhi/v1/logout', {}, { 'X-Request-Id': 'e2e-logout-1' });
+    expect(logout.headers.get('x-request-id')).toBe('e2e-logout-1');
+    await server.waitForOutput(/"reqId":"e2e-logout-1"[^\n]*"res":\{"statusCode":/);
 
     const output = server.output(Infinity);
     const lines = output.split('\n').filter((l) => l.trim() !== '');
@@ -90,5 +94,8 @@ describe('structured logs (BODHI_LOG_FORMAT=json)', () => {
       ]),
     );
     expect(output).not.toContain('evil\\tid');
+    expect(ofRequest('e2e-logout-1')).toEqual(
+      expect.arrayContaining([expect.objectContaining({ res: { statusCode: logout.status } })]),
+    );
   });
 });

@@ -3,14 +3,21 @@ import { RunningBodhiServer, startBodhiServer } from '@bodhi/server-app';
 import { AppOptions, resolveEnv } from './app-options.js';
 
 export interface BodhiServerOptions {
-  /** Nest log levels for this server; default from BODHI_LOG_LEVEL. `false` silences it. */
+  /**
+   * Nest log levels; default from BODHI_LOG_LEVEL. `false` silences logging. Logging is per
+   * process: while another server runs in this process, its settings apply and these are
+   * ignored (one warn line says so).
+   */
   logger?: LogLevel[] | false;
 }
 
 /**
  * The Bodhi server, in-process: the same application factory `apps/bodhi-server` runs,
  * configured by an AppOptions object (over process.env). Several servers with different
- * options can run in one process; each has its own port and session store.
+ * options can run in one process; each has its own port and session store. Logging is the
+ * exception: one logger serves the process, so the logging settings (level, format) of the
+ * first server still running apply to every server running with it; a server started after
+ * all earlier ones stopped gets its own.
  */
 export class BodhiServer {
   private running?: RunningBodhiServer;
