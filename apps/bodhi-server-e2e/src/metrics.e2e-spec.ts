@@ -61,6 +61,9 @@ describe('/metrics on a real stack (BODHI_METRICS=on, PostgreSQL)', () => {
     expect((await browser.user()).body).toMatchObject({ auth_status: 'logged_in' });
     const refreshed = await scrape();
     expect(moved(loggedIn, refreshed, 'bodhi_token_refreshes_total')).toBe(1);
+    expect(
+      moved(loggedIn, refreshed, 'bodhi_token_refreshes_total', { outcome: 'refreshed' }),
+    ).toBe(1);
     expect(moved(loggedIn, refreshed, 'bodhi_token_refresh_lock_wait_seconds_count')).toBe(1);
 
     await pg.pause();
@@ -75,6 +78,10 @@ describe('/metrics on a real stack (BODHI_METRICS=on, PostgreSQL)', () => {
 
     await browser.logout();
     const loggedOut = await scrape();
-    expect(moved(recovered, loggedOut, 'bodhi_revocations_total')).toBeGreaterThan(0);
+    // The session ended here, and its refresh token revoked at the provider.
+    const logout = (outcome: string) =>
+      moved(recovered, loggedOut, 'bodhi_revocations_total', { reason: 'logout', outcome });
+    expect([logout('ended'), logout('revoked')]).toEqual([1, 1]);
+    expect(moved(recovered, loggedOut, 'bodhi_logins_total')).toBe(0);
   });
 });
