@@ -4,45 +4,78 @@ import { pino } from 'pino';
 export const CENSOR = '***';
 
 /**
- * Fields that hold a secret wherever they appear in a logged object. Header names are listed
- * in both spellings (pino's paths are case-sensitive): Node lower-cases incoming headers, but
- * a call site may log its own `{ Authorization }`. `code` and `state` (the OAuth callback's)
- * are not among them: errors carry a `code` (ECONNREFUSED, 57P01) an operator needs, and
- * health checks a `state`. They are redacted in any `query` instead, and the request line
- * logs the path without its query.
+ * Keys whose value is a secret wherever they appear in a logged object, matched in any case
+ * (Cookie, Set-Cookie, accessToken). `code` and `state` (the OAuth callback's) are secrets
+ * only in a `query`: errors carry a `code` (ECONNREFUSED, 57P01) an operator needs, and health
+ * checks a `state`; the request line logs the path without its query.
  */
-const SECRET_FIELDS = [
-  'access_token',
-  'accessToken',
-  'refresh_token',
-  'refreshToken',
-  'id_token',
-  'idToken',
-  'token',
-  'password',
-  'client_secret',
-  'clientSecret',
-  'code_verifier',
-  'codeVerifier',
-  'secret',
-  'cookie',
-  'Cookie',
-  'authorization',
-  'Authorization',
-  'set-cookie',
-  'Set-Cookie',
-];
-const QUERY_SECRETS = ['query.code', 'query.state'];
-/** pino's redaction matches one level per wildcard: a secret field up to four levels deep. */
-const DEPTHS = ['', '*', '*.*', '*.*.*'];
-
-/** `field` under `depth` in pino's path syntax (a name with a dash needs brackets). */
-const pathAt = (depth: string, field: string) =>
-  /^[\w.]+$/.test(field) ? `${depth && `${depth}.`}${field}` : `${depth}[${JSON.stringify(field)}]`;
-
-export const REDACTED_PATHS = DEPTHS.flatMap((depth) =>
-  [...SECRET_FIELDS, ...QUERY_SECRETS].map((field) => pathAt(depth, field)),
+const SECRET_KEYS = new Set(
+  [
+    'access_token',
+    'accessToken',
+    'refresh_token',
+    'refreshToken',
+    'id_token',
+    'idToken',
+    'token',
+    'password',
+    'client_secret',
+    'clientSecret',
+    'code_verifier',
+    'codeVerifier',
+    'secret',
+    'cookie',
+    'authorization',
+    'set-cookie',
+  ].map((key) => key.toLowerCase()),
 );
+const QUERY_SECRET_KEYS = new Set([...SECRET_KEYS, 'code', 'state']);
+/** How deep logged objects are searched (also the guard against a cycle). */
+const MAX_DEPTH = 8;
+
+/** Objects a log line shows as their own fields: searched for secrets. */
+function isPlain(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null || Array.isArray(value);
+}
+
+/**
+ * `value` with every secret key's value replaced by CENSOR and every error by loggedError, at
+ * any depth up to MAX_DEPTH; the caller's objects are never changed (copied where something
+ * is replaced, returned as they are otherwise). Only plain objects and arrays are searched:
+ * the request and response (streams, serialized to a few safe fields) are not walked, and
+ * neither is any other class instance.
+ */
+function censored(value: unknown, depth: number, secretKeys: Set<string>): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) return loggedError(value);
+  if (depth >= MAX_DEPTH || !isPlain(value)) return value;
+  const fields = value as Record<string, unknown>;
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(fields)) {
+    const field = fields[key];
+    const lower = key.toLowerCase();
+    const out =
+      field !== undefined && secretKeys.has(lower)
+        ? CENSOR
+        : censored(field, depth + 1, lower === 'query' ? QUERY_SECRET_KEYS : SECRET_KEYS);
+    if (out !== field) {
+      copy ??= (Array.isArray(value) ? [...value] : { ...fields }) as Record<string, unknown>;
+      copy[key] = out;
+    }
+  }
+  return copy ?? value;
+}
+
+/**
+ * A logged object (a line's fields, or a child logger's bindings) with its secrets censored:
+ * pino's `formatters.log` and `formatters.bindings`. This replaces pino's `redact` paths:
+ * those ran every path (about 90: wildcards for four depths, both spellings) over every object
+ * of every line and binding, 70-130 µs of CPU per request (its two child loggers and request
+ * line, in a micro loop on a 2-core machine) against under 1 µs for this walk.
+ */
+export const censorSecrets = (fields: Record<string, unknown>): Record<string, unknown> =>
+  censored(fields, 0, SECRET_KEYS) as Record<string, unknown>;
 
 /**
  * An error as a log line shows it: an allow-list, not pino's copy of every enumerable

@@ -314,7 +314,10 @@ describe('the app`s logs (JSON, trace)', () => {
       nested: new Error('nested-error-secret'),
     });
     new Logger('Spec').error(err);
-    const [line] = out.json().slice(mark);
+    // An error under any other key, at any depth, is shown the same way.
+    new Logger('Spec').warn({ failure: { during: [err] } });
+    const [line, nested] = out.json().slice(mark);
+    expect(nested.failure).toEqual({ during: [line.err] });
     expect(Object.keys(line.err ?? {}).sort()).toEqual([
       'code',
       'kind',

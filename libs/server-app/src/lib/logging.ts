@@ -2,7 +2,7 @@ import type { LogLevel as NestLogLevel } from '@nestjs/common';
 import { type Env, parseSettings, type ServerSettings } from '@bodhi/services';
 import { pino, type DestinationStream, type LevelWithSilent, type LoggerOptions } from 'pino';
 import { build as prettyStream } from 'pino-pretty';
-import { CENSOR, loggedError, REDACTED_PATHS, redactLine } from './logging.redact.js';
+import { censorSecrets, loggedError, redactLine } from './logging.redact.js';
 
 /** How the server logs: the pino level and the line format. */
 export interface LoggingConfig {
@@ -37,14 +37,15 @@ export function loggingConfig(
 
 /**
  * pino's options for `config`, redaction included, so no call site has to remember it:
- * secret fields of logged objects (REDACTED_PATHS), errors as an allow-list of fields
- * (loggedError), and URL passwords and JWTs in every byte of every line (redactLine, on the
- * serialized line: pino fills a message from an error after any hook on the call).
+ * secret fields of logged objects and bindings, and errors as an allow-list of fields
+ * (censorSecrets), then URL passwords and JWTs in every byte of every line (redactLine, on
+ * the serialized line: pino fills a message from an error after any hook on the call).
  */
 export function loggerOptions(config: LoggingConfig): LoggerOptions {
   return {
     level: config.level,
-    redact: { paths: REDACTED_PATHS, censor: CENSOR },
+    formatters: { log: censorSecrets, bindings: censorSecrets },
+    // Instead of pino's default, which copies every enumerable field of an error.
     serializers: { err: loggedError },
     hooks: { streamWrite: redactLine },
   };
