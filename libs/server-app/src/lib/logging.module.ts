@@ -15,7 +15,17 @@ import { requestLogging } from './logging.request.js';
  * through processLogging, so the oldest open app's settings apply to every app in the process,
  * and a later app, once the earlier ones closed, gets its own (logging.process.ts).
  */
-export function loggingModule(config: LoggingConfig, to?: DestinationStream): DynamicModule {
+export interface AppLogging {
+  module: DynamicModule;
+  /**
+   * Gives up the app's place in processLogging: done by the app's shutdown, and by
+   * createBodhiApp when the boot fails (an app that never booted never shuts down, and its
+   * settings and destination would otherwise keep serving every later app). Idempotent.
+   */
+  leave(): void;
+}
+
+export function loggingModule(config: LoggingConfig, to?: DestinationStream): AppLogging {
   const logger = loggerOptions(config);
   const requests = requestLogging();
   const module = LoggerModule.forRoot({
@@ -28,9 +38,10 @@ export function loggingModule(config: LoggingConfig, to?: DestinationStream): Dy
       processLogging.stream,
     ],
   });
+  const leave = processLogging.join(config, to);
   const membership = {
     provide: ProcessLoggingMembership,
-    useFactory: () => new ProcessLoggingMembership(processLogging.join(config, to)),
+    useValue: new ProcessLoggingMembership(leave),
   };
-  return { ...module, providers: [...(module.providers ?? []), membership] };
+  return { module: { ...module, providers: [...(module.providers ?? []), membership] }, leave };
 }

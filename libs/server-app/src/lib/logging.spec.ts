@@ -408,6 +408,22 @@ describe('one logger per process (nestjs-pino keeps one)', () => {
   });
 
   it('once they closed, a later app logs with its own settings (level, destination)', async () => {
+    // A boot that fails (its database cannot open) never shuts down: it must not keep its place.
+    const failed = new LogLines();
+    const home = tempHome('bodhi-logging-failed-');
+    await expect(
+      createBodhiApp({
+        env: serverEnv({
+          home: home.dir,
+          db: { url: 'postgres://bodhi:pw@127.0.0.1:1/none' },
+          provider: UNREACHABLE_PROVIDER,
+          logLevel: 'trace',
+          env: { BODHI_HOST: '127.0.0.1', BODHI_LOG_FORMAT: 'json' },
+        }),
+        logDestination: failed,
+      }),
+    ).rejects.toThrow(/Cannot open session database/);
+    home.remove();
     const later = new LogLines();
     const c = await logCapturingApp(later, 'warn');
     try {
@@ -428,6 +444,7 @@ describe('one logger per process (nestjs-pino keeps one)', () => {
       expect(later.text).not.toContain('later-info-line');
       expect(first.text).not.toMatch(/later-|spec-later/);
       expect(later.text).not.toMatch(/are ignored/);
+      expect(failed.text).not.toMatch(/later-|spec-later/);
     } finally {
       await c.close();
     }

@@ -34,7 +34,11 @@ export async function createBodhiApp(options: BodhiAppOptions = {}): Promise<INe
     loggingConfig(settings.server, options.logger),
     options.logDestination,
   );
-  const root = ServerAppModule.forRoot({ settings, sessionStore: options.sessionStore, logging });
+  const root = ServerAppModule.forRoot({
+    settings,
+    sessionStore: options.sessionStore,
+    logging: logging.module,
+  });
   const app = await NestFactory.create<NestExpressApplication>(root, {
     // Bodies are parsed in the middleware chain, after the Host and same-origin checks
     // (ServerAppModule.configure); Nest's parsers would read them before any check.
@@ -44,6 +48,9 @@ export async function createBodhiApp(options: BodhiAppOptions = {}): Promise<INe
     // caller receives (one line naming the problem), not also as Nest's stack dump.
     bufferLogs: true,
     autoFlushLogs: false,
+  }).catch((e: unknown) => {
+    logging.leave();
+    throw e;
   });
   // Every Nest Logger (new Logger('X')) now writes through pino: JSON lines or pretty ones,
   // redacted, with the request id inside a request (nestjs-pino).
