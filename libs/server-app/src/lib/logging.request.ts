@@ -20,8 +20,10 @@ export function requestId(header: string | string[] | undefined): string {
 }
 
 /**
- * Probes (load balancers, kubelets every few seconds) and scrapes get no request line: they
- * would flood the log and say nothing a probe's own failure does not. They still get an id.
+ * Probes (load balancers, kubelets every few seconds) and scrapes answered 2xx/3xx get no
+ * request line: they would flood the log and say nothing. One that fails or is refused (a
+ * health check answering 503 while the store is down, a scrape refused as cross-origin, a
+ * scan of /metrics while metrics are off) is logged like any other request. All get an id.
  */
 const UNLOGGED_PATHS = new Set([`/${API_PREFIX}/ping`, `/${API_PREFIX}/health`, '/metrics']);
 
@@ -36,11 +38,12 @@ const routedPath = (path: string) => path.toLowerCase().replace(/(.)\/$/, '$1');
  * A completed request's level: a 5xx is the server failing (a store outage) → error; a 4xx is
  * a refused or failed client request (a 421 from a misconfigured BODHI_ALLOWED_HOSTS, a 429,
  * a cross-origin 403) → warn, so a server at BODHI_LOG_LEVEL=warn shows them without its
- * successful traffic; everything else info.
+ * successful traffic; everything else info, but for a successful probe or scrape (silent).
  */
-function requestLevel(_req: IncomingMessage, res: ServerResponse, err?: Error): LevelWithSilent {
+function requestLevel(req: IncomingMessage, res: ServerResponse, err?: Error): LevelWithSilent {
   if (err || res.statusCode >= 500) return 'error';
-  return res.statusCode >= 400 ? 'warn' : 'info';
+  if (res.statusCode >= 400) return 'warn';
+  return UNLOGGED_PATHS.has(routedPath(pathOf(req))) ? 'silent' : 'info';
 }
 
 /**
@@ -60,7 +63,6 @@ export function requestLogging(): Options {
     // In-request lines carry the id alone, not the whole request.
     quietReqLogger: true,
     customLogLevel: requestLevel,
-    autoLogging: { ignore: (req) => UNLOGGED_PATHS.has(routedPath(pathOf(req))) },
     wrapSerializers: false,
     serializers: {
       req: (req: IncomingMessage) => ({
