@@ -4,7 +4,6 @@ import { withTransactionLock } from '../transaction-lock.js';
 import { onRunnerConnection, pgPool } from './pinned-connection.js';
 import { PostgresExecutor } from './postgres.executor.js';
 import type { SessionDialect } from './session-dialect.js';
-import { SQL_DIALECTS } from './sql-dialect.js';
 
 /**
  * PostgreSQL, shared by every instance of a cluster, directly or through a transaction
@@ -12,8 +11,6 @@ import { SQL_DIALECTS } from './sql-dialect.js';
  * transaction-scoped; statements are unnamed where the pooler cannot carry named ones).
  */
 export const postgresDialect: SessionDialect = {
-  kind: 'postgres',
-  sql: SQL_DIALECTS.postgres,
   driverOptions(options, target) {
     if (target.kind !== 'postgres') throw new Error('the PostgreSQL dialect opens PostgreSQL URLs');
     return {

@@ -1,5 +1,5 @@
 import type { DataSource, DataSourceOptions } from 'typeorm';
-import type { SessionDbKind, SessionDbTarget } from '../session-db-url.util.js';
+import type { SessionDbTarget } from '../session-db-url.util.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
 import type { SessionSqlExecutor, SqlExecutorOptions } from '../session-sql.executor.js';
 import type {
@@ -7,7 +7,6 @@ import type {
   TransactionLockOutcome,
   TransactionLockWait,
 } from '../transaction-lock.js';
-import type { SqlDialect } from './sql-dialect.js';
 import type { PoolCounts } from '../../metrics/bodhi-metrics.js';
 
 /** The driver's part of a DataSource's options: which driver, where, how it opens. */
@@ -18,9 +17,6 @@ export type DriverOptions = Pick<DataSourceOptions, 'type'> & Record<string, unk
  * (postgres.dialect.ts, sqlite.dialect.ts): the rest of the store is written once against it.
  */
 export interface SessionDialect {
-  readonly kind: SessionDbKind;
-  /** How its SQL is spelled. */
-  readonly sql: SqlDialect;
   /** The driver options of a DataSource on `target` (the serving or the migration URL). */
   driverOptions(options: ResolvedSessionOptions, target: SessionDbTarget): DriverOptions;
   /** What must hold before the database is opened. */

@@ -11,7 +11,6 @@ import {
 import { DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS } from '../../settings/setting.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
 import type { SessionDialect } from './session-dialect.js';
-import { SQL_DIALECTS } from './sql-dialect.js';
 import { SQLITE_SERVING_BUSY_TIMEOUT_MS, SqliteExecutor } from './sqlite.executor.js';
 
 /** How long opening the SQLite file (journal mode) waits for another process's lock. */
@@ -86,8 +85,6 @@ const sessionFile = ({ target }: ResolvedSessionOptions) =>
  * CLI) retries on a timer, never inside SQLite.
  */
 export const sqliteDialect: SessionDialect = {
-  kind: 'sqlite',
-  sql: SQL_DIALECTS.sqlite,
   driverOptions(_options, target) {
     if (target.kind !== 'sqlite') throw new Error('the SQLite dialect opens SQLite files');
     return {
