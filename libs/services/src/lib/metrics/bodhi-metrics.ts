@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { StoreErrorKind } from '../session/session.errors.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
@@ -24,6 +25,12 @@ export function processRegistry(): Registry {
     collectDefaultMetrics({ register: processMetrics });
   }
   return processMetrics;
+}
+
+/** One store operation being timed (BodhiMetrics.storeOperation). */
+export interface StoreOperationTimer {
+  done(): void;
+  failed(kind: StoreErrorKind): void;
 }
 
 /** A PostgreSQL pool's clients as `pg` counts them. */
@@ -188,6 +195,23 @@ export class BodhiMetrics {
   });
 
   private process?: Registry;
+
+  /**
+   * Times one store operation from now, in `storeOperationDuration{operation, backend}`:
+   * `done()` when it ended; `failed(kind)` when it failed, which also counts it in
+   * `storeErrors{operation, backend, kind}` (a failed operation is timed too).
+   */
+  storeOperation(operation: string, backend: string): StoreOperationTimer {
+    const labels = { operation, backend };
+    const stop = this.storeOperationDuration.startTimer(labels);
+    return {
+      done: () => void stop(),
+      failed: (kind) => {
+        stop();
+        this.storeErrors.inc({ ...labels, kind });
+      },
+    };
+  }
 
   /**
    * Reads a pool's counts at each scrape (the serving PostgreSQL pool) until the returned

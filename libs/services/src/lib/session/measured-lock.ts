@@ -1,12 +1,13 @@
 import type { DataSource } from 'typeorm';
-import type { BodhiMetrics } from '../metrics/bodhi-metrics.js';
+import type { BodhiMetrics, StoreOperationTimer } from '../metrics/bodhi-metrics.js';
 import { sessionDialect, type SessionDialect } from './dialects/index.js';
 import type { SessionDbKind } from './session-db-url.util.js';
 import type { StoreFailureKind } from './session.errors.js';
-import type {
-  AdvisoryLockKey,
-  TransactionLockOutcome,
-  TransactionLockWait,
+import {
+  type AdvisoryLockKey,
+  isLockNotAvailable,
+  type TransactionLockOutcome,
+  type TransactionLockWait,
 } from './transaction-lock.js';
 
 /** The cross-instance locks the store takes while serving (the boot's migration lock is not one). */
@@ -14,11 +15,8 @@ export type LockOperation = 'sessionLock' | 'pruneLock';
 
 type CrossProcessLock = NonNullable<SessionDialect['crossProcessLock']>;
 
-/** SQLSTATE lock_not_available. */
-const LOCK_NOT_AVAILABLE = '55P03';
-
 const failureKind = (e: unknown): StoreFailureKind =>
-  (e as { code?: unknown } | null)?.code === LOCK_NOT_AVAILABLE ? 'lock_timeout' : 'unavailable';
+  isLockNotAvailable(e) ? 'lock_timeout' : 'unavailable';
 
 /**
  * The dialect's cross-instance lock (PostgreSQL), its own statements measured as store
@@ -56,8 +54,8 @@ export class MeasuredLock {
     work: () => Promise<T>,
     how: { onLockConnection: boolean },
   ): Promise<TransactionLockOutcome<T>> {
-    const acquiring = this.timer(this.operation);
-    let committing: ReturnType<MeasuredLock['timer']> | undefined;
+    const acquiring = this.metrics.storeOperation(this.operation, this.kind);
+    let committing: StoreOperationTimer | undefined;
     let held = false;
     let outcome: TransactionLockOutcome<T>;
     try {
@@ -69,7 +67,7 @@ export class MeasuredLock {
           held = true;
           acquiring.done();
           const value = await work();
-          committing = this.timer(`${this.operation}Commit`);
+          committing = this.metrics.storeOperation(`${this.operation}Commit`, this.kind);
           return value;
         },
         how,
@@ -86,18 +84,5 @@ export class MeasuredLock {
     }
     committing?.done();
     return outcome;
-  }
-
-  /** Times one operation from now: `done()` when it ended, `failed(kind)` when it failed. */
-  private timer(operation: string) {
-    const labels = { operation, backend: this.kind };
-    const stop = this.metrics.storeOperationDuration.startTimer(labels);
-    return {
-      done: () => void stop(),
-      failed: (kind: StoreFailureKind) => {
-        stop();
-        this.metrics.storeErrors.inc({ ...labels, kind });
-      },
-    };
   }
 }

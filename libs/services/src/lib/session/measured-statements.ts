@@ -55,19 +55,17 @@ export class MeasuredStatements {
   }
 
   private async measured<T>(name: StatementName, execute: (sql: string) => Promise<T>): Promise<T> {
-    const done = this.metrics.storeOperationDuration.startTimer({
-      operation: name,
-      backend: this.backend,
-    });
+    const timer = this.metrics.storeOperation(name, this.backend);
+    let result: T;
     try {
-      return await execute(this.sql[name]);
+      result = await execute(this.sql[name]);
     } catch (e) {
       // The executors throw SessionStoreUnavailableError for every driver error; anything
       // else failing a statement is the database's failure all the same.
-      this.refused(name, e instanceof SessionStoreUnavailableError ? e.kind : 'unavailable');
+      timer.failed(e instanceof SessionStoreUnavailableError ? e.kind : 'unavailable');
       throw e;
-    } finally {
-      done();
     }
+    timer.done();
+    return result;
   }
 }

@@ -1,7 +1,7 @@
 import { DataSource, MigrationExecutor, QueryRunner } from 'typeorm';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { quoteIdent } from './session-sql.js';
-import { withTransactionLock } from './transaction-lock.js';
+import { isLockNotAvailable, withTransactionLock } from './transaction-lock.js';
 import { migrationLockKey } from './lock-keys.js';
 
 /**
@@ -12,11 +12,6 @@ export const PG_MIGRATION_LOCK_TIMEOUT_MS = 120_000;
 
 /** How long one migration statement waits for a table lock before the boot fails. */
 export const PG_MIGRATION_TABLE_LOCK_TIMEOUT_MS = 10_000;
-
-/** SQLSTATE lock_not_available, as TypeORM's QueryFailedError carries it. */
-const isLockTimeout = (e: unknown) =>
-  (e as { code?: unknown; driverError?: { code?: unknown } } | null)?.code === '55P03' ||
-  (e as { driverError?: { code?: unknown } } | null)?.driverError?.code === '55P03';
 
 const seconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
 
@@ -45,7 +40,7 @@ export async function runPostgresMigrations(
       try {
         await migrateOn(ds, runner, options);
       } catch (e) {
-        if (!isLockTimeout(e)) throw e;
+        if (!isLockNotAvailable(e)) throw e;
         throw new Error(
           `a migration waited ${seconds(PG_MIGRATION_TABLE_LOCK_TIMEOUT_MS)} for a lock on the ` +
             'session tables (a long transaction, such as a backup, holds them); nothing was changed',

@@ -17,8 +17,15 @@ export type TransactionLockWait = 'try' | { timeoutMs: number };
 
 export type TransactionLockOutcome<T> = { acquired: true; value: T } | { acquired: false };
 
-/** SQLSTATE lock_not_available: the lock wait reached `lock_timeout`. */
-const LOCK_NOT_AVAILABLE = '55P03';
+/**
+ * Whether `e` is PostgreSQL's SQLSTATE lock_not_available (55P03): a lock wait reached
+ * `lock_timeout`. pg's errors carry the code; TypeORM's QueryFailedError carries it too, and
+ * its driver error under `driverError`.
+ */
+export function isLockNotAvailable(e: unknown): boolean {
+  const error = e as { code?: unknown; driverError?: { code?: unknown } } | null;
+  return error?.code === '55P03' || error?.driverError?.code === '55P03';
+}
 
 const keySql = (key: AdvisoryLockKey) =>
   typeof key === 'string'
@@ -111,7 +118,7 @@ async function acquire(
   try {
     await runner.query(`SELECT pg_advisory_xact_lock${args}`, params);
   } catch (e) {
-    if ((e as { code?: string }).code === LOCK_NOT_AVAILABLE) return false;
+    if (isLockNotAvailable(e)) return false;
     throw e;
   }
   // The timeout was for this wait only, not for whatever the work does on the runner.

@@ -5,6 +5,7 @@ import {
   type SessionDbStatementMode,
 } from '../../settings/setting.constants.js';
 import { Row, SessionSqlExecutor, unavailable } from '../session-sql.executor.js';
+import { isLockNotAvailable } from '../transaction-lock.js';
 import { connectionFor } from './pinned-connection.js';
 
 /**
@@ -13,9 +14,6 @@ import { connectionFor } from './pinned-connection.js';
  * each query may land on another server connection than the one that prepared it.
  */
 const LOST_PREPARED_STATEMENT = new Set(['26000', '42P05']);
-
-/** lock_not_available: a lock wait ran past the server's lock_timeout. */
-const LOCK_NOT_AVAILABLE = '55P03';
 
 export class PostgresExecutor implements SessionSqlExecutor {
   private readonly names = new Map<string, string>();
@@ -52,7 +50,7 @@ export class PostgresExecutor implements SessionSqlExecutor {
           kind: 'lost_prepared_statement',
         });
       }
-      throw unavailable(e, { kind: code === LOCK_NOT_AVAILABLE ? 'lock_timeout' : 'unavailable' });
+      throw unavailable(e, { kind: isLockNotAvailable(e) ? 'lock_timeout' : 'unavailable' });
     }
   }
 
