@@ -1,4 +1,4 @@
-import { API_PREFIX } from '@bodhi/routes-app';
+import { PROBE_PATHS } from '@bodhi/routes-app';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
@@ -25,7 +25,7 @@ export function requestId(header: string | string[] | undefined): string {
  * health check answering 503 while the store is down, a scrape refused as cross-origin, a
  * scan of /metrics while metrics are off) is logged like any other request. All get an id.
  */
-const UNLOGGED_PATHS = new Set([`/${API_PREFIX}/ping`, `/${API_PREFIX}/health`, '/metrics']);
+const UNLOGGED_PATHS = new Set([...PROBE_PATHS.map((path) => `/${path}`), '/metrics']);
 
 /** The path of a request, without its query (the callback's carries `code` and `state`). */
 const pathOf = (req: IncomingMessage) =>

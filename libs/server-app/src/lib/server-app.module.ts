@@ -9,6 +9,7 @@ import { AppServicesModule, AppServicesOptions } from '@bodhi/app-service-builde
 import { AuthContextMiddleware, SameOriginMiddleware } from '@bodhi/auth-middleware';
 import {
   API_PREFIX,
+  PROBE_PATHS,
   RoutesAppModule,
   UI_CALLBACK_PATH,
   UI_HOME_PATH,
@@ -86,25 +87,24 @@ export class ServerAppModule implements NestModule {
     // Liveness and health never load a session: they must answer while the store is down.
     // Nor do they check the Host: load balancers and kubelets probe by IP address, and
     // neither answer says anything of a user or a session (health names the backend).
-    const probes = [`${API_PREFIX}/ping`, `${API_PREFIX}/health`];
     // A scrape is answered before all of it (MetricsMiddleware), under rules of its own.
     consumer.apply(MetricsMiddleware).forRoutes({ path: 'metrics', method: RequestMethod.ALL });
     consumer.apply(noStore).forRoutes(`${API_PREFIX}/*path`);
     // '*path' leaves out '/' (its redirect): the Host check covers it too.
     consumer
       .apply(AllowedHostMiddleware)
-      .exclude(...probes)
+      .exclude(...PROBE_PATHS)
       .forRoutes({ path: '/', method: RequestMethod.ALL }, '*path');
     consumer
       .apply(SameOriginMiddleware, parseJsonBody, SessionMiddleware)
-      .exclude(...probes)
+      .exclude(...PROBE_PATHS)
       .forRoutes('*path');
     for (const [path, html] of UI_PAGES) {
       consumer.apply(pageSecurityPolicy(html)).forRoutes({ path, method: RequestMethod.GET });
     }
     consumer
       .apply(AuthContextMiddleware)
-      .exclude(...probes)
+      .exclude(...PROBE_PATHS)
       .forRoutes(`${API_PREFIX}/*path`);
   }
 }
