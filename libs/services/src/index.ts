@@ -79,7 +79,7 @@ export {
   parseSessionDbUrl,
 } from './lib/session/session-db-url.util.js';
 export type { SessionDbKind, SessionDbTarget } from './lib/session/session-db-url.util.js';
-export { redactSecrets, redactUrlPasswords } from './lib/util/redact.util.js';
+export { REDACTED, redactSecrets, redactUrlPasswords } from './lib/util/redact.util.js';
 
 export { AuthService } from './lib/auth/auth.service.js';
 export type {

@@ -1,7 +1,5 @@
+import { REDACTED } from '@bodhi/services';
 import { pino } from 'pino';
-
-/** What replaces a redacted value: the same mark redactSecrets leaves in text. */
-export const CENSOR = '***';
 
 /**
  * Keys whose value is a secret wherever they appear in a logged object, matched in any case
@@ -40,7 +38,7 @@ function isPlain(value: object): boolean {
 }
 
 /**
- * `value` with every secret key's value replaced by CENSOR and every error by loggedError, at
+ * `value` with every secret key's value replaced by REDACTED and every error by loggedError, at
  * any depth up to MAX_DEPTH; the caller's objects are never changed (copied where something
  * is replaced, returned as they are otherwise). Only plain objects and arrays are searched:
  * the request and response (streams, serialized to a few safe fields) are not walked, and
@@ -57,7 +55,7 @@ function censored(value: unknown, depth: number, secretKeys: Set<string>): unkno
     const lower = key.toLowerCase();
     const out =
       field !== undefined && secretKeys.has(lower)
-        ? CENSOR
+        ? REDACTED
         : censored(field, depth + 1, lower === 'query' ? QUERY_SECRET_KEYS : SECRET_KEYS);
     if (out !== field) {
       copy ??= (Array.isArray(value) ? [...value] : { ...fields }) as Record<string, unknown>;
@@ -114,7 +112,7 @@ const JWT = /eyJ[\w-]+\.[\w-]+\.[\w-]+/g;
  */
 export function redactLine(line: string): string {
   let out = line;
-  if (out.includes('@') && out.includes('://')) out = out.replace(URL_PASSWORD, `$1${CENSOR}@`);
-  if (out.includes('eyJ')) out = out.replace(JWT, CENSOR);
+  if (out.includes('@') && out.includes('://')) out = out.replace(URL_PASSWORD, `$1${REDACTED}@`);
+  if (out.includes('eyJ')) out = out.replace(JWT, REDACTED);
   return out;
 }

@@ -1,4 +1,5 @@
-const REDACTED = '***';
+/** What a redacted secret is written as, in messages and log lines alike. */
+export const REDACTED = '***';
 
 /**
  * Replaces the password of every URL with userinfo found in `text` by `***`.
