@@ -63,6 +63,7 @@ export {
 export type { SessionStoreConfig } from './lib/session/session-store.backend.js';
 export {
   InjectSessionDataSource,
+  SESSION_CACHE,
   SESSION_COOKIE_NAME,
   SESSION_DATA_SOURCE,
 } from './lib/session/session.constants.js';
@@ -72,7 +73,26 @@ export {
   createSessionStore,
   SessionDataSource,
   SessionDbUnavailableError,
+  startSessionCache,
+  type SessionCacheRuntime,
 } from './lib/session/session-data-source.factory.js';
+export {
+  SESSION_CACHE_MAX_AGE_MS,
+  SESSION_CACHE_MAX_ENTRIES,
+  SessionCache,
+} from './lib/session/session-cache.js';
+export {
+  LISTENER_HEALTH_INTERVAL_MS,
+  LISTENER_PROBE_TIMEOUT_MS,
+  SessionInvalidationListener,
+} from './lib/session/session-invalidation.listener.js';
+export {
+  invalidationChannel,
+  invalidationPayload,
+  parseInvalidation,
+  userKey,
+  type Invalidation,
+} from './lib/session/session-invalidation.js';
 export {
   describeSessionDb,
   InvalidSessionDbUrlError,

@@ -161,6 +161,54 @@ export class BodhiMetrics {
     registers: [this.registry],
   });
 
+  /**
+   * Session reads the PostgreSQL session cache answered, by `result`: `hit` (no database
+   * round trip), `miss` (read from the database), `bypass` (the cache was not serving: its
+   * listener was down or not yet proven). No series without a cache (SQLite, or off).
+   */
+  readonly sessionCacheLookups = new Counter({
+    name: 'bodhi_session_cache_lookups_total',
+    help: 'Session reads the session cache answered, by result (hit, miss, bypass)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  /** Sessions the cache holds now. */
+  readonly sessionCacheEntries = new Gauge({
+    name: 'bodhi_session_cache_entries',
+    help: 'Sessions held in the session cache',
+    registers: [this.registry],
+  });
+
+  /**
+   * Changes that dropped cache entries, by `kind` (`session`, `user`, `all`) and `source`
+   * (`local`: this instance's own write; `notify`: a notification, any instance's).
+   */
+  readonly sessionCacheInvalidations = new Counter({
+    name: 'bodhi_session_cache_invalidations_total',
+    help: 'Changes that dropped session cache entries, by kind and source',
+    labelNames: ['kind', 'source'] as const,
+    registers: [this.registry],
+  });
+
+  /** 1 while the cache serves (its listener is up and proven), 0 while it is bypassed. */
+  readonly sessionCacheServing = new Gauge({
+    name: 'bodhi_session_cache_serving',
+    help: 'Whether the session cache serves reads (1) or is bypassed (0)',
+    registers: [this.registry],
+  });
+
+  /**
+   * Times the cache stopped serving and dropped everything, by `reason`: `listener_lost`
+   * (its connection ended), `health_check` (a probe did not come back in time), `shutdown`.
+   */
+  readonly sessionCacheSuspensions = new Counter({
+    name: 'bodhi_session_cache_suspensions_total',
+    help: 'Times the session cache stopped serving, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   private readonly pools: (() => PoolCounts)[] = [];
 
   /**

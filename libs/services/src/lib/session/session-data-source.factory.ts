@@ -12,6 +12,10 @@ import { sqliteHandle } from './session-sql.executor.js';
 import { SqliteWalCheckpointer } from './sqlite-wal-checkpointer.js';
 import { sessionDialect } from './dialects/index.js';
 import type { BodhiMetrics } from '../metrics/bodhi-metrics.js';
+import { SessionCache } from './session-cache.js';
+import { SessionInvalidationListener } from './session-invalidation.listener.js';
+import { invalidationChannel } from './session-invalidation.js';
+import { pgPool } from './dialects/pinned-connection.js';
 
 /** The session database could not be opened or migrated; the message is safe to print. */
 export class SessionDbUnavailableError extends Error {
@@ -152,6 +156,7 @@ export function createSessionStore(
   dataSource: DataSource,
   options: ResolvedSessionOptions,
   metrics?: BodhiMetrics,
+  cache?: SessionCache,
 ): SessionStoreBackend {
   return new SessionStoreBackend(dataSource, {
     ref: sessionTableRef(options),
@@ -164,6 +169,7 @@ export function createSessionStore(
     busyTimeoutMs: options.busyTimeoutMs,
     statements: options.statements,
     metrics,
+    cache,
   });
 }
 
@@ -172,11 +178,51 @@ export function createSessionRevocations(
   dataSource: DataSource,
   options: ResolvedSessionOptions,
   metrics?: BodhiMetrics,
+  cache?: SessionCache,
 ): SessionRevocations {
   return new SessionRevocations(dataSource, sessionTableRef(options), {
     cipher: sessionCipher(options),
     busyTimeoutMs: options.busyTimeoutMs,
     statements: options.statements,
     metrics,
+    cache,
   });
+}
+
+/** An instance's session cache and the listener that keeps it true. */
+export interface SessionCacheRuntime {
+  cache: SessionCache;
+  listener: SessionInvalidationListener;
+}
+
+/**
+ * The session cache of the options, its listener started (the boot waits for its first
+ * connection, and fails on a listen URL it cannot connect to); null when the cache is off,
+ * which one line says, with why.
+ */
+export async function startSessionCache(
+  dataSource: DataSource,
+  options: ResolvedSessionOptions,
+  metrics?: BodhiMetrics,
+  logger = new Logger('SessionCache'),
+): Promise<SessionCacheRuntime | null> {
+  const plan = options.cache;
+  if (!plan.on) {
+    logger.log(`Session cache off: ${plan.reason}`);
+    return null;
+  }
+  const cache = new SessionCache({ metrics });
+  const listener = new SessionInvalidationListener({
+    listenUrl: plan.listenUrl,
+    channel: invalidationChannel(sessionTableRef(options)),
+    cache,
+    pool: pgPool(dataSource),
+    logger,
+  });
+  try {
+    await listener.start();
+  } catch (e) {
+    throw new SessionDbUnavailableError(e instanceof Error ? e.message : String(e));
+  }
+  return { cache, listener };
 }

@@ -1,8 +1,9 @@
 import type { DataSource } from 'typeorm';
 import type { SessionTableRef } from './session-sql.js';
 import type { SqlExecutorOptions } from './session-sql.executor.js';
-import { MeasuredStatements } from './measured-statements.js';
-import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
+import type { BodhiMetrics } from '../metrics/bodhi-metrics.js';
+import { storeStatements, type StoreStatements } from './cached-statements.js';
+import type { SessionCache } from './session-cache.js';
 import { SessionCipher, SessionDecryptError } from './session-cipher.js';
 
 /** A revocation the identity provider has not confirmed yet. */
@@ -27,6 +28,8 @@ export interface SessionRevocationsConfig extends SqlExecutorOptions {
   now?: () => number;
   /** Where its statements are measured; a private, unserved registry when not given. */
   metrics?: BodhiMetrics;
+  /** The instance's session cache: a revocation drops the user's sessions from it at once. */
+  cache?: SessionCache;
 }
 
 export interface TokenRevocationState {
@@ -43,12 +46,12 @@ export interface TokenRevocationState {
  * tokens are encrypted like session data (the queue's rows are credentials too).
  */
 export class SessionRevocations {
-  private readonly db: MeasuredStatements;
+  private readonly db: StoreStatements;
   private readonly cipher?: SessionCipher;
   private readonly now: () => number;
 
   constructor(dataSource: DataSource, ref: SessionTableRef, config: SessionRevocationsConfig = {}) {
-    this.db = new MeasuredStatements(dataSource, ref, config, config.metrics ?? new BodhiMetrics());
+    this.db = storeStatements(dataSource, ref, config);
     this.cipher = config.cipher;
     // Read at each use, not bound here: a clock a test installs later still applies.
     this.now = config.now ?? (() => Date.now());

@@ -90,7 +90,7 @@ export function sessionStatements(ref: SessionTableRef) {
      */
     get: sql(
       (p) =>
-        `SELECT s.data, s.expires_at, s.created_at, r.not_before FROM ${t} s ` +
+        `SELECT s.data, s.expires_at, s.created_at, s.user_id, r.not_before FROM ${t} s ` +
         `LEFT JOIN ${ur} r ON r.user_id = s.user_id WHERE s.id = ${p()} AND s.expires_at > ${p()}`,
     ),
     /**
@@ -213,3 +213,29 @@ export function sessionStatements(ref: SessionTableRef) {
 }
 
 export type SessionStatements = ReturnType<typeof sessionStatements>;
+
+/** What a write may have changed, for the session cache to drop: by key, by user, or all. */
+export type StatementEffect = { key: unknown } | { userId: unknown } | 'all';
+
+/**
+ * Every statement that changes a session row or a user's revocation, and what of the cache
+ * it makes stale, read from its parameters (in the order documented above). The triggers
+ * tell the other instances; this tells the writer's own cache at once, before its answer.
+ * Not here: `pruneBatch` deletes expired rows only, which no cache serves; the statements of
+ * the other companion tables (revoked tokens, the queue), which no cache holds.
+ */
+export const STATEMENT_EFFECTS: Partial<
+  Record<keyof SessionStatements, (params: unknown[]) => StatementEffect>
+> = {
+  set: (p) => ({ key: p[0] }),
+  update: (p) => ({ key: p[9] }),
+  touch: (p) => ({ key: p[5] }),
+  destroy: (p) => ({ key: p[0] }),
+  destroyIfData: (p) => ({ key: p[0] }),
+  destroyUserSession: (p) => ({ key: p[0] }),
+  destroyForUser: (p) => ({ userId: p[0] }),
+  destroyUserSessionsExcept: (p) => ({ userId: p[0] }),
+  clear: () => 'all',
+  revokeUser: (p) => ({ userId: p[0] }),
+  revokeSessionUsers: () => 'all',
+};

@@ -4,7 +4,9 @@ import type { DataSource } from 'typeorm';
 import type { SessionDbKind } from './session-db-url.util.js';
 import type { SessionTableRef } from './session-sql.js';
 import type { Row, SqlExecutorOptions } from './session-sql.executor.js';
-import { MeasuredStatements, StatementName } from './measured-statements.js';
+import type { StatementName } from './measured-statements.js';
+import { storeStatements, StoreStatements } from './cached-statements.js';
+import type { SessionCache } from './session-cache.js';
 import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 import { SessionCipher, SessionDecryptError } from './session-cipher.js';
 import { InvalidSessionInputError, SessionTooLargeError } from './session.errors.js';
@@ -32,6 +34,8 @@ export interface SessionStoreConfig extends SqlExecutorOptions {
   now?: () => number;
   /** Where its statements are measured; a private, unserved registry when not given. */
   metrics?: BodhiMetrics;
+  /** PostgreSQL: the instance's session cache, in front of its reads (see CachedStatements). */
+  cache?: SessionCache;
 }
 
 /**
@@ -125,7 +129,7 @@ function settle<T>(work: Promise<T>, cb?: Callback<T>): void {
  */
 export class SessionStoreBackend extends Store {
   readonly kind: SessionDbKind;
-  private readonly statements: MeasuredStatements;
+  private readonly statements: StoreStatements;
   private readonly logger = new Logger('SessionStore');
   private readonly ttlMs: number;
   private readonly maxLifetimeMs: number;
@@ -139,12 +143,7 @@ export class SessionStoreBackend extends Store {
   constructor(dataSource: DataSource, config: SessionStoreConfig) {
     super();
     this.kind = config.ref.kind;
-    this.statements = new MeasuredStatements(
-      dataSource,
-      config.ref,
-      config,
-      config.metrics ?? new BodhiMetrics(),
-    );
+    this.statements = storeStatements(dataSource, config.ref, config);
     this.ttlMs = config.ttlMs;
     this.maxLifetimeMs = config.maxLifetimeMs;
     this.loginTtlMs = config.loginTtlMs;

@@ -15,3 +15,9 @@ export const InjectResolvedSessionOptions = () => Inject(RESOLVED_SESSION_OPTION
  * (MetricsModule) when there is one, else one private to the module, which nobody serves.
  */
 export const SESSION_METRICS = Symbol('SESSION_METRICS');
+/**
+ * Token of the instance's session cache and its listener (`SessionCacheRuntime`), started at
+ * bootstrap; null when the cache is off (SQLite, BODHI_SESSION_CACHE=off, a pooler without
+ * a listen URL).
+ */
+export const SESSION_CACHE = Symbol('SESSION_CACHE');

@@ -4,11 +4,14 @@ import {
   createSessionDataSource,
   createSessionRevocations,
   createSessionStore,
+  SessionCacheRuntime,
+  startSessionCache,
 } from './session-data-source.factory.js';
 import {
   InjectResolvedSessionOptions,
   InjectSessionDataSource,
   RESOLVED_SESSION_OPTIONS,
+  SESSION_CACHE,
   SESSION_DATA_SOURCE,
   SESSION_METRICS,
 } from './session.constants.js';
@@ -52,21 +55,37 @@ import { sessionDialect } from './dialects/index.js';
       inject: [RESOLVED_SESSION_OPTIONS],
     },
     {
+      provide: SESSION_CACHE,
+      useFactory: (ds: DataSource, options: ResolvedSessionOptions, metrics: BodhiMetrics) =>
+        startSessionCache(ds, options, metrics),
+      inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS, SESSION_METRICS],
+    },
+    {
       provide: SessionStoreBackend,
-      useFactory: (ds: DataSource, options: ResolvedSessionOptions, metrics: BodhiMetrics) => {
+      useFactory: (
+        ds: DataSource,
+        options: ResolvedSessionOptions,
+        metrics: BodhiMetrics,
+        cache: SessionCacheRuntime | null,
+      ) => {
         if (options.encryptionKeys.length === 0) {
           new Logger('SessionModule').warn(
             'Session data is stored unencrypted; set BODHI_SESSION_ENCRYPTION_KEYS to encrypt it at rest',
           );
         }
-        return createSessionStore(ds, options, metrics);
+        return createSessionStore(ds, options, metrics, cache?.cache);
       },
-      inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS, SESSION_METRICS],
+      inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS, SESSION_METRICS, SESSION_CACHE],
     },
     {
       provide: SessionRevocations,
-      useFactory: createSessionRevocations,
-      inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS, SESSION_METRICS],
+      useFactory: (
+        ds: DataSource,
+        options: ResolvedSessionOptions,
+        metrics: BodhiMetrics,
+        cache: SessionCacheRuntime | null,
+      ) => createSessionRevocations(ds, options, metrics, cache?.cache),
+      inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS, SESSION_METRICS, SESSION_CACHE],
     },
     {
       provide: SessionLock,
@@ -90,6 +109,7 @@ import { sessionDialect } from './dialects/index.js';
     SessionRevocations,
     SessionPruner,
     SESSION_DATA_SOURCE,
+    SESSION_CACHE,
   ],
 })
 export class SessionModule extends ConfigurableSessionModule implements OnApplicationShutdown {
@@ -99,6 +119,7 @@ export class SessionModule extends ConfigurableSessionModule implements OnApplic
     @InjectSessionDataSource() private readonly dataSource: DataSource,
     @InjectResolvedSessionOptions() options: ResolvedSessionOptions,
     @Inject(SESSION_METRICS) metrics: BodhiMetrics,
+    @Inject(SESSION_CACHE) private readonly cache: SessionCacheRuntime | null,
   ) {
     super();
     const poolCounts = sessionDialect(options.target.kind).poolCounts?.(dataSource);
@@ -107,6 +128,7 @@ export class SessionModule extends ConfigurableSessionModule implements OnApplic
 
   async onApplicationShutdown(): Promise<void> {
     this.unwatchPool?.();
+    await this.cache?.listener.stop();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
   }
 }

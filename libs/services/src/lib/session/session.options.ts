@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { ConfigIssue, configIssues, formatConfigIssue } from '../settings/config-issue.js';
 import {
+  BODHI_SESSION_CACHE,
+  BODHI_SESSION_CACHE_LISTEN_URL,
   BODHI_SESSION_CLIENT_ADDRESS,
   BODHI_SESSION_DB_BUSY_TIMEOUT_MS,
   BODHI_SESSION_DB_MIGRATION_URL,
@@ -17,6 +19,7 @@ import {
   BODHI_SESSION_SECRET,
   BODHI_SESSION_TOUCH_AFTER_SECONDS,
   BODHI_SESSION_TTL_SECONDS,
+  DEFAULT_SESSION_CACHE,
   DEFAULT_SESSION_CLIENT_ADDRESS,
   DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS,
   DEFAULT_SESSION_DB_STATEMENTS,
@@ -28,7 +31,9 @@ import {
   DEFAULT_SESSION_TABLE,
   DEFAULT_SESSION_TOUCH_AFTER_SECONDS,
   DEFAULT_SESSION_TTL_SECONDS,
+  SESSION_CACHE_MODES,
   SESSION_DB_STATEMENT_MODES,
+  SessionCacheMode,
   SessionDbStatementMode,
 } from '../settings/setting.constants.js';
 import {
@@ -101,6 +106,17 @@ export interface SessionModuleOptions {
    * when `url` is a pooler's). Default: `url`.
    */
   migrationUrl?: string;
+  /**
+   * PostgreSQL only: `on` serves recently read sessions from memory, dropped when any
+   * instance changes them (LISTEN/NOTIFY); `off` reads each from the database. Default `on`.
+   */
+  cache?: SessionCacheMode;
+  /**
+   * PostgreSQL only: a direct URL the cache listens for changes on. Default `url`, unless
+   * `url` is a pooler's (`migrationUrl` given, or `statements: 'unnamed'`): the cache is then
+   * off until one is given, since LISTEN does not work through a transaction pooler.
+   */
+  cacheListenUrl?: string;
 }
 
 /**
@@ -130,6 +146,8 @@ const sessionOptionsSchema = z.object({
   clientAddress: z.enum(CLIENT_ADDRESS_MODES).default(DEFAULT_SESSION_CLIENT_ADDRESS),
   statements: z.enum(SESSION_DB_STATEMENT_MODES).default(DEFAULT_SESSION_DB_STATEMENTS),
   migrationUrl: sessionDbUrl.optional(),
+  cache: z.enum(SESSION_CACHE_MODES).default(DEFAULT_SESSION_CACHE),
+  cacheListenUrl: sessionDbUrl.optional(),
 }) satisfies z.ZodObject<Record<keyof SessionModuleOptions, z.ZodType>>;
 
 /**
@@ -153,6 +171,8 @@ export const SESSION_SETTINGS = settingSection(
       statements: true,
       migrationUrl: true,
       poolSize: true,
+      cache: true,
+      cacheListenUrl: true,
     })
     .extend({ url: sessionDbUrl.optional(), secret: sessionSecret.optional() }),
   {
@@ -172,6 +192,8 @@ export const SESSION_SETTINGS = settingSection(
     statements: BODHI_SESSION_DB_STATEMENTS,
     migrationUrl: BODHI_SESSION_DB_MIGRATION_URL,
     poolSize: BODHI_SESSION_DB_POOL_SIZE,
+    cache: BODHI_SESSION_CACHE,
+    cacheListenUrl: BODHI_SESSION_CACHE_LISTEN_URL,
   },
 );
 
@@ -196,7 +218,15 @@ export interface ResolvedSessionOptions {
   statements: SessionDbStatementMode;
   /** Where migrations run: the target's own URL unless a migration URL was given. */
   migrationTarget: SessionDbTarget;
+  /** Whether sessions are cached in memory, and where the cache listens for changes. */
+  cache: SessionCachePlan;
 }
+
+/**
+ * The session cache's configuration as resolved: on, listening on a direct PostgreSQL URL,
+ * or off for the reason given (what the boot line says).
+ */
+export type SessionCachePlan = { on: true; listenUrl: string } | { on: false; reason: string };
 
 /**
  * Rows per prune statement. SQLite deletes synchronously on the request thread, so its
@@ -225,6 +255,7 @@ export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSe
       },
     ]);
   }
+  const cache = cachePlan(target, o);
   const maxLifetimeMs = o.maxLifetimeSeconds * 1000;
   // An idle timeout longer than the lifetime would never apply (and the cookie would outlive it).
   const ttlMs = Math.min(o.ttlSeconds * 1000, maxLifetimeMs);
@@ -249,5 +280,44 @@ export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSe
     clientAddress: o.clientAddress,
     statements: o.statements,
     migrationTarget,
+    cache,
   };
+}
+
+/**
+ * Never a cache without invalidation: it listens on the serving URL only when that is a
+ * direct connection as far as the settings tell (no migration URL beside it, named
+ * statements); behind a pooler only on a listen URL of its own. The listener also proves at
+ * run time that the changes it is told of arrive, and serves nothing until they do.
+ */
+function cachePlan(
+  target: SessionDbTarget,
+  o: Pick<SessionModuleOptions, 'cache' | 'cacheListenUrl' | 'migrationUrl' | 'statements'>,
+): SessionCachePlan {
+  const listen = o.cacheListenUrl === undefined ? undefined : parseSessionDbUrl(o.cacheListenUrl);
+  if (listen && listen.kind !== 'postgres') {
+    throw new InvalidSessionOptionsError([
+      { variable: BODHI_SESSION_CACHE_LISTEN_URL, message: 'must be a PostgreSQL URL' },
+    ]);
+  }
+  if (target.kind !== 'postgres') {
+    return { on: false, reason: 'SQLite reads sessions from a local file; no cache is needed' };
+  }
+  if (o.cache === 'off') return { on: false, reason: `${BODHI_SESSION_CACHE}=off` };
+  if (listen) return { on: true, listenUrl: listen.url };
+  const pooler =
+    o.migrationUrl !== undefined
+      ? `${BODHI_SESSION_DB_MIGRATION_URL} is set`
+      : o.statements === 'unnamed'
+        ? `${BODHI_SESSION_DB_STATEMENTS}=unnamed`
+        : undefined;
+  if (pooler) {
+    return {
+      on: false,
+      reason:
+        `${BODHI_SESSION_DB_URL} looks like a pooler's (${pooler}) and LISTEN needs a direct ` +
+        `connection; set ${BODHI_SESSION_CACHE_LISTEN_URL} to a direct URL to turn it on`,
+    };
+  }
+  return { on: true, listenUrl: target.url };
 }

@@ -56,6 +56,18 @@ export const BODHI_SESSION_DB_STATEMENTS = 'BODHI_SESSION_DB_STATEMENTS';
 export const BODHI_SESSION_DB_POOL_SIZE = 'BODHI_SESSION_DB_POOL_SIZE';
 /** A direct PostgreSQL URL migrations run over at boot, when the serving URL is a pooler's. */
 export const BODHI_SESSION_DB_MIGRATION_URL = 'BODHI_SESSION_DB_MIGRATION_URL';
+/**
+ * PostgreSQL only: `on` keeps each instance's recently read sessions in memory, dropped on
+ * every change the database announces (LISTEN/NOTIFY); `off` reads every session from the
+ * database. Never served without a working listener (see BODHI_SESSION_CACHE_LISTEN_URL).
+ */
+export const BODHI_SESSION_CACHE = 'BODHI_SESSION_CACHE';
+/**
+ * A direct PostgreSQL URL the session cache listens for changes on, when BODHI_SESSION_DB_URL
+ * is a transaction pooler's (LISTEN needs a connection of its own). Default: the serving URL,
+ * unless a pooler is configured (then the cache stays off).
+ */
+export const BODHI_SESSION_CACHE_LISTEN_URL = 'BODHI_SESSION_CACHE_LISTEN_URL';
 /** How much of the client address a session records for its owner's list: `full`, `truncated` or `none`. */
 export const BODHI_SESSION_CLIENT_ADDRESS = 'BODHI_SESSION_CLIENT_ADDRESS';
 /** Comma-separated host names a request's `Host` may name (`*`: any); default the public and bind hosts. */
@@ -107,6 +119,13 @@ export const SESSION_DB_STATEMENT_MODES = ['named', 'unnamed'] as const;
 export type SessionDbStatementMode = (typeof SESSION_DB_STATEMENT_MODES)[number];
 /** Named: a statement is parsed and planned once per connection, the fastest on direct connections. */
 export const DEFAULT_SESSION_DB_STATEMENTS: SessionDbStatementMode = 'named';
+export const SESSION_CACHE_MODES = ['on', 'off'] as const;
+export type SessionCacheMode = (typeof SESSION_CACHE_MODES)[number];
+/**
+ * On: on PostgreSQL it makes a session read as fast as MemoryStore's, and a change reaches
+ * every instance within milliseconds (README, Performance).
+ */
+export const DEFAULT_SESSION_CACHE: SessionCacheMode = 'on';
 /** PostgreSQL connections per process. */
 export const DEFAULT_SESSION_POOL_SIZE = 10;
 /** Shortest accepted cookie-signing secret: 32 characters. */

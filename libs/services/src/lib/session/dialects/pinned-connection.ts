@@ -36,3 +36,8 @@ export function connectionFor(pool: Pool): Pool | PoolClient {
   const current = pinned.getStore();
   return current?.pool === pool ? current.client : pool;
 }
+
+/** Whether the current async context holds a lock's transaction (its statements pinned). */
+export function inLockTransaction(): boolean {
+  return pinned.getStore() !== undefined;
+}

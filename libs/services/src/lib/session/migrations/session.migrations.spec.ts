@@ -31,6 +31,7 @@ const ALL_MIGRATIONS = [
   'HashSessionIds1764547200001',
   'AddSessionCreatedAt1765152000000',
   'AddSessionDevice1765238400000',
+  'AddSessionChangeNotify1766016000000',
 ];
 /** What releases before hashed keys encrypted with: the raw session id as associated data. */
 const oldCipher = new SessionCipher(parseEncryptionKeys([TEST_ENCRYPTION_KEY]));

@@ -3,6 +3,7 @@ import { companionTable, qualifiedTable, quoteIdent, SessionTableRef } from '../
 import { sqliteHandle } from '../session-sql.executor.js';
 import { SQL_DIALECTS } from '../dialects/sql-dialect.js';
 import { pgSessionKey, SESSION_KEY_PATTERN, sessionKey } from '../session-key.js';
+import { dropInvalidationTriggerSql, invalidationTriggerSql } from '../session-invalidation.js';
 
 /** The migration that re-keys rows by the hash of their id (v4). */
 export const REKEY_MIGRATION = 'HashSessionIds1764547200001';
@@ -204,6 +205,26 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
     }
   }
 
+  /**
+   * v7 (PostgreSQL): triggers that announce every change of a session and of a user's
+   * revocation on the table's channel, for the instances' session caches (see
+   * session-invalidation.ts). Installed whether or not this instance caches: an instance
+   * with the cache off still writes what the others cache. SQLite has no instances to tell.
+   */
+  class AddSessionChangeNotify1766016000000 implements MigrationInterface {
+    name = 'AddSessionChangeNotify1766016000000';
+
+    async up(q: QueryRunner): Promise<void> {
+      if (!pg) return;
+      for (const statement of invalidationTriggerSql(ref)) await q.query(statement);
+    }
+
+    async down(q: QueryRunner): Promise<void> {
+      if (!pg) return;
+      for (const statement of dropInvalidationTriggerSql(ref)) await q.query(statement);
+    }
+  }
+
   return [
     CreateSessionTable1763856000000,
     AddSessionUserId1763856000001,
@@ -211,6 +232,7 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
     HashSessionIds1764547200001,
     AddSessionCreatedAt1765152000000,
     AddSessionDevice1765238400000,
+    AddSessionChangeNotify1766016000000,
   ];
 }
 

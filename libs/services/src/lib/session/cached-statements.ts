@@ -1,0 +1,86 @@
+import type { DataSource } from 'typeorm';
+import type { Row, SqlExecutorOptions } from './session-sql.executor.js';
+import { SessionTableRef, STATEMENT_EFFECTS, StatementEffect } from './session-sql.js';
+import { MeasuredStatements, StatementName } from './measured-statements.js';
+import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
+import type { SessionCache } from './session-cache.js';
+import { inLockTransaction } from './dialects/pinned-connection.js';
+import { userKey, type Invalidation } from './session-invalidation.js';
+
+/** The statements' interface the store and the revocation records run on. */
+export type StoreStatements = Pick<MeasuredStatements, 'backend' | 'rows' | 'run' | 'refused'>;
+
+/** The statements a store or the revocation records run: measured, and cached when given one. */
+export function storeStatements(
+  dataSource: DataSource,
+  ref: SessionTableRef,
+  config: SqlExecutorOptions & { metrics?: BodhiMetrics; cache?: SessionCache },
+): StoreStatements {
+  const measured = new MeasuredStatements(
+    dataSource,
+    ref,
+    config,
+    config.metrics ?? new BodhiMetrics(),
+  );
+  return config.cache ? new CachedStatements(measured, config.cache) : measured;
+}
+
+/**
+ * The store's statements with the session cache in front of `get`: a hit answers with no
+ * round trip; a miss reads and fills the cache. Every write (STATEMENT_EFFECTS) drops what
+ * it changed from this instance's cache as soon as it has run — failed or not, since a
+ * statement that failed on the way back may have committed — so that this instance's next
+ * request, the very next one, reads it again; the other instances learn of it from the
+ * table's triggers.
+ *
+ * Inside a lock's transaction (a refresh re-reading the session it is about to refresh)
+ * reads go to the database and fill nothing: the holder must see what another instance
+ * committed before it took the lock, not a copy its notification may not have reached yet.
+ */
+export class CachedStatements implements StoreStatements {
+  readonly backend: MeasuredStatements['backend'];
+
+  constructor(
+    private readonly inner: MeasuredStatements,
+    private readonly cache: SessionCache,
+  ) {
+    this.backend = inner.backend;
+  }
+
+  async rows(name: StatementName, params: unknown[]): Promise<Row[]> {
+    if (name !== 'get') return this.written(name, params, () => this.inner.rows(name, params));
+    if (inLockTransaction()) return this.inner.rows(name, params);
+    const [key, now] = params as [string, number];
+    const hit = this.cache.lookup(key, now);
+    if (hit) return [hit];
+    const read = this.cache.beginRead(key);
+    let rows: Row[] = [];
+    try {
+      rows = await this.inner.rows(name, params);
+    } finally {
+      this.cache.fill(read, rows[0]);
+    }
+    return rows;
+  }
+
+  run(name: StatementName, params: unknown[]): Promise<number> {
+    return this.written(name, params, () => this.inner.run(name, params));
+  }
+
+  refused: StoreStatements['refused'] = (name, kind) => this.inner.refused(name, kind);
+
+  private async written<T>(name: StatementName, params: unknown[], execute: () => Promise<T>) {
+    const effect = STATEMENT_EFFECTS[name]?.(params);
+    try {
+      return await execute();
+    } finally {
+      if (effect) this.cache.invalidate(invalidationOf(effect), 'local');
+    }
+  }
+}
+
+function invalidationOf(effect: StatementEffect): Invalidation {
+  if (effect === 'all') return { kind: 'all' };
+  if ('key' in effect) return { kind: 'session', key: String(effect.key) };
+  return { kind: 'user', userKey: userKey(String(effect.userId)) };
+}

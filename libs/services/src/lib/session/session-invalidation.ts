@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import { companionTable, qualifiedTable, quoteIdent, SessionTableRef } from './session-sql.js';
+import { pgSessionKey, sessionKey } from './session-key.js';
+
+/**
+ * What one PostgreSQL notification tells the instances sharing a session table: a session
+ * changed or ended (by key), a user's revocation moved (by the hash of the user id), every
+ * row went (a TRUNCATE), or one instance's probe of its own listener. Payloads carry keys
+ * and hashes only, never data: any role of the database may LISTEN on any channel.
+ */
+export type Invalidation =
+  | { kind: 'session'; key: string }
+  | { kind: 'user'; userKey: string }
+  | { kind: 'all' }
+  | { kind: 'probe'; token: string };
+
+const PREFIX = { session: 's:', user: 'u:', probe: 'p:' } as const;
+const ALL = '*';
+
+/**
+ * The channel a session table's changes are announced on: one per table (schema and name),
+ * so two tables in one database never drop each other's entries. A hash keeps it within
+ * PostgreSQL's 63-byte identifiers whatever the table is called.
+ */
+export function invalidationChannel(ref: SessionTableRef): string {
+  const where = `${ref.schema ?? ''}.${ref.table}`;
+  return `bodhi_session_${createHash('sha256').update(where, 'utf8').digest('hex').slice(0, 20)}`;
+}
+
+/**
+ * The key a user's cache entries are dropped by: the SHA-256 of the user id in hex (the
+ * hash of session keys), so the channel never shows a user id.
+ */
+export function userKey(userId: string): string {
+  return sessionKey(userId);
+}
+
+/** The payload of `message`. */
+export function invalidationPayload(message: Invalidation): string {
+  switch (message.kind) {
+    case 'session':
+      return PREFIX.session + message.key;
+    case 'user':
+      return PREFIX.user + message.userKey;
+    case 'all':
+      return ALL;
+    case 'probe':
+      return PREFIX.probe + message.token;
+  }
+}
+
+/**
+ * The message of a payload; anything else (another release's, a stranger's NOTIFY on the
+ * channel) is `all`: an instance that cannot tell what changed drops everything.
+ */
+export function parseInvalidation(payload: string): Invalidation {
+  if (payload.startsWith(PREFIX.session)) {
+    return { kind: 'session', key: payload.slice(PREFIX.session.length) };
+  }
+  if (payload.startsWith(PREFIX.user)) {
+    return { kind: 'user', userKey: payload.slice(PREFIX.user.length) };
+  }
+  if (payload.startsWith(PREFIX.probe)) {
+    return { kind: 'probe', token: payload.slice(PREFIX.probe.length) };
+  }
+  return { kind: 'all' };
+}
+
+interface NotifyTrigger {
+  /** The trigger's name, and its function's (in the table's schema). */
+  name: string;
+  table: string;
+  when: string;
+  each: 'ROW' | 'STATEMENT';
+  /** PL/pgSQL run for each row (or statement) it fires on. */
+  body: string;
+}
+
+/**
+ * The triggers that announce every change of a session row and of a user's revocation,
+ * in the transaction that makes it (PostgreSQL delivers a notification at its commit, and
+ * never one of a rollback): whatever changes the tables — the store, the admin CLI, an
+ * operator's SQL, an older release — is announced, and no statement of the store's can
+ * forget to. INSERTs of sessions are not: no instance caches a row that did not exist.
+ */
+function notifyTriggers(ref: SessionTableRef): NotifyTrigger[] {
+  const channel = `'${invalidationChannel(ref)}'`;
+  const revocations = companionTable(ref, 'userRevocations');
+  const notify = (payload: string) => `PERFORM pg_notify(${channel}, ${payload});`;
+  return [
+    {
+      name: `${ref.table}_notify_change`,
+      table: qualifiedTable(ref),
+      when: 'UPDATE OR DELETE',
+      each: 'ROW',
+      body: notify(`'${PREFIX.session}' || OLD.id`),
+    },
+    {
+      name: `${ref.table}_notify_truncate`,
+      table: qualifiedTable(ref),
+      when: 'TRUNCATE',
+      each: 'STATEMENT',
+      body: notify(`'${ALL}'`),
+    },
+    {
+      name: `${revocations.table}_notify_change`,
+      table: qualifiedTable(revocations),
+      when: 'INSERT OR UPDATE',
+      each: 'ROW',
+      body: notify(`'${PREFIX.user}' || ${pgSessionKey('NEW.user_id')}`),
+    },
+  ];
+}
+
+/** The function of a trigger, in the session table's schema. */
+const triggerFunction = (ref: SessionTableRef, name: string) =>
+  ref.schema ? `${quoteIdent(ref.schema)}.${quoteIdent(name)}` : quoteIdent(name);
+
+/** Installs the notifying triggers; idempotent, for the migration (and a re-run of it). */
+export function invalidationTriggerSql(ref: SessionTableRef): string[] {
+  return notifyTriggers(ref).flatMap(({ name, table, when, each, body }) => {
+    const fn = triggerFunction(ref, name);
+    return [
+      `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${body} RETURN NULL; END $$`,
+      `DROP TRIGGER IF EXISTS ${quoteIdent(name)} ON ${table}`,
+      `CREATE TRIGGER ${quoteIdent(name)} AFTER ${when} ON ${table} FOR EACH ${each} EXECUTE FUNCTION ${fn}()`,
+    ];
+  });
+}
+
+/** Undoes `invalidationTriggerSql`. */
+export function dropInvalidationTriggerSql(ref: SessionTableRef): string[] {
+  return notifyTriggers(ref).flatMap(({ name, table }) => [
+    `DROP TRIGGER IF EXISTS ${quoteIdent(name)} ON ${table}`,
+    `DROP FUNCTION IF EXISTS ${triggerFunction(ref, name)}()`,
+  ]);
+}
