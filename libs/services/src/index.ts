@@ -78,7 +78,7 @@ export {
 } from './lib/session/session-data-source.factory.js';
 export {
   SESSION_CACHE_MAX_AGE_MS,
-  SESSION_CACHE_MAX_ENTRIES,
+  SESSION_CACHE_MAX_CHARS,
   SessionCache,
 } from './lib/session/session-cache.js';
 export {

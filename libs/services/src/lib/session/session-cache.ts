@@ -12,10 +12,11 @@ import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 export const SESSION_CACHE_MAX_AGE_MS = 10_000;
 
 /**
- * Most sessions one instance keeps (the least recently used go first): about 2 kB each,
- * so at most some hundred MB, whatever the number of sessions in the table.
+ * Most session data one instance keeps, in characters of the stored data (ciphertext or
+ * JSON; the least recently used go first): 64 MiB whatever the number or size of the
+ * sessions in the table, some 20,000 logged-in sessions of ~3 kB.
  */
-export const SESSION_CACHE_MAX_ENTRIES = 50_000;
+export const SESSION_CACHE_MAX_CHARS = 64 * 1024 * 1024;
 
 /** Where a cache entry came from: what `get` returned for it. */
 interface Entry {
@@ -24,6 +25,8 @@ interface Entry {
   userKey: string | null;
   /** When it was cached, by the monotonic clock. */
   storedAt: number;
+  /** What it counts against the bound: the length of its data. */
+  chars: number;
 }
 
 /** A read of the database a miss started: it may fill the cache only if nothing changed since. */
@@ -37,7 +40,7 @@ export interface CacheRead {
 
 export interface SessionCacheOptions {
   maxAgeMs?: number;
-  maxEntries?: number;
+  maxChars?: number;
   /** A monotonic clock in ms (entries' age); tests may pass their own. */
   clock?: () => number;
   metrics?: BodhiMetrics;
@@ -57,15 +60,16 @@ export class SessionCache {
   private readonly byUser = new Map<string, Set<string>>();
   private readonly reads = new Map<string, Set<CacheRead>>();
   private generation = 0;
+  private chars = 0;
   private serving = false;
   private readonly maxAgeMs: number;
-  private readonly maxEntries: number;
+  private readonly maxChars: number;
   private readonly clock: () => number;
   private readonly metrics: BodhiMetrics;
 
   constructor(options: SessionCacheOptions = {}) {
     this.maxAgeMs = options.maxAgeMs ?? SESSION_CACHE_MAX_AGE_MS;
-    this.maxEntries = options.maxEntries ?? SESSION_CACHE_MAX_ENTRIES;
+    this.maxChars = options.maxChars ?? SESSION_CACHE_MAX_CHARS;
     this.clock = options.clock ?? (() => performance.now());
     this.metrics = options.metrics ?? new BodhiMetrics();
     this.metrics.sessionCacheServing.set(0);
@@ -126,14 +130,17 @@ export class SessionCache {
     if (!row || read.stale || read.generation !== this.generation || !this.serving) return;
     this.remove(read.key);
     const user = row.user_id == null ? null : userKey(String(row.user_id));
-    this.entries.set(read.key, { row, userKey: user, storedAt: this.clock() });
+    const chars = String(row.data).length;
+    this.entries.set(read.key, { row, userKey: user, storedAt: this.clock(), chars });
+    this.chars += chars;
     if (user !== null) {
       let keys = this.byUser.get(user);
       if (!keys) this.byUser.set(user, (keys = new Set()));
       keys.add(read.key);
     }
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value as string;
+    // The least recently used first (a hit moves its entry to the end).
+    for (const oldest of this.entries.keys()) {
+      if (this.chars <= this.maxChars) break;
       this.remove(oldest);
     }
     this.metrics.sessionCacheEntries.set(this.entries.size);
@@ -190,6 +197,7 @@ export class SessionCache {
   private clear(): void {
     this.entries.clear();
     this.byUser.clear();
+    this.chars = 0;
     this.generation++;
     this.metrics.sessionCacheEntries.set(0);
   }
@@ -198,6 +206,7 @@ export class SessionCache {
     const entry = this.entries.get(key);
     if (!entry) return;
     this.entries.delete(key);
+    this.chars -= entry.chars;
     if (entry.userKey === null) return;
     const keys = this.byUser.get(entry.userKey);
     keys?.delete(key);
