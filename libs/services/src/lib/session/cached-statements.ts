@@ -36,6 +36,9 @@ export function storeStatements(
  * Inside a lock's transaction (a refresh re-reading the session it is about to refresh)
  * reads go to the database and fill nothing: the holder must see what another instance
  * committed before it took the lock, not a copy its notification may not have reached yet.
+ * A key written there stays out of the cache until its commit is announced (`hold`). The
+ * store's user-wide writes (ending a user's sessions, revoking a user) take no session lock,
+ * so they commit before they return.
  */
 export class CachedStatements implements StoreStatements {
   readonly backend: MeasuredStatements['backend'];
@@ -74,7 +77,12 @@ export class CachedStatements implements StoreStatements {
     try {
       return await execute();
     } finally {
-      if (effect) this.cache.invalidate(invalidationOf(effect), 'local');
+      if (effect) {
+        const message = invalidationOf(effect);
+        this.cache.invalidate(message, 'local');
+        // Committed later, with the lock's transaction: see SessionCache.hold.
+        if (message.kind === 'session' && inLockTransaction()) this.cache.hold(message.key);
+      }
     }
   }
 }

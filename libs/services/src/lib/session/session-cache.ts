@@ -18,6 +18,9 @@ export const SESSION_CACHE_MAX_AGE_MS = 10_000;
  */
 export const SESSION_CACHE_MAX_CHARS = 64 * 1024 * 1024;
 
+/** Held keys are swept of expired ones once this many are held (rolled-back writes). */
+const HELD_SWEEP_AT = 1000;
+
 /** Where a cache entry came from: what `get` returned for it. */
 interface Entry {
   row: Row;
@@ -59,6 +62,8 @@ export class SessionCache {
   private readonly entries = new Map<string, Entry>();
   private readonly byUser = new Map<string, Set<string>>();
   private readonly reads = new Map<string, Set<CacheRead>>();
+  /** Keys written in a transaction not yet committed, by when (monotonic): see `hold`. */
+  private readonly held = new Map<string, number>();
   private generation = 0;
   private chars = 0;
   private serving = false;
@@ -128,6 +133,7 @@ export class SessionCache {
     pending?.delete(read);
     if (pending?.size === 0) this.reads.delete(read.key);
     if (!row || read.stale || read.generation !== this.generation || !this.serving) return;
+    if (this.isHeld(read.key)) return;
     this.remove(read.key);
     const user = row.user_id == null ? null : userKey(String(row.user_id));
     const chars = String(row.data).length;
@@ -146,11 +152,28 @@ export class SessionCache {
     this.metrics.sessionCacheEntries.set(this.entries.size);
   }
 
+  /**
+   * Keeps `key` out of the cache until its change's notification arrives (or `maxAgeMs`
+   * passes: a change that rolled back, or changed no row, notifies nothing): for a write
+   * inside a lock's transaction, which commits after this instance has dropped the entry.
+   * Until the commit, another request's read still sees the row as it was and must not
+   * cache it: a logout's ended session would then be served until the notification came.
+   */
+  hold(key: string): void {
+    if (this.held.size >= HELD_SWEEP_AT) {
+      for (const [held, at] of this.held)
+        if (this.clock() - at >= this.maxAgeMs) this.held.delete(held);
+    }
+    this.held.set(key, this.clock());
+  }
+
   /** Drops what `message` says changed (`source`: this instance's write, or a notification). */
   invalidate(message: Invalidation, source: 'local' | 'notify'): void {
     switch (message.kind) {
       case 'session':
         this.dropKey(message.key);
+        // The notification comes at the commit: what is read from now on is the change.
+        if (source === 'notify') this.held.delete(message.key);
         break;
       case 'user':
         for (const key of this.byUser.get(message.userKey) ?? []) this.remove(key);
@@ -187,6 +210,14 @@ export class SessionCache {
     this.clear();
     this.serving = true;
     this.metrics.sessionCacheServing.set(1);
+  }
+
+  private isHeld(key: string): boolean {
+    const at = this.held.get(key);
+    if (at === undefined) return false;
+    if (this.clock() - at < this.maxAgeMs) return true;
+    this.held.delete(key);
+    return false;
   }
 
   private dropKey(key: string): void {
