@@ -247,6 +247,15 @@ export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSe
   if (!result.success) throw new InvalidSessionOptionsError(configIssues(result.error));
   const o = result.data;
   const migrationTarget = o.migrationUrl === undefined ? target : parseSessionDbUrl(o.migrationUrl);
+  // On SQLite another file's URL would migrate that file and serve this one unmigrated.
+  if (target.kind === 'sqlite' && o.migrationUrl !== undefined) {
+    throw new InvalidSessionOptionsError([
+      {
+        variable: BODHI_SESSION_DB_MIGRATION_URL,
+        message: `is for PostgreSQL only (a direct URL beside a pooler's); unset it for SQLite`,
+      },
+    ]);
+  }
   if (migrationTarget.kind !== target.kind) {
     throw new InvalidSessionOptionsError([
       {
