@@ -98,19 +98,27 @@ describe('npm run bench -- --quick', () => {
     }
   }
 
-  /** req/s, latency and CPU for each HTTP server. */
+  /**
+   * req/s, latency and CPU for each HTTP server; the cached one counted its lookups, and the
+   * others have no cache to count.
+   */
   function httpServers() {
     const http = must(results.http);
     expect(http.configs.map((c) => c.key).sort()).toEqual([
       'memory',
       'postgres',
+      'postgres-cache',
       'postgres-touch-always',
       'sqlite',
     ]);
     for (const c of http.configs) {
       expect(spreadOk(c.reqPerSec)).toBe(true);
       expect(spreadOk(c.p99Ms) && nonNegative(c.p50Ms.median)).toBe(true);
+      expect(c.cacheLookups !== undefined).toBe(c.key === 'postgres-cache');
     }
+    const lookups = must(http.configs.find((c) => c.key === 'postgres-cache')?.cacheLookups);
+    expect(lookups.hit).toBeGreaterThan(0);
+    expect(lookups.hitRate).toBeGreaterThan(0);
   }
 
   /**

@@ -1,15 +1,20 @@
 /**
  * HTTP level: autocannon against GET /bodhi/v1/user with logged-in cookies (token
- * verification included), the same app on our SQLite store, our PostgreSQL store, and
- * express-session's MemoryStore (the upper bound). Each server runs in its own process;
- * the identity provider is apps/dev-auth-server, and every cookie comes from a real login
- * through its form.
+ * verification included), the same app on our SQLite store, our PostgreSQL store without
+ * and with its session cache, and express-session's MemoryStore (the upper bound). Each
+ * server runs in its own process; the identity provider is apps/dev-auth-server, and every
+ * cookie comes from a real login through its form.
  */
 import autocannon from 'autocannon';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { SessionDbKind } from '@bodhi/services';
+import {
+  BODHI_METRICS,
+  BODHI_SESSION_CACHE,
+  BODHI_SESSION_TOUCH_AFTER_SECONDS,
+  type SessionDbKind,
+} from '@bodhi/services';
 import {
   BodhiClient,
   CLIENT_ID,
@@ -20,6 +25,7 @@ import {
   IdentityProviderProcess,
   type OAuthClient,
   serverEnv,
+  scrapeMetrics,
   ServerProcess,
   tempHome,
   TempHome,
@@ -30,7 +36,7 @@ import { BENCH_SECRET } from './fixtures.js';
 import { onInterrupt, progress, spread, Spread } from './util.js';
 
 export interface HttpConfigResult {
-  key: 'sqlite' | 'postgres' | 'memory' | 'postgres-touch-always';
+  key: 'sqlite' | 'postgres' | 'postgres-cache' | 'memory' | 'postgres-touch-always';
   name: string;
   /** A what-if configuration, not the app as shipped (no target applies). */
   whatIf: boolean;
@@ -43,6 +49,16 @@ export interface HttpConfigResult {
    * processes, and of the bench process running autocannon (Linux /proc; absent elsewhere).
    */
   cpuUsPerRequest?: { server: number; postgres: number; loadGenerator: number };
+  /** The session cache's answers over the timed runs, from the server's /metrics (cached server only). */
+  cacheLookups?: CacheLookups;
+}
+
+/** Counts of `bodhi_session_cache_lookups_total` by result, and the share of hits. */
+export interface CacheLookups {
+  hit: number;
+  miss: number;
+  bypass: number;
+  hitRate: number;
 }
 
 export interface HttpResult {
@@ -107,6 +123,21 @@ function cpuDelta(before: ReturnType<typeof cpuSnapshot>, after: ReturnType<type
   };
 }
 
+const LOOKUP_RESULTS = ['hit', 'miss', 'bypass'] as const;
+
+/** The cache's lookups so far, from a scrape of the server's /metrics. */
+async function cacheLookupsAt(serverUrl: string): Promise<Omit<CacheLookups, 'hitRate'>> {
+  const exposition = await scrapeMetrics(`${serverUrl}/metrics`);
+  const [hit, miss, bypass] = LOOKUP_RESULTS.map((result) =>
+    exposition.sum('bodhi_session_cache_lookups_total', { result }),
+  );
+  return { hit, miss, bypass };
+}
+
+function withHitRate(c: Omit<CacheLookups, 'hitRate'>): CacheLookups {
+  return { ...c, hitRate: c.hit / (c.hit + c.miss + c.bypass) };
+}
+
 /** A real login through the provider's form; returns `bodhiapp_session_id=…`. */
 export async function login(base: string): Promise<string> {
   const client = new BodhiClient(base);
@@ -131,6 +162,8 @@ interface Server {
   url: string;
   proc: ServerProcess;
   cookies: string[];
+  /** Its cache's lookups are read from /metrics around each timed run. */
+  countsCacheLookups: boolean;
 }
 
 /** The built server script and provider of the HTTP runs; throws when not built. */
@@ -180,6 +213,13 @@ export function benchServerProcess(o: {
   );
 }
 
+/** Our PostgreSQL store reading every session from the database (no cache). */
+const POSTGRES = {
+  kind: 'postgres',
+  store: 'ours',
+  env: { [BODHI_SESSION_CACHE]: 'off' },
+} as const;
+
 export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
   const { connections, seconds, warmupSeconds, reps } = config.http;
   builtScripts();
@@ -189,18 +229,28 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
     name: string;
     kind: SessionDbKind;
     store: 'ours' | 'memory';
+    /** Settings of the configuration itself. */
+    env?: Record<string, string>;
     /** Settings beyond the shipped defaults: a what-if, no target applies. */
     whatIf?: Record<string, string>;
   }[] = [
     { key: 'sqlite', name: 'ours, SQLite', kind: 'sqlite', store: 'ours' },
-    { key: 'postgres', name: 'ours, PostgreSQL', kind: 'postgres', store: 'ours' },
-    { key: 'memory', name: 'MemoryStore (upper bound)', kind: 'sqlite', store: 'memory' },
+    // The store's own reads, one round trip each: what the cache is measured against.
+    { ...POSTGRES, key: 'postgres', name: 'ours, PostgreSQL' },
+    // The shipped default (cache on); metrics on for its hit counts, read outside the timed runs.
     {
-      key: 'postgres-touch-always',
-      name: 'what-if: ours, PostgreSQL, BODHI_SESSION_TOUCH_AFTER_SECONDS=0 (a write per request)',
+      key: 'postgres-cache',
+      name: 'ours, PostgreSQL + cache',
       kind: 'postgres',
       store: 'ours',
-      whatIf: { BODHI_SESSION_TOUCH_AFTER_SECONDS: '0' },
+      env: { [BODHI_SESSION_CACHE]: 'on', [BODHI_METRICS]: 'on' },
+    },
+    { key: 'memory', name: 'MemoryStore (upper bound)', kind: 'sqlite', store: 'memory' },
+    {
+      ...POSTGRES,
+      key: 'postgres-touch-always',
+      name: `what-if: ours, PostgreSQL, ${BODHI_SESSION_TOUCH_AFTER_SECONDS}=0 (a write per request)`,
+      whatIf: { [BODHI_SESSION_TOUCH_AFTER_SECONDS]: '0' },
     },
   ];
   const workspaces: Record<SessionDbKind, Workspace> = {
@@ -234,7 +284,7 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
         provider,
         home: home.dir,
         label: p.name,
-        env: { BENCH_SESSION_STORE: p.store, ...p.whatIf },
+        env: { BENCH_SESSION_STORE: p.store, ...p.env, ...p.whatIf },
       });
       proc.start();
       servers.push({
@@ -244,6 +294,7 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
         proc,
         cookies: [],
         whatIf: p.whatIf !== undefined,
+        countsCacheLookups: p.env?.[BODHI_METRICS] === 'on',
       });
     }
     for (const s of servers) {
@@ -252,9 +303,13 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
       progress(`http: ${s.name} up, ${connections} users logged in through the provider`);
     }
 
-    const samples = new Map<string, { result: autocannon.Result; cpu: Record<string, number> }[]>();
+    const samples = new Map<
+      string,
+      { result: autocannon.Result; cpu: Record<string, number>; cache?: CacheLookups }[]
+    >();
     const run = async (s: Server, duration: number) => {
       let next = 0;
+      const lookupsBefore = s.countsCacheLookups ? await cacheLookupsAt(s.url) : undefined;
       const before = cpuSnapshot(s.proc.pid);
       const result = await cannon({
         url: `${s.url}/bodhi/v1/user`,
@@ -269,13 +324,22 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
           `${s.name}: ${result.errors} errors, ${result.non2xx} non-2xx, ${result.timeouts} timeouts\n${s.proc.output()}`,
         );
       const delta = cpuDelta(before, cpuSnapshot(s.proc.pid));
+      const lookupsAfter = lookupsBefore && (await cacheLookupsAt(s.url));
+      const cache =
+        lookupsBefore &&
+        lookupsAfter &&
+        withHitRate({
+          hit: lookupsAfter.hit - lookupsBefore.hit,
+          miss: lookupsAfter.miss - lookupsBefore.miss,
+          bypass: lookupsAfter.bypass - lookupsBefore.bypass,
+        });
       const perRequest = (ms: number) => (ms * 1000) / result.requests.total;
       const cpu = {
         server: perRequest(delta.server),
         postgres: perRequest(delta.postgres),
         loadGenerator: perRequest(delta.loadGenerator),
       };
-      return { result, cpu };
+      return { result, cpu, cache };
     };
     for (const s of servers) {
       progress(`http: warm-up ${s.name} (${warmupSeconds} s, excluded)`);
@@ -286,11 +350,14 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
       for (const s of order) {
         const sample = await run(s, seconds);
         samples.set(s.key, [...(samples.get(s.key) ?? []), sample]);
-        const { result, cpu } = sample;
+        const { result, cpu, cache } = sample;
         progress(
           `http: rep ${rep + 1}/${reps} ${s.name}: ${Math.round(result.requests.total / result.duration)} req/s, ` +
             `p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; CPU µs/request: server ${Math.round(cpu.server)}, ` +
-            `postgres ${Math.round(cpu.postgres)}, autocannon ${Math.round(cpu.loadGenerator)}`,
+            `postgres ${Math.round(cpu.postgres)}, autocannon ${Math.round(cpu.loadGenerator)}` +
+            (cache
+              ? `; cache ${cache.hit} hits, ${cache.miss} misses, ${cache.bypass} bypasses (${(cache.hitRate * 100).toFixed(2)}% hits)`
+              : ''),
         );
       }
     }
@@ -313,6 +380,9 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
         const results = runs.map((r) => r.result);
         const cpu = (key: 'server' | 'postgres' | 'loadGenerator') =>
           spread(runs.map((r) => r.cpu[key])).median;
+        const lookups = runs.flatMap((r) => (r.cache ? [r.cache] : []));
+        const total = (result: (typeof LOOKUP_RESULTS)[number]) =>
+          lookups.reduce((n, c) => n + c[result], 0);
         return {
           key: s.key,
           name: s.name,
@@ -327,6 +397,9 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
                 postgres: cpu('postgres'),
                 loadGenerator: cpu('loadGenerator'),
               }
+            : undefined,
+          cacheLookups: lookups.length
+            ? withHitRate({ hit: total('hit'), miss: total('miss'), bypass: total('bypass') })
             : undefined,
         };
       }),
