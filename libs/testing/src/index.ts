@@ -3,6 +3,13 @@
 export { BodhiClient, type ApiResponse } from './lib/bodhi-client.js';
 export { startAttackerSite, type AttackerSite } from './lib/attacker-site.js';
 export {
+  cacheCounts,
+  openCachedTestStore,
+  type CacheCounts,
+  type CachedTestStore,
+  type CountedRead,
+} from './lib/cached-test-store.js';
+export {
   bootTogether,
   heldAdvisoryLocks,
   SessionTraffic,
@@ -12,6 +19,14 @@ export {
   type TimedOutcome,
   type TrafficOutcome,
 } from './lib/cluster.js';
+export {
+  loginMany,
+  serverCacheState,
+  sessionListenerPids,
+  terminateBackends,
+  untilServerCache,
+  type ServerCacheState,
+} from './lib/cluster-cache.js';
 export {
   identityProviderEnv,
   issuerOf,
@@ -78,5 +93,6 @@ export {
   type StackServer,
 } from './lib/stack.js';
 export { percentile } from './lib/stats.js';
+export { TcpProxy } from './lib/tcp-proxy.js';
 export { deferred, tracked, until, untilNextSecond } from './lib/wait.js';
 export { tempHome, WORKSPACE_ROOT, type TempHome } from './lib/workspace.js';
