@@ -3,6 +3,13 @@
 export { BodhiClient, type ApiResponse } from './lib/bodhi-client.js';
 export { startAttackerSite, type AttackerSite } from './lib/attacker-site.js';
 export {
+  cacheCounts,
+  openCachedTestStore,
+  type CacheCounts,
+  type CachedTestStore,
+  type CountedRead,
+} from './lib/cached-test-store.js';
+export {
   bootTogether,
   heldAdvisoryLocks,
   SessionTraffic,

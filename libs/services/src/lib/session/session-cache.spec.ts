@@ -162,6 +162,14 @@ describe('SessionCache (injected clock)', () => {
       expect(cache.lookup('k1', NOW)).toBeUndefined();
     });
 
+    it('one started while bypassed and back after the resume (it may predate a missed change)', () => {
+      cache.suspend('listener_lost');
+      const read = cache.beginRead('k1');
+      cache.resume();
+      cache.fill(read, row('u1'));
+      expect(cache.size).toBe(0);
+    });
+
     it('but another key dropped meanwhile, or a probe heard, does not stop it', () => {
       const read = cache.beginRead('k1');
       cache.invalidate({ kind: 'session', key: 'k2' }, 'notify');
