@@ -94,6 +94,69 @@ describe('resolveSessionOptions', () => {
     );
   });
 
+  describe('the session cache plan', () => {
+    const direct = 'postgres://u:p@primary:5432/db';
+    const pooled = 'postgres://u:p@pooler:6432/db';
+
+    it('is on by default on PostgreSQL, listening on the serving URL', () => {
+      expect(resolve({ url: direct }).cache).toEqual({ on: true, listenUrl: direct });
+    });
+
+    it('is off on SQLite, and with BODHI_SESSION_CACHE=off, each with its reason', () => {
+      expect(resolve().cache).toEqual({ on: false, reason: expect.stringMatching(/^SQLite /) });
+      const { session } = parseSettings({
+        BODHI_SESSION_CACHE: 'off',
+        BODHI_SESSION_DB_URL: direct,
+      });
+      expect(resolveSessionOptions({ ...session, secret: TEST_SECRET }).cache).toEqual({
+        on: false,
+        reason: 'BODHI_SESSION_CACHE=off',
+      });
+      expect(() => parseSettings({ BODHI_SESSION_CACHE: 'maybe' })).toThrow(
+        /Invalid configuration: BODHI_SESSION_CACHE .*on.*off/,
+      );
+    });
+
+    it.each([
+      [{ migrationUrl: direct }, 'BODHI_SESSION_DB_MIGRATION_URL is set'],
+      [{ statements: 'unnamed' }, 'BODHI_SESSION_DB_STATEMENTS=unnamed'],
+    ])(
+      'is off behind what looks like a pooler (%j) without a listen URL, saying how to turn it on',
+      (extra, why) => {
+        const plan = resolve({ url: pooled, ...extra }).cache;
+        expect(plan).toEqual({ on: false, reason: expect.stringContaining(why) });
+        expect((plan as { reason: string }).reason).toMatch(
+          /set BODHI_SESSION_CACHE_LISTEN_URL to a direct URL/,
+        );
+        // With one, it listens there (and never on the pooler).
+        expect(resolve({ url: pooled, ...extra, cacheListenUrl: direct }).cache).toEqual({
+          on: true,
+          listenUrl: direct,
+        });
+      },
+    );
+
+    it('takes BODHI_SESSION_CACHE_LISTEN_URL from the environment, and refuses one not of PostgreSQL', () => {
+      const { session } = parseSettings({
+        BODHI_SESSION_DB_URL: pooled,
+        BODHI_SESSION_DB_STATEMENTS: 'unnamed',
+        BODHI_SESSION_CACHE_LISTEN_URL: direct,
+      });
+      expect(resolveSessionOptions({ ...session, secret: TEST_SECRET }).cache).toEqual({
+        on: true,
+        listenUrl: direct,
+      });
+      for (const url of [direct, 'sqlite::memory:']) {
+        expect(() => resolve({ url, cacheListenUrl: 'sqlite:/tmp/s.sqlite' })).toThrow(
+          /BODHI_SESSION_CACHE_LISTEN_URL must be a PostgreSQL URL/,
+        );
+      }
+      expect(() => parseSettings({ BODHI_SESSION_CACHE_LISTEN_URL: 'mysql://h/db' })).toThrow(
+        /Invalid configuration: BODHI_SESSION_CACHE_LISTEN_URL/,
+      );
+    });
+  });
+
   it('settings from the environment are valid options as they stand', () => {
     const { session } = parseSettings({ BODHI_SESSION_TTL_SECONDS: '600', BODHI_HOME: '/srv/b' });
     const o = resolveSessionOptions({ ...session, secret: TEST_SECRET });
