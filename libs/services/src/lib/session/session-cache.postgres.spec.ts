@@ -300,6 +300,24 @@ describe('session cache on postgres: two instances', () => {
 
     afterEach(() => jest.restoreAllMocks());
 
+    it('without a listen URL the cache is off, with one boot line saying why, and every read goes to the database', async () => {
+      const logger = new Logger('SessionCache');
+      const log = jest.spyOn(logger, 'log').mockImplementation(() => undefined);
+      const behind = await openCachedTestStore(db, pooled, logger);
+      try {
+        expect(log.mock.calls).toEqual([
+          [expect.stringMatching(/^Session cache off: BODHI_SESSION_DB_URL looks like a pooler's/)],
+        ]);
+        expect(behind.runtime).toBeNull();
+        const s = sid('pooler-off');
+        await save(s, 'u-pooler-off');
+        expect(await behind.read(s)).toMatchObject({ lookup: 'none', statements: 1 });
+        expect(await behind.read(s)).toMatchObject({ lookup: 'none', statements: 1 });
+      } finally {
+        await behind.close();
+      }
+    });
+
     it('a listener on the pooler never hears its probe: the cache stays bypassed, with a warning', async () => {
       const logger = new Logger('SessionCache');
       const warn = jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
