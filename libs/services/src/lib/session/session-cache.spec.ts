@@ -191,6 +191,32 @@ describe('SessionCache (injected clock)', () => {
     });
   });
 
+  describe('a key held (written in a transaction not committed yet)', () => {
+    it('is not filled until its notification comes; a local drop does not release it', () => {
+      cache.hold('k1');
+      readThrough('k1', row('u1'));
+      cache.invalidate({ kind: 'session', key: 'k1' }, 'local');
+      readThrough('k1', row('u1'));
+      expect(cache.size).toBe(0);
+      // Other keys fill as ever.
+      readThrough('k2', row('u2'));
+      expect(cache.size).toBe(1);
+      cache.invalidate({ kind: 'session', key: 'k1' }, 'notify');
+      readThrough('k1', row('u1'));
+      expect(cache.lookup('k1', NOW)).toBeDefined();
+    });
+
+    it('is released after the max age when no notification comes (a rollback)', () => {
+      cache.hold('k1');
+      clock = MAX_AGE_MS - 1;
+      readThrough('k1', row('u1'));
+      expect(cache.size).toBe(0);
+      clock = MAX_AGE_MS;
+      readThrough('k1', row('u1'));
+      expect(cache.size).toBe(1);
+    });
+  });
+
   it('counts lookups, entries, invalidations, serving and suspensions', async () => {
     readThrough('k1', row('u1'));
     readThrough('k2', row('u2'));

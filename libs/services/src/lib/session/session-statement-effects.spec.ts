@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import {
   createTestSessionDb,
+  deferred,
   openTestStore,
   sessionFixture,
   type TestSessionDb,
@@ -9,7 +10,8 @@ import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 import { storeStatements, type StoreStatements } from './cached-statements.js';
 import type { StatementName } from './measured-statements.js';
 import { SessionCache } from './session-cache.js';
-import { sessionTableRef } from './session-data-source.factory.js';
+import { createSessionStore, sessionTableRef } from './session-data-source.factory.js';
+import { SessionLock } from './session-lock.js';
 import { sessionKey } from './session-key.js';
 import type { SessionStoreBackend } from './session-store.backend.js';
 import {
@@ -117,6 +119,24 @@ describe('STATEMENT_EFFECTS', () => {
       revokeSessionUsers: (now) => [now],
     };
     const tableWide = new Set(['clear', 'revokeSessionUsers']);
+
+    it("keeps a key ended inside a session lock's transaction out until the commit: a read meanwhile sees the old row and does not fill", async () => {
+      const store = createSessionStore(dataSource, options, undefined, cache);
+      const lock = new SessionLock(dataSource, 'postgres');
+      const ended = deferred();
+      const commit = deferred();
+      const holder = lock.run(sid, async () => {
+        await store.destroySession(sid);
+        ended.resolve();
+        await commit.promise;
+      });
+      await ended.promise;
+      // Another request, outside the lock: the delete is not committed yet.
+      expect(await store.findSession(sid)).not.toBeNull();
+      commit.resolve();
+      await holder;
+      expect(await store.findSession(sid)).toBeNull();
+    });
 
     it('covers every statement STATEMENT_EFFECTS names', () => {
       expect(Object.keys(cases).sort()).toEqual(Object.keys(STATEMENT_EFFECTS).sort());
