@@ -5,12 +5,15 @@ import * as net from 'node:net';
  * test puts between one client and PostgreSQL to decide when that client may (re)connect,
  * without touching the database or anyone else's connections. `hold()` parks new
  * connections (accepted, nothing forwarded: the client waits as on a slow network) until
- * `release()`; connections already forwarded are left alone.
+ * `release()`; connections already forwarded are left alone. `stall()` makes the
+ * connections already forwarded go silent towards their clients, as a link that drops
+ * packets does: nothing is closed, nothing arrives.
  */
 export class TcpProxy {
   private held = false;
   private readonly parked: net.Socket[] = [];
-  private readonly upstreams = new Set<net.Socket>();
+  /** Each connection to the target, and the client it forwards to. */
+  private readonly upstreams = new Map<net.Socket, net.Socket>();
   private readonly sockets = new Set<net.Socket>();
 
   private readonly server = net.createServer((socket) => this.accepted(socket));
@@ -49,17 +52,27 @@ export class TcpProxy {
     for (const socket of this.parked.splice(0)) this.forward(socket);
   }
 
+  /** What the target sends on the connections forwarded so far no longer reaches their clients. */
+  stall(): void {
+    for (const [upstream, socket] of this.upstreams) {
+      upstream.unpipe(socket);
+      upstream.pause();
+    }
+  }
+
   /**
    * The local ports of the connections the proxy opened to the target: their
    * `pg_stat_activity.client_port`, to tell them from every other client of the database.
    */
   upstreamPorts(): number[] {
-    return [...this.upstreams].flatMap((s) => (s.localPort === undefined ? [] : [s.localPort]));
+    return [...this.upstreams.keys()].flatMap((s) =>
+      s.localPort === undefined ? [] : [s.localPort],
+    );
   }
 
   /** Stops listening and ends every connection through it. */
   async close(): Promise<void> {
-    for (const socket of [...this.sockets, ...this.upstreams]) socket.destroy();
+    for (const socket of [...this.sockets, ...this.upstreams.keys()]) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
@@ -75,7 +88,7 @@ export class TcpProxy {
   private forward(socket: net.Socket): void {
     if (socket.destroyed) return;
     const upstream = net.connect(Number(this.target.port || 5432), this.target.hostname);
-    this.upstreams.add(upstream);
+    this.upstreams.set(upstream, socket);
     upstream.on('close', () => {
       this.upstreams.delete(upstream);
       socket.destroy();

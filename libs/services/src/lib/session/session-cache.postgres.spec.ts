@@ -295,6 +295,35 @@ describe('session cache on postgres: two instances', () => {
     });
   });
 
+  describe("B's listener gone silent (its connection open, nothing arriving)", () => {
+    let proxy: TcpProxy;
+
+    beforeEach(async () => {
+      proxy = await TcpProxy.start(TEST_PG_URL);
+      await b.close();
+      b = await openCachedTestStore(db, { cacheListenUrl: proxy.url });
+    });
+    afterEach(() => proxy?.close());
+
+    it("B's health check stops its cache, which then reads the change it missed", async () => {
+      const s = sid('silent');
+      await save(s, 'u-silent');
+      await cachedOn(b, s);
+      const { cache, listener } = runtimeOf(b);
+      const suspended = once(listener, 'suspended');
+      proxy.stall();
+      await a.store.destroySession(s);
+      // Until the health check fails, B may serve the entry (the bound of a silent loss).
+      expect(await suspended).toEqual(['health_check']);
+      expect(cache.size).toBe(0);
+      expect(await b.read(s)).toMatchObject({ session: null, lookup: 'bypass' });
+      await once(listener, 'serving');
+      const other = sid('silent-after');
+      await save(other, 'u-silent');
+      await cachedOn(b, other);
+    });
+  });
+
   describe('behind PgBouncer (transaction mode)', () => {
     const pooled = { url: TEST_PGBOUNCER_URL, statements: 'unnamed' } as const;
 
