@@ -56,14 +56,20 @@ const LISTENER_APPLICATION = 'bodhi-session-listener';
  * The backend pids of the cache listeners of `db`'s session table: connections named as the
  * listener is whose last statement was the LISTEN on the table's channel (a listener runs
  * nothing else), so those of other suites' tables on the same PostgreSQL are left alone.
+ * `clientPorts` (their pg_stat_activity.client_port) keeps only those, e.g. the ones through
+ * a TcpProxy.
  */
-export async function sessionListenerPids(db: TestSessionDb): Promise<number[]> {
+export async function sessionListenerPids(
+  db: TestSessionDb,
+  clientPorts?: readonly number[],
+): Promise<number[]> {
   const rows = await db.query<{ pid: number }>(
     `SELECT pid FROM pg_stat_activity
       WHERE application_name = $1 AND datname = current_database()
         AND query LIKE 'LISTEN %' AND strpos(query, $2) > 0
+        AND ($3::int[] IS NULL OR client_port = ANY($3::int[]))
       ORDER BY pid`,
-    [LISTENER_APPLICATION, invalidationChannel(db)],
+    [LISTENER_APPLICATION, invalidationChannel(db), clientPorts ?? null],
   );
   return rows.map((r) => r.pid);
 }
