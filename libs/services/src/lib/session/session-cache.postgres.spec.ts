@@ -7,6 +7,7 @@ import {
   openCachedTestStore,
   sessionFixture,
   TcpProxy,
+  TEST_ENCRYPTION_KEY,
   TEST_PG_URL,
   TEST_PGBOUNCER_URL,
   until,
@@ -16,6 +17,7 @@ import {
 import type { SessionCacheRuntime } from './session-data-source.factory.js';
 import { sessionKey } from './session-key.js';
 import { userNotBefore } from './session-store.backend.js';
+import { SessionCipher } from './session-cipher.js';
 
 const HOUR = 3_600_000;
 
@@ -393,5 +395,39 @@ describe('session cache on postgres: two instances', () => {
         await behind.close();
       }
     });
+  });
+});
+
+describe('session cache on postgres: encrypted rows', () => {
+  let db: TestSessionDb;
+  let store: CachedTestStore;
+
+  beforeAll(async () => {
+    db = await createTestSessionDb('postgres');
+    store = await openCachedTestStore(db, { encryptionKeys: [TEST_ENCRYPTION_KEY] });
+  });
+  afterAll(async () => {
+    await store?.close();
+    await db?.drop();
+  });
+
+  it('decrypts a cached row once, and each hit still gets a session object of its own', async () => {
+    const sid = `encrypted-${process.pid}`;
+    await store.store.saveSession(sid, sessionFixture(HOUR, { user_id: 'u-enc', n: 1 }));
+    const decrypt = jest.spyOn(SessionCipher.prototype, 'decrypt');
+    try {
+      expect(await store.read(sid)).toMatchObject({ lookup: 'miss', statements: 1 });
+      const first = await store.read(sid);
+      const second = await store.read(sid);
+      expect([first.lookup, second.lookup]).toEqual(['hit', 'hit']);
+      // Only the miss decrypted: the hits reused its plaintext.
+      expect(decrypt).toHaveBeenCalledTimes(1);
+      expect(second.session).toMatchObject({ user_id: 'u-enc', n: 1 });
+      // express-session edits the object it is given: one hit's edit is not another's.
+      (first.session as unknown as { n: number }).n = 2;
+      expect((await store.read(sid)).session).toMatchObject({ n: 1 });
+    } finally {
+      decrypt.mockRestore();
+    }
   });
 });

@@ -139,6 +139,8 @@ export class SessionStoreBackend extends Store {
   private readonly maxDataBytes: number;
   private readonly now: () => number;
   private readonly warnedUndecryptable = new Set<string>();
+  /** Decrypted data of rows read, while the rows live (see `decode`). */
+  private readonly plaintext = new WeakMap<Row, { key: string; json: string }>();
 
   constructor(dataSource: DataSource, config: SessionStoreConfig) {
     super();
@@ -456,7 +458,7 @@ export class SessionStoreBackend extends Store {
    * earlier release encrypted with the id itself as associated data.
    */
   private async sessionOf(key: string, row: Row, sid?: string): Promise<SessionData | null> {
-    const session = await this.parse(key, String(row.data), sid);
+    const session = await this.parse(key, row, sid);
     if (!session) return null;
     const expiresAt = Number(row.expires_at);
     if (session.cookie?.expires) {
@@ -475,10 +477,11 @@ export class SessionStoreBackend extends Store {
    * brings it back. A row that is not a JSON object is treated as absent and removed (only
    * if it still holds the same bytes, so a concurrent good write survives), with a warning.
    */
-  private async parse(key: string, data: string, sid?: string): Promise<SessionData | null> {
+  private async parse(key: string, row: Row, sid?: string): Promise<SessionData | null> {
+    const data = String(row.data);
     let session: SessionData | null;
     try {
-      session = this.decode(key, data, sid);
+      session = this.decode(key, data, sid, row);
     } catch (e) {
       if (!(e instanceof SessionDecryptError)) throw e;
       this.warnUndecryptable(key, e.message);
@@ -493,9 +496,16 @@ export class SessionStoreBackend extends Store {
     return null;
   }
 
-  /** The session object a row's data holds, or null; throws SessionDecryptError. */
-  private decode(key: string, data: string, sid?: string): SessionData | null {
-    const json = this.decrypt(key, data, sid);
+  /**
+   * The session object a row's data holds, or null; throws SessionDecryptError. `row`, when
+   * given, memoizes the decrypted JSON on it: the session cache hands out the same row
+   * object on every hit, which then costs a JSON.parse, not a decryption (the largest part
+   * of a hit). The memo dies with the row, and is bound to the key it was decrypted for.
+   */
+  private decode(key: string, data: string, sid?: string, row?: Row): SessionData | null {
+    const memo = row && this.plaintext.get(row);
+    const json = memo?.key === key ? memo.json : this.decrypt(key, data, sid);
+    if (row && memo?.key !== key) this.plaintext.set(row, { key, json });
     try {
       const value: unknown = JSON.parse(json);
       if (value && typeof value === 'object' && !Array.isArray(value)) return value as SessionData;
