@@ -114,6 +114,8 @@ describe('SessionCache (injected clock)', () => {
     // An entry larger than the whole bound is not kept at all.
     readThrough('big', row('u5', 'x'.repeat(31)));
     expect(cache.lookup('big', NOW)).toBeUndefined();
+    // ...nor does it push the others out.
+    for (const kept of ['a', 'c', 'd']) expect(cache.lookup(kept, NOW)).toBeDefined();
   });
 
   it("a user's change drops that user's entries only, through the user index", () => {

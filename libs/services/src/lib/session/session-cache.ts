@@ -71,6 +71,8 @@ export class SessionCache {
   private readonly maxChars: number;
   private readonly clock: () => number;
   private readonly metrics: BodhiMetrics;
+  /** The lookup counter's children, bound once: every request counts one. */
+  private readonly lookups;
 
   constructor(options: SessionCacheOptions = {}) {
     this.maxAgeMs = options.maxAgeMs ?? SESSION_CACHE_MAX_AGE_MS;
@@ -78,6 +80,12 @@ export class SessionCache {
     this.clock = options.clock ?? (() => performance.now());
     this.metrics = options.metrics ?? new BodhiMetrics();
     this.metrics.sessionCacheServing.set(0);
+    const counter = this.metrics.sessionCacheLookups;
+    this.lookups = {
+      hit: counter.labels({ result: 'hit' }),
+      miss: counter.labels({ result: 'miss' }),
+      bypass: counter.labels({ result: 'bypass' }),
+    };
   }
 
   /** Whether entries are served: the listener is up and proven. */
@@ -95,7 +103,7 @@ export class SessionCache {
    */
   lookup(key: string, now: number): Row | undefined {
     if (!this.serving) {
-      this.metrics.sessionCacheLookups.inc({ result: 'bypass' });
+      this.lookups.bypass.inc();
       return undefined;
     }
     const entry = this.entries.get(key);
@@ -105,13 +113,13 @@ export class SessionCache {
       Number(entry.row.expires_at) <= now
     ) {
       if (entry) this.remove(key);
-      this.metrics.sessionCacheLookups.inc({ result: 'miss' });
+      this.lookups.miss.inc();
       return undefined;
     }
     // Most recently used last: eviction takes the first.
     this.entries.delete(key);
     this.entries.set(key, entry);
-    this.metrics.sessionCacheLookups.inc({ result: 'hit' });
+    this.lookups.hit.inc();
     return entry.row;
   }
 
@@ -137,6 +145,8 @@ export class SessionCache {
     this.remove(read.key);
     const user = row.user_id == null ? null : userKey(String(row.user_id));
     const chars = String(row.data).length;
+    // One that would not fit would only push every other entry out.
+    if (chars > this.maxChars) return;
     this.entries.set(read.key, { row, userKey: user, storedAt: this.clock(), chars });
     this.chars += chars;
     if (user !== null) {
