@@ -83,6 +83,10 @@ describe('resolveSessionOptions', () => {
     expect(() => parseSettings({ BODHI_SESSION_DB_MIGRATION_URL: 'mysql://h/db' })).toThrow(
       /Invalid configuration: BODHI_SESSION_DB_MIGRATION_URL/,
     );
+    // On SQLite it would migrate another file than the one served.
+    expect(() =>
+      resolve({ url: 'sqlite:/tmp/served.sqlite', migrationUrl: 'sqlite:/tmp/other.sqlite' }),
+    ).toThrow(/BODHI_SESSION_DB_MIGRATION_URL is for PostgreSQL only/);
   });
 
   it('opens 10 PostgreSQL connections per instance unless BODHI_SESSION_DB_POOL_SIZE says otherwise', () => {
