@@ -164,6 +164,7 @@ const MIGRATIONS = [
   'HashSessionIds1764547200001',
   'AddSessionCreatedAt1765152000000',
   'AddSessionDevice1765238400000',
+  'AddSessionChangeNotify1766016000000',
 ];
 const COMPANIONS = ['user_revocations', 'revoked_tokens', 'revocation_queue'];
 /** What releases before hashed keys encrypted with: the raw session id as associated data. */
