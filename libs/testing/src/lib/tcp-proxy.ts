@@ -60,6 +60,11 @@ export class TcpProxy {
     }
   }
 
+  /** What `stall()` kept back reaches the clients again, and what follows it. */
+  unstall(): void {
+    for (const [upstream, socket] of this.upstreams) upstream.pipe(socket);
+  }
+
   /**
    * The local ports of the connections the proxy opened to the target: their
    * `pg_stat_activity.client_port`, to tell them from every other client of the database.

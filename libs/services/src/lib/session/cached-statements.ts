@@ -1,10 +1,15 @@
 import type { DataSource } from 'typeorm';
 import type { Row, SqlExecutorOptions } from './session-sql.executor.js';
-import { SessionTableRef, STATEMENT_EFFECTS, StatementEffect } from './session-sql.js';
+import {
+  ENDING_STATEMENTS,
+  SessionTableRef,
+  STATEMENT_EFFECTS,
+  StatementEffect,
+} from './session-sql.js';
 import { MeasuredStatements, StatementName } from './measured-statements.js';
 import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 import type { SessionCache } from './session-cache.js';
-import { inLockTransaction } from './dialects/pinned-connection.js';
+import { afterLockCommit, inLockTransaction } from './dialects/pinned-connection.js';
 import { userKey, type Invalidation } from './session-invalidation.js';
 
 /** The statements' interface the store and the revocation records run on. */
@@ -38,7 +43,8 @@ export function storeStatements(
  * committed before it took the lock, not a copy its notification may not have reached yet.
  * A key written there stays out of the cache until its commit is announced (`hold`). The
  * store's user-wide writes (ending a user's sessions, revoking a user) take no session lock,
- * so they commit before they return.
+ * so they commit before they return. A write that ends access (ENDING_STATEMENTS) returns
+ * only once its change has come back to this instance's listener (`SessionCache.announced`).
  */
 export class CachedStatements implements StoreStatements {
   readonly backend: MeasuredStatements['backend'];
@@ -74,8 +80,9 @@ export class CachedStatements implements StoreStatements {
 
   private async written<T>(name: StatementName, params: unknown[], execute: () => Promise<T>) {
     const effect = STATEMENT_EFFECTS[name]?.(params);
+    let result: T;
     try {
-      return await execute();
+      result = await execute();
     } finally {
       if (effect) {
         const message = invalidationOf(effect);
@@ -84,6 +91,9 @@ export class CachedStatements implements StoreStatements {
         if (message.kind === 'session' && inLockTransaction()) this.cache.hold(message.key);
       }
     }
+    // An ending is answered once it has been announced (after the lock's commit, if any).
+    if (ENDING_STATEMENTS.has(name)) await afterLockCommit(() => this.cache.announced());
+    return result;
   }
 }
 

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import type { SessionData } from 'express-session';
@@ -18,6 +19,7 @@ import type { SessionCacheRuntime } from './session-data-source.factory.js';
 import { sessionKey } from './session-key.js';
 import { userNotBefore } from './session-store.backend.js';
 import { SessionCipher } from './session-cipher.js';
+import { sessionDialect } from './dialects/index.js';
 
 const HOUR = 3_600_000;
 
@@ -429,5 +431,72 @@ describe('session cache on postgres: encrypted rows', () => {
     } finally {
       decrypt.mockRestore();
     }
+  });
+});
+
+describe('session cache on postgres: an ending is answered once announced', () => {
+  let db: TestSessionDb;
+  let proxy: TcpProxy;
+  let a: CachedTestStore;
+  let sql: pg.Client;
+
+  beforeAll(async () => {
+    db = await createTestSessionDb('postgres');
+    // A's listener hears the database through a proxy that can keep its notifications back.
+    proxy = await TcpProxy.start(TEST_PG_URL);
+    a = await openCachedTestStore(db, { cacheListenUrl: proxy.url });
+    sql = new pg.Client(TEST_PG_URL);
+    await sql.connect();
+  });
+  afterAll(async () => {
+    await sql?.end();
+    await a?.close();
+    await proxy?.close();
+    await db?.drop();
+  });
+
+  const rowGone = async (sid: string) =>
+    (await sql.query(`SELECT 1 FROM ${db.qualifiedTable} WHERE id = $1`, [sessionKey(sid)]))
+      .rowCount === 0;
+
+  /**
+   * Ends `sid` through `end` while A's listener is kept from hearing anything: the row is
+   * deleted (committed), and the ending has not returned; once the listener hears again,
+   * it returns, and A has heard of it.
+   */
+  async function endedOnceHeard(sid: string, end: () => Promise<unknown>): Promise<void> {
+    await a.store.saveSession(sid, sessionFixture(HOUR, { user_id: 'u-announced' }));
+    const before = (await a.counts()).notified;
+    proxy.stall();
+    let returned = false;
+    const ending = end().then(() => (returned = true));
+    await until(() => rowGone(sid));
+    expect(returned).toBe(false);
+    proxy.unstall();
+    await ending;
+    expect((await a.counts()).notified).toBeGreaterThan(before);
+  }
+
+  it("a destroy returns only once its own listener heard it, which every instance's was sent with it", async () => {
+    await endedOnceHeard(`announced-${process.pid}`, () =>
+      a.store.destroySession(`announced-${process.pid}`),
+    );
+  });
+
+  it("inside a lock's transaction it waits after the commit, never for what only the commit sends", async () => {
+    const sid = `announced-locked-${process.pid}`;
+    const lock = sessionDialect('postgres').crossProcessLock;
+    if (!lock) throw new Error('PostgreSQL has a cross-process lock');
+    let destroyedInLock = false;
+    await endedOnceHeard(sid, () =>
+      lock(
+        a.dataSource,
+        `announced:${sessionKey(sid)}`,
+        { timeoutMs: 5000 },
+        async () => (destroyedInLock = await a.store.destroySession(sid)),
+        { onLockConnection: true },
+      ),
+    );
+    expect(destroyedInLock).toBe(true);
   });
 });

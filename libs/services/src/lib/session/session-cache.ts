@@ -88,6 +88,24 @@ export class SessionCache {
     };
   }
 
+  private barrier?: () => Promise<void>;
+
+  /** The listener's round trip behind everything committed so far (`announced`). */
+  setBarrier(barrier: () => Promise<void>): void {
+    this.barrier = barrier;
+  }
+
+  /**
+   * Resolves once every change committed before the call has reached this instance's
+   * listener (notifications arrive in commit order, so a probe sent now comes back after
+   * them), or at once without a serving listener. The listeners of every instance are
+   * signalled at the same commit: by then theirs have been sent it too, and the request
+   * that ended a session is answered after their drop in all but rare cases (README).
+   */
+  announced(): Promise<void> {
+    return this.serving && this.barrier ? this.barrier() : Promise.resolve();
+  }
+
   /** Whether entries are served: the listener is up and proven. */
   get isServing(): boolean {
     return this.serving;

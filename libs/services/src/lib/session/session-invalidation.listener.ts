@@ -67,6 +67,16 @@ export class SessionInvalidationListener extends EventEmitter {
     this.probeTimeoutMs = options.probeTimeoutMs ?? LISTENER_PROBE_TIMEOUT_MS;
     this.logger = options.logger ?? new Logger('SessionCache');
     this.where = describeSessionDb({ kind: 'postgres', url: options.listenUrl });
+    options.cache.setBarrier(() => this.barrier());
+  }
+
+  /**
+   * A probe's round trip, resolved when it comes back or at the probe timeout (a listener
+   * that does not answer is the health check's to suspend): what was committed before it
+   * has then reached this listener.
+   */
+  private async barrier(): Promise<void> {
+    await this.roundTrip();
   }
 
   get serving(): boolean {
@@ -144,6 +154,25 @@ export class SessionInvalidationListener extends EventEmitter {
    */
   private async prove(): Promise<boolean> {
     this.state = this.state === 'serving' ? 'serving' : 'proving';
+    const ok = await this.roundTrip();
+    // The connection may have ended, or stop() run, while the probe was out.
+    if (this.is('stopped', 'suspended') || !this.client) return false;
+    if (!ok) return false;
+    if (this.state !== 'serving') {
+      this.state = 'serving';
+      this.reconnectDelay = RECONNECT_MIN_MS;
+      this.options.cache.resume();
+      this.emit('serving');
+    }
+    this.schedule(() => this.check(), this.healthIntervalMs);
+    return true;
+  }
+
+  /**
+   * Sends a probe over the serving pool and waits for it here: true when it came back,
+   * false at the timeout, or as soon as it could not be sent.
+   */
+  private async roundTrip(): Promise<boolean> {
     const token = `${this.instance}:${++this.probes}`;
     let timer: NodeJS.Timeout | undefined;
     // True when it comes back; false at the timeout, or as soon as it cannot be sent.
@@ -160,17 +189,7 @@ export class SessionInvalidationListener extends EventEmitter {
     const ok = await arrived;
     clearTimeout(timer);
     this.awaited.delete(token);
-    // The connection may have ended, or stop() run, while the probe was out.
-    if (this.is('stopped', 'suspended') || !this.client) return false;
-    if (!ok) return false;
-    if (this.state !== 'serving') {
-      this.state = 'serving';
-      this.reconnectDelay = RECONNECT_MIN_MS;
-      this.options.cache.resume();
-      this.emit('serving');
-    }
-    this.schedule(() => this.check(), this.healthIntervalMs);
-    return true;
+    return ok;
   }
 
   /** A periodic health check: a probe that does not come back suspends and reconnects. */

@@ -239,3 +239,19 @@ export const STATEMENT_EFFECTS: Partial<
   revokeUser: (p) => ({ userId: p[0] }),
   revokeSessionUsers: () => 'all',
 };
+
+/**
+ * The writes that end access (a logout, ending sessions, clearing, revoking a user). Their
+ * writer does not return until the change has been announced back to its own listener
+ * (SessionCache.announced), so that by the time the request is answered every instance's
+ * listener has been sent it, and has most likely dropped it already.
+ */
+export const ENDING_STATEMENTS: ReadonlySet<keyof SessionStatements> = new Set([
+  'destroy',
+  'destroyUserSession',
+  'destroyUserSessionsExcept',
+  'destroyForUser',
+  'clear',
+  'revokeUser',
+  'revokeSessionUsers',
+] as const);

@@ -5,6 +5,8 @@ import type { DataSource, QueryRunner } from 'typeorm';
 interface Pinned {
   pool: Pool;
   client: PoolClient;
+  /** What must run once the lock's transaction has committed (`afterLockCommit`). */
+  afterCommit: (() => Promise<void>)[];
 }
 
 /**
@@ -20,15 +22,20 @@ const pinned = new AsyncLocalStorage<Pinned>();
 export const pgPool = (dataSource: DataSource): Pool =>
   (dataSource.driver as unknown as { master: Pool }).master;
 
-/** Runs `work` with the store's statements on `pool` sent to `runner`'s connection. */
+/**
+ * Runs `work` with the store's statements on `pool` sent to `runner`'s connection; what
+ * the work asks to run after the commit (`afterLockCommit`) goes to `afterCommit`, for the
+ * lock to run once its transaction has committed.
+ */
 export function onRunnerConnection<T>(
   dataSource: DataSource,
   runner: QueryRunner,
   work: () => Promise<T>,
+  afterCommit: (() => Promise<void>)[],
 ): Promise<T> {
   // TypeORM's PostgresQueryRunner: the pg client it connected (its transaction's).
   const client = (runner as unknown as { databaseConnection: PoolClient }).databaseConnection;
-  return pinned.run({ pool: pgPool(dataSource), client }, work);
+  return pinned.run({ pool: pgPool(dataSource), client, afterCommit }, work);
 }
 
 /** Where a statement of `pool` runs now: the pinned connection of a lock holder, or the pool. */
@@ -40,4 +47,14 @@ export function connectionFor(pool: Pool): Pool | PoolClient {
 /** Whether the current async context holds a lock's transaction (its statements pinned). */
 export function inLockTransaction(): boolean {
   return pinned.getStore() !== undefined;
+}
+
+/**
+ * Runs `task` after the current lock's transaction has committed (not at all if it rolls
+ * back), before the lock's holder gets its result; at once outside a lock's transaction.
+ */
+export async function afterLockCommit(task: () => Promise<void>): Promise<void> {
+  const current = pinned.getStore();
+  if (current) current.afterCommit.push(task);
+  else await task();
 }

@@ -32,8 +32,13 @@ export const postgresDialect: SessionDialect = {
   },
   executor: (dataSource, { statements = DEFAULT_SESSION_DB_STATEMENTS }) =>
     new PostgresExecutor(pgPool(dataSource), statements),
-  crossProcessLock: (dataSource, key, wait, work, { onLockConnection }) =>
-    withTransactionLock(dataSource, key, wait, (runner) =>
-      onLockConnection ? onRunnerConnection(dataSource, runner, work) : work(),
-    ),
+  async crossProcessLock(dataSource, key, wait, work, { onLockConnection }) {
+    const afterCommit: (() => Promise<void>)[] = [];
+    const outcome = await withTransactionLock(dataSource, key, wait, (runner) =>
+      onLockConnection ? onRunnerConnection(dataSource, runner, work, afterCommit) : work(),
+    );
+    // Reached only when the transaction committed (a failed work or COMMIT throws).
+    for (const task of afterCommit) await task();
+    return outcome;
+  },
 };
