@@ -88,8 +88,10 @@ interface Refusal {
 
 /**
  * Asks B with `onB`'s session back to back, from now, until B refuses it or DELAY_BOUND_MS
- * has passed. The notification of an end reaches B at A's commit, before A answers, but B
- * may read its socket a little later: a request that lands first is still served.
+ * has passed. A answers an end only once its own listener has heard the end's notification,
+ * which PostgreSQL sent B's at the same commit, and B lets its event loop take in what has
+ * arrived before a cache lookup answers: B's first request is to be refused already. The
+ * loop goes on past a stale answer so that the measurement says how stale it was.
  */
 async function untilRefused(onB: BodhiClient): Promise<Refusal> {
   const from = process.hrtime.bigint();
@@ -110,7 +112,7 @@ async function refusedByBAfter(b: string, victim: BodhiClient, end: () => Promis
   const onB = await cachedAt(b, victim);
   const before = await serverCacheState(b);
   await end();
-  expect(await untilRefused(onB)).toMatchObject({ refused: true });
+  expect(await untilRefused(onB)).toMatchObject({ refused: true, stale: 0 });
   expect((await serverCacheState(b)).notified).toBeGreaterThan(before.notified);
 }
 
@@ -263,6 +265,8 @@ describe('the session cache in a cluster of two servers on one PostgreSQL', () =
       serving: 1,
     });
     expect(summary.delay_ms.max).toBeLessThan(DELAY_BOUND_MS);
+    // B's very first request after A's answer refused the session, every time.
+    expect(summary.served_after_end).toEqual({ total: 0, max: 0 });
     // Every try's second read was a hit, and so was every stale answer after the logout.
     expect(summary.b_cache_hits).toBe(DELAY_TRIES + summary.served_after_end.total);
   }, 180_000);

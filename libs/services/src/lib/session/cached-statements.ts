@@ -60,6 +60,9 @@ export class CachedStatements implements StoreStatements {
     if (name !== 'get') return this.written(name, params, () => this.inner.rows(name, params));
     if (inLockTransaction()) return this.inner.rows(name, params);
     const [key, now] = params as [string, number];
+    // Let the event loop first handle what is already here: a notification that reached
+    // this process with (or before) the request is then heard before the lookup answers.
+    if (this.cache.isServing) await new Promise<void>((resolve) => setImmediate(resolve));
     const hit = this.cache.lookup(key, now);
     if (hit) return [hit];
     const read = this.cache.beginRead(key);
