@@ -108,15 +108,18 @@ describe('npm run bench -- --quick', () => {
       'memory',
       'postgres',
       'postgres-cache',
+      'postgres-cache-metrics',
       'postgres-touch-always',
       'sqlite',
     ]);
     for (const c of http.configs) {
       expect(spreadOk(c.reqPerSec)).toBe(true);
       expect(spreadOk(c.p99Ms) && nonNegative(c.p50Ms.median)).toBe(true);
-      expect(c.cacheLookups !== undefined).toBe(c.key === 'postgres-cache');
+      expect(c.cacheLookups !== undefined).toBe(c.key === 'postgres-cache-metrics');
     }
-    const lookups = must(http.configs.find((c) => c.key === 'postgres-cache')?.cacheLookups);
+    const lookups = must(
+      http.configs.find((c) => c.key === 'postgres-cache-metrics')?.cacheLookups,
+    );
     expect(lookups.hit).toBeGreaterThan(0);
     expect(lookups.hitRate).toBeGreaterThan(0);
   }

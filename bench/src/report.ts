@@ -415,7 +415,7 @@ export function renderMarkdown(results: BenchResults): string {
         `each with its own session, ${h.seconds} s per run after a ${h.warmupSeconds} s warm-up, median of ${h.reps} runs (min–max). ` +
         'Each server is a separate process; autocannon runs in the bench process. ' +
         '"ours, PostgreSQL" (and its what-if) runs with BODHI_SESSION_CACHE=off, a database read per request; ' +
-        '"+ cache" with the session cache on (the default) and BODHI_METRICS=on, its /metrics read before and after each timed run, not during.',
+        '"+ cache" with the session cache on, as shipped (metrics off); its what-if with BODHI_METRICS=on gives the hit rate, its /metrics read before and after each timed run, not during.',
       '',
       '| server | req/s | p50 ms | p99 ms | req/s vs MemoryStore | p99 vs MemoryStore | CPU µs/request: server · PostgreSQL · autocannon | target |',
       '|---|--:|--:|--:|--:|--:|--:|---|',
