@@ -483,6 +483,36 @@ describe('session cache on postgres: an ending is answered once announced', () =
     );
   });
 
+  it('waits for every serving instance to acknowledge it: B, kept from hearing, holds it back', async () => {
+    const bProxy = await TcpProxy.start(TEST_PG_URL);
+    const b = await openCachedTestStore(db, { cacheListenUrl: bProxy.url });
+    try {
+      // A waits for B once it has heard one of B's probes saying B serves.
+      await until(async () => runtimeOf(a).listener.servingInstances() === 2);
+      const sid = `announced-b-${process.pid}`;
+      await a.store.saveSession(sid, sessionFixture(HOUR, { user_id: 'u-announced' }));
+      await b.read(sid);
+      expect((await b.read(sid)).lookup).toBe('hit');
+      const before = (await b.counts()).notified;
+      bProxy.stall();
+      const ownAnswer = once(runtimeOf(a).listener, 'acknowledged');
+      let returned = false;
+      const ending = a.store.destroySession(sid).then(() => (returned = true));
+      // A itself has answered; what holds the ending back is B's answer, which B cannot send.
+      expect(await ownAnswer).toEqual([true]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(returned).toBe(false);
+      bProxy.unstall();
+      await ending;
+      // When A's ending returns, B has dropped it: its next read goes to the database.
+      expect((await b.counts()).notified).toBeGreaterThan(before);
+      expect(await b.read(sid)).toMatchObject({ session: null, lookup: 'miss' });
+    } finally {
+      await b.close();
+      await bProxy.close();
+    }
+  });
+
   it("inside a lock's transaction it waits after the commit, never for what only the commit sends", async () => {
     const sid = `announced-locked-${process.pid}`;
     const lock = sessionDialect('postgres').crossProcessLock;

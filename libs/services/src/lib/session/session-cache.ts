@@ -212,6 +212,8 @@ export class SessionCache {
         this.clear();
         break;
       case 'probe':
+      case 'barrier':
+      case 'ack':
         return;
     }
     this.metrics.sessionCacheInvalidations.inc({ kind: message.kind, source });

@@ -16,6 +16,14 @@ export const LISTENER_HEALTH_INTERVAL_MS = 1000;
  * the longest a silently dead listener can leave entries served: 3 s.
  */
 export const LISTENER_PROBE_TIMEOUT_MS = 2000;
+/**
+ * Longest an ending waits for the serving instances to acknowledge it (`barrier`): past it
+ * an instance that has not answered is slow or partitioned, which its own health check
+ * catches (it suspends within LISTENER_HEALTH_INTERVAL_MS + LISTENER_PROBE_TIMEOUT_MS).
+ */
+export const LISTENER_BARRIER_TIMEOUT_MS = 1000;
+/** An instance whose probes have not been heard for this long is no longer waited for. */
+const PEER_TTL_MS = 3 * LISTENER_HEALTH_INTERVAL_MS;
 /** Reconnection waits, doubling from the first to the last. */
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5000;
@@ -34,7 +42,16 @@ export interface SessionInvalidationListenerOptions {
   pool: Pool;
   healthIntervalMs?: number;
   probeTimeoutMs?: number;
+  barrierTimeoutMs?: number;
   logger?: Logger;
+}
+
+/** A probe's token: the sending instance, a sequence number, and whether it serves. */
+const probeToken = (instance: string, seq: number, serving: boolean) =>
+  `${instance}:${seq}:${serving ? 1 : 0}`;
+function parseProbeToken(token: string): { instance: string; serving: boolean } {
+  const [instance = '', , serving] = token.split(':');
+  return { instance, serving: serving === '1' };
 }
 
 type State = 'stopped' | 'connecting' | 'proving' | 'serving' | 'suspended';
@@ -46,7 +63,13 @@ type State = 'stopped' | 'connecting' | 'proving' | 'serving' | 'suspended';
  * itself, over the serving pool) that came back after LISTEN, until the connection ends or
  * a periodic probe does not come back in time; it is then suspended (flushed, bypassed),
  * the connection replaced, and proven again. Emits `serving` and `suspended` (for tests and
- * logs) as the cache starts and stops serving.
+ * logs) as the cache starts and stops serving, and `acknowledged` (whether by this instance)
+ * for each answer to one of its barriers.
+ *
+ * Every instance hears every other's probes, so each knows which instances serve from a
+ * cache (`peers`). An ending asks them all (`barrier`): each listener answers once it has
+ * handled everything before the request, in commit order, so when every serving instance
+ * has answered, none of them can serve the ended session any more.
  */
 export class SessionInvalidationListener extends EventEmitter {
   private client?: pg.Client;
@@ -54,6 +77,11 @@ export class SessionInvalidationListener extends EventEmitter {
   private readonly instance = randomUUID();
   private probes = 0;
   private readonly awaited = new Map<string, () => void>();
+  /** Instances heard probing, by id: whether they serve, and when (monotonic ms). */
+  private readonly peers = new Map<string, { serving: boolean; at: number }>();
+  /** Barriers out, by token: called with each instance that acknowledged it. */
+  private readonly barriers = new Map<string, (instance: string) => void>();
+  private readonly barrierTimeoutMs: number;
   private timer?: NodeJS.Timeout;
   private reconnectDelay = RECONNECT_MIN_MS;
   private readonly healthIntervalMs: number;
@@ -65,22 +93,46 @@ export class SessionInvalidationListener extends EventEmitter {
     super();
     this.healthIntervalMs = options.healthIntervalMs ?? LISTENER_HEALTH_INTERVAL_MS;
     this.probeTimeoutMs = options.probeTimeoutMs ?? LISTENER_PROBE_TIMEOUT_MS;
+    this.barrierTimeoutMs = options.barrierTimeoutMs ?? LISTENER_BARRIER_TIMEOUT_MS;
     this.logger = options.logger ?? new Logger('SessionCache');
     this.where = describeSessionDb({ kind: 'postgres', url: options.listenUrl });
     options.cache.setBarrier(() => this.barrier());
   }
 
   /**
-   * A probe's round trip, resolved when it comes back or at the probe timeout (a listener
-   * that does not answer is the health check's to suspend): what was committed before it
-   * has then reached this listener.
+   * Resolves once every instance that serves from its cache (this one included) has
+   * acknowledged a request sent now, over the serving pool: each has then handled every
+   * change committed before it. At most `barrierTimeoutMs`; at once when none serves.
    */
-  private async barrier(): Promise<void> {
-    await this.roundTrip();
-  }
-
-  get serving(): boolean {
-    return this.state === 'serving';
+  private barrier(): Promise<void> {
+    const now = performance.now();
+    const waiting = new Set<string>();
+    for (const [instance, peer] of this.peers) {
+      if (now - peer.at >= PEER_TTL_MS) this.peers.delete(instance);
+      else if (peer.serving) waiting.add(instance);
+    }
+    if (this.state === 'serving') waiting.add(this.instance);
+    if (waiting.size === 0) return Promise.resolve();
+    const token = randomUUID();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.barriers.delete(token);
+        resolve();
+      };
+      const timer = setTimeout(done, this.barrierTimeoutMs);
+      this.barriers.set(token, (instance) => {
+        this.emit('acknowledged', instance === this.instance);
+        waiting.delete(instance);
+        if (waiting.size === 0) done();
+      });
+      this.options.pool
+        .query('SELECT pg_notify($1, $2)', [
+          this.options.channel,
+          invalidationPayload({ kind: 'barrier', token }),
+        ])
+        .catch(done);
+    });
   }
 
   /**
@@ -105,13 +157,32 @@ export class SessionInvalidationListener extends EventEmitter {
   }
 
   /** Stops listening; the cache no longer serves. */
+  /** The instances (this one included) heard saying they serve: what an ending waits for. */
+  servingInstances(): number {
+    const now = performance.now();
+    return [...this.peers.values()].filter((p) => p.serving && now - p.at < PEER_TTL_MS).length;
+  }
+
   async stop(): Promise<void> {
+    const wasServing = this.state === 'serving';
     this.state = 'stopped';
     clearTimeout(this.timer);
     this.options.cache.suspend('shutdown');
+    // Tells the other instances not to wait for this one's answers any more.
+    if (wasServing) await this.announceStopped();
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => undefined);
+  }
+
+  private async announceStopped(): Promise<void> {
+    const token = probeToken(this.instance, ++this.probes, false);
+    await this.options.pool
+      .query('SELECT pg_notify($1, $2)', [
+        this.options.channel,
+        invalidationPayload({ kind: 'probe', token }),
+      ])
+      .catch(() => undefined);
   }
 
   /** Opens the listening connection (the previous one, if any, is already gone). */
@@ -141,11 +212,31 @@ export class SessionInvalidationListener extends EventEmitter {
   private heard(client: pg.Client, payload: string): void {
     if (client !== this.client) return;
     const message = parseInvalidation(payload);
-    if (message.kind === 'probe') {
-      this.awaited.get(message.token)?.();
-      return;
+    switch (message.kind) {
+      case 'probe': {
+        const { instance, serving } = parseProbeToken(message.token);
+        this.peers.set(instance, { serving, at: performance.now() });
+        this.awaited.get(message.token)?.();
+        return;
+      }
+      case 'barrier':
+        // Everything before it has been handled (notifications are handled as they come,
+        // in commit order): say so, on this connection, to whoever asked.
+        client
+          .query('SELECT pg_notify($1, $2)', [
+            this.options.channel,
+            invalidationPayload({ kind: 'ack', token: `${message.token}:${this.instance}` }),
+          ])
+          .catch(() => undefined);
+        return;
+      case 'ack': {
+        const at = message.token.lastIndexOf(':');
+        this.barriers.get(message.token.slice(0, at))?.(message.token.slice(at + 1));
+        return;
+      }
+      default:
+        this.options.cache.invalidate(message, 'notify');
     }
-    this.options.cache.invalidate(message, 'notify');
   }
 
   /**
@@ -163,6 +254,8 @@ export class SessionInvalidationListener extends EventEmitter {
       this.reconnectDelay = RECONNECT_MIN_MS;
       this.options.cache.resume();
       this.emit('serving');
+      // Tell the other instances at once that this one serves: their endings wait for it.
+      void this.roundTrip();
     }
     this.schedule(() => this.check(), this.healthIntervalMs);
     return true;
@@ -173,7 +266,7 @@ export class SessionInvalidationListener extends EventEmitter {
    * false at the timeout, or as soon as it could not be sent.
    */
   private async roundTrip(): Promise<boolean> {
-    const token = `${this.instance}:${++this.probes}`;
+    const token = probeToken(this.instance, ++this.probes, this.state === 'serving');
     let timer: NodeJS.Timeout | undefined;
     // True when it comes back; false at the timeout, or as soon as it cannot be sent.
     const arrived = new Promise<boolean>((resolve) => {

@@ -5,16 +5,21 @@ import { pgSessionKey, sessionKey } from './session-key.js';
 /**
  * What one PostgreSQL notification tells the instances sharing a session table: a session
  * changed or ended (by key), a user's revocation moved (by the hash of the user id), every
- * row went (a TRUNCATE), or one instance's probe of its own listener. Payloads carry keys
- * and hashes only, never data: any role of the database may LISTEN on any channel.
+ * row went (a TRUNCATE); or, between the instances' listeners, one's probe of its own
+ * listener (which also tells the others it is there, and whether it serves), an ending's
+ * request that every serving instance say it has heard everything before it (`barrier`),
+ * and one instance's answer (`ack`). Payloads carry keys, hashes and random tokens only,
+ * never data: any role of the database may LISTEN on any channel.
  */
 export type Invalidation =
   | { kind: 'session'; key: string }
   | { kind: 'user'; userKey: string }
   | { kind: 'all' }
-  | { kind: 'probe'; token: string };
+  | { kind: 'probe'; token: string }
+  | { kind: 'barrier'; token: string }
+  | { kind: 'ack'; token: string };
 
-const PREFIX = { session: 's:', user: 'u:', probe: 'p:' } as const;
+const PREFIX = { session: 's:', user: 'u:', probe: 'p:', barrier: 'b:', ack: 'k:' } as const;
 const ALL = '*';
 
 /**
@@ -45,7 +50,9 @@ export function invalidationPayload(message: Invalidation): string {
     case 'all':
       return ALL;
     case 'probe':
-      return PREFIX.probe + message.token;
+    case 'barrier':
+    case 'ack':
+      return PREFIX[message.kind] + message.token;
   }
 }
 
@@ -60,8 +67,9 @@ export function parseInvalidation(payload: string): Invalidation {
   if (payload.startsWith(PREFIX.user)) {
     return { kind: 'user', userKey: payload.slice(PREFIX.user.length) };
   }
-  if (payload.startsWith(PREFIX.probe)) {
-    return { kind: 'probe', token: payload.slice(PREFIX.probe.length) };
+  for (const kind of ['probe', 'barrier', 'ack'] as const) {
+    if (payload.startsWith(PREFIX[kind]))
+      return { kind, token: payload.slice(PREFIX[kind].length) };
   }
   return { kind: 'all' };
 }
