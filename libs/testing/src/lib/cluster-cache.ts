@@ -69,7 +69,11 @@ export async function sessionListenerPids(
         AND query LIKE 'LISTEN %' AND strpos(query, $2) > 0
         AND ($3::int[] IS NULL OR client_port = ANY($3::int[]))
       ORDER BY pid`,
-    [LISTENER_APPLICATION, invalidationChannel(db), clientPorts ?? null],
+    [
+      LISTENER_APPLICATION,
+      invalidationChannel(db.schema ?? 'public', db.table),
+      clientPorts ?? null,
+    ],
   );
   return rows.map((r) => r.pid);
 }

@@ -91,7 +91,11 @@ export class CachedStatements implements StoreStatements {
         const message = invalidationOf(effect);
         this.cache.invalidate(message, 'local');
         // Committed later, with the lock's transaction: see SessionCache.hold.
-        if (message.kind === 'session' && inLockTransaction()) this.cache.hold(message.key);
+        if (message.kind === 'session' && inLockTransaction()) {
+          const { key } = message;
+          this.cache.hold(key);
+          void afterLockCommit(async () => this.cache.release(key));
+        }
       }
     }
     // An ending is answered once it has been announced (after the lock's commit, if any).

@@ -20,6 +20,7 @@ import { sessionKey } from './session-key.js';
 import { userNotBefore } from './session-store.backend.js';
 import { SessionCipher } from './session-cipher.js';
 import { sessionDialect } from './dialects/index.js';
+import { invalidationChannel } from './session-invalidation.js';
 
 const HOUR = 3_600_000;
 
@@ -528,5 +529,72 @@ describe('session cache on postgres: an ending is answered once announced', () =
       ),
     );
     expect(destroyedInLock).toBe(true);
+  });
+});
+
+describe('session cache on postgres: where the table is, and who may speak on its channel', () => {
+  /** A session B serves from its cache, ended on A: B's next read must find it gone. */
+  async function endedOnAReachesB(a: CachedTestStore, b: CachedTestStore, sid: string) {
+    await a.store.saveSession(sid, sessionFixture(HOUR, { user_id: 'u-where' }));
+    await cachedOn(b, sid);
+    const before = (await b.counts()).notified;
+    await a.store.destroySession(sid);
+    await heard(b, before, 1);
+    expect(await b.read(sid)).toMatchObject({ session: null, lookup: 'miss' });
+  }
+
+  it('an instance naming the schema and one leaving it to the search path share one channel', async () => {
+    const db = await createTestSessionDb('postgres');
+    const byName = await openCachedTestStore(db);
+    const url = new URL(db.url);
+    url.searchParams.set('options', `-c search_path=${db.schema}`);
+    const bySearchPath = await openCachedTestStore(db, { url: url.href, schema: undefined });
+    try {
+      await endedOnAReachesB(byName, bySearchPath, `where-1-${process.pid}`);
+      await endedOnAReachesB(bySearchPath, byName, `where-2-${process.pid}`);
+    } finally {
+      await bySearchPath.close();
+      await byName.close();
+      await db.drop();
+    }
+  });
+
+  it('a table name of 55 characters keeps all three triggers (their names are fixed-length)', async () => {
+    const db = await createTestSessionDb('postgres', 's'.repeat(55));
+    const a = await openCachedTestStore(db);
+    const b = await openCachedTestStore(db);
+    try {
+      const triggers = await db.query<{ tgname: string }>(
+        'SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN ($1::regclass, $2::regclass)',
+        [db.qualifiedTable, db.besideTable('user_revocations')],
+      );
+      expect(triggers).toHaveLength(3);
+      await endedOnAReachesB(a, b, `long-${process.pid}`);
+    } finally {
+      await b.close();
+      await a.close();
+      await db.drop();
+    }
+  });
+
+  it("a stranger's NOTIFY posing as a serving instance is not waited for", async () => {
+    const db = await createTestSessionDb('postgres');
+    const a = await openCachedTestStore(db);
+    try {
+      const listener = runtimeOf(a).listener;
+      // A's own probe saying it serves (sent once it does) has come back.
+      await until(async () => listener.servingInstances() === 1);
+      const channel = invalidationChannel(db.schema as string, db.table);
+      await db.query('SELECT pg_notify($1, $2)', [channel, 'p:ghost:1:1']);
+      await db.query('SELECT pg_notify($1, $2)', [channel, 'p:ghost2:1:1.0123456789abcdef0123456789abcdef']);
+      // A change after them: once A has heard it, it has handled the forgeries before it.
+      const before = (await a.counts()).notified;
+      await db.query('SELECT pg_notify($1, $2)', [channel, `s:${sessionKey('nobody')}`]);
+      await heard(a, before, 1);
+      expect(listener.servingInstances()).toBe(1);
+    } finally {
+      await a.close();
+      await db.drop();
+    }
   });
 });

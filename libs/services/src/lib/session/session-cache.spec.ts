@@ -194,21 +194,27 @@ describe('SessionCache (injected clock)', () => {
   });
 
   describe('a key held (written in a transaction not committed yet)', () => {
-    it('is not filled until its notification comes; a local drop does not release it', () => {
+    it('is not filled until released after its commit; no drop or notification releases it', () => {
       cache.hold('k1');
       readThrough('k1', row('u1'));
       cache.invalidate({ kind: 'session', key: 'k1' }, 'local');
+      // A notification of an earlier commit of the key is not this transaction's.
+      cache.invalidate({ kind: 'session', key: 'k1' }, 'notify');
       readThrough('k1', row('u1'));
       expect(cache.size).toBe(0);
       // Other keys fill as ever.
       readThrough('k2', row('u2'));
       expect(cache.size).toBe(1);
-      cache.invalidate({ kind: 'session', key: 'k1' }, 'notify');
+      // A read out at the release may have seen the row before the commit: it fills nothing.
+      const before = cache.beginRead('k1');
+      cache.release('k1');
+      cache.fill(before, row('u1'));
+      expect(cache.lookup('k1', NOW)).toBeUndefined();
       readThrough('k1', row('u1'));
       expect(cache.lookup('k1', NOW)).toBeDefined();
     });
 
-    it('is released after the max age when no notification comes (a rollback)', () => {
+    it('is released after the max age when no release comes (a rollback)', () => {
       cache.hold('k1');
       clock = MAX_AGE_MS - 1;
       readThrough('k1', row('u1'));

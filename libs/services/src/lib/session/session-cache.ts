@@ -90,20 +90,18 @@ export class SessionCache {
 
   private barrier?: () => Promise<void>;
 
-  /** The listener's round trip behind everything committed so far (`announced`). */
+  /** The listener's barrier: every serving instance has handled what was committed before. */
   setBarrier(barrier: () => Promise<void>): void {
     this.barrier = barrier;
   }
 
   /**
-   * Resolves once every change committed before the call has reached this instance's
-   * listener (notifications arrive in commit order, so a probe sent now comes back after
-   * them), or at once without a serving listener. The listeners of every instance are
-   * signalled at the same commit: by then theirs have been sent it too, and the request
-   * that ended a session is answered after their drop in all but rare cases (README).
+   * Resolves once every instance serving from its cache (this one included) has handled
+   * every change committed before the call (the listener's barrier, bounded in time), or at
+   * once without a listener. An ending answers only then: no instance serves it after.
    */
   announced(): Promise<void> {
-    return this.serving && this.barrier ? this.barrier() : Promise.resolve();
+    return this.barrier ? this.barrier() : Promise.resolve();
   }
 
   /** Whether entries are served: the listener is up and proven. */
@@ -130,7 +128,10 @@ export class SessionCache {
       this.clock() - entry.storedAt >= this.maxAgeMs ||
       Number(entry.row.expires_at) <= now
     ) {
-      if (entry) this.remove(key);
+      if (entry) {
+        this.remove(key);
+        this.metrics.sessionCacheEntries.set(this.entries.size);
+      }
       this.lookups.miss.inc();
       return undefined;
     }
@@ -181,8 +182,8 @@ export class SessionCache {
   }
 
   /**
-   * Keeps `key` out of the cache until its change's notification arrives (or `maxAgeMs`
-   * passes: a change that rolled back, or changed no row, notifies nothing): for a write
+   * Keeps `key` out of the cache until `release(key)`, after the commit (or `maxAgeMs`
+   * passes: a change that rolled back releases nothing): for a write
    * inside a lock's transaction, which commits after this instance has dropped the entry.
    * Until the commit, another request's read still sees the row as it was and must not
    * cache it: a logout's ended session would then be served until the notification came.
@@ -195,13 +196,20 @@ export class SessionCache {
     this.held.set(key, this.clock());
   }
 
+  /**
+   * Ends a hold once its transaction has committed: the entry, and any read still out
+   * (it may have seen the row before the commit), are dropped with it.
+   */
+  release(key: string): void {
+    this.held.delete(key);
+    this.dropKey(key);
+  }
+
   /** Drops what `message` says changed (`source`: this instance's write, or a notification). */
   invalidate(message: Invalidation, source: 'local' | 'notify'): void {
     switch (message.kind) {
       case 'session':
         this.dropKey(message.key);
-        // The notification comes at the commit: what is read from now on is the change.
-        if (source === 'notify') this.held.delete(message.key);
         break;
       case 'user':
         for (const key of this.byUser.get(message.userKey) ?? []) this.remove(key);

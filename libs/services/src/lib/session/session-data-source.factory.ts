@@ -14,7 +14,7 @@ import { sessionDialect } from './dialects/index.js';
 import type { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 import { SessionCache } from './session-cache.js';
 import { SessionInvalidationListener } from './session-invalidation.listener.js';
-import { invalidationChannel } from './session-invalidation.js';
+import { invalidationChannel, tableSchema } from './session-invalidation.js';
 import { pgPool } from './dialects/pinned-connection.js';
 
 /** The session database could not be opened or migrated; the message is safe to print. */
@@ -211,15 +211,19 @@ export async function startSessionCache(
     logger.log(`Session cache off: ${plan.reason}`);
     return null;
   }
+  const ref = sessionTableRef(options);
+  const pool = pgPool(dataSource);
   const cache = new SessionCache({ metrics });
-  const listener = new SessionInvalidationListener({
-    listenUrl: plan.listenUrl,
-    channel: invalidationChannel(sessionTableRef(options)),
-    cache,
-    pool: pgPool(dataSource),
-    logger,
-  });
+  let listener: SessionInvalidationListener;
   try {
+    listener = new SessionInvalidationListener({
+      listenUrl: plan.listenUrl,
+      channel: invalidationChannel(await tableSchema(pool, ref), ref.table),
+      cache,
+      pool,
+      secrets: options.secrets,
+      logger,
+    });
     await listener.start();
   } catch (e) {
     throw new SessionDbUnavailableError(e instanceof Error ? e.message : String(e));

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
@@ -43,15 +43,49 @@ export interface SessionInvalidationListenerOptions {
   healthIntervalMs?: number;
   probeTimeoutMs?: number;
   barrierTimeoutMs?: number;
+  /**
+   * The cluster's session secrets (the first signs): what the instances' probes and answers
+   * are signed with, so that another role of the database, which may NOTIFY on any channel,
+   * cannot pose as a serving instance (every ending would wait for it) or answer for one.
+   */
+  secrets: readonly string[];
   logger?: Logger;
 }
 
-/** A probe's token: the sending instance, a sequence number, and whether it serves. */
-const probeToken = (instance: string, seq: number, serving: boolean) =>
-  `${instance}:${seq}:${serving ? 1 : 0}`;
-function parseProbeToken(token: string): { instance: string; serving: boolean } {
-  const [instance = '', , serving] = token.split(':');
-  return { instance, serving: serving === '1' };
+/** Most instances remembered: more than any cluster, fewer than a flood of forged ids. */
+const MAX_PEERS = 1000;
+const MAC_HEX = 32;
+
+/** Signs and checks the listener's own messages (probes, answers) with the cluster's secrets. */
+class ListenerMac {
+  private readonly keys: Buffer[];
+
+  constructor(secrets: readonly string[]) {
+    this.keys = secrets.map((s) =>
+      createHmac('sha256', s).update('bodhi-session-cache-listener').digest(),
+    );
+  }
+
+  sign(body: string): string {
+    return `${body}.${this.mac(this.keys[0], body)}`;
+  }
+
+  /** The body of a signed token, or undefined when no key signed it. */
+  open(token: string): string | undefined {
+    const at = token.lastIndexOf('.');
+    if (at < 0) return undefined;
+    const body = token.slice(0, at);
+    const given = Buffer.from(token.slice(at + 1));
+    const ok = this.keys.some((key) => {
+      const expected = Buffer.from(this.mac(key, body));
+      return expected.length === given.length && timingSafeEqual(expected, given);
+    });
+    return ok ? body : undefined;
+  }
+
+  private mac(key: Buffer, body: string): string {
+    return createHmac('sha256', key).update(body).digest('hex').slice(0, MAC_HEX);
+  }
 }
 
 type State = 'stopped' | 'connecting' | 'proving' | 'serving' | 'suspended';
@@ -82,6 +116,7 @@ export class SessionInvalidationListener extends EventEmitter {
   /** Barriers out, by token: called with each instance that acknowledged it. */
   private readonly barriers = new Map<string, (instance: string) => void>();
   private readonly barrierTimeoutMs: number;
+  private readonly mac: ListenerMac;
   private timer?: NodeJS.Timeout;
   private reconnectDelay = RECONNECT_MIN_MS;
   private readonly healthIntervalMs: number;
@@ -94,6 +129,7 @@ export class SessionInvalidationListener extends EventEmitter {
     this.healthIntervalMs = options.healthIntervalMs ?? LISTENER_HEALTH_INTERVAL_MS;
     this.probeTimeoutMs = options.probeTimeoutMs ?? LISTENER_PROBE_TIMEOUT_MS;
     this.barrierTimeoutMs = options.barrierTimeoutMs ?? LISTENER_BARRIER_TIMEOUT_MS;
+    this.mac = new ListenerMac(options.secrets);
     this.logger = options.logger ?? new Logger('SessionCache');
     this.where = describeSessionDb({ kind: 'postgres', url: options.listenUrl });
     options.cache.setBarrier(() => this.barrier());
@@ -105,14 +141,12 @@ export class SessionInvalidationListener extends EventEmitter {
    * change committed before it. At most `barrierTimeoutMs`; at once when none serves.
    */
   private barrier(): Promise<void> {
-    const now = performance.now();
+    this.forgetStalePeers();
     const waiting = new Set<string>();
-    for (const [instance, peer] of this.peers) {
-      if (now - peer.at >= PEER_TTL_MS) this.peers.delete(instance);
-      else if (peer.serving) waiting.add(instance);
-    }
+    for (const [instance, peer] of this.peers) if (peer.serving) waiting.add(instance);
     if (this.state === 'serving') waiting.add(this.instance);
-    if (waiting.size === 0) return Promise.resolve();
+    // Without a listening connection no answer could be heard.
+    if (waiting.size === 0 || !this.client) return Promise.resolve();
     const token = randomUUID();
     return new Promise<void>((resolve) => {
       const done = () => {
@@ -145,6 +179,7 @@ export class SessionInvalidationListener extends EventEmitter {
     this.state = 'connecting';
     await this.connect();
     if (!(await this.prove())) {
+      if (this.is('stopped')) return;
       this.logger.warn(
         `Session cache bypassed: a change notified over the session database did not reach ` +
           `the listener on ${this.where} within ${this.probeTimeoutMs} ms (a transaction ` +
@@ -157,6 +192,13 @@ export class SessionInvalidationListener extends EventEmitter {
   }
 
   /** Stops listening; the cache no longer serves. */
+  private forgetStalePeers(): void {
+    const now = performance.now();
+    for (const [instance, peer] of this.peers) {
+      if (now - peer.at >= PEER_TTL_MS) this.peers.delete(instance);
+    }
+  }
+
   /** The instances (this one included) heard saying they serve: what an ending waits for. */
   servingInstances(): number {
     const now = performance.now();
@@ -176,7 +218,7 @@ export class SessionInvalidationListener extends EventEmitter {
   }
 
   private async announceStopped(): Promise<void> {
-    const token = probeToken(this.instance, ++this.probes, false);
+    const token = this.mac.sign(`${this.instance}:${++this.probes}:0`);
     await this.options.pool
       .query('SELECT pg_notify($1, $2)', [
         this.options.channel,
@@ -214,9 +256,14 @@ export class SessionInvalidationListener extends EventEmitter {
     const message = parseInvalidation(payload);
     switch (message.kind) {
       case 'probe': {
-        const { instance, serving } = parseProbeToken(message.token);
-        this.peers.set(instance, { serving, at: performance.now() });
-        this.awaited.get(message.token)?.();
+        const body = this.mac.open(message.token);
+        if (body === undefined) return;
+        const [instance = '', , serving] = body.split(':');
+        if (this.peers.size >= MAX_PEERS && !this.peers.has(instance)) this.forgetStalePeers();
+        if (this.peers.size < MAX_PEERS || this.peers.has(instance)) {
+          this.peers.set(instance, { serving: serving === '1', at: performance.now() });
+        }
+        this.awaited.get(body)?.();
         return;
       }
       case 'barrier':
@@ -225,13 +272,18 @@ export class SessionInvalidationListener extends EventEmitter {
         client
           .query('SELECT pg_notify($1, $2)', [
             this.options.channel,
-            invalidationPayload({ kind: 'ack', token: `${message.token}:${this.instance}` }),
+            invalidationPayload({
+              kind: 'ack',
+              token: this.mac.sign(`${message.token}:${this.instance}`),
+            }),
           ])
           .catch(() => undefined);
         return;
       case 'ack': {
-        const at = message.token.lastIndexOf(':');
-        this.barriers.get(message.token.slice(0, at))?.(message.token.slice(at + 1));
+        const body = this.mac.open(message.token);
+        if (body === undefined) return;
+        const at = body.lastIndexOf(':');
+        this.barriers.get(body.slice(0, at))?.(body.slice(at + 1));
         return;
       }
       default:
@@ -240,12 +292,14 @@ export class SessionInvalidationListener extends EventEmitter {
   }
 
   /**
-   * Sends a probe over the serving pool and waits for it here; on its return the cache
-   * serves (again) and the next health check is scheduled. False when it did not return.
+   * Sends a probe and waits for it here; on its return the cache serves (again) and the
+   * next health check is scheduled. False when it did not return. `via`: the serving pool,
+   * to prove a new connection (the writers' path, which a pooler in between breaks); the
+   * listening connection itself for the periodic checks, which a busy pool must not fail.
    */
-  private async prove(): Promise<boolean> {
+  private async prove(via: 'pool' | 'listener' = 'pool'): Promise<boolean> {
     this.state = this.state === 'serving' ? 'serving' : 'proving';
-    const ok = await this.roundTrip();
+    const ok = await this.roundTrip(via);
     // The connection may have ended, or stop() run, while the probe was out.
     if (this.is('stopped', 'suspended') || !this.client) return false;
     if (!ok) return false;
@@ -262,33 +316,35 @@ export class SessionInvalidationListener extends EventEmitter {
   }
 
   /**
-   * Sends a probe over the serving pool and waits for it here: true when it came back,
-   * false at the timeout, or as soon as it could not be sent.
+   * Sends a probe (over `via`) and waits for it here: true when it came back, false at the
+   * timeout, or as soon as it could not be sent.
    */
-  private async roundTrip(): Promise<boolean> {
-    const token = probeToken(this.instance, ++this.probes, this.state === 'serving');
+  private async roundTrip(via: 'pool' | 'listener' = 'pool'): Promise<boolean> {
+    const sender = via === 'pool' ? this.options.pool : this.client;
+    if (!sender) return false;
+    const body = `${this.instance}:${++this.probes}:${this.state === 'serving' ? 1 : 0}`;
     let timer: NodeJS.Timeout | undefined;
     // True when it comes back; false at the timeout, or as soon as it cannot be sent.
     const arrived = new Promise<boolean>((resolve) => {
-      this.awaited.set(token, () => resolve(true));
+      this.awaited.set(body, () => resolve(true));
       timer = setTimeout(() => resolve(false), this.probeTimeoutMs);
-      this.options.pool
+      sender
         .query('SELECT pg_notify($1, $2)', [
           this.options.channel,
-          invalidationPayload({ kind: 'probe', token }),
+          invalidationPayload({ kind: 'probe', token: this.mac.sign(body) }),
         ])
         .catch(() => resolve(false));
     });
     const ok = await arrived;
     clearTimeout(timer);
-    this.awaited.delete(token);
+    this.awaited.delete(body);
     return ok;
   }
 
   /** A periodic health check: a probe that does not come back suspends and reconnects. */
   private async check(): Promise<void> {
     if (this.state !== 'serving') return;
-    if (await this.prove()) return;
+    if (await this.prove('listener')) return;
     if (this.state !== 'serving') return;
     this.logger.warn(
       `Session cache suspended: a probe did not come back over ${this.where} within ${this.probeTimeoutMs} ms`,

@@ -22,14 +22,40 @@ export type Invalidation =
 const PREFIX = { session: 's:', user: 'u:', probe: 'p:', barrier: 'b:', ack: 'k:' } as const;
 const ALL = '*';
 
+const CHANNEL_PREFIX = 'bodhi_session_';
+/** Hex digits of the hash in a channel's name. */
+const CHANNEL_HASH = 20;
+
 /**
- * The channel a session table's changes are announced on: one per table (schema and name),
- * so two tables in one database never drop each other's entries. A hash keeps it within
- * PostgreSQL's 63-byte identifiers whatever the table is called.
+ * The channel a session table's changes are announced on: one per table, by the schema it
+ * is really in (`schema`, as `tableSchema` finds it; a configuration that leaves the schema
+ * to the search path names the same channel as one that spells it) and its name, so two
+ * tables in one database never drop each other's entries. A hash keeps it within
+ * PostgreSQL's 63-byte identifiers. The triggers compute the same name in SQL.
  */
-export function invalidationChannel(ref: SessionTableRef): string {
-  const where = `${ref.schema ?? ''}.${ref.table}`;
-  return `bodhi_session_${createHash('sha256').update(where, 'utf8').digest('hex').slice(0, 20)}`;
+export function invalidationChannel(schema: string, table: string): string {
+  const hash = createHash('sha256').update(`${schema}.${table}`, 'utf8').digest('hex');
+  return CHANNEL_PREFIX + hash.slice(0, CHANNEL_HASH);
+}
+
+/** `invalidationChannel` in SQL, for a trigger on a table in the session table's schema. */
+function channelSql(table: string): string {
+  const where = `TG_TABLE_SCHEMA || '.' || '${table.replace(/'/g, "''")}'`;
+  return `'${CHANNEL_PREFIX}' || left(encode(sha256(convert_to(${where}, 'UTF8')), 'hex'), ${CHANNEL_HASH})`;
+}
+
+/** The schema the session table of `ref` is in, as PostgreSQL resolves its name now. */
+export async function tableSchema(
+  db: { query(sql: string, params: unknown[]): Promise<{ rows: Record<string, unknown>[] }> },
+  ref: SessionTableRef,
+): Promise<string> {
+  const { rows } = await db.query(
+    'SELECT n.nspname AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace ' +
+      'WHERE c.oid = to_regclass($1)',
+    [qualifiedTable(ref)],
+  );
+  if (rows.length === 0) throw new Error(`session table ${qualifiedTable(ref)} not found`);
+  return String(rows[0].schema);
 }
 
 /**
@@ -92,27 +118,29 @@ interface NotifyTrigger {
  * forget to. INSERTs of sessions are not: no instance caches a row that did not exist.
  */
 function notifyTriggers(ref: SessionTableRef): NotifyTrigger[] {
-  const channel = `'${invalidationChannel(ref)}'`;
-  const revocations = companionTable(ref, 'userRevocations');
-  const notify = (payload: string) => `PERFORM pg_notify(${channel}, ${payload});`;
+  const notify = (payload: string) => `PERFORM pg_notify(${channelSql(ref.table)}, ${payload});`;
+  // Fixed-length names, whatever the table's (63-byte identifiers would cut long ones to one).
+  const named = (what: string) =>
+    `bodhi_${what}_${createHash('sha256').update(ref.table, 'utf8').digest('hex').slice(0, 16)}`;
+  const revocations = qualifiedTable(companionTable(ref, 'userRevocations'));
   return [
     {
-      name: `${ref.table}_notify_change`,
+      name: named('session_change'),
       table: qualifiedTable(ref),
       when: 'UPDATE OR DELETE',
       each: 'ROW',
       body: notify(`'${PREFIX.session}' || OLD.id`),
     },
     {
-      name: `${ref.table}_notify_truncate`,
+      name: named('session_truncate'),
       table: qualifiedTable(ref),
       when: 'TRUNCATE',
       each: 'STATEMENT',
       body: notify(`'${ALL}'`),
     },
     {
-      name: `${revocations.table}_notify_change`,
-      table: qualifiedTable(revocations),
+      name: named('revocation_change'),
+      table: revocations,
       when: 'INSERT OR UPDATE',
       each: 'ROW',
       body: notify(`'${PREFIX.user}' || ${pgSessionKey('NEW.user_id')}`),
