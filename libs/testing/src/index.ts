@@ -52,6 +52,7 @@ export {
 export { secretsIn, sessionSecrets, type SessionSecretSources } from './lib/log-secrets.js';
 export { ManagedProcess, type ManagedProcessOptions } from './lib/managed-process.js';
 export {
+  metricValues,
   parseExposition,
   scrapeMetrics,
   type Exposition,

@@ -95,3 +95,21 @@ export async function scrapeMetrics(url: string): Promise<Exposition> {
   if (res.status !== 200) throw new Error(`scrape of ${url} answered ${res.status}: ${text}`);
   return parseExposition(text);
 }
+
+/**
+ * A prom-client counter's or gauge's value per label set, as `label=value,…` (`''` without
+ * labels): what a spec compares to what it expects, in process (no scrape).
+ */
+export async function metricValues(metric: {
+  get(): Promise<{ values: { labels: object; value: number }[] }>;
+}): Promise<Record<string, number>> {
+  const { values } = await metric.get();
+  return Object.fromEntries(
+    values.map((v) => [
+      Object.entries(v.labels)
+        .map(([k, l]) => `${k}=${String(l)}`)
+        .join(','),
+      v.value,
+    ]),
+  );
+}

@@ -1,3 +1,4 @@
+import { metricValues } from '@bodhi/testing';
 import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 import { SessionCache, type SessionCacheOptions } from './session-cache.js';
 import type { Invalidation } from './session-invalidation.js';
@@ -15,21 +16,6 @@ const row = (user: string | null, data = '{"cookie":{}}', expiresAt = NOW + 60_0
   user_id: user,
   not_before: null,
 });
-
-/** A counter's or gauge's value per label set, as `label=value,…` (`''` without labels). */
-async function valuesOf(metric: {
-  get(): Promise<{ values: { labels: object; value: number }[] }>;
-}): Promise<Record<string, number>> {
-  const { values } = await metric.get();
-  return Object.fromEntries(
-    values.map((v) => [
-      Object.entries(v.labels)
-        .map(([k, l]) => `${k}=${l}`)
-        .join(','),
-      v.value,
-    ]),
-  );
-}
 
 describe('SessionCache (injected clock)', () => {
   let clock: number;
@@ -79,7 +65,7 @@ describe('SessionCache (injected clock)', () => {
     expect(cache.lookup('k2', NOW)).toBeUndefined();
     readThrough('k2', row('u2'));
     expect(cache.size).toBe(0);
-    expect(await valuesOf(metrics.sessionCacheLookups)).toEqual({ 'result=bypass': 2 });
+    expect(await metricValues(metrics.sessionCacheLookups)).toEqual({ 'result=bypass': 2 });
   });
 
   it('serves an entry for less than the max age by its own clock, then reads again', () => {
@@ -230,7 +216,7 @@ describe('SessionCache (injected clock)', () => {
     readThrough('k2', row('u2'));
     cache.lookup('k1', NOW);
     cache.lookup('k3', NOW);
-    expect(await valuesOf(metrics.sessionCacheEntries)).toEqual({ '': 2 });
+    expect(await metricValues(metrics.sessionCacheEntries)).toEqual({ '': 2 });
     const changes: [Invalidation, 'local' | 'notify'][] = [
       [{ kind: 'session', key: 'k1' }, 'local'],
       [{ kind: 'session', key: 'k9' }, 'notify'],
@@ -239,23 +225,23 @@ describe('SessionCache (injected clock)', () => {
       [{ kind: 'all' }, 'local'],
     ];
     for (const [message, source] of changes) cache.invalidate(message, source);
-    expect(await valuesOf(metrics.sessionCacheEntries)).toEqual({ '': 0 });
-    expect(await valuesOf(metrics.sessionCacheInvalidations)).toEqual({
+    expect(await metricValues(metrics.sessionCacheEntries)).toEqual({ '': 0 });
+    expect(await metricValues(metrics.sessionCacheInvalidations)).toEqual({
       'kind=session,source=local': 1,
       'kind=session,source=notify': 1,
       'kind=user,source=notify': 1,
       'kind=all,source=local': 1,
     });
-    expect(await valuesOf(metrics.sessionCacheServing)).toEqual({ '': 1 });
+    expect(await metricValues(metrics.sessionCacheServing)).toEqual({ '': 1 });
     cache.suspend('listener_lost');
     // A second suspension while already bypassed is not another one.
     cache.suspend('health_check');
     cache.lookup('k1', NOW);
-    expect(await valuesOf(metrics.sessionCacheServing)).toEqual({ '': 0 });
-    expect(await valuesOf(metrics.sessionCacheSuspensions)).toEqual({
+    expect(await metricValues(metrics.sessionCacheServing)).toEqual({ '': 0 });
+    expect(await metricValues(metrics.sessionCacheSuspensions)).toEqual({
       'reason=listener_lost': 1,
     });
-    expect(await valuesOf(metrics.sessionCacheLookups)).toEqual({
+    expect(await metricValues(metrics.sessionCacheLookups)).toEqual({
       'result=hit': 1,
       'result=miss': 1,
       'result=bypass': 1,

@@ -2,6 +2,7 @@ import { Test } from '@nestjs/testing';
 import pg from 'pg';
 import {
   createTestSessionDb,
+  metricValues,
   SESSION_BACKENDS,
   sessionFixture,
   SqliteLockHolder,
@@ -52,21 +53,6 @@ async function storeErrors(metrics: BodhiMetrics): Promise<Record<string, number
 async function pruneRounds(metrics: BodhiMetrics): Promise<number> {
   const { values } = await metrics.pruneDuration.get();
   return values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
-}
-
-/** A counter's or gauge's value per label set, as `label=value,…`. */
-async function valuesOf(metric: {
-  get(): Promise<{ values: { labels: object; value: number }[] }>;
-}): Promise<Record<string, number>> {
-  const { values } = await metric.get();
-  return Object.fromEntries(
-    values.map((v) => [
-      Object.entries(v.labels)
-        .map(([k, l]) => `${k}=${String(l)}`)
-        .join(','),
-      v.value,
-    ]),
-  );
 }
 
 describe.each(SESSION_BACKENDS)('session store metrics on %s', (kind) => {
@@ -221,22 +207,22 @@ describe.each(SESSION_BACKENDS)('session store metrics on %s', (kind) => {
       const pruner = new SessionPruner(store, revocations, dataSource, options, metrics);
 
       expect(await pruner.pruneOnce()).toBe(5);
-      expect(await valuesOf(metrics.prunedRows)).toEqual({
+      expect(await metricValues(metrics.prunedRows)).toEqual({
         'table=sessions': 5,
         'table=revoked_tokens': 2,
       });
-      expect(await valuesOf(metrics.liveSessions)).toEqual({ [`backend=${kind}`]: 3 });
+      expect(await metricValues(metrics.liveSessions)).toEqual({ [`backend=${kind}`]: 3 });
       expect(await pruneRounds(metrics)).toBe(1);
       expect(await timedStatements(metrics)).toMatchObject({ [`length@${kind}`]: 1 });
 
       // The next round finds nothing more to prune, and the gauge follows the table.
       await insertSessions('later', 2, 60_000);
       expect(await pruner.pruneOnce()).toBe(0);
-      expect(await valuesOf(metrics.prunedRows)).toEqual({
+      expect(await metricValues(metrics.prunedRows)).toEqual({
         'table=sessions': 5,
         'table=revoked_tokens': 2,
       });
-      expect(await valuesOf(metrics.liveSessions)).toEqual({ [`backend=${kind}`]: 5 });
+      expect(await metricValues(metrics.liveSessions)).toEqual({ [`backend=${kind}`]: 5 });
     });
 
     if (kind === 'postgres') {
@@ -253,7 +239,7 @@ describe.each(SESSION_BACKENDS)('session store metrics on %s', (kind) => {
           () => pruner.pruneOnce(),
         );
         expect(other).toEqual({ acquired: true, value: 0 });
-        expect(await valuesOf(metrics.prunedRows)).toEqual({});
+        expect(await metricValues(metrics.prunedRows)).toEqual({});
         expect(await pruneRounds(metrics)).toBe(0);
         // The try is timed; a lock another instance holds is no error, and nothing commits.
         expect(await timedStatements(metrics)).toEqual({
@@ -261,7 +247,7 @@ describe.each(SESSION_BACKENDS)('session store metrics on %s', (kind) => {
           [`length@${kind}`]: 1,
         });
         expect(await storeErrors(metrics)).toEqual({});
-        expect(await valuesOf(metrics.liveSessions)).toEqual({ [`backend=${kind}`]: 2 });
+        expect(await metricValues(metrics.liveSessions)).toEqual({ [`backend=${kind}`]: 2 });
       });
 
       it('a prune round whose lock fails counts pruneLock unavailable, and the count still runs', async () => {
@@ -285,7 +271,7 @@ describe.each(SESSION_BACKENDS)('session store metrics on %s', (kind) => {
       const pruner = new SessionPruner(store, revocations, dataSource, options, metrics);
       await insertSessions('live', 1, 60_000);
       await pruner.pruneOnce();
-      const succeeded = (await valuesOf(metrics.pruneLastSuccess))[''];
+      const succeeded = (await metricValues(metrics.pruneLastSuccess))[''];
       expect(succeeded).toBeGreaterThan(0);
 
       // The revoked-token records' table is gone: that half of the round fails, every round.
@@ -301,10 +287,10 @@ describe.each(SESSION_BACKENDS)('session store metrics on %s', (kind) => {
           `ALTER TABLE ${db.besideTable('revoked_tokens_away')} RENAME TO ${revokedTable}`,
         );
       }
-      expect(await valuesOf(metrics.liveSessions)).toEqual({ [`backend=${kind}`]: 3 });
+      expect(await metricValues(metrics.liveSessions)).toEqual({ [`backend=${kind}`]: 3 });
       expect(await pruneRounds(metrics)).toBe(2);
       expect(await storeErrors(metrics)).toEqual({ [`pruneRevokedTokens@${kind}:unavailable`]: 1 });
-      expect((await valuesOf(metrics.pruneLastSuccess))['']).toBe(succeeded);
+      expect((await metricValues(metrics.pruneLastSuccess))['']).toBe(succeeded);
     });
   });
 
@@ -383,7 +369,7 @@ describe.each(SESSION_BACKENDS)('session store metrics on %s', (kind) => {
       await service.getSessionStore().saveSession('sid-module', sessionFixture(60_000));
       expect(await timedStatements(metrics)).toMatchObject({ [`set@${kind}`]: 1 });
 
-      const pool = () => valuesOf(metrics.poolConnections);
+      const pool = () => metricValues(metrics.poolConnections);
       const before = await pool();
       // A session lock holds a connection of the serving pool (PostgreSQL) while its work runs.
       const during = await service.withSessionLock('sid-module', () => pool());
