@@ -41,10 +41,11 @@ export function storeStatements(
  * Inside a lock's transaction (a refresh re-reading the session it is about to refresh)
  * reads go to the database and fill nothing: the holder must see what another instance
  * committed before it took the lock, not a copy its notification may not have reached yet.
- * A key written there stays out of the cache until its commit is announced (`hold`). The
- * store's user-wide writes (ending a user's sessions, revoking a user) take no session lock,
- * so they commit before they return. A write that ends access (ENDING_STATEMENTS) returns
- * only once its change has come back to this instance's listener (`SessionCache.announced`).
+ * A key written there stays out of the cache until that transaction has committed (`hold`,
+ * `release`). The store's user-wide writes (ending a user's sessions, revoking a user) take
+ * no session lock, so they commit before they return. A write that ends access
+ * (ENDING_STATEMENTS) returns only once every instance serving from a cache has handled it
+ * (`SessionCache.announced`, after the lock's commit if there is one).
  */
 export class CachedStatements implements StoreStatements {
   readonly backend: MeasuredStatements['backend'];

@@ -6,7 +6,11 @@ import type { Pool } from 'pg';
 import { redactUrlPasswords } from '../util/redact.util.js';
 import { describeSessionDb } from './session-db-url.util.js';
 import type { SessionCache } from './session-cache.js';
-import { invalidationPayload, parseInvalidation } from './session-invalidation.js';
+import {
+  type Invalidation,
+  invalidationPayload,
+  parseInvalidation,
+} from './session-invalidation.js';
 import { quoteIdent } from './session-sql.js';
 
 /** How often the listener proves it still hears the table's channel. */
@@ -141,9 +145,7 @@ export class SessionInvalidationListener extends EventEmitter {
    * change committed before it. At most `barrierTimeoutMs`; at once when none serves.
    */
   private barrier(): Promise<void> {
-    this.forgetStalePeers();
-    const waiting = new Set<string>();
-    for (const [instance, peer] of this.peers) if (peer.serving) waiting.add(instance);
+    const waiting = new Set(this.servingPeers());
     if (this.state === 'serving') waiting.add(this.instance);
     // Without a listening connection no answer could be heard.
     if (waiting.size === 0 || !this.client) return Promise.resolve();
@@ -160,12 +162,7 @@ export class SessionInvalidationListener extends EventEmitter {
         waiting.delete(instance);
         if (waiting.size === 0) done();
       });
-      this.options.pool
-        .query('SELECT pg_notify($1, $2)', [
-          this.options.channel,
-          invalidationPayload({ kind: 'barrier', token }),
-        ])
-        .catch(done);
+      this.notify(this.options.pool, { kind: 'barrier', token }).catch(done);
     });
   }
 
@@ -191,7 +188,6 @@ export class SessionInvalidationListener extends EventEmitter {
     this.logger.log(`Session cache on: listening for session changes on ${this.where}`);
   }
 
-  /** Stops listening; the cache no longer serves. */
   private forgetStalePeers(): void {
     const now = performance.now();
     for (const [instance, peer] of this.peers) {
@@ -199,32 +195,49 @@ export class SessionInvalidationListener extends EventEmitter {
     }
   }
 
-  /** The instances (this one included) heard saying they serve: what an ending waits for. */
-  servingInstances(): number {
-    const now = performance.now();
-    return [...this.peers.values()].filter((p) => p.serving && now - p.at < PEER_TTL_MS).length;
+  /** The instances (this one included) heard lately saying they serve: what an ending waits for. */
+  private servingPeers(): string[] {
+    this.forgetStalePeers();
+    return [...this.peers].filter(([, peer]) => peer.serving).map(([instance]) => instance);
   }
 
+  /** How many instances an ending waits for now (`servingPeers`). */
+  servingInstances(): number {
+    return this.servingPeers().length;
+  }
+
+  /** Stops listening; the cache no longer serves. */
   async stop(): Promise<void> {
     const wasServing = this.state === 'serving';
     this.state = 'stopped';
     clearTimeout(this.timer);
     this.options.cache.suspend('shutdown');
     // Tells the other instances not to wait for this one's answers any more.
-    if (wasServing) await this.announceStopped();
+    if (wasServing) {
+      const token = this.mac.sign(this.probeBody(false));
+      await this.notify(this.options.pool, { kind: 'probe', token }).catch(() => undefined);
+    }
+    await this.closeClient();
+  }
+
+  /** Sends `message` on the table's channel, over `sender` (the serving pool, or the listener's connection). */
+  private notify(sender: Pool | pg.Client, message: Invalidation): Promise<unknown> {
+    return sender.query('SELECT pg_notify($1, $2)', [
+      this.options.channel,
+      invalidationPayload(message),
+    ]);
+  }
+
+  /** A probe's body: this instance, a sequence number, and whether it serves. */
+  private probeBody(serving: boolean): string {
+    return `${this.instance}:${++this.probes}:${serving ? 1 : 0}`;
+  }
+
+  /** Ends the listening connection, if any (its events are then ignored). */
+  private async closeClient(): Promise<void> {
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => undefined);
-  }
-
-  private async announceStopped(): Promise<void> {
-    const token = this.mac.sign(`${this.instance}:${++this.probes}:0`);
-    await this.options.pool
-      .query('SELECT pg_notify($1, $2)', [
-        this.options.channel,
-        invalidationPayload({ kind: 'probe', token }),
-      ])
-      .catch(() => undefined);
   }
 
   /** Opens the listening connection (the previous one, if any, is already gone). */
@@ -269,15 +282,10 @@ export class SessionInvalidationListener extends EventEmitter {
       case 'barrier':
         // Everything before it has been handled (notifications are handled as they come,
         // in commit order): say so, on this connection, to whoever asked.
-        client
-          .query('SELECT pg_notify($1, $2)', [
-            this.options.channel,
-            invalidationPayload({
-              kind: 'ack',
-              token: this.mac.sign(`${message.token}:${this.instance}`),
-            }),
-          ])
-          .catch(() => undefined);
+        this.notify(client, {
+          kind: 'ack',
+          token: this.mac.sign(`${message.token}:${this.instance}`),
+        }).catch(() => undefined);
         return;
       case 'ack': {
         const body = this.mac.open(message.token);
@@ -322,18 +330,15 @@ export class SessionInvalidationListener extends EventEmitter {
   private async roundTrip(via: 'pool' | 'listener' = 'pool'): Promise<boolean> {
     const sender = via === 'pool' ? this.options.pool : this.client;
     if (!sender) return false;
-    const body = `${this.instance}:${++this.probes}:${this.state === 'serving' ? 1 : 0}`;
+    const body = this.probeBody(this.state === 'serving');
     let timer: NodeJS.Timeout | undefined;
     // True when it comes back; false at the timeout, or as soon as it cannot be sent.
     const arrived = new Promise<boolean>((resolve) => {
       this.awaited.set(body, () => resolve(true));
       timer = setTimeout(() => resolve(false), this.probeTimeoutMs);
-      sender
-        .query('SELECT pg_notify($1, $2)', [
-          this.options.channel,
-          invalidationPayload({ kind: 'probe', token: this.mac.sign(body) }),
-        ])
-        .catch(() => resolve(false));
+      this.notify(sender, { kind: 'probe', token: this.mac.sign(body) }).catch(() =>
+        resolve(false),
+      );
     });
     const ok = await arrived;
     clearTimeout(timer);
@@ -365,9 +370,7 @@ export class SessionInvalidationListener extends EventEmitter {
     clearTimeout(this.timer);
     this.options.cache.suspend(reason);
     if (wasServing) this.emit('suspended', reason);
-    const client = this.client;
-    this.client = undefined;
-    client?.end().catch(() => undefined);
+    void this.closeClient();
     this.schedule(() => this.reconnect(), this.reconnectDelay);
     this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS);
   }
@@ -384,7 +387,8 @@ export class SessionInvalidationListener extends EventEmitter {
       return;
     }
     if (this.state !== 'connecting') {
-      await this.dropStray();
+      // A connection made while stop() ran.
+      await this.closeClient();
       return;
     }
     if (await this.prove()) {
@@ -392,13 +396,6 @@ export class SessionInvalidationListener extends EventEmitter {
     } else if (this.is('proving')) {
       this.suspend('health_check');
     }
-  }
-
-  /** A connection made while stop() ran: close it. */
-  private async dropStray(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
   }
 
   /** The state now (read after an await, which TypeScript's narrowing does not see). */
