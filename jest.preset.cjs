@@ -33,4 +33,7 @@ module.exports = {
   testMatch: ['<rootDir>/src/**/*.spec.ts'],
   // Store tests talk to real databases; give slow machines room without hiding hangs.
   testTimeout: 30000,
+  // The summary of failing tests is printed last, whatever the number of suites (Jest's
+  // default shows it only above 20), so the tail of a CI log names what failed.
+  reporters: [['default', { summaryThreshold: 0 }]],
 };

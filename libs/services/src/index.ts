@@ -88,6 +88,7 @@ export {
 } from './lib/session/session-invalidation.listener.js';
 export {
   invalidationChannel,
+  listenerApplicationName,
   invalidationPayload,
   parseInvalidation,
   userKey,

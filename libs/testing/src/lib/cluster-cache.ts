@@ -1,7 +1,7 @@
 // What the session-cache e2e needs beyond a stack: a server's cache as its /metrics shows it,
 // the cache's listening connections found (and killed) in pg_stat_activity, and many
 // sessions made at once, since every try of the delay measurement ends one.
-import { invalidationChannel } from '@bodhi/services';
+import { invalidationChannel, listenerApplicationName } from '@bodhi/services';
 import { BodhiClient } from './bodhi-client.js';
 import { scrapeMetrics } from './metrics.js';
 import type { TestSessionDb } from './session-db.js';
@@ -49,15 +49,11 @@ export async function untilServerCache(
   return state as ServerCacheState;
 }
 
-/** The application_name the session cache's listener connects with. */
-const LISTENER_APPLICATION = 'bodhi-session-listener';
-
 /**
- * The backend pids of the cache listeners of `db`'s session table: connections named as the
- * listener is whose last statement was the LISTEN on the table's channel (a listener runs
- * nothing else), so those of other suites' tables on the same PostgreSQL are left alone.
- * `clientPorts` (their pg_stat_activity.client_port) keeps only those, e.g. the ones through
- * a TcpProxy.
+ * The backend pids of the cache listeners of `db`'s session table: the connections named for
+ * its channel (`listenerApplicationName`), so those of other suites' tables on the same
+ * PostgreSQL are left alone. `clientPorts` (their pg_stat_activity.client_port) keeps only
+ * those, e.g. the ones through a TcpProxy.
  */
 export async function sessionListenerPids(
   db: TestSessionDb,
@@ -66,12 +62,10 @@ export async function sessionListenerPids(
   const rows = await db.query<{ pid: number }>(
     `SELECT pid FROM pg_stat_activity
       WHERE application_name = $1 AND datname = current_database()
-        AND query LIKE 'LISTEN %' AND strpos(query, $2) > 0
-        AND ($3::int[] IS NULL OR client_port = ANY($3::int[]))
+        AND ($2::int[] IS NULL OR client_port = ANY($2::int[]))
       ORDER BY pid`,
     [
-      LISTENER_APPLICATION,
-      invalidationChannel(db.schema ?? 'public', db.table),
+      listenerApplicationName(invalidationChannel(db.schema ?? 'public', db.table)),
       clientPorts ?? null,
     ],
   );

@@ -20,7 +20,7 @@ import { sessionKey } from './session-key.js';
 import { userNotBefore } from './session-store.backend.js';
 import { SessionCipher } from './session-cipher.js';
 import { sessionDialect } from './dialects/index.js';
-import { invalidationChannel } from './session-invalidation.js';
+import { invalidationChannel, listenerApplicationName } from './session-invalidation.js';
 
 const HOUR = 3_600_000;
 
@@ -273,8 +273,11 @@ describe('session cache on postgres: two instances', () => {
       // B's listener alone: the connection through the proxy (others' listeners are left alone).
       const ended = await db.query<{ ended: boolean }>(
         `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
-          WHERE application_name = 'bodhi-session-listener' AND client_port = ANY($1)`,
-        [proxy.upstreamPorts()],
+          WHERE application_name = $1 AND client_port = ANY($2)`,
+        [
+          listenerApplicationName(invalidationChannel(db.schema as string, db.table)),
+          proxy.upstreamPorts(),
+        ],
       );
       expect(ended).toEqual([{ ended: true }]);
       expect(await suspended).toEqual(['listener_lost']);
@@ -586,7 +589,10 @@ describe('session cache on postgres: where the table is, and who may speak on it
       await until(async () => listener.servingInstances() === 1);
       const channel = invalidationChannel(db.schema as string, db.table);
       await db.query('SELECT pg_notify($1, $2)', [channel, 'p:ghost:1:1']);
-      await db.query('SELECT pg_notify($1, $2)', [channel, 'p:ghost2:1:1.0123456789abcdef0123456789abcdef']);
+      await db.query('SELECT pg_notify($1, $2)', [
+        channel,
+        'p:ghost2:1:1.0123456789abcdef0123456789abcdef',
+      ]);
       // A change after them: once A has heard it, it has handled the forgeries before it.
       const before = (await a.counts()).notified;
       await db.query('SELECT pg_notify($1, $2)', [channel, `s:${sessionKey('nobody')}`]);

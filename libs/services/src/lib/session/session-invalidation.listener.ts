@@ -9,6 +9,7 @@ import type { SessionCache } from './session-cache.js';
 import {
   type Invalidation,
   invalidationPayload,
+  listenerApplicationName,
   parseInvalidation,
 } from './session-invalidation.js';
 import { quoteIdent } from './session-sql.js';
@@ -244,7 +245,7 @@ export class SessionInvalidationListener extends EventEmitter {
   private async connect(): Promise<void> {
     const client = new pg.Client({
       connectionString: this.options.listenUrl,
-      application_name: 'bodhi-session-listener',
+      application_name: listenerApplicationName(this.options.channel),
       connectionTimeoutMillis: 10_000,
     });
     client.on('notification', (msg) => this.heard(client, msg.payload ?? ''));

@@ -38,6 +38,15 @@ export function invalidationChannel(schema: string, table: string): string {
   return CHANNEL_PREFIX + hash.slice(0, CHANNEL_HASH);
 }
 
+/**
+ * The `application_name` of the connection that listens on `channel`: an operator (and a
+ * test) finds an instance's listener of one table by it in pg_stat_activity, whatever that
+ * connection ran last (its health probes run on it).
+ */
+export function listenerApplicationName(channel: string): string {
+  return `bodhi-session-listener ${channel}`;
+}
+
 /** `invalidationChannel` in SQL, for a trigger on a table in the session table's schema. */
 function channelSql(table: string): string {
   const where = `TG_TABLE_SCHEMA || '.' || '${table.replace(/'/g, "''")}'`;
