@@ -209,6 +209,18 @@ export class BodhiMetrics {
     registers: [this.registry],
   });
 
+  /**
+   * The share of PostgreSQL's notification queue in use (0 to 1), as this instance's
+   * listener last read it with its health probe. It grows while any listening connection
+   * of the database stops reading (an instance frozen, not dead): PostgreSQL warns at half,
+   * and at full every notifying commit, each session write among them, fails.
+   */
+  readonly sessionCacheNotifyQueueUsage = new Gauge({
+    name: 'bodhi_session_cache_notify_queue_usage_ratio',
+    help: "Share of PostgreSQL's notification queue in use, read by the session cache's listener",
+    registers: [this.registry],
+  });
+
   private readonly pools: (() => PoolCounts)[] = [];
 
   /**

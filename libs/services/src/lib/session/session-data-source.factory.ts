@@ -222,6 +222,7 @@ export async function startSessionCache(
       cache,
       pool,
       secrets: options.secrets,
+      metrics,
       logger,
     });
     await listener.start();

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
 import type { Pool } from 'pg';
+import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 import { redactUrlPasswords } from '../util/redact.util.js';
 import { describeSessionDb } from './session-db-url.util.js';
 import type { SessionCache } from './session-cache.js';
@@ -29,6 +30,12 @@ export const LISTENER_PROBE_TIMEOUT_MS = 2000;
 export const LISTENER_BARRIER_TIMEOUT_MS = 1000;
 /** An instance whose probes have not been heard for this long is no longer waited for. */
 const PEER_TTL_MS = 3 * LISTENER_HEALTH_INTERVAL_MS;
+/**
+ * Share of PostgreSQL's notification queue in use past which the listener warns (PostgreSQL
+ * itself warns at half; at full, every session write fails): a listening connection of the
+ * database has stopped reading.
+ */
+export const NOTIFY_QUEUE_WARN_AT = 0.1;
 /** Reconnection waits, doubling from the first to the last. */
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5000;
@@ -54,6 +61,10 @@ export interface SessionInvalidationListenerOptions {
    * cannot pose as a serving instance (every ending would wait for it) or answer for one.
    */
   secrets: readonly string[];
+  /** Where the notification queue's usage is reported (each probe reads it). */
+  metrics?: BodhiMetrics;
+  /** Share of the notification queue in use past which it warns; default NOTIFY_QUEUE_WARN_AT. */
+  notifyQueueWarnAt?: number;
   logger?: Logger;
 }
 
@@ -128,6 +139,9 @@ export class SessionInvalidationListener extends EventEmitter {
   private readonly probeTimeoutMs: number;
   private readonly logger: Logger;
   private readonly where: string;
+  private readonly metrics: BodhiMetrics;
+  /** Whether the last usage read was past NOTIFY_QUEUE_WARN_AT: one warning per crossing. */
+  private queueFilling = false;
 
   constructor(private readonly options: SessionInvalidationListenerOptions) {
     super();
@@ -136,6 +150,7 @@ export class SessionInvalidationListener extends EventEmitter {
     this.barrierTimeoutMs = options.barrierTimeoutMs ?? LISTENER_BARRIER_TIMEOUT_MS;
     this.mac = new ListenerMac(options.secrets);
     this.logger = options.logger ?? new Logger('SessionCache');
+    this.metrics = options.metrics ?? new BodhiMetrics();
     this.where = describeSessionDb({ kind: 'postgres', url: options.listenUrl });
     options.cache.setBarrier(() => this.barrier());
   }
@@ -215,15 +230,21 @@ export class SessionInvalidationListener extends EventEmitter {
     this.options.cache.suspend('shutdown');
     // Tells the other instances not to wait for this one's answers any more.
     if (wasServing) {
-      const token = this.mac.sign(this.probeBody(false));
-      await this.notify(this.options.pool, { kind: 'probe', token }).catch(() => undefined);
+      await this.sendProbe(this.options.pool, this.probeBody(false)).catch(() => undefined);
     }
     await this.closeClient();
   }
 
-  /** Sends `message` on the table's channel, over `sender` (the serving pool, or the listener's connection). */
-  private notify(sender: Pool | pg.Client, message: Invalidation): Promise<unknown> {
-    return sender.query('SELECT pg_notify($1, $2)', [
+  /**
+   * Sends `message` on the table's channel, over `sender` (the serving pool, or the
+   * listener's connection); `columns` adds to the statement's answer.
+   */
+  private notify(
+    sender: Pool | pg.Client,
+    message: Invalidation,
+    columns = '',
+  ): Promise<pg.QueryResult> {
+    return sender.query(`SELECT pg_notify($1, $2)${columns}`, [
       this.options.channel,
       invalidationPayload(message),
     ]);
@@ -337,14 +358,40 @@ export class SessionInvalidationListener extends EventEmitter {
     const arrived = new Promise<boolean>((resolve) => {
       this.awaited.set(body, () => resolve(true));
       timer = setTimeout(() => resolve(false), this.probeTimeoutMs);
-      this.notify(sender, { kind: 'probe', token: this.mac.sign(body) }).catch(() =>
-        resolve(false),
-      );
+      this.sendProbe(sender, body).catch(() => resolve(false));
     });
     const ok = await arrived;
     clearTimeout(timer);
     this.awaited.delete(body);
     return ok;
+  }
+
+  /**
+   * Sends the probe `body`, signed, and reads in the same statement how full PostgreSQL's
+   * notification queue is (the queue every instance's notifications share).
+   */
+  private async sendProbe(sender: Pool | pg.Client, body: string): Promise<void> {
+    const { rows } = await this.notify(
+      sender,
+      { kind: 'probe', token: this.mac.sign(body) },
+      ', pg_notification_queue_usage() AS usage',
+    );
+    this.queueUsage(Number(rows[0]?.usage ?? 0));
+  }
+
+  private queueUsage(usage: number): void {
+    this.metrics.sessionCacheNotifyQueueUsage.set(usage);
+    const filling = usage >= (this.options.notifyQueueWarnAt ?? NOTIFY_QUEUE_WARN_AT);
+    if (filling && !this.queueFilling) {
+      this.logger.warn(
+        `PostgreSQL's notification queue is ${(usage * 100).toFixed(1)}% full on ${this.where}: ` +
+          'a connection listening on this database has stopped reading (a frozen instance?). ' +
+          'At full, every session write fails: end that connection (pg_terminate_backend)',
+      );
+    } else if (!filling && this.queueFilling) {
+      this.logger.log(`PostgreSQL's notification queue is emptying on ${this.where}`);
+    }
+    this.queueFilling = filling;
   }
 
   /** A periodic health check: a probe that does not come back suspends and reconnects. */
