@@ -74,7 +74,14 @@ describe('npm run bench -- --quick', () => {
   /** Numbers for every store contender, op and concurrency on both backends. */
   function storeContenders() {
     const expected = {
-      postgres: ['ours', 'ours-unnamed', 'raw', 'connect-pg-simple', 'connect-typeorm'],
+      postgres: [
+        'ours',
+        'ours-unnamed',
+        'raw',
+        'raw-no-notify',
+        'connect-pg-simple',
+        'connect-typeorm',
+      ],
       sqlite: ['ours', 'raw', 'better-sqlite3-session-store', 'connect-typeorm'],
     };
     for (const kind of ['postgres', 'sqlite'] as const) {

@@ -35,7 +35,10 @@ export interface CallbackStore {
   destroy(sid: string, cb: Cb): void;
 }
 
-/** `variant`: ours with another setting, shown beside ours (not a peer it is compared to). */
+/**
+ * `variant`: shown beside ours, not a peer it is compared to: ours with another setting, or
+ * the floor without a feature's cost.
+ */
 export type ContenderRole = 'ours' | 'variant' | 'peer' | 'raw';
 
 export interface Contender {
@@ -213,22 +216,45 @@ const expiresOf = (s: SessionData) => {
 /**
  * The floor: what any store has to do at least — JSON.stringify / JSON.parse and one
  * prepared statement of the same SQL on the bare driver. The table is made by our
- * migrations (same columns and indexes), then our DataSource is closed.
+ * migrations (same columns and indexes, and on PostgreSQL the triggers that notify the
+ * session caches of every UPDATE and DELETE), then our DataSource is closed.
  */
 export async function raw(ws: Workspace): Promise<Contender> {
-  const options = oursOptions(ws, 'raw');
+  return rawContender(ws, 'raw');
+}
+
+/**
+ * The PostgreSQL floor with the notifying triggers disabled: beside `raw`, what the
+ * triggers (#17) cost each write, which every store on the table pays, ours and the floor.
+ */
+export async function rawWithoutNotify(ws: Workspace): Promise<Contender> {
+  return rawContender(ws, 'raw-no-notify');
+}
+
+async function rawContender(ws: Workspace, key: 'raw' | 'raw-no-notify'): Promise<Contender> {
+  const options = oursOptions(ws, key.replace(/-/g, '_'));
   await (await createSessionDataSource(options)).destroy();
   const table = qualified(options);
   const sql = rawSql(table, ws.kind);
   if (ws.kind === 'postgres') {
+    const notify = key === 'raw';
+    if (!notify) await ws.sql(`ALTER TABLE ${table} DISABLE TRIGGER USER`);
+    // The comparison means something only if the one has the triggers and the other none.
+    const { rows } = await ws.sql(
+      `SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal AND tgenabled <> 'D'`,
+      [table],
+    );
+    if (rows[0].n > 0 !== notify)
+      throw new Error(`${key}: ${rows[0].n} notifying triggers on ${table}`);
     const pool = new pg.Pool({ connectionString: ws.pgUrl, max: options.poolSize });
     const exec = (name: keyof typeof sql, values: unknown[]) =>
       pool.query({ name: `raw_${name}`, text: sql[name], values });
+    const notes = `pg.Pool (max ${options.poolSize}), one named prepared statement per operation, our SQL and table`;
     return {
-      key: 'raw',
-      name: 'raw pg (floor)',
-      role: 'raw',
-      notes: `pg.Pool (max ${options.poolSize}), one named prepared statement per operation, our SQL and table`,
+      key,
+      name: notify ? 'raw pg (floor)' : 'raw pg, notify triggers off',
+      role: notify ? 'raw' : 'variant',
+      notes: notify ? notes : `${notes}, its notifying triggers disabled`,
       store: {
         get: (sid, cb) =>
           void exec('get', [sid, Date.now()]).then(
@@ -423,6 +449,6 @@ export async function betterSqlite3SessionStorePeer(ws: Workspace): Promise<Cont
 export type ContenderFactory = (ws: Workspace) => Promise<Contender>;
 
 export const CONTENDERS: Record<SessionDbKind, ContenderFactory[]> = {
-  postgres: [ours, oursUnnamed, raw, connectPgSimplePeer, connectTypeormPeer],
+  postgres: [ours, oursUnnamed, raw, rawWithoutNotify, connectPgSimplePeer, connectTypeormPeer],
   sqlite: [ours, raw, betterSqlite3SessionStorePeer, connectTypeormPeer],
 };
