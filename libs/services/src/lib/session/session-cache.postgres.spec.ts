@@ -7,10 +7,12 @@ import {
   createTestSessionDb,
   openCachedTestStore,
   sessionFixture,
+  sessionListenerPids,
   TcpProxy,
   TEST_ENCRYPTION_KEY,
   TEST_PG_URL,
   TEST_PGBOUNCER_URL,
+  terminateBackends,
   until,
   type CachedTestStore,
   type TestSessionDb,
@@ -20,7 +22,7 @@ import { sessionKey } from './session-key.js';
 import { userNotBefore } from './session-store.backend.js';
 import { SessionCipher } from './session-cipher.js';
 import { sessionDialect } from './dialects/index.js';
-import { invalidationChannel, listenerApplicationName } from './session-invalidation.js';
+import { invalidationChannel } from './session-invalidation.js';
 
 const HOUR = 3_600_000;
 
@@ -271,15 +273,9 @@ describe('session cache on postgres: two instances', () => {
       const suspended = once(listener, 'suspended');
       proxy.hold();
       // B's listener alone: the connection through the proxy (others' listeners are left alone).
-      const ended = await db.query<{ ended: boolean }>(
-        `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
-          WHERE application_name = $1 AND client_port = ANY($2)`,
-        [
-          listenerApplicationName(invalidationChannel(db.schema as string, db.table)),
-          proxy.upstreamPorts(),
-        ],
-      );
-      expect(ended).toEqual([{ ended: true }]);
+      const listeners = await sessionListenerPids(db, proxy.upstreamPorts());
+      expect(listeners).toHaveLength(1);
+      expect(await terminateBackends(db, listeners)).toBe(1);
       expect(await suspended).toEqual(['listener_lost']);
       expect(cache.isServing).toBe(false);
       expect(cache.size).toBe(0);

@@ -140,7 +140,8 @@ export class SessionInvalidationListener extends EventEmitter {
   private readonly logger: Logger;
   private readonly where: string;
   private readonly metrics: BodhiMetrics;
-  /** Whether the last usage read was past NOTIFY_QUEUE_WARN_AT: one warning per crossing. */
+  private readonly notifyQueueWarnAt: number;
+  /** Whether the last usage read was past `notifyQueueWarnAt`: one warning per crossing. */
   private queueFilling = false;
 
   constructor(private readonly options: SessionInvalidationListenerOptions) {
@@ -151,6 +152,7 @@ export class SessionInvalidationListener extends EventEmitter {
     this.mac = new ListenerMac(options.secrets);
     this.logger = options.logger ?? new Logger('SessionCache');
     this.metrics = options.metrics ?? new BodhiMetrics();
+    this.notifyQueueWarnAt = options.notifyQueueWarnAt ?? NOTIFY_QUEUE_WARN_AT;
     this.where = describeSessionDb({ kind: 'postgres', url: options.listenUrl });
     options.cache.setBarrier(() => this.barrier());
   }
@@ -381,7 +383,7 @@ export class SessionInvalidationListener extends EventEmitter {
 
   private queueUsage(usage: number): void {
     this.metrics.sessionCacheNotifyQueueUsage.set(usage);
-    const filling = usage >= (this.options.notifyQueueWarnAt ?? NOTIFY_QUEUE_WARN_AT);
+    const filling = usage >= this.notifyQueueWarnAt;
     if (filling && !this.queueFilling) {
       this.logger.warn(
         `PostgreSQL's notification queue is ${(usage * 100).toFixed(1)}% full on ${this.where}: ` +

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { TEST_PG_URL, TEST_SECRET, until } from '@bodhi/testing';
+import { metricValues, TEST_PG_URL, TEST_SECRET, until } from '@bodhi/testing';
 import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 import { SessionCache } from './session-cache.js';
 import { SessionInvalidationListener } from './session-invalidation.listener.js';
@@ -34,8 +34,7 @@ describe('the session listener watches PostgreSQL notification queue', () => {
     return client;
   };
   const usage = async () =>
-    (await metrics.registry.getSingleMetric('bodhi_session_cache_notify_queue_usage_ratio')?.get())
-      ?.values[0]?.value ?? Number.NaN;
+    (await metricValues(metrics.sessionCacheNotifyQueueUsage))[''] ?? Number.NaN;
 
   beforeEach(async () => {
     clients = [];
