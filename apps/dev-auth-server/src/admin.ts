@@ -5,11 +5,18 @@
 //   PUT  /admin/users/:sub/role      {"role": "resource_admin"} → 200 { sub, role }
 //   POST /admin/users/:sub/logout    → 200 { sub, grants_revoked: n }
 //   GET  /admin/stats                → 200 { grants: { <grant_type>: count }, failed_grants: {…} }
+//   POST /admin/clients/:client_id/redirect-uris  {"redirect_uri": "http://127.0.0.1:41234/cb"}
+//                                    → 200 { client_id, redirect_uris: [...] }
 //
 // Logout revokes every grant the user holds, with its refresh tokens (they then get
 // invalid_grant), like Keycloak's POST /admin/realms/{realm}/users/{id}/logout. Unlike it,
 // the user's browser session at the provider stays: a new login may skip the form. An
 // unknown :sub is 404 on both user routes.
+//
+// Registering a redirect URI is how a server that binds port 0 (every test server) tells the
+// provider where it is once it knows: the equivalent of adding a valid redirect URI to a
+// Keycloak client. The URI is added to the list (the others stay); only the configured
+// client exists here, any other :client_id is 404.
 //
 // The stats let tests prove how often a client really refreshed (e.g. exactly once), and how
 // often it tried a grant the provider refused (e.g. a reused authorization code).
@@ -19,6 +26,7 @@
 // the same client is refused: its `sub` is the user, not the client.
 import type { AccessTokenVerifier } from './access-tokens.js';
 import { bearerToken } from './access-tokens.js';
+import { type ClientRegistry, RedirectUriError } from './client-registry.js';
 import { BodyError, readJson } from './http.js';
 import type { Middleware } from './middleware.js';
 import { isRole, ROLES, UserStore } from './users.js';
@@ -27,6 +35,7 @@ const USERS = '/admin/users';
 const STATS = '/admin/stats';
 const ROLE = /^\/admin\/users\/([^/]+)\/role$/;
 const LOGOUT = /^\/admin\/users\/([^/]+)\/logout$/;
+const REDIRECT_URIS = /^\/admin\/clients\/([^/]+)\/redirect-uris$/;
 
 export function adminRoutes(options: {
   users: UserStore;
@@ -38,6 +47,8 @@ export function adminRoutes(options: {
   failedGrantCounts: () => Record<string, number>;
   /** Revokes every grant of the account `sub` and its tokens; how many grants there were. */
   revokeGrantsOf: (sub: string) => Promise<number>;
+  /** The client's stored metadata, whose redirect URIs this API adds to. */
+  client: ClientRegistry;
 }): Middleware {
   const { users, clientId, verifyAccessToken, grantCounts, failedGrantCounts, revokeGrantsOf } =
     options;
@@ -46,7 +57,8 @@ export function adminRoutes(options: {
     const roleMatch = ROLE.exec(ctx.path);
     const logoutMatch = LOGOUT.exec(ctx.path);
     const userMatch = roleMatch ?? logoutMatch;
-    if (ctx.path !== USERS && ctx.path !== STATS && !userMatch) return next();
+    const clientMatch = REDIRECT_URIS.exec(ctx.path);
+    if (ctx.path !== USERS && ctx.path !== STATS && !userMatch && !clientMatch) return next();
 
     ctx.set('Cache-Control', 'no-store');
     const fail = (status: number, error: string, description: string) => {
@@ -54,7 +66,7 @@ export function adminRoutes(options: {
       ctx.body = { error, error_description: description };
     };
 
-    const allowed = roleMatch ? 'PUT' : logoutMatch ? 'POST' : 'GET';
+    const allowed = roleMatch ? 'PUT' : logoutMatch || clientMatch ? 'POST' : 'GET';
     if (ctx.method !== allowed) {
       ctx.set('Allow', allowed);
       return fail(405, 'method_not_allowed', `use ${allowed}`);
@@ -76,6 +88,25 @@ export function adminRoutes(options: {
 
     if (ctx.path === STATS) {
       ctx.body = { grants: grantCounts(), failed_grants: failedGrantCounts() };
+      return;
+    }
+    if (clientMatch) {
+      if (safeDecode(clientMatch[1]) !== clientId) return fail(404, 'not_found', 'unknown client');
+      let body: unknown;
+      try {
+        body = await readJson(ctx.req);
+      } catch (err) {
+        if (!(err instanceof BodyError)) throw err;
+        return fail(400, 'invalid_request', err.message);
+      }
+      const uri = (body as { redirect_uri?: unknown } | null)?.redirect_uri;
+      if (typeof uri !== 'string') return fail(400, 'invalid_request', 'redirect_uri is required');
+      try {
+        ctx.body = { client_id: clientId, redirect_uris: await options.client.addRedirectUri(uri) };
+      } catch (err) {
+        if (!(err instanceof RedirectUriError)) throw err;
+        return fail(400, 'invalid_redirect_uri', err.message);
+      }
       return;
     }
     if (!userMatch) {

@@ -18,7 +18,17 @@ describe('loadConfig', () => {
       usersFile: DEFAULT_USERS_FILE,
       keysFile: undefined,
     });
-    expect(resolveIssuer(config, 8090)).toBe('http://localhost:8090');
+    expect(resolveIssuer(config, 8090)).toBe('http://127.0.0.1:8090');
+  });
+
+  it('names the issuer after the address it binds, so clients dial that very listener', () => {
+    expect(resolveIssuer({ issuer: undefined, host: '::1' }, 41234)).toBe('http://[::1]:41234');
+    expect(resolveIssuer({ issuer: undefined, host: '0.0.0.0' }, 8090)).toBe(
+      'http://localhost:8090',
+    );
+    expect(resolveIssuer({ issuer: undefined, host: 'localhost' }, 8090)).toBe(
+      'http://localhost:8090',
+    );
   });
 
   it('finds the committed users file whatever the working directory', () => {

@@ -1,6 +1,7 @@
 // Settings of the development OpenID Connect provider, read from DEV_AUTH_* environment
 // variables. A bad value stops the process with one message naming the variable (main.ts
 // prints it and exits non-zero); blank values count as unset, as everywhere in this repo.
+import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export interface DevAuthConfig {
@@ -8,7 +9,10 @@ export interface DevAuthConfig {
   port: number;
   /** Interface to bind. */
   host: string;
-  /** Issuer identifier; undefined means `http://localhost:<actual port>`. */
+  /**
+   * Issuer identifier; undefined means `http://<host>:<actual port>`, the address it binds
+   * (`localhost` for a wildcard host), so clients dial the very listener that answers.
+   */
   issuer: string | undefined;
   /** The one confidential client: the BodhiApp server. */
   clientId: string;
@@ -39,6 +43,18 @@ export const DEFAULT_CONFIG: Readonly<DevAuthConfig> = Object.freeze({
   usersFile: DEFAULT_USERS_FILE,
   keysFile: undefined,
 });
+
+/**
+ * What the provider sends its parent process over the IPC channel, when it was started with
+ * one, once it listens: where it is. A test kit that starts it on port 0 waits for this
+ * instead of guessing a port.
+ */
+export const PROVIDER_LISTENING = 'dev-auth-server:listening';
+export interface ProviderListening {
+  type: typeof PROVIDER_LISTENING;
+  issuer: string;
+  port: number;
+}
 
 /** A configuration mistake; the message names the variable and is fit to print as it is. */
 export class ConfigError extends Error {
@@ -82,8 +98,15 @@ export function loadConfig(env: Env = process.env): DevAuthConfig {
 }
 
 /** The issuer the provider will use once it knows the port it is listening on. */
-export function resolveIssuer(config: Pick<DevAuthConfig, 'issuer'>, port: number): string {
-  return config.issuer ?? `http://localhost:${port}`;
+export function resolveIssuer(
+  config: Pick<DevAuthConfig, 'issuer' | 'host'>,
+  port: number,
+): string {
+  if (config.issuer !== undefined) return config.issuer;
+  const family = isIP(config.host);
+  const wildcard = config.host === '0.0.0.0' || config.host === '::';
+  const host = wildcard ? 'localhost' : family === 6 ? `[${config.host}]` : config.host;
+  return `http://${host}:${port}`;
 }
 
 function integer(

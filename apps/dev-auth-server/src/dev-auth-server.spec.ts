@@ -133,7 +133,7 @@ describe('dev-auth-server', () => {
   });
 
   it('serves discovery and the JWKS', async () => {
-    expect(server.issuer).toBe(`http://localhost:${server.port}`);
+    expect(server.issuer).toBe(`http://127.0.0.1:${server.port}`);
     const discovery = (await (
       await fetch(`${server.issuer}/.well-known/openid-configuration`)
     ).json()) as Record<string, unknown>;
@@ -489,6 +489,53 @@ describe('dev-auth-server', () => {
         headers: { authorization: `Bearer ${forged}` },
       });
       expect(bad.status).toBe(401);
+    });
+
+    it('registers a redirect URI for the client once its server knows its port', async () => {
+      const late = 'http://127.0.0.1:41234/ui/auth/callback';
+      const authorizeWith = (redirectUri: string) =>
+        loginThroughForm({
+          authorizationUrl: buildAuthorizationUrl({
+            issuer: server.issuer,
+            clientId: CLIENT_ID,
+            redirectUri,
+            state: 'state',
+            codeChallenge: createPkcePair().codeChallenge,
+            scope: 'openid',
+          }),
+          username: 'user@bodhi.test',
+          password: 'user-pass',
+        });
+      await expect(authorizeWith(late)).rejects.toThrow(/invalid_redirect_uri|400/);
+
+      const register = (uri: unknown, client = CLIENT_ID, token?: string) =>
+        fetch(`${server.issuer}/admin/clients/${encodeURIComponent(client)}/redirect-uris`, {
+          method: 'POST',
+          headers: {
+            ...(token && { authorization: `Bearer ${token}` }),
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({ redirect_uri: uri }),
+        });
+      expect((await register(late)).status).toBe(401);
+      const token = await clientCredentialsToken(server);
+      expect((await register(late, 'another-client', token)).status).toBe(404);
+      for (const bad of [42, 'not a url', 'http://127.0.0.1:1/cb#fragment']) {
+        const answer = await register(bad, CLIENT_ID, token);
+        expect({ bad, status: answer.status }).toEqual({ bad, status: 400 });
+      }
+
+      // Servers registering at the same moment each keep their URI.
+      const many = Array.from({ length: 8 }, (_, i) => `http://127.0.0.1:${42000 + i}/cb`);
+      await Promise.all(many.map((uri) => register(uri, CLIENT_ID, token)));
+      const answer = await register(late, CLIENT_ID, token);
+      expect(answer.status).toBe(200);
+      const { redirect_uris: uris } = (await answer.json()) as { redirect_uris: string[] };
+      expect(uris).toEqual(expect.arrayContaining([REDIRECT_URI, late, ...many]));
+
+      const callback = await authorizeWith(late);
+      expect(`${callback.origin}${callback.pathname}`).toBe(late);
+      expect(callback.searchParams.get('code')).toEqual(expect.any(String));
     });
 
     it('counts grants by type, the successful and the refused apart', async () => {

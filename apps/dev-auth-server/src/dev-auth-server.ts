@@ -11,7 +11,8 @@ import { DEFAULT_CONFIG, resolveIssuer, type DevAuthConfig } from './config.js';
 import { interactionRoutes } from './interactions.js';
 import { loadSigningKey, publicJwk } from './keys.js';
 import { createMemoryStorage } from './memory-adapter.js';
-import { createProvider, revokeGrants } from './provider.js';
+import { clientMetadata, createProvider, revokeGrants } from './provider.js';
+import { clientRegistry } from './client-registry.js';
 import { userinfoShim } from './userinfo.js';
 import { UserStore, type DemoUser, type Role } from './users.js';
 
@@ -51,7 +52,8 @@ export async function createDevAuthServer(
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
         new Error(
-          `cannot listen on ${effective.host}:${effective.port}: ${err.code ?? err.message}`,
+          `cannot listen on ${effective.host}:${effective.port}: ${err.code ?? err.message}` +
+            (err.code === 'EADDRINUSE' ? ' (the port is taken: set DEV_AUTH_PORT to another)' : ''),
         ),
       ),
     );
@@ -74,6 +76,12 @@ export async function createDevAuthServer(
     publicKeys: [publicJwk(signingKey)],
   });
   const { clientId } = effective;
+  const client = clientRegistry({
+    clientId,
+    store: storage.adapter('Client'),
+    validate: (metadata) => provider.Client.validate(metadata),
+  });
+  await client.init(clientMetadata(effective));
 
   // Koa runs middleware in order; oidc-provider's router is the first entry. The userinfo
   // shim must see requests before it, the login form and admin API after it (they only get
@@ -103,6 +111,7 @@ export async function createDevAuthServer(
         await revokeGrants(provider, grantIds);
         return grantIds.length;
       },
+      client,
     }),
   );
   provider.on('server_error', (_ctx, err: Error) => {

@@ -1,7 +1,7 @@
 // Command line: `node apps/dev-auth-server/dist/main.js` (or `npx nx serve dev-auth-server`).
 // Reads DEV_AUTH_* from the environment, starts the provider, prints where it listens and the
 // demo credentials (this is a development tool), and stops cleanly on SIGINT/SIGTERM.
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, PROVIDER_LISTENING, type ProviderListening } from './config.js';
 
 async function main(): Promise<void> {
   let server;
@@ -20,6 +20,17 @@ async function main(): Promise<void> {
   }
 
   const { config } = server;
+  // A parent that started it with an IPC channel (the test kit) learns where it is; the
+  // channel is then let go, so it never keeps this process alive.
+  if (process.send) {
+    const listening: ProviderListening = {
+      type: PROVIDER_LISTENING,
+      issuer: server.issuer,
+      port: server.port,
+    };
+    process.send(listening);
+    process.channel?.unref();
+  }
   console.log(`dev-auth-server listening on ${server.issuer}`);
   console.log(`  discovery:    ${server.issuer}/.well-known/openid-configuration`);
   console.log(`  client:       ${config.clientId} (secret: ${config.clientSecret})`);

@@ -13,6 +13,7 @@ import type { JWK } from 'jose';
 import Provider, {
   errors,
   type AdapterFactory,
+  type ClientMetadata,
   type Configuration,
   type KoaContextWithOIDC,
 } from 'oidc-provider';
@@ -25,6 +26,22 @@ import { profileClaims, tokenRoles, type UserStore } from './users.js';
 /** Identifies the BodhiApp server as a resource server; an absolute URI, as RFC 8707 asks. */
 export function resourceIndicatorFor(clientId: string): string {
   return `urn:dev-auth-server:resource:${encodeURIComponent(clientId)}`;
+}
+
+/** The metadata of the one client (the BodhiApp server), as the adapter stores it. */
+export function clientMetadata(config: DevAuthConfig): ClientMetadata {
+  return {
+    client_id: config.clientId,
+    client_secret: config.clientSecret,
+    redirect_uris: config.redirectUris,
+    post_logout_redirect_uris: config.postLogoutRedirectUris,
+    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+    response_types: ['code'],
+    // oidc-provider treats client_secret_basic and client_secret_post as one family:
+    // a client registered for either may authenticate with both.
+    token_endpoint_auth_method: 'client_secret_basic',
+    id_token_signed_response_alg: SIGNING_ALG,
+  };
 }
 
 /** Scopes a client may ask for. Like Keycloak's default client scopes, the profile and email
@@ -70,20 +87,10 @@ export function createProvider({
     // Cookie-signing keys; sessions live in memory anyway, so a new key per start is fine.
     cookies: { keys: [randomBytes(32).toString('base64url')] },
 
-    clients: [
-      {
-        client_id: clientId,
-        client_secret: config.clientSecret,
-        redirect_uris: config.redirectUris,
-        post_logout_redirect_uris: config.postLogoutRedirectUris,
-        grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
-        response_types: ['code'],
-        // oidc-provider treats client_secret_basic and client_secret_post as one family:
-        // a client registered for either may authenticate with both.
-        token_endpoint_auth_method: 'client_secret_basic',
-        id_token_signed_response_alg: SIGNING_ALG,
-      },
-    ],
+    // The client lives in the adapter (clientMetadata, stored by createDevAuthServer), not in
+    // static configuration: oidc-provider re-reads an adapter client whenever its metadata
+    // changes, so the admin API can register a redirect URI once a server knows its port.
+    clients: [],
 
     scopes: SCOPES,
     claims: {
