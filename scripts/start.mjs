@@ -26,16 +26,21 @@ async function stopAll(code) {
 process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
 
-/** Brings `proc` up with its output shown; when either process ends, both stop. */
+/**
+ * Brings `proc` up with its output shown; when either process ends, both stop. One that ends
+ * while starting (a taken port, a bad setting) has said why in its own one line.
+ */
 async function run(proc) {
   running.push(proc);
-  const up = proc.up();
+  let upNow = false;
+  const up = proc.up().then(() => (upNow = true));
   proc.waitForExit().then((code) => {
-    if (!stopping && code !== 0) console.error(`[start] ${proc.name} exited with code ${code}`);
+    if (!stopping && upNow && code !== 0)
+      console.error(`[start] ${proc.name} exited with code ${code}`);
     return stopAll(code ?? 0);
   });
   await up.catch((e) => {
-    console.error(`[start] ${e.message}`);
+    if (!proc.exited) console.error(`[start] ${e.message}`);
     return stopAll(1);
   });
 }
@@ -74,7 +79,6 @@ if (!env.BODHI_AUTH_URL) {
 if (!stopping) {
   await run(
     new ServerProcess(
-      publicUrl,
       serverEnv({
         provider,
         env: provider && { BODHI_ENV_TYPE: env.BODHI_ENV_TYPE ?? 'development' },

@@ -21,9 +21,7 @@ import {
   CLIENT_SECRET,
   DEMO_USER,
   DEV_AUTH_SERVER_SCRIPT,
-  freePort,
   IdentityProviderProcess,
-  type OAuthClient,
   serverEnv,
   scrapeMetrics,
   ServerProcess,
@@ -190,19 +188,18 @@ export function builtScripts(): { serverScript: string } {
 export function benchServerProcess(o: {
   ws: Workspace;
   name: string;
-  port: number;
-  provider: OAuthClient;
+  /** The provider its users log in at; it learns the server's redirect URI once it listens. */
+  idp: IdentityProviderProcess;
   home: string;
   label: string;
   env?: Record<string, string>;
 }): ServerProcess {
   const options = oursOptions(o.ws, o.name);
   return new ServerProcess(
-    `http://127.0.0.1:${o.port}`,
     serverEnv({
       home: o.home,
-      port: o.port,
-      provider: o.provider,
+      port: 0,
+      provider: o.idp.client,
       db: {
         url:
           o.ws.kind === 'postgres'
@@ -215,7 +212,11 @@ export function benchServerProcess(o: {
       logLevel: 'warn',
       env: { NODE_ENV: 'production', ...o.env },
     }),
-    { name: `bench-server (${o.label})`, script: builtScripts().serverScript },
+    {
+      name: `bench-server (${o.label})`,
+      script: builtScripts().serverScript,
+      onListening: (url) => o.idp.registerRedirectUri(url),
+    },
   );
 }
 
@@ -273,36 +274,36 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
     sqlite: await openWorkspace('sqlite', config.pgUrl),
     postgres: await openWorkspace('postgres', config.pgUrl),
   };
-  const ports = await Promise.all(plan.map(() => freePort()));
   const idp = new IdentityProviderProcess({
-    port: await freePort(),
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,
-    redirectUris: ports.map((p) => `http://127.0.0.1:${p}/ui/auth/callback`),
     // No refresh during the runs: every request is a plain token verification.
     accessTokenTtlSeconds: 3600,
   });
-  const provider = idp.client;
   const homes: TempHome[] = [];
   const servers: Server[] = [];
-  const unregister = onInterrupt(() =>
-    Promise.all([...servers.map((s) => s.proc.stop()), idp.stop()]),
-  );
+  const procs: ServerProcess[] = [];
+  const stopAll = () => Promise.all([...procs.map((proc) => proc.stop()), idp.stop()]);
+  const unregister = onInterrupt(stopAll);
   try {
     await idp.up();
-    for (const [i, p] of plan.entries()) {
+    for (const p of plan) {
       const home = tempHome('bodhi-bench-home-');
       homes.push(home);
-      const proc = benchServerProcess({
-        ws: workspaces[p.kind],
-        name: `http_${p.key.replace(/-/g, '_')}`,
-        port: ports[i],
-        provider,
-        home: home.dir,
-        label: p.name,
-        env: { BENCH_SESSION_STORE: p.store, ...p.env, ...p.whatIf },
-      });
-      proc.start();
+      procs.push(
+        benchServerProcess({
+          ws: workspaces[p.kind],
+          name: `http_${p.key.replace(/-/g, '_')}`,
+          idp,
+          home: home.dir,
+          label: p.name,
+          env: { BENCH_SESSION_STORE: p.store, ...p.env, ...p.whatIf },
+        }),
+      );
+    }
+    await Promise.all(procs.map((proc) => proc.up()));
+    for (const [i, p] of plan.entries()) {
+      const proc = procs[i];
       servers.push({
         key: p.key,
         name: p.name,
@@ -314,7 +315,6 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
       });
     }
     for (const s of servers) {
-      await s.proc.waitFor(`${s.url}/bodhi/v1/ping`);
       for (let i = 0; i < connections; i++) s.cookies.push(await login(s.url));
       progress(`http: ${s.name} up, ${connections} users logged in through the provider`);
     }
@@ -422,7 +422,7 @@ export async function runHttpBench(config: BenchConfig): Promise<HttpResult> {
     };
   } finally {
     unregister();
-    await Promise.all([...servers.map((s) => s.proc.stop()), idp.stop()]);
+    await stopAll();
     for (const home of homes) home.remove();
     await workspaces.sqlite.close();
     await workspaces.postgres.close();

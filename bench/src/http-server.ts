@@ -26,7 +26,7 @@ function stdoutToFile(file: string): void {
 }
 
 if (process.env.BENCH_STDOUT_FILE) stdoutToFile(process.env.BENCH_STDOUT_FILE);
-const { startBodhiServer } = await import('@bodhi/server-app');
+const { announceListening, startBodhiServer } = await import('@bodhi/server-app');
 const { default: session } = await import('express-session');
 
 const server = await startBodhiServer({
@@ -36,3 +36,4 @@ const server = await startBodhiServer({
 });
 // SIGTERM closes the app (shutdown hooks): pruner stopped, DataSource closed.
 process.stdout.write(`bench-server ready at ${server.url}\n`);
+announceListening(server);

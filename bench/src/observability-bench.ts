@@ -14,7 +14,6 @@ import type { SessionDbKind } from '@bodhi/services';
 import {
   CLIENT_ID,
   CLIENT_SECRET,
-  freePort,
   IdentityProviderProcess,
   providerStats,
   ServerProcess,
@@ -169,8 +168,6 @@ export async function runObservabilityBench(config: BenchConfig): Promise<Observ
   const plan = backends.flatMap((backend) =>
     loads.flatMap((load) => modes.map((mode) => ({ backend, load, mode }))),
   );
-  const ports = await Promise.all(plan.map(() => freePort()));
-  const redirectUris = ports.map((p) => `http://127.0.0.1:${p}/ui/auth/callback`);
   const ttl: Record<ObservabilityLoad, number> = {
     plain: 3600,
     refresh: o.refreshTokenTtlSeconds,
@@ -178,10 +175,8 @@ export async function runObservabilityBench(config: BenchConfig): Promise<Observ
   const idps = {} as Record<ObservabilityLoad, IdentityProviderProcess>;
   for (const load of loads)
     idps[load] = new IdentityProviderProcess({
-      port: await freePort(),
       clientId: CLIENT_ID,
       clientSecret: CLIENT_SECRET,
-      redirectUris,
       accessTokenTtlSeconds: ttl[load],
     });
   const workspaces: Partial<Record<SessionDbKind, Workspace>> = {};
@@ -197,7 +192,7 @@ export async function runObservabilityBench(config: BenchConfig): Promise<Observ
     for (const backend of backends)
       workspaces[backend] = await openWorkspace(backend, config.pgUrl);
     await Promise.all(Object.values(idps).map((idp) => idp.up()));
-    for (const [i, p] of plan.entries()) {
+    for (const p of plan) {
       const home = tempHome('bodhi-bench-obs-');
       homes.push(home);
       const name = `${p.backend === 'sqlite' ? 'SQLite' : 'PostgreSQL'}, ${p.load}, ${p.mode}`;
@@ -205,17 +200,15 @@ export async function runObservabilityBench(config: BenchConfig): Promise<Observ
       const proc = benchServerProcess({
         ws: workspaces[p.backend] as Workspace,
         name: `obs_${p.load}_${p.mode}`,
-        port: ports[i],
-        provider: idps[p.load].client,
+        idp: idps[p.load],
         home: home.dir,
         label: name,
         env: { ...MODE_ENV[p.mode], BENCH_STDOUT_FILE: logFile },
       });
-      proc.start();
       servers.push({ ...p, name, proc, idp: idps[p.load], logFile, cookies: [] });
     }
+    await Promise.all(servers.map((s) => s.proc.up()));
     for (const s of servers) {
-      await s.proc.waitFor(`${s.proc.url}/bodhi/v1/ping`);
       for (let i = 0; i < o.connections; i++) s.cookies.push(await login(s.proc.url));
       progress(`observability: ${s.name} up, ${o.connections} users logged in`);
     }

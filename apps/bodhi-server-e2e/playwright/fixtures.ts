@@ -67,19 +67,19 @@ function assertBuiltLibraries(): void {
 }
 
 /** The stack's server runs in this process, configured through the embedding API. */
-const inProcess: ServerLauncher<StackServer> = ({ url, env }) => {
+const inProcess: ServerLauncher<StackServer> = ({ env, onListening }) => {
   let options = createAppOptions();
   for (const [name, value] of Object.entries(env)) {
     if (value !== undefined) options = setEnvVar(options, name, value);
   }
   const server = new BodhiServer(options);
   return {
-    url,
+    get url() {
+      return server.serverUrl();
+    },
     async up() {
       await server.start();
-      if (server.serverUrl() !== url) {
-        throw new Error(`server answers at ${server.serverUrl()}, expected ${url}`);
-      }
+      await onListening(server.serverUrl());
     },
     stop: () => server.stop(),
   };

@@ -195,6 +195,8 @@ describe.each(SETUPS)('a cluster of two servers on one PostgreSQL, $name', ({ op
       await traffic.served(2);
     } finally {
       await traffic.stop();
+      // The restarted instances listen on ports of their own now.
+      [a, b] = stack.servers.map((s) => s.url);
     }
     const unexpected = traffic.outcomes.filter(
       (o) => o.status !== 200 || o.authStatus !== 'logged_in' || o.ms >= HANG_BOUND_MS,

@@ -74,7 +74,8 @@ describe.each(SESSION_BACKENDS)('login and logout through every layer on %s', (b
   });
 
   it('a logged-in session survives a server restart', async () => {
-    const browser = new BodhiClient(stack.servers[0].url);
+    // Given the server, the browser follows it to the port it binds after the restart.
+    const browser = new BodhiClient(stack.servers[0]);
     await browser.login(DEMO_USER.username, DEMO_USER.password);
     await stack.servers[0].restart();
     expect((await browser.user()).body).toMatchObject({

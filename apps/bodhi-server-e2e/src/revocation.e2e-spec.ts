@@ -205,8 +205,9 @@ describe.each(SESSION_BACKENDS)(
 
     it('re-keys at boot the rows the previous release wrote: the same cookies stay logged in, and log out', async () => {
       const server = stack.servers[0];
-      const plain = new BodhiClient(server.url);
-      const encrypted = new BodhiClient(server.url);
+      // Given the server, the agents follow it to the port it binds when it comes back.
+      const plain = new BodhiClient(server);
+      const encrypted = new BodhiClient(server);
       await plain.login(DEMO_USER.username, DEMO_USER.password);
       await encrypted.login(DEMO_USER.username, DEMO_USER.password);
       const agents = await Promise.all(

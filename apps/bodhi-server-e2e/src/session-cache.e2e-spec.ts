@@ -303,11 +303,10 @@ describe("the session cache when B's listener or PostgreSQL goes away", () => {
     listenerProxy = await TcpProxy.start(pg.url);
     stack = await startStack(
       { backend: 'postgres', pgUrl: pg.url, servers: 2, env: METRICS_ON },
-      ({ index, url, env }) =>
+      ({ index, env, onListening }) =>
         new ServerProcess(
-          url,
           index === 1 ? { ...env, [BODHI_SESSION_CACHE_LISTEN_URL]: listenerProxy.url } : env,
-          { name: `bodhi-server-${index}` },
+          { name: `bodhi-server-${index}`, onListening },
         ),
     );
     [a, b] = stack.servers.map((s) => s.url);

@@ -10,7 +10,6 @@ import {
   TEST_SECRET,
   tracked,
   type TempHome,
-  freePort,
 } from '@bodhi/testing';
 
 /** The server's debug line when a session write first finds the file locked, and when it lands. */
@@ -84,19 +83,20 @@ describe('a SQLite file write-locked by another process', () => {
 
     beforeAll(async () => {
       home = tempHome('bodhi-e2e-home-');
-      const port = await freePort();
       server = new ServerProcess(
-        `http://127.0.0.1:${port}`,
         serverEnv({
           home: home.dir,
-          port,
+          port: 0,
           provider: stack.client,
           db: stack.db,
           secret: TEST_SECRET,
           logLevel: 'warn',
           env: { BODHI_ENV_TYPE: 'development', BODHI_SESSION_DB_BUSY_TIMEOUT_MS: '200' },
         }),
-        { name: 'bodhi-server-short-budget' },
+        {
+          name: 'bodhi-server-short-budget',
+          onListening: (url) => stack.idp.registerRedirectUri(url),
+        },
       );
       await server.up();
     });

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { bootLogger, startBodhiServer } from '@bodhi/server-app';
+import { announceListening, bootLogger, startBodhiServer } from '@bodhi/server-app';
 
 /**
  * Boots the Bodhi server from the environment (BODHI_*). A configuration or database
@@ -12,6 +12,7 @@ async function main(): Promise<void> {
   new Logger('BodhiServer').log(
     `Bodhi server listening on ${server.url} (open ${server.url}/ui/login)`,
   );
+  announceListening(server);
 }
 
 main().catch((e: unknown) => {

@@ -29,7 +29,6 @@ export {
 } from './lib/cluster-cache.js';
 export {
   identityProviderEnv,
-  issuerOf,
   SERVER_DEFAULT_AUTH_RATE_LIMIT,
   serverEnv,
   TEST_AUTH_RATE_LIMIT,
@@ -58,7 +57,6 @@ export {
   type Exposition,
   type MetricSample,
 } from './lib/metrics.js';
-export { freePort } from './lib/ports.js';
 export {
   PrivatePostgres,
   startStackOnPrivatePostgres,

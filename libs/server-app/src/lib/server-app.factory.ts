@@ -2,11 +2,14 @@ import type { INestApplication, LogLevel as NestLogLevel } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ApiErrorFilter } from '@bodhi/auth-middleware';
-import { parseSettings, requireAuthSettings, SettingService } from '@bodhi/services';
+import { BODHI_PORT, parseSettings, requireAuthSettings, SettingService } from '@bodhi/services';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { loggingConfig } from './logging.js';
 import { loggingModule } from './logging.module.js';
+import { MetricsServer } from './metrics.server.js';
 import { securityHeaders } from './security-headers.js';
 import { ServerAppModule, ServerAppOptions } from './server-app.module.js';
 
@@ -69,20 +72,37 @@ export async function createBodhiApp(options: BodhiAppOptions = {}): Promise<INe
 
 export interface RunningBodhiServer {
   app: INestApplication;
-  /** The public URL of the server (BODHI_PUBLIC_*), e.g. http://localhost:1135 */
+  /**
+   * The public URL of the server (BODHI_PUBLIC_*), e.g. http://localhost:1135; with
+   * BODHI_PORT=0, on the port the server was given.
+   */
   url: string;
+  /** The port /metrics is served on when it has a port of its own (BODHI_METRICS_PORT). */
+  metricsPort?: number;
   close(): Promise<void>;
 }
 
-/** Creates the app and listens on BODHI_HOST:BODHI_PORT. */
+/** Creates the app and listens on BODHI_HOST:BODHI_PORT (0: a port the kernel picks). */
 export async function startBodhiServer(options: BodhiAppOptions = {}): Promise<RunningBodhiServer> {
   const app = await createBodhiApp(options);
   const settings = app.get(SettingService);
+  const { host, port } = settings.server;
   try {
-    await app.listen(settings.server.port, settings.server.host);
+    await app.listen(port, host);
   } catch (e) {
     await app.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE')
+      throw new Error(
+        `${host}:${port} is taken by another program: set ${BODHI_PORT} to another port`,
+      );
     throw e;
   }
-  return { app, url: settings.publicUrl(), close: () => app.close() };
+  settings.listening(((app.getHttpServer() as Server).address() as AddressInfo).port);
+  return {
+    app,
+    url: settings.publicUrl(),
+    metricsPort: app.get(MetricsServer).port(),
+    close: () => app.close(),
+  };
 }

@@ -6,10 +6,14 @@ export interface ApiResponse<T = Record<string, unknown>> {
   headers: Headers;
 }
 
+/** A server a client talks to: its URL, or the server itself, whose URL a restart may change. */
+export type ServerTarget = string | { readonly url: string };
+
 /**
  * One browser-like user agent of the Bodhi server: keeps the session cookie between
  * requests (as a browser does for the server's origin) and can point at another server of
- * a cluster while keeping it.
+ * a cluster while keeping it. Given a server rather than a URL, it follows the server to
+ * wherever it listens after a restart (servers bind a port the kernel picks each time).
  */
 export class BodhiClient {
   /**
@@ -18,10 +22,19 @@ export class BodhiClient {
    */
   cookie?: string;
 
-  constructor(public baseUrl: string) {}
+  constructor(public target: ServerTarget) {}
+
+  /** Where the next request goes. */
+  get baseUrl(): string {
+    return typeof this.target === 'string' ? this.target : this.target.url;
+  }
+
+  set baseUrl(url: string) {
+    this.target = url;
+  }
 
   /** The same agent (same cookie) talking to another server, e.g. cluster node B. */
-  on(baseUrl: string): BodhiClient {
+  on(baseUrl: ServerTarget): BodhiClient {
     const other = new BodhiClient(baseUrl);
     other.cookie = this.cookie;
     return other;

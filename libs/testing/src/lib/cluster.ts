@@ -14,7 +14,6 @@ import {
   sessionLockKey,
 } from '@bodhi/services';
 import { BodhiClient } from './bodhi-client.js';
-import { freePort } from './ports.js';
 import { ServerProcess } from './server-process.js';
 import type { TestSessionDb } from './session-db.js';
 import type { Stack } from './stack.js';
@@ -105,16 +104,14 @@ export async function bootTogether(
   schema: string,
   count: number,
 ): Promise<BootedTogether> {
-  const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
-  const homes = ports.map(() => tempHome('bodhi-e2e-boot-'));
-  const servers = ports.map(
-    (port, i) =>
+  const homes = Array.from({ length: count }, () => tempHome('bodhi-e2e-boot-'));
+  const servers = homes.map(
+    (home, i) =>
       new ServerProcess(
-        `http://127.0.0.1:${port}`,
         {
           ...stack.servers[0].env,
-          [BODHI_PORT]: String(port),
-          [BODHI_HOME]: homes[i].dir,
+          [BODHI_PORT]: '0',
+          [BODHI_HOME]: home.dir,
           [BODHI_SESSION_DB_SCHEMA]: schema,
         },
         { name: `bodhi-server-boot-${i}` },

@@ -106,7 +106,14 @@ describe('testSettings', () => {
 });
 
 describe('identityProviderEnv', () => {
-  it('binds the loopback and issues as http://127.0.0.1:<port> unless told otherwise', () => {
+  it('binds the loopback on a port the kernel picks, the issuer left to the provider (its bound address)', () => {
+    expect(identityProviderEnv({})).toStrictEqual({
+      DEV_AUTH_PORT: '0',
+      DEV_AUTH_HOST: '127.0.0.1',
+    });
+  });
+
+  it('passes every setting given', () => {
     expect(
       identityProviderEnv({
         port: 4200,
@@ -121,7 +128,6 @@ describe('identityProviderEnv', () => {
     ).toStrictEqual({
       DEV_AUTH_PORT: '4200',
       DEV_AUTH_HOST: '127.0.0.1',
-      DEV_AUTH_ISSUER: 'http://127.0.0.1:4200',
       DEV_AUTH_CLIENT_ID: 'bodhi-server',
       DEV_AUTH_CLIENT_SECRET: 's3',
       DEV_AUTH_REDIRECT_URIS:

@@ -46,7 +46,10 @@ export const UNREACHABLE_PROVIDER: OAuthClient = {
 export interface ServerEnvOptions {
   /** BODHI_HOME. */
   home?: string;
-  /** Listens on 127.0.0.1:`port` (BODHI_HOST, BODHI_PORT); 0 picks a free port. */
+  /**
+   * Listens on 127.0.0.1:`port` (BODHI_HOST, BODHI_PORT); 0 (the kit's servers) binds a port
+   * the kernel picks, which the server reports once listening (ServerProcess.url).
+   */
   port?: number;
   /** BODHI_AUTH_URL, BODHI_AUTH_CLIENT_ID, BODHI_AUTH_CLIENT_SECRET. */
   provider?: OAuthClient;
@@ -118,33 +121,33 @@ export const testSettings = (options: ServerEnvOptions): SettingService =>
   new SettingService(parseSettings(serverEnv(options)));
 
 export interface IdentityProviderOptions {
-  port: number;
-  /** Interface to bind (DEV_AUTH_HOST); default 127.0.0.1, the default issuer's host. */
+  /** DEV_AUTH_PORT; default 0, a port the kernel picks (the provider reports it). */
+  port?: number;
+  /** Interface to bind (DEV_AUTH_HOST); default 127.0.0.1. */
   host?: string;
-  /** Issuer URL; default http://127.0.0.1:`port`. */
+  /** Issuer URL; default the address it binds (http://127.0.0.1:<port>). */
   issuer?: string;
   /** The Bodhi server's client; the provider's defaults when omitted. */
   clientId?: string;
   clientSecret?: string;
-  /** Where the provider may send users back to (the servers' /ui/auth/callback). */
-  redirectUris: string[];
+  /**
+   * Where the provider may send users back to, known before it starts (npm start's fixed
+   * port); servers on port 0 register theirs once listening instead.
+   */
+  redirectUris?: string[];
   /** Access-token lifetime; short values exercise refresh. */
   accessTokenTtlSeconds?: number;
 }
 
-/** The issuer URL of a provider started with `options`. */
-export const issuerOf = (options: IdentityProviderOptions): string =>
-  options.issuer ?? `http://127.0.0.1:${options.port}`;
-
 /** The development identity provider's settings (apps/dev-auth-server, DEV_AUTH_*). */
 export function identityProviderEnv(options: IdentityProviderOptions): EnvVars {
   return given({
-    DEV_AUTH_PORT: String(options.port),
+    DEV_AUTH_PORT: String(options.port ?? 0),
     DEV_AUTH_HOST: options.host ?? '127.0.0.1',
-    DEV_AUTH_ISSUER: issuerOf(options),
+    DEV_AUTH_ISSUER: options.issuer,
     DEV_AUTH_CLIENT_ID: options.clientId,
     DEV_AUTH_CLIENT_SECRET: options.clientSecret,
-    DEV_AUTH_REDIRECT_URIS: options.redirectUris.join(','),
+    DEV_AUTH_REDIRECT_URIS: options.redirectUris?.join(','),
     DEV_AUTH_ACCESS_TOKEN_TTL_SECONDS: options.accessTokenTtlSeconds?.toString(),
   });
 }

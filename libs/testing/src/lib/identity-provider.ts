@@ -1,5 +1,9 @@
-import { loadConfig } from '@bodhi/dev-auth-server/testing/config';
-import { identityProviderEnv, IdentityProviderOptions, issuerOf, OAuthClient } from './env.js';
+import {
+  loadConfig,
+  PROVIDER_LISTENING,
+  type ProviderListening,
+} from '@bodhi/dev-auth-server/testing/config';
+import { identityProviderEnv, IdentityProviderOptions, OAuthClient } from './env.js';
 import { ManagedProcess, ManagedProcessOptions } from './managed-process.js';
 
 /** The demo users of apps/dev-auth-server/users.json. */
@@ -9,13 +13,22 @@ export const DEMO_ADMIN = { username: 'admin@bodhi.test', password: 'admin-pass'
 /** The built development identity provider, relative to the workspace root. */
 export const DEV_AUTH_SERVER_SCRIPT = 'apps/dev-auth-server/dist/main.js';
 
-/** The development identity provider (the built app) as a process. */
+/**
+ * The development identity provider (the built app) as a process. Without a port it binds one
+ * the kernel picks and says where it is once it listens (`issuer`); servers started after it
+ * register their redirect URIs with it (`registerRedirectUri`) once they know theirs.
+ */
 export class IdentityProviderProcess extends ManagedProcess {
-  readonly issuer: string;
+  private listening?: ProviderListening;
 
-  constructor(options: IdentityProviderOptions, processOptions?: ManagedProcessOptions) {
+  constructor(options: IdentityProviderOptions = {}, processOptions?: ManagedProcessOptions) {
     super('dev-auth-server', DEV_AUTH_SERVER_SCRIPT, identityProviderEnv(options), processOptions);
-    this.issuer = issuerOf(options);
+  }
+
+  /** The issuer URL of the running provider; throws before it listens. */
+  get issuer(): string {
+    if (!this.listening) throw new Error(`${this.name} is not listening`);
+    return this.listening.issuer;
   }
 
   /**
@@ -28,11 +41,48 @@ export class IdentityProviderProcess extends ManagedProcess {
     return { issuer: this.issuer, clientId, clientSecret };
   }
 
-  /** Starts it and resolves once its discovery document answers. */
+  /** Starts it and resolves once it listens. */
   async up(): Promise<void> {
+    this.listening = undefined;
     this.start();
-    await this.waitFor(`${this.issuer}/.well-known/openid-configuration`);
+    this.listening = await this.waitForMessage<ProviderListening>(PROVIDER_LISTENING);
   }
+
+  /**
+   * Lets the Bodhi server's client send users back to `serverUrl`'s callback: the admin API's
+   * registration, what a server on a port of the kernel's choosing needs before a login.
+   */
+  async registerRedirectUri(serverUrl: string): Promise<void> {
+    await registerRedirectUri(this.client, `${serverUrl}/ui/auth/callback`);
+  }
+}
+
+/** An admin-API call of the Bodhi server's client (a client-credentials token), its JSON answer. */
+async function adminCall(
+  client: OAuthClient,
+  path: string,
+  init: { method: string; body?: unknown } = { method: 'GET' },
+): Promise<unknown> {
+  const token = await tokenRequest(client, { grant_type: 'client_credentials' });
+  const answer = await fetch(`${client.issuer}${path}`, {
+    method: init.method,
+    headers: {
+      authorization: `Bearer ${String(token.body.access_token)}`,
+      ...(init.body !== undefined && { 'content-type': 'application/json' }),
+    },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+  if (!answer.ok)
+    throw new Error(`provider ${path} answered ${answer.status}: ${await answer.text()}`);
+  return answer.json();
+}
+
+/** Registers `redirectUri` for `client` at its provider (the development provider's admin API). */
+async function registerRedirectUri(client: OAuthClient, redirectUri: string): Promise<void> {
+  await adminCall(client, `/admin/clients/${encodeURIComponent(client.clientId)}/redirect-uris`, {
+    method: 'POST',
+    body: { redirect_uri: redirectUri },
+  });
 }
 
 /** An answer of the provider's token endpoint: its status and JSON body. */
@@ -71,10 +121,5 @@ export interface ProviderStats {
 
 /** The provider's grant counters, read through its admin API with a client-credentials token. */
 export async function providerStats(client: OAuthClient): Promise<ProviderStats> {
-  const token = await tokenRequest(client, { grant_type: 'client_credentials' });
-  const stats = await fetch(`${client.issuer}/admin/stats`, {
-    headers: { authorization: `Bearer ${String(token.body.access_token)}` },
-  });
-  if (!stats.ok) throw new Error(`provider stats answered ${stats.status}`);
-  return (await stats.json()) as ProviderStats;
+  return (await adminCall(client, '/admin/stats')) as ProviderStats;
 }

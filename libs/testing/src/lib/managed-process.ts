@@ -8,16 +8,24 @@ export interface ManagedProcessOptions {
   echo?: boolean;
 }
 
+/** A message a child sends over its IPC channel, told apart by its `type`. */
+export interface TypedMessage {
+  type: string;
+}
+
 /**
  * A built app run as a real child process by tests, the benchmark and the scripts, its
  * output kept for failure messages. `script` is relative to the workspace root, which is
  * also its working directory; `env` is laid over this process's environment (an undefined
- * value unsets the variable).
+ * value unsets the variable). It runs with an IPC channel, over which a server says where it
+ * listens once it does (`waitForMessage`): no port is chosen for it.
  */
 export class ManagedProcess {
   private child?: ChildProcess;
   private exit?: Promise<number | null>;
   private log: string[] = [];
+  /** The messages of the current run (cleared by each start). */
+  private messages: TypedMessage[] = [];
   exited = false;
 
   constructor(
@@ -30,11 +38,18 @@ export class ManagedProcess {
   /** Starts (or, after it stopped, restarts) the process. */
   start(): void {
     this.exited = false;
+    this.messages = [];
     const child = spawn(process.execPath, [path.resolve(WORKSPACE_ROOT, this.script)], {
       cwd: WORKSPACE_ROOT,
       env: this.childEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
+    child.on('message', (message: unknown) => {
+      if (typeof (message as TypedMessage | null)?.type === 'string')
+        this.messages.push(message as TypedMessage);
+    });
+    // The channel must not keep this process alive (npm start, a bench) once all else is done.
+    child.channel?.unref();
     const keep = (to: NodeJS.WriteStream) => (d: Buffer) => {
       this.log.push(d.toString());
       if (this.options.echo) to.write(d);
@@ -91,26 +106,25 @@ export class ManagedProcess {
     return match[0];
   }
 
+  /**
+   * Resolves with the first message of `type` the current run has sent (a server's
+   * "listening" with its address). Fails with the output when the process exits first, or
+   * after `timeoutMs` (a hang guard).
+   */
+  async waitForMessage<M extends TypedMessage>(type: M['type'], timeoutMs = 30_000): Promise<M> {
+    const find = () => this.messages.find((m) => m.type === type) as M | undefined;
+    await until(() => find() !== undefined || this.exited, timeoutMs).catch(() => {
+      throw new Error(`${this.name} sent no '${type}' within ${timeoutMs} ms:\n${this.output()}`);
+    });
+    const message = find();
+    if (!message) throw new Error(`${this.name} exited before '${type}':\n${this.output()}`);
+    return message;
+  }
+
   /** Resolves with the exit code (null after a signal) once the started process ends. */
   waitForExit(): Promise<number | null> {
     if (!this.exit) throw new Error(`${this.name} was never started`);
     return this.exit;
-  }
-
-  /** Polls `url` until it answers 2xx; fails with the process output when it never does. */
-  async waitFor(url: string, timeoutMs = 30_000): Promise<void> {
-    // Stop polling once it answers, or once it has exited (then it never will).
-    const answered = () =>
-      fetch(url).then(
-        (res) => res.ok,
-        () => false,
-      ); // not listening yet
-    await until(async () => this.exited || (await answered()), timeoutMs).catch(() => {
-      throw new Error(
-        `${this.name} did not answer at ${url} within ${timeoutMs} ms:\n${this.output()}`,
-      );
-    });
-    if (this.exited) throw new Error(`${this.name} exited early:\n${this.output()}`);
   }
 
   /** Stops the process (SIGTERM: a clean shutdown; SIGKILL: a crash) and waits for it. */

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './ports.js';
+import { PortLease } from './port-lease.js';
 import { Stack, StackOptions, startStack } from './stack.js';
 import { WORKSPACE_ROOT } from './workspace.js';
 
@@ -10,18 +10,27 @@ const run = promisify(execFile);
 /**
  * A PostgreSQL of one spec's own, on its own port, that the spec may stop and start (an
  * outage) without disturbing the shared test database. Started with the project's harness
- * (scripts/test-deps.mjs), so it works wherever `npm test` does.
+ * (scripts/test-deps.mjs), so it works wherever `npm test` does. PostgreSQL cannot bind port
+ * 0, so its port and the one above it (where the harness puts its PgBouncer) are leased for
+ * its whole life, pauses included: no other server of any run can be given them meanwhile.
  */
 export class PrivatePostgres {
-  private constructor(readonly url: string) {}
+  private constructor(
+    readonly url: string,
+    private readonly lease: PortLease,
+  ) {}
 
   /** `password` lets a test search logs for it (the shared one equals its user name). */
   static async start(password = 'bodhi_test'): Promise<PrivatePostgres> {
-    const port = await freePort();
+    const lease = await PortLease.take(2);
     const pg = new PrivatePostgres(
-      `postgres://bodhi_test:${password}@localhost:${port}/bodhi_sessions`,
+      `postgres://bodhi_test:${password}@127.0.0.1:${lease.port}/bodhi_sessions`,
+      lease,
     );
-    await pg.harness('up');
+    await pg.harness('up').catch(async (e: unknown) => {
+      await pg.stop().catch(() => undefined);
+      throw e;
+    });
     return pg;
   }
 
@@ -34,8 +43,13 @@ export class PrivatePostgres {
     return this.harness('resume');
   }
 
-  stop(): Promise<void> {
-    return this.harness('down');
+  /** Stops it and removes its data; its ports are then free for others. */
+  async stop(): Promise<void> {
+    try {
+      await this.harness('down');
+    } finally {
+      await this.lease.release();
+    }
   }
 
   private async harness(command: string): Promise<void> {

@@ -8,7 +8,6 @@ import {
 import { decodeJwt } from 'jose';
 import { EnvVars, OAuthClient, serverEnv } from './env.js';
 import { IdentityProviderProcess, providerStats } from './identity-provider.js';
-import { freePort } from './ports.js';
 import { ServerProcess } from './server-process.js';
 import {
   createTestSessionDb,
@@ -26,18 +25,22 @@ export const CLIENT_SECRET = 'e2e-client-secret';
 
 /** One server of a stack, however it runs. */
 export interface StackServer {
+  /** Where it answers once up (it binds a port the kernel picks: a restart may move it). */
   readonly url: string;
-  /** Starts it; resolves once it answers. */
+  /** Starts it; resolves once it listens and the stack's provider knows its redirect URI. */
   up(): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** Makes server `index` of a stack, to answer at `url` with the settings `env`. */
+/**
+ * Makes server `index` of a stack with the settings `env` (BODHI_PORT=0). `onListening` must
+ * run with its URL each time it comes up, before `up()` resolves: the stack registers the
+ * server's redirect URI with the provider there.
+ */
 export type ServerLauncher<S extends StackServer> = (server: {
   index: number;
-  url: string;
-  port: number;
   env: EnvVars;
+  onListening: (url: string) => Promise<void>;
 }) => S;
 
 /**
@@ -87,12 +90,14 @@ export interface Stack<S extends StackServer = ServerProcess> {
   stop(): Promise<void>;
 }
 
-const serverProcess: ServerLauncher<ServerProcess> = ({ index, url, env }) =>
-  new ServerProcess(url, env, { name: `bodhi-server-${index}` });
+const serverProcess: ServerLauncher<ServerProcess> = ({ index, env, onListening }) =>
+  new ServerProcess(env, { name: `bodhi-server-${index}`, onListening });
 
 /**
  * Starts the development identity provider, then `servers` Bodhi servers on one session
  * database — a fresh SQLite file or a fresh PostgreSQL schema — each in a home of its own.
+ * Every one binds a port the kernel picks and says which; each server's redirect URI is
+ * registered with the provider once the server knows it, before the stack is handed out.
  * The servers are the built app as child processes unless `launch` runs them otherwise
  * (the browser e2e runs them in-process). `stop()` ends them all and drops the database.
  */
@@ -114,46 +119,44 @@ export async function startStack(
   const pooled = options.pooler === 'pgbouncer';
   // The same schema and table, reached through PgBouncer: only the URL differs.
   const serverDb = pooled ? { ...db, url: TEST_PGBOUNCER_URL } : db;
-  const idpPort = await freePort();
-  const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
-  const urls = ports.map((port) => `http://127.0.0.1:${port}`);
   const idp = new IdentityProviderProcess({
-    port: idpPort,
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,
-    redirectUris: urls.map((u) => `${u}/ui/auth/callback`),
     accessTokenTtlSeconds: options.accessTokenTtlSeconds,
   });
-  const { client } = idp;
-  const homes = ports.map(() => tempHome('bodhi-e2e-home-'));
-  const servers = ports.map((port, index) =>
-    launch({
-      index,
-      url: urls[index],
-      port,
-      env: serverEnv({
-        home: homes[index].dir,
-        port,
-        provider: client,
-        db: serverDb,
-        secret: TEST_SECRET,
-        logLevel: options.logLevel ?? 'warn',
-        deployment: count > 1 ? 'cluster' : 'standalone',
-        env: {
-          BODHI_ENV_TYPE: 'development',
-          ...(pooled && { [BODHI_SESSION_DB_STATEMENTS]: 'unnamed' }),
-          ...options.env,
-        },
-      }),
-    }),
-  );
+  const homes = Array.from({ length: count }, () => tempHome('bodhi-e2e-home-'));
+  const servers: StackServer[] = [];
   const stop = async () => {
     await Promise.allSettled([...servers, idp].map((s) => s.stop()));
     await db.drop();
     for (const home of homes) home.remove();
   };
+  let client: OAuthClient;
   try {
     await idp.up();
+    client = idp.client;
+    const onListening = (url: string) => idp.registerRedirectUri(url);
+    for (const [index, home] of homes.entries())
+      servers.push(
+        launch({
+          index,
+          onListening,
+          env: serverEnv({
+            home: home.dir,
+            port: 0,
+            provider: client,
+            db: serverDb,
+            secret: TEST_SECRET,
+            logLevel: options.logLevel ?? 'warn',
+            deployment: count > 1 ? 'cluster' : 'standalone',
+            env: {
+              BODHI_ENV_TYPE: 'development',
+              ...(pooled && { [BODHI_SESSION_DB_STATEMENTS]: 'unnamed' }),
+              ...options.env,
+            },
+          }),
+        }),
+      );
     await Promise.all(servers.map((s) => s.up()));
   } catch (e) {
     await stop();

@@ -102,7 +102,13 @@ describe('settings', () => {
     expect(s.server.host).toBe('localhost');
     expect(s.server.port).toBe(1135);
     expect(s.publicUrl()).toBe('http://localhost:1135');
-    expect(s.publicUrl(4000)).toBe('http://localhost:4000');
+    // Told where it listens, a server on a fixed port keeps its configured public URL...
+    s.listening(4000);
+    expect(s.publicUrl()).toBe('http://localhost:1135');
+    // ...and one on port 0 gets the port the kernel gave it.
+    const any = await service({ BODHI_HOME: home, BODHI_HOST: '127.0.0.1', BODHI_PORT: '0' });
+    any.listening(41234);
+    expect(any.publicUrl()).toBe('http://127.0.0.1:41234');
     expect(s.server.envType).toBe('production');
     // Production logs JSON lines for a pipeline; metrics are served only when asked for.
     expect(s.server).toMatchObject({ logFormat: 'json', metrics: 'off' });

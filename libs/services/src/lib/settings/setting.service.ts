@@ -17,6 +17,7 @@ import { BODHI_SETTINGS } from './setting.tokens.js';
 export class SettingService {
   private readonly logger = new Logger(SettingService.name);
   private readonly generated = new Map<string, string>();
+  private boundPort?: number;
   readonly server: ServerSettings;
   readonly session: SessionSettings;
 
@@ -36,12 +37,21 @@ export class SettingService {
   }
 
   /**
-   * Origin browsers use to reach the server (`BODHI_PUBLIC_*`, defaulting to the bind
-   * address). `port` overrides the configured port: a server bound to port 0 knows its
-   * real port only after listening.
+   * Records the port the server listens on. With BODHI_PORT=0 (and no BODHI_PUBLIC_PORT) the
+   * kernel picks it, so the public URL, the redirect URI sent to the provider and the
+   * same-origin check know it only from now on.
    */
-  publicUrl(port = this.server.publicPort): string {
-    const { publicScheme, publicHost } = this.server;
+  listening(port: number): void {
+    this.boundPort = port;
+  }
+
+  /**
+   * Origin browsers use to reach the server (`BODHI_PUBLIC_*`, defaulting to the bind
+   * address; a public port of 0 is the port the server was given, once listening).
+   */
+  publicUrl(): string {
+    const { publicScheme, publicHost, publicPort } = this.server;
+    const port = publicPort === 0 ? (this.boundPort ?? 0) : publicPort;
     const defaultPort = publicScheme === 'https' ? 443 : 80;
     return `${publicScheme}://${publicHost}${port === defaultPort ? '' : `:${port}`}`;
   }
