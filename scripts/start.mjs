@@ -73,7 +73,7 @@ if (!env.BODHI_AUTH_URL) {
     { echo: true },
   );
   await run(idp);
-  provider = idp.client;
+  if (!stopping) provider = idp.client;
 }
 
 if (!stopping) {

@@ -1,5 +1,5 @@
 import type { INestApplication, LogLevel as NestLogLevel } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ApiErrorFilter } from '@bodhi/auth-middleware';
 import { BODHI_PORT, parseSettings, requireAuthSettings, SettingService } from '@bodhi/services';
@@ -82,13 +82,30 @@ export interface RunningBodhiServer {
   close(): Promise<void>;
 }
 
+/**
+ * What `app.listen()` does, without its own error line: Nest logs a failed bind before
+ * rejecting, and a taken port must be reported once, by the line that names BODHI_PORT.
+ */
+async function listen(app: INestApplication, port: number, host: string): Promise<void> {
+  await app.init();
+  const server = app.getHttpServer() as Server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  app.get(HttpAdapterHost).listening = true;
+}
+
 /** Creates the app and listens on BODHI_HOST:BODHI_PORT (0: a port the kernel picks). */
 export async function startBodhiServer(options: BodhiAppOptions = {}): Promise<RunningBodhiServer> {
   const app = await createBodhiApp(options);
   const settings = app.get(SettingService);
   const { host, port } = settings.server;
   try {
-    await app.listen(port, host);
+    await listen(app, port, host);
   } catch (e) {
     await app.close();
     const code = (e as NodeJS.ErrnoException).code;

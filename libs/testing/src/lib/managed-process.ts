@@ -109,9 +109,10 @@ export class ManagedProcess {
   /**
    * Resolves with the first message of `type` the current run has sent (a server's
    * "listening" with its address). Fails with the output when the process exits first, or
-   * after `timeoutMs` (a hang guard).
+   * after `timeoutMs`: a hang guard, generous because dozens of servers booting at once on
+   * two busy cores (the ports e2e) take tens of seconds, which is slow, not hung.
    */
-  async waitForMessage<M extends TypedMessage>(type: M['type'], timeoutMs = 30_000): Promise<M> {
+  async waitForMessage<M extends TypedMessage>(type: M['type'], timeoutMs = 120_000): Promise<M> {
     const find = () => this.messages.find((m) => m.type === type) as M | undefined;
     await until(() => find() !== undefined || this.exited, timeoutMs).catch(() => {
       throw new Error(`${this.name} sent no '${type}' within ${timeoutMs} ms:\n${this.output()}`);
