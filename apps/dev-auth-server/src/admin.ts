@@ -90,19 +90,27 @@ export function adminRoutes(options: {
       ctx.body = { grants: grantCounts(), failed_grants: failedGrantCounts() };
       return;
     }
-    if (clientMatch) {
-      if (safeDecode(clientMatch[1]) !== clientId) return fail(404, 'not_found', 'unknown client');
-      let body: unknown;
+    /** Field `name` of the JSON body; undefined once a body that is no JSON is answered 400. */
+    const bodyField = async (name: string): Promise<{ value: unknown } | undefined> => {
       try {
-        body = await readJson(ctx.req);
+        const body = (await readJson(ctx.req)) as Record<string, unknown> | null;
+        return { value: body?.[name] };
       } catch (err) {
         if (!(err instanceof BodyError)) throw err;
-        return fail(400, 'invalid_request', err.message);
+        fail(400, 'invalid_request', err.message);
+        return undefined;
       }
-      const uri = (body as { redirect_uri?: unknown } | null)?.redirect_uri;
-      if (typeof uri !== 'string') return fail(400, 'invalid_request', 'redirect_uri is required');
+    };
+
+    if (clientMatch) {
+      if (safeDecode(clientMatch[1]) !== clientId) return fail(404, 'not_found', 'unknown client');
+      const uri = await bodyField('redirect_uri');
+      if (!uri) return;
+      if (typeof uri.value !== 'string')
+        return fail(400, 'invalid_request', 'redirect_uri is required');
       try {
-        ctx.body = { client_id: clientId, redirect_uris: await options.client.addRedirectUri(uri) };
+        const uris = await options.client.addRedirectUri(uri.value);
+        ctx.body = { client_id: clientId, redirect_uris: uris };
       } catch (err) {
         if (!(err instanceof RedirectUriError)) throw err;
         return fail(400, 'invalid_redirect_uri', err.message);
@@ -121,20 +129,14 @@ export function adminRoutes(options: {
       return;
     }
 
-    let body: unknown;
-    try {
-      body = await readJson(ctx.req);
-    } catch (err) {
-      if (!(err instanceof BodyError)) throw err;
-      return fail(400, 'invalid_request', err.message);
-    }
-    const role = (body as { role?: unknown } | null)?.role;
-    if (!isRole(role)) {
+    const role = await bodyField('role');
+    if (!role) return;
+    if (!isRole(role.value)) {
       return fail(400, 'invalid_request', `role must be one of ${ROLES.join(', ')}`);
     }
 
-    users.setRole(sub, role);
-    ctx.body = { sub, role };
+    users.setRole(sub, role.value);
+    ctx.body = { sub, role: role.value };
   };
 }
 

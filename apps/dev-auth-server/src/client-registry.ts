@@ -16,7 +16,6 @@ export class RedirectUriError extends Error {
 export interface ClientRegistry {
   /** Stores the initial metadata; called once, before the provider serves. */
   init(metadata: ClientMetadata): Promise<void>;
-  redirectUris(): Promise<string[]>;
   /**
    * Registers `uri` (kept if already there) and resolves with the whole list. Throws
    * RedirectUriError for a URI oidc-provider would refuse, or past MAX_REDIRECT_URIS.
@@ -37,34 +36,27 @@ export function clientRegistry(options: {
     if (!metadata) throw new Error(`client ${clientId} is not stored`);
     return metadata;
   };
-  // Additions run one after another: each reads, validates (which awaits) and writes, and two
-  // servers registering at once must not drop each other's URI.
-  let queue: Promise<unknown> = Promise.resolve();
-  const serially = <T>(work: () => Promise<T>): Promise<T> => {
-    const run = queue.then(work);
-    queue = run.catch(() => undefined);
-    return run;
-  };
+  // An addition reads, validates and writes without waiting on any I/O (the storage is in
+  // memory, the client has no sector identifier URI to fetch): it runs to its end before
+  // another request is read, so two servers registering at once never drop each other's URI.
 
   return {
     init: (metadata) => store.upsert(clientId, { ...metadata }),
-    redirectUris: async () => [...((await current()).redirect_uris ?? [])],
-    addRedirectUri: (uri) =>
-      serially(async () => {
-        const metadata = await current();
-        const uris = metadata.redirect_uris ?? [];
-        if (uris.includes(uri)) return [...uris];
-        if (uris.length >= MAX_REDIRECT_URIS)
-          throw new RedirectUriError(`at most ${MAX_REDIRECT_URIS} redirect URIs`);
-        const next = { ...metadata, redirect_uris: [...uris, uri] };
-        try {
-          await validate(next);
-        } catch (e) {
-          const { error_description: why, message } = e as Error & { error_description?: string };
-          throw new RedirectUriError(why ?? message);
-        }
-        await store.upsert(clientId, next);
-        return [...next.redirect_uris];
-      }),
+    addRedirectUri: async (uri) => {
+      const metadata = await current();
+      const uris = metadata.redirect_uris ?? [];
+      if (uris.includes(uri)) return [...uris];
+      if (uris.length >= MAX_REDIRECT_URIS)
+        throw new RedirectUriError(`at most ${MAX_REDIRECT_URIS} redirect URIs`);
+      const next = { ...metadata, redirect_uris: [...uris, uri] };
+      try {
+        await validate(next);
+      } catch (e) {
+        const { error_description: why, message } = e as Error & { error_description?: string };
+        throw new RedirectUriError(why ?? message);
+      }
+      await store.upsert(clientId, next);
+      return [...next.redirect_uris];
+    },
   };
 }
