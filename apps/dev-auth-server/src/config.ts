@@ -19,7 +19,10 @@ export interface DevAuthConfig {
   clientSecret: string;
   redirectUris: string[];
   postLogoutRedirectUris: string[];
-  /** Lifetime of access tokens (authorization code, refresh and client credentials grants). */
+  /**
+   * Lifetime of users' access tokens (authorization code and refresh grants); client
+   * credentials tokens live at least MIN_CLIENT_CREDENTIALS_TTL_SECONDS (provider.ts).
+   */
   accessTokenTtlSeconds: number;
   /** JSON file with the demo users (see users.ts). */
   usersFile: string;

@@ -60,6 +60,13 @@ const PROFILE_CLAIMS = [
 ];
 
 const HOUR = 60 * 60;
+/**
+ * The least a client-credentials token lives. Users' tokens take the configured lifetime,
+ * which tests set to a second or two to exercise refresh; the admin API's callers (the
+ * server, the test kit registering a redirect URI) get a token and use it at once, and on a
+ * loaded machine a 1 s token expired between the two (401 from the admin API).
+ */
+export const MIN_CLIENT_CREDENTIALS_TTL_SECONDS = 60;
 const DAY = 24 * HOUR;
 
 export interface ProviderOptions {
@@ -79,6 +86,7 @@ export function createProvider({
   adapter,
 }: ProviderOptions): Provider {
   const { clientId, accessTokenTtlSeconds } = config;
+  const clientCredentialsTtl = Math.max(accessTokenTtlSeconds, MIN_CLIENT_CREDENTIALS_TTL_SECONDS);
   const resource = resourceIndicatorFor(clientId);
 
   const configuration: Configuration = {
@@ -143,7 +151,7 @@ export function createProvider({
 
     ttl: {
       AccessToken: accessTokenTtlSeconds,
-      ClientCredentials: accessTokenTtlSeconds,
+      ClientCredentials: clientCredentialsTtl,
       // ID tokens are checked once, on receipt; an hour spares slow clients clock trouble
       // when tests use access tokens of a few seconds.
       IdToken: HOUR,
@@ -163,7 +171,7 @@ export function createProvider({
         enabled: true,
         defaultResource: () => resource,
         useGrantedResource: () => true,
-        getResourceServerInfo(_ctx, indicator, client) {
+        getResourceServerInfo(ctx, indicator, client) {
           if (indicator !== resource || client.clientId !== clientId) {
             throw new errors.InvalidTarget();
           }
@@ -171,7 +179,10 @@ export function createProvider({
             scope: ACCESS_TOKEN_SCOPES,
             audience: clientId,
             accessTokenFormat: 'jwt',
-            accessTokenTTL: accessTokenTtlSeconds,
+            accessTokenTTL:
+              ctx.oidc.params?.grant_type === 'client_credentials'
+                ? clientCredentialsTtl
+                : accessTokenTtlSeconds,
             jwt: { sign: { alg: SIGNING_ALG } },
           };
         },
