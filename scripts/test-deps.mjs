@@ -501,13 +501,25 @@ const atLeast = ([major, minor], [wantMajor, wantMinor]) =>
 
 /** The pid of the PgBouncer running from `dir`, or undefined. */
 function pgBouncerPid(dir) {
-  const pidFile = bouncerFile(dir, 'pgbouncer.pid');
-  const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').trim()) : NaN;
+  const pid = Number(readIfPresent(bouncerFile(dir, 'pgbouncer.pid'))?.trim());
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   // A recycled pid is some other process: only one started with this directory's config counts.
-  const cmdline = `/proc/${pid}/cmdline`;
-  const args = fs.existsSync(cmdline) ? fs.readFileSync(cmdline, 'utf8').split('\0') : [];
+  const args = readIfPresent(`/proc/${pid}/cmdline`)?.split('\0') ?? [];
   return args.includes(bouncerFile(dir, 'pgbouncer.ini')) ? pid : undefined;
+}
+
+/**
+ * A file's text, or undefined when it is not there. Read without checking first: a stopping
+ * PgBouncer removes its pid file (and its /proc entry goes) between a check and a read, which
+ * failed a private PostgreSQL's `down` with ENOENT in a clean-clone run.
+ */
+function readIfPresent(file) {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if (e.code === 'ENOENT' || e.code === 'ESRCH') return undefined;
+    throw e;
+  }
 }
 
 async function stopPgBouncer(dir) {
