@@ -93,5 +93,5 @@ export {
 } from './lib/stack.js';
 export { percentile } from './lib/stats.js';
 export { TcpProxy } from './lib/tcp-proxy.js';
-export { deferred, tracked, until, untilNextSecond } from './lib/wait.js';
+export { deferred, tracked, until, untilNextSecond, untilReading } from './lib/wait.js';
 export { tempHome, WORKSPACE_ROOT, type TempHome } from './lib/workspace.js';

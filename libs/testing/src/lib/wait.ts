@@ -40,6 +40,26 @@ export async function until(
 }
 
 /**
+ * Reads `read` until `accepted` holds for what it returned, and gives back that reading, or the
+ * last one at the deadline: the test asserts on it, so a failure shows what was seen. What comes
+ * and goes (a lock a prune round takes every second) is judged at the moment it was seen gone,
+ * not by a read after it that may catch the next round.
+ */
+export async function untilReading<T>(
+  read: () => Promise<T>,
+  accepted: (reading: T) => boolean,
+  timeoutMs = 10_000,
+): Promise<T> {
+  let reading = await read();
+  const deadline = Date.now() + timeoutMs;
+  while (!accepted(reading) && Date.now() <= deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    reading = await read();
+  }
+  return reading;
+}
+
+/**
  * Resolves once the clock has entered the next whole second. A JWT's `iat` counts whole
  * seconds, so a token issued in the second of a revocation counts as issued before it; a
  * test that needs a token issued after an event waits for this after the event's answer.
