@@ -14,53 +14,56 @@ export type { SettingsModuleOptions } from './lib/settings/settings.module.js';
 export { BODHI_SETTINGS } from './lib/settings/setting.tokens.js';
 
 export { SessionModule } from './lib/session/session.module.js';
-export { SESSION_MODULE_OPTIONS } from './lib/session/session.module-definition.js';
+export { SESSION_MODULE_OPTIONS } from './lib/session/config/session.module-definition.js';
 export {
   InvalidSessionOptionsError,
   resolveSessionOptions,
-} from './lib/session/session.options.js';
+} from './lib/session/config/session.options.js';
 export type {
   ResolvedSessionOptions,
   SessionModuleOptions,
-} from './lib/session/session.options.js';
-export { sessionOptionsFromSettings } from './lib/session/session-options.from-settings.js';
+} from './lib/session/config/session.options.js';
+export { sessionOptionsFromSettings } from './lib/session/config/session-options.from-settings.js';
 export { DefaultSessionService } from './lib/session/session.service.js';
-export { recordSessionDevice } from './lib/session/session-device.js';
-export type { ClientAddressMode, SessionSummary } from './lib/session/session-device.js';
-export { SessionStoreBackend, userNotBefore } from './lib/session/session-store.backend.js';
-export { pgSessionKey, sessionKey, sessionRef } from './lib/session/session-key.js';
-export { SessionRevocations } from './lib/session/session-revocations.js';
+export { recordSessionDevice } from './lib/session/store/session-device.js';
+export type { ClientAddressMode, SessionSummary } from './lib/session/store/session-device.js';
+export { SessionStoreBackend, userNotBefore } from './lib/session/store/session-store.backend.js';
+export { pgSessionKey, sessionKey, sessionRef } from './lib/session/store/session-key.js';
+export { SessionRevocations } from './lib/revocation/session-revocations.js';
 export type {
   PendingRevocation,
   PendingRevocationKind,
   TokenRevocationState,
-} from './lib/session/session-revocations.js';
+} from './lib/revocation/session-revocations.js';
 export {
   REVOCATION_GIVE_UP_MS,
   RevocationService,
   TokenRevokedError,
   type RevocationReason,
 } from './lib/revocation/revocation.service.js';
-export { SessionPruner } from './lib/session/session.pruner.js';
+export { SessionPruner } from './lib/session/store/session.pruner.js';
 export {
   SessionLock,
   SessionLockTimeoutError,
   sessionLockKey,
-} from './lib/session/session-lock.js';
-export { migrationLockKey, pruneLockKey } from './lib/session/lock-keys.js';
-export { advisoryLockRowsQuery, type AdvisoryLockKey } from './lib/session/transaction-lock.js';
+} from './lib/session/locks/session-lock.js';
+export { migrationLockKey, pruneLockKey } from './lib/session/locks/lock-keys.js';
+export {
+  advisoryLockRowsQuery,
+  type AdvisoryLockKey,
+} from './lib/session/dialects/postgres/transaction-lock.js';
 export {
   InvalidEncryptionKeyError,
   parseEncryptionKeys,
   SessionCipher,
   SessionDecryptError,
-} from './lib/session/session-cipher.js';
+} from './lib/session/crypto/session-cipher.js';
 export {
   InvalidSessionInputError,
   SessionStoreUnavailableError,
   SessionTooLargeError,
 } from './lib/session/session.errors.js';
-export type { SessionStoreConfig } from './lib/session/session-store.backend.js';
+export type { SessionStoreConfig } from './lib/session/store/session-store.backend.js';
 export {
   InjectSessionDataSource,
   SESSION_CACHE,
@@ -75,17 +78,17 @@ export {
   SessionDbUnavailableError,
   startSessionCache,
   type SessionCacheRuntime,
-} from './lib/session/session-data-source.factory.js';
+} from './lib/session/store/session-data-source.factory.js';
 export {
   SESSION_CACHE_MAX_AGE_MS,
   SESSION_CACHE_MAX_CHARS,
   SessionCache,
-} from './lib/session/session-cache.js';
+} from './lib/session/cache/session-cache.js';
 export {
   LISTENER_HEALTH_INTERVAL_MS,
   LISTENER_PROBE_TIMEOUT_MS,
   SessionInvalidationListener,
-} from './lib/session/session-invalidation.listener.js';
+} from './lib/session/cluster/session-invalidation.listener.js';
 export {
   invalidationChannel,
   listenerApplicationName,
@@ -93,13 +96,13 @@ export {
   parseInvalidation,
   userKey,
   type Invalidation,
-} from './lib/session/session-invalidation.js';
+} from './lib/session/cluster/session-invalidation.js';
 export {
   describeSessionDb,
   InvalidSessionDbUrlError,
   parseSessionDbUrl,
-} from './lib/session/session-db-url.util.js';
-export type { SessionDbKind, SessionDbTarget } from './lib/session/session-db-url.util.js';
+} from './lib/session/config/session-db-url.util.js';
+export type { SessionDbKind, SessionDbTarget } from './lib/session/config/session-db-url.util.js';
 export { REDACTED, redactSecrets, redactUrlPasswords } from './lib/util/redact.util.js';
 
 export { AuthService } from './lib/auth/auth.service.js';

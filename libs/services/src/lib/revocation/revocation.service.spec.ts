@@ -16,11 +16,11 @@ import type { AuthService } from '../auth/auth.service.js';
 import { AuthGrantRejectedError, AuthProviderUnavailableError } from '../auth/auth.errors.js';
 import type { IdentityProviderAdmin } from '../auth/identity-provider-admin.js';
 import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
-import { parseEncryptionKeys, SessionCipher } from '../session/session-cipher.js';
+import { parseEncryptionKeys, SessionCipher } from '../session/crypto/session-cipher.js';
 import { DefaultSessionService } from '../session/session.service.js';
-import { SessionLock } from '../session/session-lock.js';
-import { resolveSessionOptions } from '../session/session.options.js';
-import type { SessionRevocations } from '../session/session-revocations.js';
+import { SessionLock } from '../session/locks/session-lock.js';
+import { resolveSessionOptions } from '../session/config/session.options.js';
+import type { SessionRevocations } from './session-revocations.js';
 import {
   REVOCATION_GIVE_UP_MS,
   REVOCATION_RETRY_FIRST_MS,

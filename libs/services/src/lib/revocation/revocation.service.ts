@@ -13,7 +13,7 @@ import {
   PendingRevocation,
   PendingRevocationKind,
   SessionRevocations,
-} from '../session/session-revocations.js';
+} from './session-revocations.js';
 
 /** A token this server has revoked (logout, a role change): 401 `token_revoked`. */
 export class TokenRevokedError extends Error {

@@ -6,7 +6,7 @@ import {
   createSessionStore,
   SessionCacheRuntime,
   startSessionCache,
-} from './session-data-source.factory.js';
+} from './store/session-data-source.factory.js';
 import {
   InjectResolvedSessionOptions,
   InjectSessionDataSource,
@@ -15,17 +15,20 @@ import {
   SESSION_DATA_SOURCE,
   SESSION_METRICS,
 } from './session.constants.js';
-import { ConfigurableSessionModule, SESSION_MODULE_OPTIONS } from './session.module-definition.js';
+import {
+  ConfigurableSessionModule,
+  SESSION_MODULE_OPTIONS,
+} from './config/session.module-definition.js';
 import {
   type ResolvedSessionOptions,
   resolveSessionOptions,
   SessionModuleOptions,
-} from './session.options.js';
-import { SessionPruner } from './session.pruner.js';
+} from './config/session.options.js';
+import { SessionPruner } from './store/session.pruner.js';
 import { DefaultSessionService } from './session.service.js';
-import { SessionStoreBackend } from './session-store.backend.js';
-import { SessionLock } from './session-lock.js';
-import { SessionRevocations } from './session-revocations.js';
+import { SessionStoreBackend } from './store/session-store.backend.js';
+import { SessionLock } from './locks/session-lock.js';
+import { SessionRevocations } from '../revocation/session-revocations.js';
 import { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 import { sessionDialect } from './dialects/index.js';
 

@@ -9,8 +9,8 @@ import {
   testSessionOptions,
   TestSessionDb,
 } from '@bodhi/testing';
-import { SessionLock } from './session-lock.js';
-import { resolveSessionOptions } from './session.options.js';
+import { SessionLock } from './locks/session-lock.js';
+import { resolveSessionOptions } from './config/session.options.js';
 import { DefaultSessionService } from './session.service.js';
 
 type WithTicket = SessionData & { ticket?: string };

@@ -3,12 +3,12 @@ import type { RequestHandler } from 'express';
 import session, { SessionData, SessionOptions, Store } from 'express-session';
 import { promisify } from 'node:util';
 import { InjectResolvedSessionOptions, SESSION_COOKIE_NAME } from './session.constants.js';
-import type { ResolvedSessionOptions } from './session.options.js';
-import { SessionStoreBackend } from './session-store.backend.js';
-import { SessionLock } from './session-lock.js';
-import { SessionRevocations } from './session-revocations.js';
-import { sessionKey } from './session-key.js';
-import type { ClientAddressMode, SessionSummary } from './session-device.js';
+import type { ResolvedSessionOptions } from './config/session.options.js';
+import { SessionStoreBackend } from './store/session-store.backend.js';
+import { SessionLock } from './locks/session-lock.js';
+import { SessionRevocations } from '../revocation/session-revocations.js';
+import { sessionKey } from './store/session-key.js';
+import type { ClientAddressMode, SessionSummary } from './store/session-device.js';
 
 /**
  * What every layer of the server injects to work with sessions: the express-session

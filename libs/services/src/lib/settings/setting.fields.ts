@@ -5,8 +5,14 @@
  */
 import { isIP, isIPv4 } from 'node:net';
 import { z } from 'zod';
-import { InvalidEncryptionKeyError, parseEncryptionKeys } from '../session/session-cipher.js';
-import { InvalidSessionDbUrlError, parseSessionDbUrl } from '../session/session-db-url.util.js';
+import {
+  InvalidEncryptionKeyError,
+  parseEncryptionKeys,
+} from '../session/crypto/session-cipher.js';
+import {
+  InvalidSessionDbUrlError,
+  parseSessionDbUrl,
+} from '../session/config/session-db-url.util.js';
 import { MIN_SESSION_SECRET_LENGTH } from './setting.constants.js';
 
 /** SQL identifiers are interpolated into DDL, so only plain names are accepted. */

@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import type { z } from 'zod';
 import { AUTH_SETTINGS, PartialAuthSettings } from '../auth/auth.settings.js';
-import { SESSION_SETTINGS } from '../session/session.options.js';
-import { parseSessionDbUrl } from '../session/session-db-url.util.js';
+import { SESSION_SETTINGS } from '../session/config/session.options.js';
+import { parseSessionDbUrl } from '../session/config/session-db-url.util.js';
 import { ConfigIssue, InvalidSettingsError } from './config-issue.js';
 import { SERVER_SETTINGS, ServerSettings } from './server.settings.js';
 import { BODHI_DEPLOYMENT } from './setting.constants.js';

@@ -1,7 +1,7 @@
-import type { SessionDbKind } from '../session-db-url.util.js';
-import { postgresDialect } from './postgres.dialect.js';
+import type { SessionDbKind } from '../config/session-db-url.util.js';
+import { postgresDialect } from './postgres/postgres.dialect.js';
 import type { SessionDialect } from './session-dialect.js';
-import { sqliteDialect } from './sqlite.dialect.js';
+import { sqliteDialect } from './sqlite/sqlite.dialect.js';
 
 export type { SessionDialect } from './session-dialect.js';
 

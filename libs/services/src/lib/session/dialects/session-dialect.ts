@@ -1,12 +1,12 @@
 import type { DataSource, DataSourceOptions } from 'typeorm';
-import type { SessionDbTarget } from '../session-db-url.util.js';
-import type { ResolvedSessionOptions } from '../session.options.js';
-import type { SessionSqlExecutor, SqlExecutorOptions } from '../session-sql.executor.js';
+import type { SessionDbTarget } from '../config/session-db-url.util.js';
+import type { ResolvedSessionOptions } from '../config/session.options.js';
+import type { SessionSqlExecutor, SqlExecutorOptions } from '../sql/session-sql.executor.js';
 import type {
   AdvisoryLockKey,
   TransactionLockOutcome,
   TransactionLockWait,
-} from '../transaction-lock.js';
+} from './postgres/transaction-lock.js';
 import type { PoolCounts } from '../../metrics/bodhi-metrics.js';
 
 /** The driver's part of a DataSource's options: which driver, where, how it opens. */

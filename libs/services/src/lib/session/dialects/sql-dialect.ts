@@ -1,4 +1,4 @@
-import type { SessionDbKind } from '../session-db-url.util.js';
+import type { SessionDbKind } from '../config/session-db-url.util.js';
 
 /**
  * How one backend spells what the store's SQL needs; the statements themselves are written

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { createTestSessionDb, TestSessionDb, testSessionOptions } from '@bodhi/testing';
-import { createSessionDataSource } from '../session-data-source.factory.js';
-import { resolveSessionOptions } from '../session.options.js';
+import { createSessionDataSource } from '../store/session-data-source.factory.js';
+import { resolveSessionOptions } from '../config/session.options.js';
 
 /**
  * A migration step that needs a table lock another transaction holds (a backup's long read)

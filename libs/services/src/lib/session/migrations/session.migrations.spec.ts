@@ -12,15 +12,19 @@ import {
   testSessionOptions,
   until,
 } from '@bodhi/testing';
-import { parseEncryptionKeys, SessionCipher, SessionDecryptError } from '../session-cipher.js';
+import {
+  parseEncryptionKeys,
+  SessionCipher,
+  SessionDecryptError,
+} from '../crypto/session-cipher.js';
 import {
   createSessionDataSource,
   createSessionStore,
   SessionDbUnavailableError,
-} from '../session-data-source.factory.js';
-import { resolveSessionOptions } from '../session.options.js';
-import { advisoryLockRowsQuery } from '../transaction-lock.js';
-import { SESSION_KEY_PATTERN, sessionKey } from '../session-key.js';
+} from '../store/session-data-source.factory.js';
+import { resolveSessionOptions } from '../config/session.options.js';
+import { advisoryLockRowsQuery } from '../dialects/postgres/transaction-lock.js';
+import { SESSION_KEY_PATTERN, sessionKey } from '../store/session-key.js';
 import { migrationsTableName, REKEY_BATCH_SIZE, sessionMigrations } from './session.migrations.js';
 
 const HOUR = 3_600_000;

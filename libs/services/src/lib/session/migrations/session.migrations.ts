@@ -1,9 +1,12 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { companionTable, qualifiedTable, quoteIdent, SessionTableRef } from '../session-sql.js';
-import { sqliteHandle } from '../session-sql.executor.js';
+import { companionTable, qualifiedTable, quoteIdent, SessionTableRef } from '../sql/session-sql.js';
+import { sqliteHandle } from '../sql/session-sql.executor.js';
 import { SQL_DIALECTS } from '../dialects/sql-dialect.js';
-import { pgSessionKey, SESSION_KEY_PATTERN, sessionKey } from '../session-key.js';
-import { dropInvalidationTriggerSql, invalidationTriggerSql } from '../session-invalidation.js';
+import { pgSessionKey, SESSION_KEY_PATTERN, sessionKey } from '../store/session-key.js';
+import {
+  dropInvalidationTriggerSql,
+  invalidationTriggerSql,
+} from '../cluster/session-invalidation.js';
 
 /** The migration that re-keys rows by the hash of their id (v4). */
 export const REKEY_MIGRATION = 'HashSessionIds1764547200001';

@@ -1,0 +1,106 @@
+import type { DataSource } from 'typeorm';
+import type { SessionDbKind } from '../config/session-db-url.util.js';
+import type { AdvisoryLockKey } from '../dialects/postgres/transaction-lock.js';
+import { BodhiMetrics } from '../../metrics/bodhi-metrics.js';
+import { MeasuredLock } from './measured-lock.js';
+
+/** Advisory-lock namespace of per-session locks (the two-int key space; see pg docs). */
+const SESSION_LOCK_NAMESPACE = 0x0b0d;
+
+/** The advisory lock of one session id, the same on every instance. */
+export const sessionLockKey = (sid: string): AdvisoryLockKey => [SESSION_LOCK_NAMESPACE, sid];
+
+export class SessionLockTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`Timed out after ${timeoutMs} ms waiting for a session lock`);
+    this.name = 'SessionLockTimeoutError';
+  }
+}
+
+/**
+ * Mutual exclusion per session id — for work like a token refresh that must happen once
+ * even when many requests of one session arrive together. Callers in this process queue
+ * on a promise chain (so they hold no database connection while waiting); on PostgreSQL
+ * the holder also takes a transaction-scoped advisory lock (withTransactionLock), which
+ * makes the lock hold across every instance sharing the database, through a transaction
+ * pooler too. SQLite deployments are a single process, so the in-process queue is the
+ * whole lock there.
+ */
+export class SessionLock {
+  private readonly tails = new Map<string, Promise<void>>();
+  /** Cross-instance lock holders in this process, and those waiting for a slot. */
+  private holders = 0;
+  private readonly waiting: (() => void)[] = [];
+  /** The cross-instance lock (PostgreSQL); none on SQLite. */
+  private readonly clusterLock?: MeasuredLock;
+
+  /**
+   * @param timeoutMs how long a holder waits for another instance's lock (in PostgreSQL, as
+   *   its lock_timeout) before giving up with SessionLockTimeoutError.
+   * @param maxHolders how many cross-instance locks this process holds at once. Each holder
+   *   keeps a pooled connection (in an open transaction) while its work runs on it; below
+   *   the pool size, requests that need no lock still find connections.
+   * @param metrics where the cross-instance lock's statements are measured (operations
+   *   `sessionLock`, `sessionLockCommit`; MeasuredLock).
+   */
+  constructor(
+    private readonly dataSource: DataSource,
+    kind: SessionDbKind,
+    private readonly timeoutMs = 15_000,
+    private readonly maxHolders = 4,
+    metrics = new BodhiMetrics(),
+  ) {
+    this.clusterLock = MeasuredLock.of(kind, 'sessionLock', metrics);
+  }
+
+  async run<T>(sid: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(sid) ?? Promise.resolve();
+    let release!: () => void;
+    const tail = previous.then(() => new Promise<void>((resolve) => (release = resolve)));
+    this.tails.set(sid, tail);
+    await previous;
+    try {
+      const lock = this.clusterLock;
+      return lock ? await this.withClusterLock(lock, sid, work) : await work();
+    } finally {
+      release();
+      if (this.tails.get(sid) === tail) this.tails.delete(sid);
+    }
+  }
+
+  private async withClusterLock<T>(
+    lock: MeasuredLock,
+    sid: string,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    // `while`: a caller arriving as a slot frees may take it before the woken waiter runs.
+    while (this.holders >= this.maxHolders)
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.holders++;
+    try {
+      return await this.holdClusterLock(lock, sid, work);
+    } finally {
+      this.holders--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  private async holdClusterLock<T>(
+    lock: MeasuredLock,
+    sid: string,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    // The work's statements run on the lock's own connection (one connection per holder,
+    // so holders cannot starve each other of connections behind a pooler); what it saves
+    // commits with the lock's transaction, before the next holder reads it.
+    const held = await lock.run(
+      this.dataSource,
+      sessionLockKey(sid),
+      { timeoutMs: this.timeoutMs },
+      work,
+      { onLockConnection: true },
+    );
+    if (!held.acquired) throw new SessionLockTimeoutError(this.timeoutMs);
+    return held.value;
+  }
+}
