@@ -47,11 +47,12 @@ export {
   SessionLockTimeoutError,
   sessionLockKey,
 } from './lib/session/locks/session-lock.js';
-export { migrationLockKey, pruneLockKey } from './lib/session/locks/lock-keys.js';
 export {
-  advisoryLockRowsQuery,
+  migrationLockKey,
+  pruneLockKey,
   type AdvisoryLockKey,
-} from './lib/session/dialects/postgres/transaction-lock.js';
+} from './lib/session/locks/lock-keys.js';
+export { advisoryLockRowsQuery } from './lib/session/dialects/postgres/transaction-lock.js';
 export {
   InvalidEncryptionKeyError,
   parseEncryptionKeys,

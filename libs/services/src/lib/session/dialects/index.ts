@@ -5,12 +5,12 @@ import { sqliteDialect } from './sqlite/sqlite.dialect.js';
 
 export type { SessionDialect } from './session-dialect.js';
 
-const DIALECTS: Record<SessionDbKind, SessionDialect> = {
-  postgres: postgresDialect,
-  sqlite: sqliteDialect,
-};
-
-/** The dialect object of a backend: everything of the store that differs between them. */
+/**
+ * The dialect object of a backend: everything of the store that differs between them, its
+ * SQL spelling included. The one lookup by backend.
+ */
 export function sessionDialect(kind: SessionDbKind): SessionDialect {
-  return DIALECTS[kind];
+  // Read at the call, not into a table when this module loads: the dialects import the SQL
+  // builders that import this lookup, and a table built during that cycle would hold holes.
+  return kind === 'postgres' ? postgresDialect : sqliteDialect;
 }

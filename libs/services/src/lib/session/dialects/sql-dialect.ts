@@ -1,9 +1,7 @@
-import type { SessionDbKind } from '../config/session-db-url.util.js';
-
 /**
  * How one backend spells what the store's SQL needs; the statements themselves are written
- * once for both (session-sql.ts, the migrations). Kept apart from the dialect objects, which
- * open, migrate and lock, so that building SQL needs nothing else.
+ * once for both (sql/session-sql.ts, the migrations). Each dialect object carries its own
+ * (`SessionDialect.sql`), beside what opens, migrates and locks.
  */
 export interface SqlDialect {
   /** The `n`th (from 1) positional parameter. */
@@ -16,26 +14,4 @@ export interface SqlDialect {
   hasSchemas: boolean;
   /** Column types. */
   types: { bigint: string; text: string; serialKey: string };
-  /** `ALTER TABLE … ADD COLUMN IF NOT EXISTS` (SQLite has no IF NOT EXISTS there). */
-  addColumnIfNotExists: boolean;
 }
-
-export const SQL_DIALECTS: Record<SessionDbKind, SqlDialect> = {
-  postgres: {
-    param: (n) => `$${n}`,
-    least: 'LEAST',
-    batchKey: 'id',
-    hasSchemas: true,
-    types: { bigint: 'bigint', text: 'text', serialKey: 'bigserial PRIMARY KEY' },
-    addColumnIfNotExists: true,
-  },
-  sqlite: {
-    param: () => '?',
-    least: 'MIN',
-    // The implicit rowid: deleting by it walks the table's own b-tree.
-    batchKey: 'rowid',
-    hasSchemas: false,
-    types: { bigint: 'INTEGER', text: 'TEXT', serialKey: 'INTEGER PRIMARY KEY AUTOINCREMENT' },
-    addColumnIfNotExists: false,
-  },
-};

@@ -1,4 +1,12 @@
 /**
+ * An advisory lock's key. A name becomes `hashtext(name)`, one bigint key; a
+ * `[namespace, name]` pair uses the two-int key space, `(namespace, hashtext(name))`, which
+ * never meets a one-key lock. Every instance of a cluster must derive keys the same way, or
+ * their locks stop excluding each other.
+ */
+export type AdvisoryLockKey = string | readonly [namespace: number, name: string];
+
+/**
  * The names of the store's table-wide advisory locks, one place for the code that takes them
  * and for whoever checks pg_locks for them (the cluster e2e, an operator chasing a stuck lock).
  * Every instance of a cluster must derive them the same way, or their locks stop excluding

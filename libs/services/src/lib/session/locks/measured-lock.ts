@@ -3,20 +3,13 @@ import type { BodhiMetrics, StoreOperationTimer } from '../../metrics/bodhi-metr
 import { sessionDialect, type SessionDialect } from '../dialects/index.js';
 import type { SessionDbKind } from '../config/session-db-url.util.js';
 import type { StoreFailureKind } from '../session.errors.js';
-import {
-  type AdvisoryLockKey,
-  isLockNotAvailable,
-  type TransactionLockOutcome,
-  type TransactionLockWait,
-} from '../dialects/postgres/transaction-lock.js';
+import type { AdvisoryLockKey } from './lock-keys.js';
+import type { TransactionLockOutcome, TransactionLockWait } from '../dialects/session-dialect.js';
 
 /** The cross-instance locks the store takes while serving (the boot's migration lock is not one). */
 export type LockOperation = 'sessionLock' | 'pruneLock';
 
 type CrossProcessLock = NonNullable<SessionDialect['crossProcessLock']>;
-
-const failureKind = (e: unknown): StoreFailureKind =>
-  isLockNotAvailable(e) ? 'lock_timeout' : 'unavailable';
 
 /**
  * The dialect's cross-instance lock (PostgreSQL), its own statements measured as store
@@ -33,6 +26,7 @@ const failureKind = (e: unknown): StoreFailureKind =>
 export class MeasuredLock {
   private constructor(
     private readonly lock: CrossProcessLock,
+    private readonly failureKind: (e: unknown) => StoreFailureKind,
     private readonly kind: SessionDbKind,
     private readonly operation: LockOperation,
     private readonly metrics: BodhiMetrics,
@@ -43,8 +37,10 @@ export class MeasuredLock {
     operation: LockOperation,
     metrics: BodhiMetrics,
   ): MeasuredLock | undefined {
-    const lock = sessionDialect(kind).crossProcessLock;
-    return lock ? new MeasuredLock(lock, kind, operation, metrics) : undefined;
+    const dialect = sessionDialect(kind);
+    const lock = dialect.crossProcessLock;
+    const failureKind = dialect.lockFailureKind ?? (() => 'unavailable');
+    return lock ? new MeasuredLock(lock, failureKind, kind, operation, metrics) : undefined;
   }
 
   async run<T>(
@@ -74,8 +70,8 @@ export class MeasuredLock {
       );
     } catch (e) {
       // Before the lock was held: BEGIN or the lock failed; after the work: its COMMIT.
-      if (!held) acquiring.failed(failureKind(e));
-      else committing?.failed(failureKind(e));
+      if (!held) acquiring.failed(this.failureKind(e));
+      else committing?.failed(this.failureKind(e));
       throw e;
     }
     if (!outcome.acquired) {

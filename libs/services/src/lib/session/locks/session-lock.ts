@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { SessionDbKind } from '../config/session-db-url.util.js';
-import type { AdvisoryLockKey } from '../dialects/postgres/transaction-lock.js';
+import type { AdvisoryLockKey } from './lock-keys.js';
 import { BodhiMetrics } from '../../metrics/bodhi-metrics.js';
 import { MeasuredLock } from './measured-lock.js';
 

@@ -25,7 +25,8 @@ import {
 import { resolveSessionOptions } from '../config/session.options.js';
 import { advisoryLockRowsQuery } from '../dialects/postgres/transaction-lock.js';
 import { SESSION_KEY_PATTERN, sessionKey } from '../store/session-key.js';
-import { migrationsTableName, REKEY_BATCH_SIZE, sessionMigrations } from './session.migrations.js';
+import { migrationsTableName, sessionMigrations } from './session.migrations.js';
+import { REKEY_BATCH_SIZE } from '../dialects/postgres/postgres-migration-steps.js';
 
 const HOUR = 3_600_000;
 const ALL_MIGRATIONS = [

@@ -1,5 +1,3 @@
-import type BetterSqlite3 from 'better-sqlite3';
-import type { DataSource } from 'typeorm';
 import type { SessionDbStatementMode } from '../../settings/setting.constants.js';
 import { redactUrlPasswords } from '../../util/redact.util.js';
 import { SessionStoreUnavailableError, type StoreFailureKind } from '../session.errors.js';
@@ -43,10 +41,4 @@ export function unavailable(
     `session store unavailable: ${redactUrlPasswords(reason)}${detail ? ` (${detail})` : ''}`,
     kind,
   );
-}
-
-/** The better-sqlite3 handle a SQLite DataSource opened. */
-export function sqliteHandle(dataSource: DataSource): BetterSqlite3.Database {
-  return (dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database })
-    .databaseConnection;
 }

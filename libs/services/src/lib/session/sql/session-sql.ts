@@ -1,5 +1,5 @@
 import type { SessionDbKind } from '../config/session-db-url.util.js';
-import { SQL_DIALECTS } from '../dialects/sql-dialect.js';
+import { sessionDialect } from '../dialects/index.js';
 
 /** Where the session table lives; names are validated SQL identifiers. */
 export interface SessionTableRef {
@@ -14,7 +14,7 @@ export function quoteIdent(name: string): string {
 }
 
 export function qualifiedTable(ref: SessionTableRef): string {
-  return SQL_DIALECTS[ref.kind].hasSchemas && ref.schema
+  return sessionDialect(ref.kind).sql.hasSchemas && ref.schema
     ? `${quoteIdent(ref.schema)}.${quoteIdent(ref.table)}`
     : quoteIdent(ref.table);
 }
@@ -55,7 +55,7 @@ export const LISTED_SESSIONS_LIMIT = 100;
  * prunes then see a session past its end as expired with no rule of their own.
  */
 export function sessionStatements(ref: SessionTableRef) {
-  const dialect = SQL_DIALECTS[ref.kind];
+  const dialect = sessionDialect(ref.kind).sql;
   // Each statement numbers its own placeholders from 1.
   const sql = (build: (p: () => string) => string) => {
     let n = 0;

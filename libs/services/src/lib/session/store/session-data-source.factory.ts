@@ -8,9 +8,7 @@ import { SessionTableRef } from '../sql/session-sql.js';
 import { SessionCipher } from '../crypto/session-cipher.js';
 import { SessionStoreBackend } from './session-store.backend.js';
 import { SessionRevocations } from '../../revocation/session-revocations.js';
-import { sqliteHandle } from '../sql/session-sql.executor.js';
-import { SqliteWalCheckpointer } from '../dialects/sqlite/sqlite-wal-checkpointer.js';
-import { sessionDialect } from '../dialects/index.js';
+import { sessionDialect, type SessionDialect } from '../dialects/index.js';
 import type { BodhiMetrics } from '../../metrics/bodhi-metrics.js';
 import { SessionCache } from '../cache/session-cache.js';
 import { SessionInvalidationListener } from '../cluster/session-invalidation.listener.js';
@@ -46,27 +44,19 @@ function dataSourceOptions(
 }
 
 /**
- * The session DataSource: on a SQLite file it owns the WAL checkpoint worker, stopped (its
- * connection closed) before the request thread's connection closes.
+ * The session DataSource: what its dialect started once it was migrated (a SQLite file's
+ * checkpoint worker) stops before its connections close.
  */
 export class SessionDataSource extends DataSource {
-  private checkpointer?: SqliteWalCheckpointer;
-
-  /** Starts checkpointing in a worker; on its failure SQLite's own checkpoints resume. */
-  startWalCheckpointer(file: string): void {
-    this.checkpointer = SqliteWalCheckpointer.start(file, () => {
-      if (this.isInitialized) sqliteHandle(this).pragma('wal_autocheckpoint = 1000');
-    });
-  }
-
-  /** See `SqliteWalCheckpointer.drain`; resolves at once without a checkpoint worker. */
-  async drainWal(): Promise<void> {
-    await this.checkpointer?.drain();
+  constructor(
+    options: DataSourceOptions,
+    private readonly dialect: SessionDialect,
+  ) {
+    super(options);
   }
 
   override async destroy(): Promise<void> {
-    await this.checkpointer?.stop();
-    this.checkpointer = undefined;
+    await this.dialect.beforeClose?.(this);
     await super.destroy();
   }
 }
@@ -123,7 +113,7 @@ export async function createSessionDataSource(
 ): Promise<SessionDataSource> {
   const where = describeSessionDb(options.target);
   const dialect = sessionDialect(options.target.kind);
-  const ds = new SessionDataSource(dataSourceOptions(options));
+  const ds = new SessionDataSource(dataSourceOptions(options), dialect);
   const safe = (e: unknown) =>
     redactSecrets(e instanceof Error ? e.message : String(e), [passwordOf(options.target)]);
   try {

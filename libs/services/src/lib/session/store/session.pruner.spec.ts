@@ -17,7 +17,7 @@ import type { SessionStoreBackend } from './session-store.backend.js';
 import type { SessionRevocations } from '../../revocation/session-revocations.js';
 import type { DataSource } from 'typeorm';
 import * as fs from 'node:fs';
-import type { SessionDataSource } from './session-data-source.factory.js';
+import { walCheckpointerOf } from '../dialects/sqlite/sqlite-wal-checkpointer.js';
 import { advisoryLockRowsQuery } from '../dialects/postgres/transaction-lock.js';
 
 describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
@@ -229,12 +229,14 @@ describe.each(SESSION_BACKENDS)('SessionPruner on %s', (kind) => {
       }
       // Start from an empty WAL (retry while the worker holds the checkpoint lock).
       await until(async () => {
-        await (dataSource as SessionDataSource).drainWal();
+        await walCheckpointerOf(dataSource)?.drain();
         const [r] = await db.query<{ busy: number }>('PRAGMA wal_checkpoint(TRUNCATE)');
         return r.busy === 0;
       });
       expect(fs.statSync(`${file}-wal`).size).toBe(0);
-      const drain = jest.spyOn(dataSource as SessionDataSource, 'drainWal');
+      const checkpointer = walCheckpointerOf(dataSource);
+      if (!checkpointer) throw new Error('a SQLite file has a checkpoint worker');
+      const drain = jest.spyOn(checkpointer, 'drain');
       try {
         const pruner = new SessionPruner(store, revocations, dataSource, {
           ...options,

@@ -13,14 +13,11 @@ import {
 } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../config/session.options.js';
 import { SessionStoreBackend } from './session-store.backend.js';
-import { SessionDataSource } from './session-data-source.factory.js';
+import { sessionDialect } from '../dialects/index.js';
 import { MeasuredLock } from '../locks/measured-lock.js';
 import { pruneLockKey } from '../locks/lock-keys.js';
 import { SessionRevocations } from '../../revocation/session-revocations.js';
 import { BodhiMetrics } from '../../metrics/bodhi-metrics.js';
-
-/** Batches between waits for the SQLite checkpoint worker (about 1–2k WAL frames). */
-const WAL_DRAIN_EVERY_BATCHES = 10;
 
 /**
  * Deletes expired rows on an interval — sessions, and revoked-token records whose tokens
@@ -155,12 +152,8 @@ export class SessionPruner implements OnApplicationBootstrap, OnModuleDestroy {
       // better-sqlite3 is synchronous: without a turn of the event loop between batches,
       // a million expired rows would stall every request until the whole prune is done.
       await new Promise((resolve) => setImmediate(resolve));
-      // A SQLite WAL only restarts when a write finds it all copied back, which a stream of
-      // batches never lets happen; the request thread would then checkpoint it itself (a
-      // stall of up to hundreds of ms). Letting the checkpoint worker catch up keeps it short.
-      if (batch % WAL_DRAIN_EVERY_BATCHES === 0 && this.dataSource instanceof SessionDataSource) {
-        await this.dataSource.drainWal();
-      }
+      // What the backend needs between the batches of a long prune (SQLite: its WAL drained).
+      await sessionDialect(this.store.kind).afterPruneBatch?.(this.dataSource, batch);
     }
   }
 }

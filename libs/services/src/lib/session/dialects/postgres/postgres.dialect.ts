@@ -1,8 +1,9 @@
 import { DEFAULT_SESSION_DB_STATEMENTS } from '../../../settings/setting.constants.js';
 import { runPostgresMigrations } from './postgres-migrate.js';
-import { withTransactionLock } from './transaction-lock.js';
+import { isLockNotAvailable, withTransactionLock } from './transaction-lock.js';
 import { onRunnerConnection, pgPool } from './pinned-connection.js';
 import { PostgresExecutor } from './postgres.executor.js';
+import { postgresMigrationSteps } from './postgres-migration-steps.js';
 import type { SessionDialect } from '../session-dialect.js';
 
 /**
@@ -11,6 +12,14 @@ import type { SessionDialect } from '../session-dialect.js';
  * transaction-scoped; statements are unnamed where the pooler cannot carry named ones).
  */
 export const postgresDialect: SessionDialect = {
+  sql: {
+    param: (n) => `$${n}`,
+    least: 'LEAST',
+    batchKey: 'id',
+    hasSchemas: true,
+    types: { bigint: 'bigint', text: 'text', serialKey: 'bigserial PRIMARY KEY' },
+  },
+  migrationSteps: postgresMigrationSteps,
   driverOptions(options, target) {
     if (target.kind !== 'postgres') throw new Error('the PostgreSQL dialect opens PostgreSQL URLs');
     return {
@@ -41,4 +50,5 @@ export const postgresDialect: SessionDialect = {
     for (const task of afterCommit) await task();
     return outcome;
   },
+  lockFailureKind: (e) => (isLockNotAvailable(e) ? 'lock_timeout' : 'unavailable'),
 };

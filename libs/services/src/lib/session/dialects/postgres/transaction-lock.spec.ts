@@ -8,12 +8,9 @@ import {
   TestSessionDb,
   until,
 } from '@bodhi/testing';
-import {
-  AdvisoryLockKey,
-  advisoryLockRowsQuery,
-  TransactionLockWait,
-  withTransactionLock,
-} from './transaction-lock.js';
+import type { AdvisoryLockKey } from '../../locks/lock-keys.js';
+import type { TransactionLockWait } from '../session-dialect.js';
+import { advisoryLockRowsQuery, withTransactionLock } from './transaction-lock.js';
 
 const NAMESPACE = 0x0b0d;
 

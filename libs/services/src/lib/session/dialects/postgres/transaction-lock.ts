@@ -1,21 +1,6 @@
 import type { DataSource, QueryRunner } from 'typeorm';
-
-/**
- * A PostgreSQL advisory lock's key. A name becomes `hashtext(name)`, one bigint key; a
- * `[namespace, name]` pair uses the two-int key space, `(namespace, hashtext(name))`, which
- * never meets a one-key lock. Every instance of a cluster must derive keys the same way, or
- * their locks stop excluding each other.
- */
-export type AdvisoryLockKey = string | readonly [namespace: number, name: string];
-
-/**
- * How long to wait for a lock another transaction holds: `'try'` not at all, `{ timeoutMs }`
- * until then. There is no wait without an end: a holder that never lets go must not hang
- * every waiter (a boot, a request) with it.
- */
-export type TransactionLockWait = 'try' | { timeoutMs: number };
-
-export type TransactionLockOutcome<T> = { acquired: true; value: T } | { acquired: false };
+import type { AdvisoryLockKey } from '../../locks/lock-keys.js';
+import type { TransactionLockOutcome, TransactionLockWait } from '../session-dialect.js';
 
 /**
  * Whether `e` is PostgreSQL's SQLSTATE lock_not_available (55P03): a lock wait reached

@@ -9,7 +9,8 @@ import {
   until,
 } from '@bodhi/testing';
 import type { SessionDataSource } from '../../store/session-data-source.factory.js';
-import { sqliteHandle } from '../../sql/session-sql.executor.js';
+import { sqliteHandle } from './sqlite-handle.js';
+import { walCheckpointerOf } from './sqlite-wal-checkpointer.js';
 import { sessionKey } from '../../store/session-key.js';
 
 const HOUR = 3_600_000;
@@ -36,7 +37,7 @@ describe('SQLite session files', () => {
   /** Copies the WAL back into the database and empties it (retrying while the worker checkpoints). */
   const checkpoint = async (dataSource: SessionDataSource) =>
     until(async () => {
-      await dataSource.drainWal();
+      await walCheckpointerOf(dataSource)?.drain();
       const [r] = sqliteHandle(dataSource).pragma('wal_checkpoint(TRUNCATE)') as {
         busy: number;
       }[];

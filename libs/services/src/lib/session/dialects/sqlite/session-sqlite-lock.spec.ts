@@ -12,7 +12,7 @@ import {
 import type { DataSource } from 'typeorm';
 import { DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS } from '../../../settings/setting.constants.js';
 import { sessionKey } from '../../store/session-key.js';
-import { sqliteHandle } from '../../sql/session-sql.executor.js';
+import { sqliteHandle } from './sqlite-handle.js';
 import { SessionStoreUnavailableError } from '../../session.errors.js';
 
 const HOUR = 3_600_000;

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createTestSessionDb, openTestStore, sessionFixture, until } from '@bodhi/testing';
 import type { TestSessionDb } from '@bodhi/testing';
-import { sqliteHandle } from '../../sql/session-sql.executor.js';
+import { sqliteHandle } from './sqlite-handle.js';
 import { SQLITE_WAL_BACKSTOP_PAGES, SqliteWalCheckpointer } from './sqlite-wal-checkpointer.js';
 
 const fileOf = (db: TestSessionDb) => db.url.slice('sqlite:'.length);

@@ -1,11 +1,13 @@
 import { Logger } from '@nestjs/common';
 import type { Worker } from 'node:worker_threads';
+import type { DataSource } from 'typeorm';
 import { startWorker } from '../../../util/worker.util.js';
 import type {
   CheckpointReply,
   CheckpointRequest,
   CheckpointWorkerData,
 } from './sqlite-wal-checkpoint.worker.js';
+import { sqliteHandle } from './sqlite-handle.js';
 
 /**
  * WAL frames (64 MB of 4 KB pages) the request thread lets pile up before it checkpoints by
@@ -120,4 +122,46 @@ export class SqliteWalCheckpointer {
   private post(request: CheckpointRequest): void {
     this.worker.postMessage(request);
   }
+}
+
+/** Batches of a prune between waits for the checkpoint worker (about 1–2k WAL frames). */
+const WAL_DRAIN_EVERY_BATCHES = 10;
+
+/** The checkpoint worker of each serving DataSource on a SQLite file. */
+const checkpointers = new WeakMap<DataSource, SqliteWalCheckpointer>();
+
+/**
+ * Starts checkpointing the file of `dataSource` in a worker; on its failure SQLite's own
+ * checkpoints resume on the request thread.
+ */
+export function startWalCheckpointer(dataSource: DataSource, file: string): void {
+  const checkpointer = SqliteWalCheckpointer.start(file, () => {
+    if (dataSource.isInitialized) sqliteHandle(dataSource).pragma('wal_autocheckpoint = 1000');
+  });
+  checkpointers.set(dataSource, checkpointer);
+}
+
+/** The checkpoint worker of `dataSource`, if one runs (a file, not `:memory:`). */
+export function walCheckpointerOf(dataSource: DataSource): SqliteWalCheckpointer | undefined {
+  return checkpointers.get(dataSource);
+}
+
+/**
+ * Stops the worker of `dataSource` (its connection closed) before the request thread's
+ * connection closes.
+ */
+export async function stopWalCheckpointer(dataSource: DataSource): Promise<void> {
+  const checkpointer = checkpointers.get(dataSource);
+  checkpointers.delete(dataSource);
+  await checkpointer?.stop();
+}
+
+/**
+ * A SQLite WAL only restarts when a write finds it all copied back, which a stream of
+ * batches never lets happen; the request thread would then checkpoint it itself (a stall of
+ * up to hundreds of ms). Letting the checkpoint worker catch up every few batches keeps it
+ * short.
+ */
+export async function drainWalEvery(dataSource: DataSource, batch: number): Promise<void> {
+  if (batch % WAL_DRAIN_EVERY_BATCHES === 0) await walCheckpointerOf(dataSource)?.drain();
 }

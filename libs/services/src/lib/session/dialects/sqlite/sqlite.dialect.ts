@@ -2,9 +2,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { ensureDirectory } from '../../../util/fs.util.js';
-import { REKEY_MIGRATION } from '../../migrations/session.migrations.js';
-import { sqliteHandle } from '../../sql/session-sql.executor.js';
-import { SQLITE_JOURNAL_SIZE_LIMIT, SQLITE_WAL_BACKSTOP_PAGES } from './sqlite-wal-checkpointer.js';
+import { REKEY_MIGRATION } from '../../migrations/v4-hash-session-ids.js';
+import { sqliteHandle } from './sqlite-handle.js';
+import { sqliteMigrationSteps } from './sqlite-migration-steps.js';
+import {
+  drainWalEvery,
+  SQLITE_JOURNAL_SIZE_LIMIT,
+  SQLITE_WAL_BACKSTOP_PAGES,
+  startWalCheckpointer,
+  stopWalCheckpointer,
+} from './sqlite-wal-checkpointer.js';
 import { DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS } from '../../../settings/setting.constants.js';
 import type { ResolvedSessionOptions } from '../../config/session.options.js';
 import type { SessionDialect } from '../session-dialect.js';
@@ -82,6 +89,15 @@ const sessionFile = ({ target }: ResolvedSessionOptions) =>
  * CLI) retries on a timer, never inside SQLite.
  */
 export const sqliteDialect: SessionDialect = {
+  sql: {
+    param: () => '?',
+    least: 'MIN',
+    // The implicit rowid: deleting by it walks the table's own b-tree.
+    batchKey: 'rowid',
+    hasSchemas: false,
+    types: { bigint: 'INTEGER', text: 'TEXT', serialKey: 'INTEGER PRIMARY KEY AUTOINCREMENT' },
+  },
+  migrationSteps: sqliteMigrationSteps,
   driverOptions(_options, target) {
     if (target.kind !== 'sqlite') throw new Error('the SQLite dialect opens SQLite files');
     return {
@@ -111,8 +127,10 @@ export const sqliteDialect: SessionDialect = {
   migrate: (dataSource, _options, lockTimeoutMs) => migrateSqlite(dataSource, lockTimeoutMs),
   afterMigrate(dataSource, options) {
     const file = sessionFile(options);
-    if (file) dataSource.startWalCheckpointer(file);
+    if (file) startWalCheckpointer(dataSource, file);
   },
+  beforeClose: stopWalCheckpointer,
+  afterPruneBatch: drainWalEvery,
   executor: (dataSource, { busyTimeoutMs = DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS }) =>
     new SqliteExecutor(sqliteHandle(dataSource), busyTimeoutMs),
 };
