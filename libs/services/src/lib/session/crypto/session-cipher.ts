@@ -38,7 +38,8 @@ export function parseEncryptionKeys(keys: readonly string[]): Buffer[] {
 
 /**
  * Encryption at rest of session data: AES-256-GCM, a random nonce per write, and the
- * session id as associated data — a row copied under another id does not decrypt. The
+ * session's key (the hash of its id; rows of releases before hashed keys, the id itself) as
+ * associated data — a row copied under another key does not decrypt. The
  * first key encrypts; every key decrypts (the stored key id picks it), so keys rotate
  * without logging anyone out. Values written before encryption was on (plain JSON) still
  * read, and are encrypted on their next save.
