@@ -102,7 +102,7 @@ export async function runCommand(
       return { text: `${n}\n`, json: { count: n } };
     }
     case 'ids': {
-      const ids = args.user ? await service.getSessionIdsForUser(args.user) : await store.ids();
+      const ids = args.user ? await service.getSessionKeysForUser(args.user) : await store.keys();
       return { text: lines(ids), json: ids };
     }
     case 'list': {

@@ -2,8 +2,8 @@ import type { SessionDbKind } from '../config/session-db-url.util.js';
 
 /**
  * How one backend spells what the store's SQL needs; the statements themselves are written
- * once for both (session-sql.ts, the migrations). Kept apart from the dialect objects, which
- * open, migrate and lock, so that building SQL needs nothing else.
+ * once for both (session-sql.ts, revocation-statements.ts, the migrations). Kept apart from
+ * the dialect objects, which open, migrate and lock, so that building SQL needs nothing else.
  */
 export interface SqlDialect {
   /** The `n`th (from 1) positional parameter. */
