@@ -41,6 +41,7 @@ export {
   TokenRevokedError,
   type RevocationReason,
 } from './lib/revocation/revocation.service.js';
+export { revokeHeldTokens, type HeldTokens } from './lib/revocation/held-tokens.js';
 export { SessionPruner } from './lib/session/store/session.pruner.js';
 export {
   SessionLock,

@@ -63,7 +63,7 @@ describe.each(SESSION_BACKENDS)('AppServicesModule on %s', (kind) => {
       expect(app.get(AuthService).clientId()).toBe('bodhi-server');
       expect(app.get(IdentityProviderAdmin)).toBeInstanceOf(DevAuthServerAdmin);
       await sessions.getSessionStore().saveSession('s', sessionFixture(60_000, { user_id: 'u' }));
-      expect(await sessions.getSessionIdsForUser('u')).toEqual([sessionKey('s')]);
+      expect(await sessions.getSessionKeysForUser('u')).toEqual([sessionKey('s')]);
       const raw = await db.query<{ user_id: string }>(`SELECT user_id FROM ${db.qualifiedTable}`);
       expect(raw).toEqual([{ user_id: 'u' }]);
     } finally {

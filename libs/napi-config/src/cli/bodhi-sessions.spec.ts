@@ -44,7 +44,7 @@ const SEEDED: [string, string | null, number][] = [
   ['old-n', null, -60_000],
 ];
 const LIVE_IDS = ['a1', 'a2', 'b1', 'n1'];
-/** What the table and the CLI show for sessions `ids`: their keys (hashes), sorted. */
+/** What the table and the CLI show for the sessions `ids`: their keys (hashes), sorted. */
 const keys = (...ids: string[]) => ids.map(sessionKey).sort();
 const lines = (items: string[]) => items.map((item) => `${item}\n`).join('');
 
@@ -126,12 +126,21 @@ describe.each(SESSION_BACKENDS)('bodhi-sessions on %s', (kind) => {
     expect(await cli('count', '--user=bob', '--json')).toBe('{"count":1}\n');
   });
 
-  it('ids: keys of the live sessions (never their ids), one per line', async () => {
-    expect(await cli('ids')).toBe(lines(keys(...LIVE_IDS)));
-    expect(await cli('ids', '--user', 'alice')).toBe(lines(keys('a1', 'a2')));
-    expect(await cli('ids', '--user', 'nobody')).toBe('');
-    expect(JSON.parse(await cli('ids', '--json'))).toEqual(keys(...LIVE_IDS));
-    expect(JSON.parse(await cli('ids', '--json', '--user', 'alice'))).toEqual(keys('a1', 'a2'));
+  it('keys: keys of the live sessions (never their ids), one per line', async () => {
+    expect(await cli('keys')).toBe(lines(keys(...LIVE_IDS)));
+    expect(await cli('keys', '--user', 'alice')).toBe(lines(keys('a1', 'a2')));
+    expect(await cli('keys', '--user', 'nobody')).toBe('');
+    expect(JSON.parse(await cli('keys', '--json'))).toEqual(keys(...LIVE_IDS));
+    expect(JSON.parse(await cli('keys', '--json', '--user', 'alice'))).toEqual(keys('a1', 'a2'));
+  });
+
+  it('ids, the former name of keys, still works and says so on stderr', async () => {
+    const result = await run(['ids', '--user', 'alice', ...target()], { BODHI_HOME: home.dir });
+    expect(result).toEqual({
+      code: 0,
+      out: lines(keys('a1', 'a2')),
+      err: 'bodhi-sessions: "ids" is deprecated; use "keys"\n',
+    });
   });
 
   it('dump: key and user (or -) of each live session', async () => {
@@ -409,7 +418,7 @@ describe('bodhi-sessions usage and errors', () => {
 
   describe.each([
     ['count'],
-    ['ids'],
+    ['keys'],
     ['list', '--user', 'alice'],
     ['dump', '--json'],
     ['clear-user', 'alice'],

@@ -147,7 +147,8 @@ export async function runBodhiSessions(argv: string[], io: BodhiSessionsIo): Pro
     return 2;
   }
 
-  const { command, userId, options } = parsed;
+  const { command, userId, options, deprecation } = parsed;
+  if (deprecation) io.stderr(`bodhi-sessions: ${deprecation}\n`);
   const secrets = [urlPassword(options.url), urlPassword(io.env[BODHI_SESSION_DB_URL])];
   const stderr = (text: string) => io.stderr(redactSecrets(text, secrets));
   try {

@@ -53,6 +53,20 @@ describe('bodhi-sessions arguments', () => {
     },
   );
 
+  it('reads ids, the former name of keys, as keys with a deprecation notice', () => {
+    expect(parseCliArgs(['ids', '--user', 'alice'])).toEqual({
+      kind: 'run',
+      command: 'keys',
+      userId: undefined,
+      options: { user: 'alice', yes: false, json: false, verbose: false },
+      deprecation: '"ids" is deprecated; use "keys"',
+    });
+    expect(parseCliArgs(['keys'])).not.toHaveProperty('deprecation');
+    expect(parseCliArgs(['ids', 'extra'])).toEqual(
+      usageError('unexpected argument "extra" for ids'),
+    );
+  });
+
   it('asks for help with --help or -h, anywhere', () => {
     expect(parseCliArgs(['--help'])).toEqual({ kind: 'help' });
     expect(parseCliArgs(['-h'])).toEqual({ kind: 'help' });

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 export const COMMANDS = [
   'migrate',
   'count',
-  'ids',
+  'keys',
   'list',
   'clear-user',
   'clear-all',
@@ -12,6 +12,9 @@ export const COMMANDS = [
   'dump',
 ] as const;
 export type CliCommand = (typeof COMMANDS)[number];
+
+/** Former names of commands, still accepted (with a notice on stderr): the command each became. */
+export const DEPRECATED_COMMANDS: Readonly<Record<string, CliCommand>> = { ids: 'keys' };
 
 export const USAGE = `Usage: bodhi-sessions <command> [options]
 
@@ -23,26 +26,28 @@ file that does not exist is refused (a typo, most likely) except by migrate, whi
 Commands:
   migrate               bring the session table up to date and say so
   count [--user <id>]   number of live sessions, of everyone or of one user
-  ids [--user <id>]     ids of the live sessions, one per line
+  keys [--user <id>]    keys of the live sessions (SHA-256 hashes of their session ids),
+                        one per line; "ids", its former name, still works
   list --user <id>      a user's live sessions, newest first: handle, created, last seen,
                         expires, max expires, address, browser, OS and user agent
   clear-user <userId>   log a user out everywhere; prints how many sessions were removed
   clear-all --yes       delete every session (logs everyone out); prints how many
   prune                 delete expired sessions; prints how many
-  dump                  live sessions, one "<id><TAB><userId or ->" per line
+  dump                  live sessions, one "<key><TAB><userId or ->" per line
 
 Options:
   --url <url>           session database: sqlite:<path> or postgres://user:pw@host/db
                         (overrides BODHI_SESSION_DB_URL)
   --table <name>        session table (overrides BODHI_SESSION_DB_TABLE; default bodhi_sessions)
   --schema <name>       PostgreSQL schema (overrides BODHI_SESSION_DB_SCHEMA; default public)
-  --user <id>           only the sessions of this user (count, ids; required by list)
+  --user <id>           only the sessions of this user (count, keys; required by list)
   --yes                 confirm clear-all
   --json                print one JSON value instead of text
   --verbose             log the session module's messages to stderr
   -h, --help            print this help
 
-Session ids are credentials: treat the output of ids and dump as secret.
+The table holds no session id, only its key: no output of these commands is a cookie
+anyone could send.
 Exit status: 0 done, 1 configuration or database error, 2 bad usage.
 `;
 
@@ -60,7 +65,14 @@ export type ParsedCli =
   | { kind: 'help' }
   /** Bad usage (exit 2); `showUsage: false` for a refusal that is not a mistake in syntax. */
   | { kind: 'usage-error'; message: string; showUsage: boolean }
-  | { kind: 'run'; command: CliCommand; userId?: string; options: CliOptions };
+  | {
+      kind: 'run';
+      command: CliCommand;
+      userId?: string;
+      options: CliOptions;
+      /** Set when the command was given by a former name: what to tell the user. */
+      deprecation?: string;
+    };
 
 const OPTION_SPEC = {
   url: { type: 'string' },
@@ -75,7 +87,7 @@ const OPTION_SPEC = {
 
 /** Options that only make sense with some commands; the rest apply to every command. */
 const OPTION_COMMANDS: Partial<Record<keyof typeof OPTION_SPEC, readonly CliCommand[]>> = {
-  user: ['count', 'ids', 'list'],
+  user: ['count', 'keys', 'list'],
   yes: ['clear-all'],
 };
 
@@ -121,14 +133,15 @@ export function parseCliArgs(argv: readonly string[]): ParsedCli {
 
   const [name, ...args] = positionals;
   if (name === undefined) return usageError('no command given');
-  if (!(COMMANDS as readonly string[]).includes(name)) {
+  const renamed = Object.hasOwn(DEPRECATED_COMMANDS, name) ? DEPRECATED_COMMANDS[name] : undefined;
+  if (!renamed && !(COMMANDS as readonly string[]).includes(name)) {
     return usageError(`unknown command "${name}"`);
   }
-  const command = name as CliCommand;
+  const command = renamed ?? (name as CliCommand);
 
   for (const [option, commands] of Object.entries(OPTION_COMMANDS)) {
     if (values[option] !== undefined && !commands.includes(command)) {
-      return usageError(`option --${option} does not apply to ${command}`);
+      return usageError(`option --${option} does not apply to ${name}`);
     }
   }
   for (const option of ['url', 'table', 'schema', 'user'] as const) {
@@ -140,7 +153,7 @@ export function parseCliArgs(argv: readonly string[]): ParsedCli {
   const expected = ARGUMENTS[command];
   if (expected && args.length === 0) return usageError(`${command} needs ${expected}`);
   if (args.length > (expected ? 1 : 0)) {
-    return usageError(`unexpected argument "${args[expected ? 1 : 0]}" for ${command}`);
+    return usageError(`unexpected argument "${args[expected ? 1 : 0]}" for ${name}`);
   }
   const userId = expected ? args[0] : undefined;
   if (userId !== undefined && userId.trim() === '') {
@@ -169,5 +182,6 @@ export function parseCliArgs(argv: readonly string[]): ParsedCli {
       json: Boolean(values.json),
       verbose: Boolean(values.verbose),
     },
+    ...(renamed && { deprecation: `"${name}" is deprecated; use "${renamed}"` }),
   };
 }

@@ -101,9 +101,9 @@ export async function runCommand(
         : await store.countSessions();
       return { text: `${n}\n`, json: { count: n } };
     }
-    case 'ids': {
-      const ids = args.user ? await service.getSessionIdsForUser(args.user) : await store.ids();
-      return { text: lines(ids), json: ids };
+    case 'keys': {
+      const keys = args.user ? await service.getSessionKeysForUser(args.user) : await store.keys();
+      return { text: lines(keys), json: keys };
     }
     case 'list': {
       const sessions = (await service.listUserSessions(args.user as string)).map(listedSession);

@@ -7,8 +7,10 @@ import {
   DefaultSessionService,
   InvalidAccessTokenError,
   recordSessionDevice,
+  revokeHeldTokens,
   RevocationService,
   SettingService,
+  type HeldTokens,
 } from '@bodhi/services';
 import {
   ApiError,
@@ -21,7 +23,7 @@ import {
 import type { AuthContext } from '@bodhi/auth-middleware';
 import type { Request, Response } from 'express';
 import { AuthRateLimitGuard } from './auth-rate-limit.js';
-import { clearSessionCookie, type HeldTokens, revokeHeldTokens } from './ended-sessions.js';
+import { clearSessionCookie } from './ended-sessions.js';
 import { LoginMetrics, LoginRoute } from './login-metrics.js';
 import { providerErrorCode, providerErrorMessage } from './provider-errors.js';
 import { API_PREFIX, UI_CALLBACK_PATH, UI_HOME_PATH, UI_LOGIN_PATH } from './routes.constants.js';

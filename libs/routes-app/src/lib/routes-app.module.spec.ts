@@ -152,13 +152,13 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
       );
     expect(await revocations('ended')).toBe(2);
     expect(await revocations('revoked')).toBe(1);
-    expect(await store().idsForUser('user-1')).toEqual([]);
-    expect(await store().idsForUser('user-2')).toEqual([sessionKey('other')]);
+    expect(await store().sessionKeysForUser('user-1')).toEqual([]);
+    expect(await store().sessionKeysForUser('user-2')).toEqual([sessionKey('other')]);
 
     setUserRole.mockRejectedValueOnce(new AuthGrantRejectedError('user user-1 is unknown'));
     await store().saveSession('u-again', sessionFixture(60_000, { user_id: 'user-1' }));
     expect((await put('admin')).status).toBe(400);
-    expect(await store().idsForUser('user-1')).toEqual([sessionKey('u-again')]);
+    expect(await store().sessionKeysForUser('user-1')).toEqual([sessionKey('u-again')]);
   });
 
   it('PUT /users/:id/role answers 503 while the provider is unavailable, keeping the sessions', async () => {
@@ -171,7 +171,7 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
       .expect(503);
     expect(res.body.error).toMatchObject({ code: 'auth_provider_unavailable' });
     expect(setUserRole).toHaveBeenLastCalledWith('user-3', 'resource_user');
-    expect(await store().idsForUser('user-3')).toEqual([sessionKey('u-kept')]);
+    expect(await store().sessionKeysForUser('user-3')).toEqual([sessionKey('u-kept')]);
   });
 
   it('PUT /users/:id/role answers 501 when no admin API is configured, keeping the sessions', async () => {
@@ -186,7 +186,7 @@ describe.each(SESSION_BACKENDS)('routes on %s', (kind) => {
       .expect(501);
     expect(res.body.error).toMatchObject({ code: 'role_change_unsupported' });
     expect(res.body.error.message).toMatch(/BODHI_AUTH_ADMIN_API/);
-    expect(await store().idsForUser('user-4')).toEqual([sessionKey('u-none')]);
+    expect(await store().sessionKeysForUser('user-4')).toEqual([sessionKey('u-none')]);
   });
 
   it('dev routes dump and reset the store in development', async () => {

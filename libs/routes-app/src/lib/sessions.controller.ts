@@ -2,6 +2,7 @@ import { Controller, Delete, Get, HttpStatus, Param, Query, Req, Res } from '@ne
 import type { SessionData } from 'express-session';
 import {
   DefaultSessionService,
+  revokeHeldTokens,
   RevocationService,
   type RevocationReason,
   sessionKey,
@@ -16,7 +17,7 @@ import {
 } from '@bodhi/auth-middleware';
 import type { AuthContext } from '@bodhi/auth-middleware';
 import type { Request, Response } from 'express';
-import { clearSessionCookie, revokeHeldTokens } from './ended-sessions.js';
+import { clearSessionCookie } from './ended-sessions.js';
 import { API_PREFIX } from './routes.constants.js';
 
 /** One session as its owner (or an admin) sees it: named by its handle, never its id. */

@@ -54,10 +54,11 @@ export class BodhiMetrics {
   /**
    * One store operation, by operation and backend (`sqlite`, `postgres`). `operation`: a
    * statement by its name in `sessionStatements` (get, set, update, touch, destroy, length,
-   * pruneBatch, revokeUser, tokenRevocation, …; MeasuredStatements), or a cross-instance
-   * lock's transaction on PostgreSQL (MeasuredLock): `sessionLock` / `pruneLock` from BEGIN
-   * to the lock held (or refused), `sessionLockCommit` / `pruneLockCommit` its COMMIT (a
-   * session lock's commits what the work under it saved). Failed operations are timed too.
+   * keys, pruneBatch, …) or `revocationStatements` (revokeUser, tokenRevocation, …), as
+   * MeasuredStatements runs them, or a cross-instance lock's transaction on PostgreSQL
+   * (MeasuredLock): `sessionLock` / `pruneLock` from BEGIN to the lock held (or refused),
+   * `sessionLockCommit` / `pruneLockCommit` its COMMIT (a session lock's commits what the
+   * work under it saved). Failed operations are timed too.
    */
   readonly storeOperationDuration = new Histogram({
     name: 'bodhi_session_store_operation_duration_seconds',

@@ -3,6 +3,7 @@ import type { SessionTableRef } from '../session/sql/session-sql.js';
 import type { SqlExecutorOptions } from '../session/sql/session-sql.executor.js';
 import type { BodhiMetrics } from '../metrics/bodhi-metrics.js';
 import { storeStatements, type StoreStatements } from '../session/cache/cached-statements.js';
+import { revocationStatements, type RevocationStatements } from './revocation-statements.js';
 import type { SessionCache } from '../session/cache/session-cache.js';
 import { SessionCipher, SessionDecryptError } from '../session/crypto/session-cipher.js';
 
@@ -46,12 +47,12 @@ export interface TokenRevocationState {
  * tokens are encrypted like session data (the queue's rows are credentials too).
  */
 export class SessionRevocations {
-  private readonly db: StoreStatements;
+  private readonly db: StoreStatements<RevocationStatements>;
   private readonly cipher?: SessionCipher;
   private readonly now: () => number;
 
   constructor(dataSource: DataSource, ref: SessionTableRef, config: SessionRevocationsConfig = {}) {
-    this.db = storeStatements(dataSource, ref, config);
+    this.db = storeStatements(dataSource, ref, revocationStatements, config);
     this.cipher = config.cipher;
     // Read at each use, not bound here: a clock a test installs later still applies.
     this.now = config.now ?? (() => Date.now());
@@ -59,21 +60,21 @@ export class SessionRevocations {
 
   /** Revokes every token issued to `userId` before `at` (epoch ms; default now). */
   async revokeUser(userId: string, at = this.now()): Promise<void> {
-    await this.db.run('revokeUser', [userId, at]);
+    await this.db.run('revokeUser', { userId, notBefore: at });
   }
 
   /** Revokes, as of now, every token of every user who has a session in the table. */
   async revokeSessionUsers(): Promise<void> {
-    await this.db.run('revokeSessionUsers', [this.now()]);
+    await this.db.run('revokeSessionUsers', { notBefore: this.now() });
   }
 
   /** Revokes one access token until it expires (`expiresAt`, epoch ms). */
   async revokeToken(jti: string, expiresAt: number): Promise<void> {
-    await this.db.run('revokeToken', [jti, expiresAt]);
+    await this.db.run('revokeToken', { jti, expiresAt });
   }
 
   async tokenState(userId: string, jti: string): Promise<TokenRevocationState> {
-    const [row] = await this.db.rows('tokenRevocation', [userId, jti, this.now()]);
+    const [row] = await this.db.rows('tokenRevocation', { userId, jti, now: this.now() });
     return {
       notBefore: row?.not_before == null ? undefined : Number(row.not_before),
       revoked: row?.revoked != null,
@@ -82,7 +83,7 @@ export class SessionRevocations {
 
   /** Deletes up to `batchSize` revoked-token rows whose tokens have expired; returns how many. */
   pruneRevokedTokens(batchSize: number): Promise<number> {
-    return this.db.run('pruneRevokedTokens', [this.now(), batchSize]);
+    return this.db.run('pruneRevokedTokens', { now: this.now(), batchSize });
   }
 
   /**
@@ -92,17 +93,17 @@ export class SessionRevocations {
    */
   async enqueue(kind: PendingRevocationKind, subject: string, giveUpAt: number): Promise<void> {
     const cipher = kind === 'refresh_token' ? this.cipher : undefined;
-    await this.db.run('enqueueRevocation', [
+    await this.db.run('enqueueRevocation', {
       kind,
-      cipher ? cipher.encrypt(queueAad(kind), subject) : subject,
-      this.now(),
+      subject: cipher ? cipher.encrypt(queueAad(kind), subject) : subject,
+      nextAttemptAt: this.now(),
       giveUpAt,
-    ]);
+    });
   }
 
   /** Up to `limit` queued revocations due now, the longest-waiting first. */
   async due(limit: number): Promise<PendingRevocation[]> {
-    const rows = await this.db.rows('dueRevocations', [this.now(), limit]);
+    const rows = await this.db.rows('dueRevocations', { now: this.now(), limit });
     return rows.map((row) => {
       const kind = String(row.kind) as PendingRevocationKind;
       return {
@@ -128,11 +129,11 @@ export class SessionRevocations {
   }
 
   async reschedule(id: number, attempts: number, nextAttemptAt: number): Promise<void> {
-    await this.db.run('rescheduleRevocation', [attempts, nextAttemptAt, id]);
+    await this.db.run('rescheduleRevocation', { id, attempts, nextAttemptAt });
   }
 
   async dequeue(id: number): Promise<void> {
-    await this.db.run('dequeueRevocation', [id]);
+    await this.db.run('dequeueRevocation', { id });
   }
 }
 

@@ -52,7 +52,7 @@ describe.each(SESSION_BACKENDS)('SessionModule on %s', (kind) => {
         user_id: 'nest-user',
       });
       expect(await service.countSessionsForUser('nest-user')).toBe(1);
-      expect(await service.getSessionIdsForUser('nest-user')).toEqual([sessionKey('nest-sid')]);
+      expect(await service.getSessionKeysForUser('nest-user')).toEqual([sessionKey('nest-sid')]);
       expect(await service.dumpAllSessions()).toEqual([[sessionKey('nest-sid'), 'nest-user']]);
       await expect(service.ping()).resolves.toBeUndefined();
       const revocations = app.get(SessionRevocations);
@@ -86,7 +86,7 @@ describe.each(SESSION_BACKENDS)('SessionModule on %s', (kind) => {
       const store = app.get(DefaultSessionService).getSessionStore();
       expect(store.kind).toBe(kind);
       await store.saveSession('x', sessionFixture(60_000));
-      expect(await store.ids()).toEqual([sessionKey('x')]);
+      expect(await store.keys()).toEqual([sessionKey('x')]);
     } finally {
       await app.close();
       await db.drop();

@@ -87,7 +87,7 @@ describe.each(SESSION_BACKENDS)('DefaultSessionService.updateStoredSession on %s
       read.mockRestore();
     }
     expect(await store().findSession('s-gone')).toBeNull();
-    expect(await store().idsForUser('u-gone')).toEqual([]);
+    expect(await store().sessionKeysForUser('u-gone')).toEqual([]);
   });
 
   it('of concurrent takes, on every instance, exactly one gets what was stored', async () => {

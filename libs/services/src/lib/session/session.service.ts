@@ -153,8 +153,8 @@ export class DefaultSessionService {
     return this.store.countForUser(userId);
   }
 
-  getSessionIdsForUser(userId: string): Promise<string[]> {
-    return this.store.idsForUser(userId);
+  getSessionKeysForUser(userId: string): Promise<string[]> {
+    return this.store.sessionKeysForUser(userId);
   }
 
   dumpAllSessions(): Promise<[string, string | null][]> {

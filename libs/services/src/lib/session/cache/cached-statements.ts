@@ -1,38 +1,53 @@
 import type { DataSource } from 'typeorm';
 import type { Row, SqlExecutorOptions } from '../sql/session-sql.executor.js';
-import {
-  ENDING_STATEMENTS,
-  SessionTableRef,
-  STATEMENT_EFFECTS,
+import type { SessionTableRef } from '../sql/session-sql.js';
+import type {
   StatementEffect,
-} from '../sql/session-sql.js';
-import { MeasuredStatements, StatementName } from '../sql/measured-statements.js';
+  StatementName,
+  StatementParams,
+  StatementSet,
+} from '../sql/sql-statement.js';
+import { MeasuredStatements } from '../sql/measured-statements.js';
 import { BodhiMetrics } from '../../metrics/bodhi-metrics.js';
 import type { SessionCache } from './session-cache.js';
 import { afterLockCommit, inLockTransaction } from '../dialects/postgres/pinned-connection.js';
 import { userKey, type Invalidation } from '../cluster/session-invalidation.js';
 
 /** The statements' interface the store and the revocation records run on. */
-export type StoreStatements = Pick<MeasuredStatements, 'backend' | 'rows' | 'run' | 'refused'>;
+export type StoreStatements<S extends StatementSet> = Pick<
+  MeasuredStatements<S>,
+  'backend' | 'rows' | 'run' | 'refused'
+>;
 
-/** The statements a store or the revocation records run: measured, and cached when given one. */
-export function storeStatements(
+/**
+ * The statements `statements` builds for the table `ref`, as a store or the revocation
+ * records run them: measured, and cached when given a cache.
+ */
+export function storeStatements<S extends StatementSet>(
   dataSource: DataSource,
   ref: SessionTableRef,
+  statements: (ref: SessionTableRef) => S,
   config: SqlExecutorOptions & { metrics?: BodhiMetrics; cache?: SessionCache },
-): StoreStatements {
+): StoreStatements<S> {
   const measured = new MeasuredStatements(
     dataSource,
     ref,
+    statements,
     config,
     config.metrics ?? new BodhiMetrics(),
   );
   return config.cache ? new CachedStatements(measured, config.cache) : measured;
 }
 
+/** What the cached read, `get`, is read by. */
+interface CachedReadParams {
+  key: string;
+  now: number;
+}
+
 /**
  * The store's statements with the session cache in front of `get`: a hit answers with no
- * round trip; a miss reads and fills the cache. Every write (STATEMENT_EFFECTS) drops what
+ * round trip; a miss reads and fills the cache. Every write with an `effect` drops what
  * it changed from this instance's cache as soon as it has run — failed or not, since a
  * statement that failed on the way back may have committed — so that this instance's next
  * request, the very next one, reads it again; the other instances learn of it from the
@@ -44,23 +59,23 @@ export function storeStatements(
  * A key written there stays out of the cache until that transaction has committed (`hold`,
  * `release`). The store's user-wide writes (ending a user's sessions, revoking a user) take
  * no session lock, so they commit before they return. A write that ends access
- * (ENDING_STATEMENTS) returns only once every instance serving from a cache has handled it
+ * (`ends`) returns only once every instance serving from a cache has handled it
  * (`SessionCache.announced`, after the lock's commit if there is one).
  */
-export class CachedStatements implements StoreStatements {
-  readonly backend: MeasuredStatements['backend'];
+export class CachedStatements<S extends StatementSet> implements StoreStatements<S> {
+  readonly backend: MeasuredStatements<S>['backend'];
 
   constructor(
-    private readonly inner: MeasuredStatements,
+    private readonly inner: MeasuredStatements<S>,
     private readonly cache: SessionCache,
   ) {
     this.backend = inner.backend;
   }
 
-  async rows(name: StatementName, params: unknown[]): Promise<Row[]> {
+  async rows<N extends StatementName<S>>(name: N, params: StatementParams<S>[N]): Promise<Row[]> {
     if (name !== 'get') return this.written(name, params, () => this.inner.rows(name, params));
     if (inLockTransaction()) return this.inner.rows(name, params);
-    const [key, now] = params as [string, number];
+    const { key, now } = params as CachedReadParams;
     // Let the event loop first handle what is already here: a notification that reached
     // this process with (or before) the request is then heard before the lookup answers.
     if (this.cache.isServing) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -76,14 +91,19 @@ export class CachedStatements implements StoreStatements {
     return rows;
   }
 
-  run(name: StatementName, params: unknown[]): Promise<number> {
+  run<N extends StatementName<S>>(name: N, params: StatementParams<S>[N]): Promise<number> {
     return this.written(name, params, () => this.inner.run(name, params));
   }
 
-  refused: StoreStatements['refused'] = (name, kind) => this.inner.refused(name, kind);
+  refused: StoreStatements<S>['refused'] = (name, kind) => this.inner.refused(name, kind);
 
-  private async written<T>(name: StatementName, params: unknown[], execute: () => Promise<T>) {
-    const effect = STATEMENT_EFFECTS[name]?.(params);
+  private async written<N extends StatementName<S>, T>(
+    name: N,
+    params: StatementParams<S>[N],
+    execute: () => Promise<T>,
+  ) {
+    const statement = this.inner.statements[name];
+    const effect = statement.effect?.(params);
     let result: T;
     try {
       result = await execute();
@@ -100,13 +120,13 @@ export class CachedStatements implements StoreStatements {
       }
     }
     // An ending is answered once it has been announced (after the lock's commit, if any).
-    if (ENDING_STATEMENTS.has(name)) await afterLockCommit(() => this.cache.announced());
+    if (statement.ends) await afterLockCommit(() => this.cache.announced());
     return result;
   }
 }
 
 function invalidationOf(effect: StatementEffect): Invalidation {
   if (effect === 'all') return { kind: 'all' };
-  if ('key' in effect) return { kind: 'session', key: String(effect.key) };
-  return { kind: 'user', userKey: userKey(String(effect.userId)) };
+  if ('key' in effect) return { kind: 'session', key: effect.key };
+  return { kind: 'user', userKey: userKey(effect.userId) };
 }

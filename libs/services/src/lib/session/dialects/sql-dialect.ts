@@ -1,6 +1,6 @@
 /**
  * How one backend spells what the store's SQL needs; the statements themselves are written
- * once for both (sql/session-sql.ts, the migrations). Each dialect object carries its own
+ * once for both (sql/session-sql.ts, revocation/revocation-statements.ts, the migrations). Each dialect object carries its own
  * (`SessionDialect.sql`), beside what opens, migrates and locks.
  */
 export interface SqlDialect {

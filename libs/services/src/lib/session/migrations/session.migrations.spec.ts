@@ -148,7 +148,7 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
     expect(await store.findSession('old-sid')).toMatchObject({ user_id: 'legacy' });
     // The next save of the old session fills its user_id.
     await store.saveSession('old-sid', old);
-    expect(await store.idsForUser('legacy')).toEqual([sessionKey('old-sid')]);
+    expect(await store.sessionKeysForUser('legacy')).toEqual([sessionKey('old-sid')]);
   });
 
   it('lets two instances start at once on the same database', async () => {
@@ -422,7 +422,7 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
     }
     // No session id is left anywhere in the table.
     expect(JSON.stringify(after)).not.toContain('legacy-sid');
-    expect(await store.idsForUser('legacy-user-0')).toEqual(
+    expect(await store.sessionKeysForUser('legacy-user-0')).toEqual(
       keysOf(sessions.filter((s) => s.userId === 'legacy-user-0')),
     );
   });

@@ -1,5 +1,6 @@
 import type { SessionDbKind } from '../config/session-db-url.util.js';
 import { sessionDialect } from '../dialects/index.js';
+import { pruneExpired, statementBuilder } from './sql-statement.js';
 
 /** Where the session table lives; names are validated SQL identifiers. */
 export interface SessionTableRef {
@@ -45,31 +46,36 @@ const DEVICE_COLUMNS = 'last_seen_at, user_agent, client_address';
 /** Most sessions a list of one user's returns (the newest). */
 export const LISTED_SESSIONS_LIMIT = 100;
 
+/** What a save (`set`, `update`) writes to a session's row. */
+interface SessionRowParams {
+  key: string;
+  /** The session's JSON, or its ciphertext. */
+  data: string;
+  /** The expiry the save asks for (epoch ms), which the statement caps. */
+  expiresAt: number;
+  userId: string | null;
+  /** The creation time the write gives a row that has none (a new one, or an older row). */
+  createdAt: number;
+  lastSeenAt: number;
+  userAgent: string | null;
+  clientAddress: string | null;
+  maxLifetimeMs: number;
+}
+
 /**
- * Every statement the store runs, one per operation, written once for both dialects.
- * Parameters are positional and appear in the SQL in numeric order, so the same argument
- * arrays bind to PostgreSQL's `$n` and SQLite's `?` alike. Expiry times are epoch
- * milliseconds computed by the application clock and passed in, never `now()` of the DB.
- * Every statement that writes `expires_at` caps it at the session's end, `created_at` plus
- * the maximum lifetime (also passed in), from the row's own creation time: reads, counts and
- * prunes then see a session past its end as expired with no rule of their own.
+ * Every statement the session store runs, one per operation, written once for both
+ * dialects, its parameters by name (see Statement). Expiry times are epoch milliseconds
+ * computed by the application clock and passed in, never `now()` of the DB. Every statement
+ * that writes `expires_at` caps it at the session's end, `created_at` plus the maximum
+ * lifetime (also passed in), from the row's own creation time: reads, counts and prunes
+ * then see a session past its end as expired with no rule of their own. The revocation
+ * records' statements are theirs (revocation/revocation-statements.ts).
  */
 export function sessionStatements(ref: SessionTableRef) {
   const dialect = sessionDialect(ref.kind).sql;
-  // Each statement numbers its own placeholders from 1.
-  const sql = (build: (p: () => string) => string) => {
-    let n = 0;
-    return build(() => dialect.param(++n));
-  };
+  const statement = statementBuilder(ref.kind);
   const t = qualifiedTable(ref);
-  const revocations = companionTable(ref, 'userRevocations');
-  const ur = qualifiedTable(revocations);
-  const rt = qualifiedTable(companionTable(ref, 'revokedTokens'));
-  const rq = qualifiedTable(companionTable(ref, 'revocationQueue'));
-  const current = `${quoteIdent(revocations.table)}.not_before`;
-  const keepLatestNotBefore =
-    'ON CONFLICT (user_id) DO UPDATE SET not_before = ' +
-    `CASE WHEN excluded.not_before > ${current} THEN excluded.not_before ELSE ${current} END`;
+  const ur = qualifiedTable(companionTable(ref, 'userRevocations'));
   /**
    * `expiry`, but never past `created_at + maxLifetime`; a row older than the column (NULL)
    * counts from `createdIfNull`, the creation time the same write gives it. The arguments
@@ -77,181 +83,133 @@ export function sessionStatements(ref: SessionTableRef) {
    */
   const lifetimeCap = (expiry: string, createdAt: string, createdIfNull: string, max: string) =>
     `${dialect.least}(${expiry}, COALESCE(${createdAt}, ${createdIfNull}) + ${max})`;
-  const prune = (table: string, key: string) =>
-    sql(
-      (p) =>
-        `DELETE FROM ${table} WHERE ${key} IN ` +
-        `(SELECT ${key} FROM ${table} WHERE expires_at <= ${p()} LIMIT ${p()})`,
-    );
+  const byKey = ({ key }: { key: string }) => ({ key });
+  const byUser = ({ userId }: { userId: string }) => ({ userId });
   return {
     /**
      * The row and, in the same round trip, its user's not-before instant: a session read
      * is all a session request costs, revocation check included.
      */
-    get: sql(
+    get: statement<{ key: string; now: number }>(
       (p) =>
         `SELECT s.data, s.expires_at, s.created_at, s.user_id, r.not_before FROM ${t} s ` +
-        `LEFT JOIN ${ur} r ON r.user_id = s.user_id WHERE s.id = ${p()} AND s.expires_at > ${p()}`,
+        `LEFT JOIN ${ur} r ON r.user_id = s.user_id ` +
+        `WHERE s.id = ${p.key} AND s.expires_at > ${p.now}`,
+    ),
+    /** Writes a session, new or not. A second save keeps the creation time. */
+    set: statement<SessionRowParams>(
+      (p) => {
+        const created = `${quoteIdent(ref.table)}.created_at`;
+        const cap = (max: string) =>
+          lifetimeCap('excluded.expires_at', created, 'excluded.created_at', max);
+        return (
+          `INSERT INTO ${t} (id, data, expires_at, user_id, created_at, ${DEVICE_COLUMNS}) ` +
+          `VALUES (${p.key}, ${p.data}, ${p.expiresAt}, ${p.userId}, ${p.createdAt}, ` +
+          `${p.lastSeenAt}, ${p.userAgent}, ${p.clientAddress}) ` +
+          'ON CONFLICT (id) DO UPDATE SET data = excluded.data, user_id = excluded.user_id, ' +
+          'last_seen_at = excluded.last_seen_at, user_agent = excluded.user_agent, ' +
+          'client_address = excluded.client_address, ' +
+          `created_at = COALESCE(${created}, excluded.created_at), ` +
+          `expires_at = ${cap(p.maxLifetimeMs)}`
+        );
+      },
+      { effect: byKey },
+    ),
+    /** Saves a session loaded from the store: never re-creates a row that was destroyed. */
+    update: statement<SessionRowParams>(
+      (p) =>
+        `UPDATE ${t} SET data = ${p.data}, user_id = ${p.userId}, last_seen_at = ${p.lastSeenAt}, ` +
+        `user_agent = ${p.userAgent}, client_address = ${p.clientAddress}, ` +
+        `created_at = COALESCE(created_at, ${p.createdAt}), ` +
+        `expires_at = ${lifetimeCap(p.expiresAt, 'created_at', p.createdAt, p.maxLifetimeMs)} ` +
+        `WHERE id = ${p.key}`,
+      { effect: byKey },
     ),
     /**
-     * Params: key, data, expiry, user id, creation time, last seen, user agent, client
-     * address, max lifetime. A second save keeps the creation time.
+     * Moves the expiry and, with it, the last-seen time, of a session live at `now`: both
+     * move only when a touch writes.
      */
-    set: sql((p) => {
-      const created = `${quoteIdent(ref.table)}.created_at`;
-      return (
-        `INSERT INTO ${t} (id, data, expires_at, user_id, created_at, ${DEVICE_COLUMNS}) ` +
-        `VALUES (${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}, ${p()}) ` +
-        'ON CONFLICT (id) DO UPDATE SET data = excluded.data, user_id = excluded.user_id, ' +
-        'last_seen_at = excluded.last_seen_at, user_agent = excluded.user_agent, ' +
-        'client_address = excluded.client_address, ' +
-        `created_at = COALESCE(${created}, excluded.created_at), ` +
-        `expires_at = ${lifetimeCap('excluded.expires_at', created, 'excluded.created_at', p())}`
-      );
+    touch: statement<{
+      key: string;
+      now: number;
+      expiresAt: number;
+      lastSeenAt: number;
+      createdAt: number;
+      maxLifetimeMs: number;
+    }>(
+      (p) =>
+        `UPDATE ${t} SET last_seen_at = ${p.lastSeenAt}, ` +
+        `created_at = COALESCE(created_at, ${p.createdAt}), ` +
+        `expires_at = ${lifetimeCap(p.expiresAt, 'created_at', p.createdAt, p.maxLifetimeMs)} ` +
+        `WHERE id = ${p.key} AND expires_at > ${p.now}`,
+      { effect: byKey },
+    ),
+    destroy: statement<{ key: string }>((p) => `DELETE FROM ${t} WHERE id = ${p.key}`, {
+      effect: byKey,
+      ends: true,
     }),
-    /**
-     * Saves a session loaded from the store: never re-creates a row that was destroyed.
-     * Params: data, user id, last seen, user agent, client address, now, expiry, now, max
-     * lifetime, key.
-     */
-    update: sql(
-      (p) =>
-        `UPDATE ${t} SET data = ${p()}, user_id = ${p()}, last_seen_at = ${p()}, ` +
-        `user_agent = ${p()}, client_address = ${p()}, created_at = COALESCE(created_at, ${p()}), ` +
-        `expires_at = ${lifetimeCap(p(), 'created_at', p(), p())} WHERE id = ${p()}`,
-    ),
-    /**
-     * Moves the expiry and, with it, the last-seen time: both move only when a touch writes.
-     * Params: last seen, now, expiry, now, max lifetime, key, now.
-     */
-    touch: sql(
-      (p) =>
-        `UPDATE ${t} SET last_seen_at = ${p()}, created_at = COALESCE(created_at, ${p()}), ` +
-        `expires_at = ${lifetimeCap(p(), 'created_at', p(), p())} ` +
-        `WHERE id = ${p()} AND expires_at > ${p()}`,
-    ),
-    destroy: sql((p) => `DELETE FROM ${t} WHERE id = ${p()}`),
     /** Removes a row only if it still holds the unreadable data we saw (no lost update). */
-    destroyIfData: sql((p) => `DELETE FROM ${t} WHERE id = ${p()} AND data = ${p()}`),
-    all: sql((p) => `SELECT id, data, expires_at FROM ${t} WHERE expires_at > ${p()}`),
-    length: sql((p) => `SELECT COUNT(*) AS n FROM ${t} WHERE expires_at > ${p()}`),
-    ids: sql((p) => `SELECT id FROM ${t} WHERE expires_at > ${p()} ORDER BY id`),
-    clear: `DELETE FROM ${t}`,
-    idsForUser: sql(
-      (p) => `SELECT id FROM ${t} WHERE user_id = ${p()} AND expires_at > ${p()} ORDER BY id`,
+    destroyIfData: statement<{ key: string; data: string }>(
+      (p) => `DELETE FROM ${t} WHERE id = ${p.key} AND data = ${p.data}`,
+      { effect: byKey },
     ),
-    countForUser: sql(
-      (p) => `SELECT COUNT(*) AS n FROM ${t} WHERE user_id = ${p()} AND expires_at > ${p()}`,
+    all: statement<{ now: number }>(
+      (p) => `SELECT id, data, expires_at FROM ${t} WHERE expires_at > ${p.now}`,
+    ),
+    length: statement<{ now: number }>(
+      (p) => `SELECT COUNT(*) AS n FROM ${t} WHERE expires_at > ${p.now}`,
+    ),
+    /** The keys (hashes of the session ids) of the live sessions, sorted. */
+    keys: statement<{ now: number }>(
+      (p) => `SELECT id FROM ${t} WHERE expires_at > ${p.now} ORDER BY id`,
+    ),
+    clear: statement(() => `DELETE FROM ${t}`, { effect: () => 'all', ends: true }),
+    /** The keys of a user's live sessions, sorted. */
+    sessionKeysForUser: statement<{ userId: string; now: number }>(
+      (p) =>
+        `SELECT id FROM ${t} WHERE user_id = ${p.userId} AND expires_at > ${p.now} ORDER BY id`,
+    ),
+    countForUser: statement<{ userId: string; now: number }>(
+      (p) => `SELECT COUNT(*) AS n FROM ${t} WHERE user_id = ${p.userId} AND expires_at > ${p.now}`,
     ),
     /** Returns the expiry of each removed row so only live sessions are counted. */
-    destroyForUser: sql((p) => `DELETE FROM ${t} WHERE user_id = ${p()} RETURNING expires_at`),
+    destroyForUser: statement<{ userId: string }>(
+      (p) => `DELETE FROM ${t} WHERE user_id = ${p.userId} RETURNING expires_at`,
+      { effect: byUser, ends: true },
+    ),
     /**
      * A user's live sessions, newest first (rows older than `created_at` last), from their
      * columns alone: no data to decrypt. At most LISTED_SESSIONS_LIMIT: nothing bounds how
      * many sessions one user makes, and each listed one costs a user-agent parse on the
-     * request thread. Params: user id, now.
+     * request thread.
      */
-    listForUser: sql(
+    listForUser: statement<{ userId: string; now: number }>(
       (p) =>
         `SELECT id, created_at, last_seen_at, expires_at, ${DEVICE_COLUMNS} FROM ${t} ` +
-        `WHERE user_id = ${p()} AND expires_at > ${p()} ORDER BY created_at DESC NULLS LAST, id ` +
-        `LIMIT ${LISTED_SESSIONS_LIMIT}`,
+        `WHERE user_id = ${p.userId} AND expires_at > ${p.now} ` +
+        `ORDER BY created_at DESC NULLS LAST, id LIMIT ${LISTED_SESSIONS_LIMIT}`,
     ),
-    /** Ends one live session of a user, by key; its data comes back for revocation. Params: key, user id, now. */
-    destroyUserSession: sql(
+    /** Ends one live session of a user, by key; its data comes back for revocation. */
+    destroyUserSession: statement<{ key: string; userId: string; now: number }>(
       (p) =>
-        `DELETE FROM ${t} WHERE id = ${p()} AND user_id = ${p()} AND expires_at > ${p()} ` +
+        `DELETE FROM ${t} WHERE id = ${p.key} AND user_id = ${p.userId} AND expires_at > ${p.now} ` +
         'RETURNING id, data',
+      { effect: byKey, ends: true },
     ),
-    /** Ends every session of a user but one (by key). Params: user id, key kept. */
-    destroyUserSessionsExcept: sql(
+    /** Ends every session of a user but one (by key: `keepKey`). */
+    destroyUserSessionsExcept: statement<{ userId: string; keepKey: string }>(
       (p) =>
-        `DELETE FROM ${t} WHERE user_id = ${p()} AND id <> ${p()} RETURNING id, data, expires_at`,
+        `DELETE FROM ${t} WHERE user_id = ${p.userId} AND id <> ${p.keepKey} ` +
+        'RETURNING id, data, expires_at',
+      { effect: byUser, ends: true },
     ),
-    dump: sql((p) => `SELECT id, user_id FROM ${t} WHERE expires_at > ${p()} ORDER BY id`),
-    pruneBatch: prune(t, dialect.batchKey),
-    ping: 'SELECT 1 AS ok',
-
-    // ---- revocation -------------------------------------------------------------------
-    /** Moves a user's not-before forward (never back: the latest revocation wins). */
-    revokeUser: sql(
-      (p) =>
-        `INSERT INTO ${ur} (user_id, not_before) VALUES (${p()}, ${p()}) ${keepLatestNotBefore}`,
+    dump: statement<{ now: number }>(
+      (p) => `SELECT id, user_id FROM ${t} WHERE expires_at > ${p.now} ORDER BY id`,
     ),
-    /** Moves the not-before of every user who has a session (before all rows are cleared). */
-    revokeSessionUsers: sql(
-      (p) =>
-        `INSERT INTO ${ur} (user_id, not_before) SELECT DISTINCT user_id, CAST(${p()} AS bigint) ` +
-        `FROM ${t} WHERE user_id IS NOT NULL ${keepLatestNotBefore}`,
-    ),
-    /** What a bearer token needs checked, in one round trip: its user's not-before and its jti. */
-    tokenRevocation: sql(
-      (p) =>
-        `SELECT (SELECT not_before FROM ${ur} WHERE user_id = ${p()}) AS not_before, ` +
-        `(SELECT 1 FROM ${rt} WHERE jti = ${p()} AND expires_at > ${p()}) AS revoked`,
-    ),
-    revokeToken: sql(
-      (p) =>
-        `INSERT INTO ${rt} (jti, expires_at) VALUES (${p()}, ${p()}) ON CONFLICT (jti) DO NOTHING`,
-    ),
-    pruneRevokedTokens: prune(rt, 'jti'),
-    enqueueRevocation: sql(
-      (p) =>
-        `INSERT INTO ${rq} (kind, subject, attempts, next_attempt_at, give_up_at) ` +
-        `VALUES (${p()}, ${p()}, 0, ${p()}, ${p()})`,
-    ),
-    dueRevocations: sql(
-      (p) =>
-        `SELECT id, kind, subject, attempts, give_up_at FROM ${rq} ` +
-        `WHERE next_attempt_at <= ${p()} ORDER BY next_attempt_at LIMIT ${p()}`,
-    ),
-    rescheduleRevocation: sql(
-      (p) => `UPDATE ${rq} SET attempts = ${p()}, next_attempt_at = ${p()} WHERE id = ${p()}`,
-    ),
-    dequeueRevocation: sql((p) => `DELETE FROM ${rq} WHERE id = ${p()}`),
+    /** Deletes expired rows only, which no cache serves: no effect. */
+    pruneBatch: pruneExpired(statement, t, dialect.batchKey),
+    ping: statement(() => 'SELECT 1 AS ok'),
   } as const;
 }
 
 export type SessionStatements = ReturnType<typeof sessionStatements>;
-
-/** What a write may have changed, for the session cache to drop: by key, by user, or all. */
-export type StatementEffect = { key: unknown } | { userId: unknown } | 'all';
-
-/**
- * Every statement that changes a session row or a user's revocation, and what of the cache
- * it makes stale, read from its parameters (in the order documented above). The triggers
- * tell the other instances; this tells the writer's own cache at once, before its answer.
- * Not here: `pruneBatch` deletes expired rows only, which no cache serves; the statements of
- * the other companion tables (revoked tokens, the queue), which no cache holds.
- */
-export const STATEMENT_EFFECTS: Partial<
-  Record<keyof SessionStatements, (params: unknown[]) => StatementEffect>
-> = {
-  set: (p) => ({ key: p[0] }),
-  update: (p) => ({ key: p[9] }),
-  touch: (p) => ({ key: p[5] }),
-  destroy: (p) => ({ key: p[0] }),
-  destroyIfData: (p) => ({ key: p[0] }),
-  destroyUserSession: (p) => ({ key: p[0] }),
-  destroyForUser: (p) => ({ userId: p[0] }),
-  destroyUserSessionsExcept: (p) => ({ userId: p[0] }),
-  clear: () => 'all',
-  revokeUser: (p) => ({ userId: p[0] }),
-  revokeSessionUsers: () => 'all',
-};
-
-/**
- * The writes that end access (a logout, ending sessions, clearing, revoking a user). Their
- * writer does not return until the change has been announced back to its own listener
- * (SessionCache.announced), so that by the time the request is answered every instance's
- * listener has been sent it, and has most likely dropped it already.
- */
-export const ENDING_STATEMENTS: ReadonlySet<keyof SessionStatements> = new Set([
-  'destroy',
-  'destroyUserSession',
-  'destroyUserSessionsExcept',
-  'destroyForUser',
-  'clear',
-  'revokeUser',
-  'revokeSessionUsers',
-] as const);

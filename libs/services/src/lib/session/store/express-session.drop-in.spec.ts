@@ -99,13 +99,13 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
     const login = await request(app).post('/login/alice').expect(200);
     const cookie = cookieOf(login);
     expect(cookie).toMatch(/^bodhiapp_session_id=s%3A/);
-    expect(await store.idsForUser('alice')).toHaveLength(1);
+    expect(await store.sessionKeysForUser('alice')).toHaveLength(1);
 
     await request(app).get('/me').set('Cookie', cookie).expect(200, { user: 'alice' });
     await request(app).get('/me').expect(200, { user: null });
 
     await request(app).post('/logout').set('Cookie', cookie).expect(200);
-    expect(await store.idsForUser('alice')).toHaveLength(0);
+    expect(await store.sessionKeysForUser('alice')).toHaveLength(0);
     await request(app).get('/me').set('Cookie', cookie).expect(200, { user: null });
   });
 
@@ -125,10 +125,10 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
       .then((r) => r);
     expect(await loaded.promise).toBe('racer');
     await request(app).post('/logout').set('Cookie', cookie).expect(200);
-    expect(await store.idsForUser('racer')).toEqual([]);
+    expect(await store.sessionKeysForUser('racer')).toEqual([]);
     loggedOut.resolve();
     expect((await slowDone).status).toBe(200);
-    expect(await store.idsForUser('racer')).toEqual([]);
+    expect(await store.sessionKeysForUser('racer')).toEqual([]);
     await request(app).get('/me').set('Cookie', cookie).expect(200, { user: null });
   });
 
@@ -149,7 +149,7 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
       if (i % 3 !== 0) expect(answer.body).toEqual({ user: 'busy' });
     }
     await request(app).get('/me').set('Cookie', cookie).expect(200, { user: 'busy' });
-    expect(await store.idsForUser('busy')).toHaveLength(1);
+    expect(await store.sessionKeysForUser('busy')).toHaveLength(1);
   });
 
   it('sessionMiddleware(): named, HttpOnly, SameSite=Strict cookie; nothing stored for anonymous requests', async () => {
@@ -179,7 +179,7 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
     const app = serviceApp();
     const cookie = cookieOf(await request(app).post('/login/dora').expect(200));
     // The row's key (the hash of the session id), as the store lists it.
-    const [key] = await store.idsForUser('dora');
+    const [key] = await store.sessionKeysForUser('dora');
     const storedExpiry = async () =>
       Number(
         (
@@ -211,7 +211,7 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
   it('sessionMiddleware(): a session in use ends at its maximum lifetime (12 h), its cookie with it', async () => {
     const app = serviceApp();
     const cookie = cookieOf(await request(app).post('/login/erin').expect(200));
-    const [key] = await store.idsForUser('erin');
+    const [key] = await store.sessionKeysForUser('erin');
     const stored = async () =>
       (
         await db.query<{ expires_at: string | number; created_at: string | number }>(

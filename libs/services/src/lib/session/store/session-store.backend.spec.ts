@@ -162,7 +162,7 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     const table = JSON.stringify(await db.query(`SELECT * FROM ${db.qualifiedTable}`));
     for (const sid of sids) expect(table).not.toContain(sid);
     const listed = JSON.stringify([
-      await store.ids(),
+      await store.keys(),
       await store.dump(),
       await store.allSessions(),
     ]);
@@ -258,13 +258,13 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     expect(await store.destroySession('d')).toBe(false);
   });
 
-  it('all, length and ids see live sessions only; clear removes every row', async () => {
+  it('all, length and keys see live sessions only; clear removes every row', async () => {
     await store.saveSession('b-live', sessionFixture(HOUR, { user_id: 'u1' }));
     await store.saveSession('a-live', sessionFixture(HOUR));
     await store.saveSession('expired', sessionFixture(-5000));
     expect(Object.keys(await store.allSessions()).sort()).toEqual(keys('a-live', 'b-live'));
     expect(await store.countSessions()).toBe(2);
-    expect(await store.ids()).toEqual(keys('a-live', 'b-live'));
+    expect(await store.keys()).toEqual(keys('a-live', 'b-live'));
     expect(await store.clearSessions()).toBe(3);
     expect(await rowCount()).toBe(0);
   });
@@ -276,11 +276,11 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     await store.saveSession('bob-1', sessionFixture(HOUR, { user_id: 'bob' }));
     await store.saveSession('anon', sessionFixture(HOUR));
     expect(await store.countForUser('alice')).toBe(2);
-    expect(await store.idsForUser('alice')).toEqual(keys('alice-1', 'alice-2'));
+    expect(await store.sessionKeysForUser('alice')).toEqual(keys('alice-1', 'alice-2'));
     expect(await store.destroyForUser('alice')).toBe(2);
     expect(await store.countForUser('alice')).toBe(0);
     expect(await row('alice-old')).toBeUndefined();
-    expect(await store.idsForUser('bob')).toEqual(keys('bob-1'));
+    expect(await store.sessionKeysForUser('bob')).toEqual(keys('bob-1'));
     expect(await store.findSession('anon')).not.toBeNull();
   });
 
@@ -290,7 +290,7 @@ describe.each(SESSION_BACKENDS)('SessionStoreBackend on %s', (kind) => {
     await store.saveSession('ab', sessionFixture(HOUR, { user_id: 'ab-u' }));
     for (const id of ids) {
       expect(await store.findSession(id)).toMatchObject({ user_id: `${id}-u` });
-      expect(await store.idsForUser(`${id}-u`)).toEqual(keys(id));
+      expect(await store.sessionKeysForUser(`${id}-u`)).toEqual(keys(id));
     }
     expect(await store.destroyForUser('a%b-u')).toBe(1);
     expect(await store.countSessions()).toBe(ids.length);

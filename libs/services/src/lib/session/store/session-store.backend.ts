@@ -2,9 +2,13 @@ import { Logger } from '@nestjs/common';
 import { SessionData, Store } from 'express-session';
 import type { DataSource } from 'typeorm';
 import type { SessionDbKind } from '../config/session-db-url.util.js';
-import type { SessionTableRef } from '../sql/session-sql.js';
+import {
+  sessionStatements,
+  type SessionStatements,
+  type SessionTableRef,
+} from '../sql/session-sql.js';
 import type { Row, SqlExecutorOptions } from '../sql/session-sql.executor.js';
-import type { StatementName } from '../sql/measured-statements.js';
+import type { StatementName, StatementParams } from '../sql/sql-statement.js';
 import { storeStatements, StoreStatements } from '../cache/cached-statements.js';
 import type { SessionCache } from '../cache/session-cache.js';
 import { BodhiMetrics } from '../../metrics/bodhi-metrics.js';
@@ -84,11 +88,17 @@ export function userNotBefore(session: SessionData): number | undefined {
 }
 
 /** The device columns a save writes: what `recordSessionDevice` put in the data, or NULL. */
-function deviceOf(session: SessionData): [string | null, string | null] {
+function deviceOf(session: SessionData): {
+  userAgent: string | null;
+  clientAddress: string | null;
+} {
   const device = session.device;
   const text = (v: unknown) => (typeof v === 'string' ? v : null);
-  return [text(device?.user_agent), text(device?.client_address)];
+  return { userAgent: text(device?.user_agent), clientAddress: text(device?.client_address) };
 }
+
+type Name = StatementName<SessionStatements>;
+type Params = StatementParams<SessionStatements>;
 
 const SESSION_KEY = new RegExp(SESSION_KEY_PATTERN);
 
@@ -124,12 +134,12 @@ function settle<T>(work: Promise<T>, cb?: Callback<T>): void {
  * A session's stored expiry is the cookie's (sliding on use), at most `loginTtlMs` ahead
  * before login, and never past its end, `maxLifetimeMs` after the row was created: each
  * write caps it in its own statement, so an ended session reads as expired like any other.
- * Rows are keyed by `sessionKey(sid)`, never by the id: what lists rows (`ids`, `dump`,
+ * Rows are keyed by `sessionKey(sid)`, never by the id: what lists rows (`keys`, `dump`,
  * `all`) shows keys. The promise-returning methods are the API the rest of the server uses.
  */
 export class SessionStoreBackend extends Store {
   readonly kind: SessionDbKind;
-  private readonly statements: StoreStatements;
+  private readonly statements: StoreStatements<SessionStatements>;
   private readonly logger = new Logger('SessionStore');
   private readonly ttlMs: number;
   private readonly maxLifetimeMs: number;
@@ -145,7 +155,7 @@ export class SessionStoreBackend extends Store {
   constructor(dataSource: DataSource, config: SessionStoreConfig) {
     super();
     this.kind = config.ref.kind;
-    this.statements = storeStatements(dataSource, config.ref, config);
+    this.statements = storeStatements(dataSource, config.ref, sessionStatements, config);
     this.ttlMs = config.ttlMs;
     this.maxLifetimeMs = config.maxLifetimeMs;
     this.loginTtlMs = config.loginTtlMs;
@@ -220,7 +230,7 @@ export class SessionStoreBackend extends Store {
     // No stored id contains NUL (saves refuse it); PostgreSQL would reject the query.
     if (sid.includes('\0')) return null;
     const key = sessionKey(sid);
-    const [row] = await this.rows('get', [key, this.now()]);
+    const [row] = await this.rows('get', { key, now: this.now() });
     return row ? this.sessionOf(key, row, sid) : null;
   }
 
@@ -233,7 +243,7 @@ export class SessionStoreBackend extends Store {
     const userId = userIdOf(session);
     const loaded = this.isLoaded(session);
     // A refusal counts as an error of the statement the save would have run.
-    const statement: StatementName = loaded ? 'update' : 'set';
+    const statement: Name = loaded ? 'update' : 'set';
     // PostgreSQL text cannot hold NUL; refuse it on both backends alike, before writing.
     if (sid.includes('\0') || userId?.includes('\0')) {
       this.statements.refused(statement, 'invalid_input');
@@ -249,14 +259,21 @@ export class SessionStoreBackend extends Store {
     const data = this.cipher ? this.cipher.encrypt(key, json) : json;
     const now = this.now();
     const expiresAt = this.expiresAt(session, now);
-    const max = this.maxLifetimeMs;
-    const device = deviceOf(session);
+    const row = {
+      key,
+      data,
+      expiresAt,
+      userId,
+      createdAt: now,
+      lastSeenAt: now,
+      ...deviceOf(session),
+      maxLifetimeMs: this.maxLifetimeMs,
+    };
     if (!loaded) {
-      await this.run('set', [key, data, expiresAt, userId, now, now, ...device, max]);
+      await this.run('set', row);
       return true;
     }
-    const params = [data, userId, now, ...device, now, expiresAt, now, max, key];
-    const saved = (await this.run('update', params)) > 0;
+    const saved = (await this.run('update', row)) > 0;
     if (saved) setWrittenFacts(session, expiresAt, this.createdAt(session, now));
     else this.logger.debug(`Not re-creating ended session ${sessionRef(sid)}`);
     return saved;
@@ -296,8 +313,15 @@ export class SessionStoreBackend extends Store {
     ) {
       return true;
     }
-    const params = [now, now, expiresAt, now, this.maxLifetimeMs, sessionKey(sid), now];
-    const touched = (await this.run('touch', params)) > 0;
+    const touched =
+      (await this.run('touch', {
+        key: sessionKey(sid),
+        now,
+        expiresAt,
+        lastSeenAt: now,
+        createdAt: now,
+        maxLifetimeMs: this.maxLifetimeMs,
+      })) > 0;
     if (touched && stored !== undefined) {
       setWrittenFacts(session, expiresAt, this.createdAt(session, now));
     }
@@ -305,13 +329,13 @@ export class SessionStoreBackend extends Store {
   }
 
   async destroySession(sid: string): Promise<boolean> {
-    return (await this.run('destroy', [sessionKey(sid)])) > 0;
+    return (await this.run('destroy', { key: sessionKey(sid) })) > 0;
   }
 
   /** Every live session, by key. */
   async allSessions(): Promise<Record<string, SessionData>> {
     const out: Record<string, SessionData> = {};
-    for (const row of await this.rows('all', [this.now()])) {
+    for (const row of await this.rows('all', { now: this.now() })) {
       const key = String(row.id);
       const session = await this.sessionOf(key, row);
       if (session) out[key] = session;
@@ -320,33 +344,35 @@ export class SessionStoreBackend extends Store {
   }
 
   async countSessions(): Promise<number> {
-    const [row] = await this.rows('length', [this.now()]);
+    const [row] = await this.rows('length', { now: this.now() });
     return Number(row.n);
   }
 
   /** Removes every row, expired ones included; returns how many. */
   async clearSessions(): Promise<number> {
-    return this.run('clear', []);
+    return this.run('clear', {});
   }
 
-  /** Keys of the live sessions, sorted. */
-  async ids(): Promise<string[]> {
-    return (await this.rows('ids', [this.now()])).map((r) => String(r.id));
+  /** Keys (hashes of the session ids) of the live sessions, sorted. */
+  async keys(): Promise<string[]> {
+    return (await this.rows('keys', { now: this.now() })).map((r) => String(r.id));
   }
 
-  async idsForUser(userId: string): Promise<string[]> {
-    return (await this.rows('idsForUser', [userId, this.now()])).map((r) => String(r.id));
+  /** Keys of a user's live sessions, sorted. */
+  async sessionKeysForUser(userId: string): Promise<string[]> {
+    const rows = await this.rows('sessionKeysForUser', { userId, now: this.now() });
+    return rows.map((r) => String(r.id));
   }
 
   async countForUser(userId: string): Promise<number> {
-    const [row] = await this.rows('countForUser', [userId, this.now()]);
+    const [row] = await this.rows('countForUser', { userId, now: this.now() });
     return Number(row.n);
   }
 
   /** Removes all of a user's rows; returns how many of them were live sessions. */
   async destroyForUser(userId: string): Promise<number> {
     const now = this.now();
-    const removed = await this.rows('destroyForUser', [userId]);
+    const removed = await this.rows('destroyForUser', { userId });
     return removed.filter((r) => Number(r.expires_at) > now).length;
   }
 
@@ -354,7 +380,7 @@ export class SessionStoreBackend extends Store {
   async listForUser(userId: string): Promise<SessionSummary[]> {
     // No stored user id contains NUL (saves refuse it); PostgreSQL would reject the query.
     if (userId.includes('\0')) return [];
-    const rows = await this.rows('listForUser', [userId, this.now()]);
+    const rows = await this.rows('listForUser', { userId, now: this.now() });
     return rows.map((row) => {
       const createdAt = row.created_at == null ? null : Number(row.created_at);
       const userAgent = row.user_agent == null ? null : String(row.user_agent);
@@ -380,7 +406,7 @@ export class SessionStoreBackend extends Store {
   async destroyUserSession(userId: string, key: string): Promise<SessionData | undefined> {
     // PostgreSQL refuses NUL in text; nothing but a key can match anyway.
     if (!SESSION_KEY.test(key) || userId.includes('\0')) return undefined;
-    const rows = await this.rows('destroyUserSession', [key, userId, this.now()]);
+    const rows = await this.rows('destroyUserSession', { key, userId, now: this.now() });
     return this.endedSessions(rows)[0];
   }
 
@@ -392,13 +418,16 @@ export class SessionStoreBackend extends Store {
     if (userId.includes('\0')) return [];
     const now = this.now();
     // No row is keyed by the empty string: with nothing to keep, every row goes.
-    const rows = await this.rows('destroyUserSessionsExcept', [userId, keepKey ?? '']);
+    const rows = await this.rows('destroyUserSessionsExcept', {
+      userId,
+      keepKey: keepKey ?? '',
+    });
     return this.endedSessions(rows.filter((row) => Number(row.expires_at) > now));
   }
 
   /** `[key, userId | null]` for every live session, sorted by key. */
   async dump(): Promise<[string, string | null][]> {
-    return (await this.rows('dump', [this.now()])).map((r) => [
+    return (await this.rows('dump', { now: this.now() })).map((r) => [
       String(r.id),
       r.user_id == null ? null : String(r.user_id),
     ]);
@@ -406,7 +435,7 @@ export class SessionStoreBackend extends Store {
 
   /** Deletes up to `batchSize` expired rows in one statement; returns how many. */
   async pruneBatch(batchSize: number): Promise<number> {
-    return this.run('pruneBatch', [this.now(), batchSize]);
+    return this.run('pruneBatch', { now: this.now(), batchSize });
   }
 
   /** One round trip to the database; throws when it does not answer within `timeoutMs`. */
@@ -419,7 +448,7 @@ export class SessionStoreBackend extends Store {
       );
     });
     try {
-      await Promise.race([this.rows('ping', []), timeout]);
+      await Promise.race([this.rows('ping', {}), timeout]);
     } finally {
       clearTimeout(timer);
     }
@@ -490,7 +519,7 @@ export class SessionStoreBackend extends Store {
     if (session) return session;
     const ref = keyRef(key);
     this.logger.warn(`Removing session ${ref}: stored data is not a session object`);
-    await this.run('destroyIfData', [key, data]).catch((e: Error) =>
+    await this.run('destroyIfData', { key, data }).catch((e: Error) =>
       this.logger.warn(`Could not remove unreadable session ${ref}: ${e.message}`),
     );
     return null;
@@ -567,11 +596,11 @@ export class SessionStoreBackend extends Store {
     this.logger.warn(`Ignoring session ${ref}: ${reason}`);
   }
 
-  private rows(statement: StatementName, params: unknown[]): Promise<Row[]> {
+  private rows<N extends Name>(statement: N, params: Params[N]): Promise<Row[]> {
     return this.statements.rows(statement, params);
   }
 
-  private run(statement: StatementName, params: unknown[]): Promise<number> {
+  private run<N extends Name>(statement: N, params: Params[N]): Promise<number> {
     return this.statements.run(statement, params);
   }
 }

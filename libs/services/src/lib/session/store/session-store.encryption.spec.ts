@@ -62,7 +62,7 @@ describe.each(SESSION_BACKENDS)('encryption at rest and size limits on %s', (kin
       access_token: TOKEN,
     });
     // The user id column stays queryable for per-user operations.
-    expect(await store.idsForUser('user-identity-in-clear')).toEqual([sessionKey('enc-1')]);
+    expect(await store.sessionKeysForUser('user-identity-in-clear')).toEqual([sessionKey('enc-1')]);
   });
 
   it('reads plaintext rows from before encryption and encrypts them on the next save', async () => {
