@@ -284,7 +284,7 @@ async function filledTable(
   const service = new DefaultSessionService(
     store,
     resolved,
-    new SessionLock(dataSource, ws.kind),
+    new SessionLock({ dataSource, kind: ws.kind }),
     revocations,
   );
   const settleSeconds =

@@ -93,7 +93,7 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
     sessions = new DefaultSessionService(
       opened.store,
       resolveSessionOptions(testSessionOptions(db)),
-      new SessionLock(dataSource, kind),
+      new SessionLock({ dataSource, kind }),
       revocations,
     );
     jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
@@ -234,7 +234,7 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
         const shortWait = new DefaultSessionService(
           sessions.getSessionStore(),
           resolveSessionOptions(testSessionOptions(db)),
-          new SessionLock(dataSource, kind, 100),
+          new SessionLock({ dataSource, kind, timeoutMs: 100 }),
           revocations,
         );
         // Passed on as is: the error filter answers it with 503 session_store_unavailable.

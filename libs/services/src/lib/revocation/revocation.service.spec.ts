@@ -86,7 +86,7 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
     sessions = new DefaultSessionService(
       opened.store,
       resolveSessionOptions(testSessionOptions(db, overrides)),
-      new SessionLock(dataSource, kind),
+      new SessionLock({ dataSource, kind }),
       revocations,
     );
   });

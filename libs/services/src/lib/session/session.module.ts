@@ -94,13 +94,12 @@ import { sessionDialect } from './dialects/index.js';
       provide: SessionLock,
       useFactory: (ds: DataSource, options: ResolvedSessionOptions, metrics: BodhiMetrics) =>
         // Half the pool may hold locks; the rest serves the work done under them.
-        new SessionLock(
-          ds,
-          options.target.kind,
-          undefined,
-          Math.max(1, Math.floor(options.poolSize / 2)),
+        new SessionLock({
+          dataSource: ds,
+          kind: options.target.kind,
+          maxHolders: Math.max(1, Math.floor(options.poolSize / 2)),
           metrics,
-        ),
+        }),
       inject: [SESSION_DATA_SOURCE, RESOLVED_SESSION_OPTIONS, SESSION_METRICS],
     },
     DefaultSessionService,

@@ -30,7 +30,7 @@ describe.each(SESSION_BACKENDS)('DefaultSessionService.updateStoredSession on %s
         new DefaultSessionService(
           opened.store,
           resolveSessionOptions(testSessionOptions(db)),
-          new SessionLock(opened.dataSource, kind),
+          new SessionLock({ dataSource: opened.dataSource, kind }),
           opened.revocations,
         ),
       );

@@ -20,7 +20,12 @@ describe('SessionLock holders and connections on postgres', () => {
     const { dataSource, store } = await openTestStore(db, { poolSize: 2 });
     try {
       // Four holders at once on a pool of two: each reads and saves its session under the lock.
-      const lock = new SessionLock(dataSource, 'postgres', 15_000, 4);
+      const lock = new SessionLock({
+        dataSource,
+        kind: 'postgres',
+        timeoutMs: 15_000,
+        maxHolders: 4,
+      });
       const sids = ['a', 'b', 'c', 'd'].map((s) => `holders-${s}-${process.pid}`);
       await Promise.all(
         sids.map((sid) =>

@@ -65,11 +65,13 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
   };
 
   it('admits one holder at a time for a session id', async () => {
-    expect(await peakOverlap([new SessionLock(sources[0], kind)], sidOf('sid-a'), 20)).toBe(1);
+    expect(
+      await peakOverlap([new SessionLock({ dataSource: sources[0], kind })], sidOf('sid-a'), 20),
+    ).toBe(1);
   });
 
   it('does not serialize different sessions', async () => {
-    const lock = new SessionLock(sources[0], kind);
+    const lock = new SessionLock({ dataSource: sources[0], kind });
     // Each holder stays inside until all three are: only locks that do not serialize
     // different ids let that happen (serialized ones would wait here until the test's timeout).
     const sids = ['x', 'y', 'z'].map(sidOf);
@@ -86,7 +88,7 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
   });
 
   it('releases the lock when the work throws', async () => {
-    const lock = new SessionLock(sources[0], kind);
+    const lock = new SessionLock({ dataSource: sources[0], kind });
     await expect(
       lock.run(sidOf('sid-err'), async () => Promise.reject(new Error('boom'))),
     ).rejects.toThrow('boom');
@@ -96,7 +98,12 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
   if (kind === 'postgres') {
     it('keeps connections for the work: many sessions locking at once never exhaust the pool', async () => {
       // Pool of 10 (the default); 40 sessions lock at once and each does a query under its lock.
-      const lock = new SessionLock(sources[0], kind, 5_000, 5);
+      const lock = new SessionLock({
+        dataSource: sources[0],
+        kind,
+        timeoutMs: 5_000,
+        maxHolders: 5,
+      });
       const results = await Promise.all(
         Array.from({ length: 40 }, (_, i) =>
           lock.run(
@@ -109,7 +116,7 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
     });
 
     it('holds across instances sharing the database', async () => {
-      const locks = sources.map((ds) => new SessionLock(ds, kind));
+      const locks = sources.map((ds) => new SessionLock({ dataSource: ds, kind }));
       expect(await peakOverlap(locks, sidOf('sid-cluster'), 20)).toBe(1);
     });
 
@@ -123,7 +130,7 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
           });
           pooled.push(opened.dataSource);
         }
-        const locks = pooled.map((ds) => new SessionLock(ds, kind));
+        const locks = pooled.map((ds) => new SessionLock({ dataSource: ds, kind }));
         expect(await peakOverlap(locks, sidOf('sid-pooled'), 20)).toBe(1);
       } finally {
         await Promise.all(pooled.map((ds) => ds.destroy()));
@@ -131,8 +138,8 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
     });
 
     it('gives up after its timeout while another instance holds the lock', async () => {
-      const holder = new SessionLock(sources[0], kind);
-      const waiter = new SessionLock(sources[1], kind, 100);
+      const holder = new SessionLock({ dataSource: sources[0], kind });
+      const waiter = new SessionLock({ dataSource: sources[1], kind, timeoutMs: 100 });
       const holding = deferred();
       const release = deferred();
       const held = holder.run(sidOf('sid-held'), async () => {
@@ -168,7 +175,7 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
       const sid = sidOf('sid-xact');
       const other = await holdInTransaction(sid);
       let entered = false;
-      const waiting = new SessionLock(sources[0], kind).run(sid, async () => {
+      const waiting = new SessionLock({ dataSource: sources[0], kind }).run(sid, async () => {
         entered = true;
         return 'ran';
       });
@@ -183,7 +190,10 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
       const other = await holdInTransaction(sid);
       try {
         await expect(
-          new SessionLock(sources[1], kind, 50).run(sid, async () => 'never'),
+          new SessionLock({ dataSource: sources[1], kind, timeoutMs: 50 }).run(
+            sid,
+            async () => 'never',
+          ),
         ).rejects.toThrow(/Timed out after 50 ms waiting for a session lock/);
         expect(await lockRows(sid)).toEqual([{ pid: other.pid, granted: true }]);
       } finally {
@@ -191,7 +201,10 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
       }
       // The in-process queue moved on too: the next caller gets the lock.
       await expect(
-        new SessionLock(sources[1], kind, 50).run(sid, async () => 'next'),
+        new SessionLock({ dataSource: sources[1], kind, timeoutMs: 50 }).run(
+          sid,
+          async () => 'next',
+        ),
       ).resolves.toBe('next');
     });
   }

@@ -17,6 +17,27 @@ export class SessionLockTimeoutError extends Error {
   }
 }
 
+export interface SessionLockOptions {
+  dataSource: DataSource;
+  kind: SessionDbKind;
+  /**
+   * How long a holder waits for another instance's lock (in PostgreSQL, as its
+   * lock_timeout) before giving up with SessionLockTimeoutError; default 15 s.
+   */
+  timeoutMs?: number;
+  /**
+   * How many cross-instance locks this process holds at once; default 4. Each holder keeps a
+   * pooled connection (in an open transaction) while its work runs on it; below the pool
+   * size, requests that need no lock still find connections.
+   */
+  maxHolders?: number;
+  /**
+   * Where the cross-instance lock's statements are measured (operations `sessionLock`,
+   * `sessionLockCommit`; MeasuredLock).
+   */
+  metrics?: BodhiMetrics;
+}
+
 /**
  * Mutual exclusion per session id — for work like a token refresh that must happen once
  * even when many requests of one session arrive together. Callers in this process queue
@@ -27,6 +48,9 @@ export class SessionLockTimeoutError extends Error {
  * whole lock there.
  */
 export class SessionLock {
+  private readonly dataSource: DataSource;
+  private readonly timeoutMs: number;
+  private readonly maxHolders: number;
   private readonly tails = new Map<string, Promise<void>>();
   /** Cross-instance lock holders in this process, and those waiting for a slot. */
   private holders = 0;
@@ -34,23 +58,15 @@ export class SessionLock {
   /** The cross-instance lock (PostgreSQL); none on SQLite. */
   private readonly clusterLock?: MeasuredLock;
 
-  /**
-   * @param timeoutMs how long a holder waits for another instance's lock (in PostgreSQL, as
-   *   its lock_timeout) before giving up with SessionLockTimeoutError.
-   * @param maxHolders how many cross-instance locks this process holds at once. Each holder
-   *   keeps a pooled connection (in an open transaction) while its work runs on it; below
-   *   the pool size, requests that need no lock still find connections.
-   * @param metrics where the cross-instance lock's statements are measured (operations
-   *   `sessionLock`, `sessionLockCommit`; MeasuredLock).
-   */
-  constructor(
-    private readonly dataSource: DataSource,
-    kind: SessionDbKind,
-    private readonly timeoutMs = 15_000,
-    private readonly maxHolders = 4,
-    metrics = new BodhiMetrics(),
-  ) {
-    this.clusterLock = MeasuredLock.of(kind, 'sessionLock', metrics);
+  constructor(options: SessionLockOptions) {
+    this.dataSource = options.dataSource;
+    this.timeoutMs = options.timeoutMs ?? 15_000;
+    this.maxHolders = options.maxHolders ?? 4;
+    this.clusterLock = MeasuredLock.of(
+      options.kind,
+      'sessionLock',
+      options.metrics ?? new BodhiMetrics(),
+    );
   }
 
   async run<T>(sid: string, work: () => Promise<T>): Promise<T> {

@@ -164,7 +164,7 @@ describe('statement effects', () => {
 
     it("keeps a key ended inside a session lock's transaction out until the commit: a read meanwhile sees the old row and does not fill", async () => {
       const store = createSessionStore(dataSource, options, undefined, cache);
-      const lock = new SessionLock(dataSource, 'postgres');
+      const lock = new SessionLock({ dataSource, kind: 'postgres' });
       const ended = deferred();
       const commit = deferred();
       const holder = lock.run(sid, async () => {

@@ -80,7 +80,7 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
           secret: TEST_SECRET,
           secureCookie,
         }),
-        new SessionLock(dataSource, kind),
+        new SessionLock({ dataSource, kind }),
         revocations,
       ).sessionMiddleware(),
     );

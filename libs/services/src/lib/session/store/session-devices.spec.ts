@@ -64,7 +64,7 @@ describe.each(SESSION_BACKENDS)('sessions on every device, on %s', (kind) => {
     new DefaultSessionService(
       over,
       resolveSessionOptions(testSessionOptions(db)),
-      new SessionLock(dataSource, kind),
+      new SessionLock({ dataSource, kind }),
       revocations,
     );
 

@@ -303,7 +303,13 @@ describe.each(SESSION_BACKENDS)('session store metrics on %s', (kind) => {
 
       it('times BEGIN to held as sessionLock and its COMMIT as sessionLockCommit', async () => {
         const { metrics, dataSource, store } = await open();
-        const lock = new SessionLock(dataSource, kind, 15_000, 4, metrics);
+        const lock = new SessionLock({
+          dataSource,
+          kind,
+          timeoutMs: 15_000,
+          maxHolders: 4,
+          metrics,
+        });
         await lock.run(sid, () => store.saveSession(sid, sessionFixture(60_000)));
         expect(await timedStatements(metrics)).toEqual({
           [`sessionLock@${kind}`]: 1,
@@ -315,7 +321,7 @@ describe.each(SESSION_BACKENDS)('session store metrics on %s', (kind) => {
 
       it('counts a lock another instance held past the wait as sessionLock lock_timeout', async () => {
         const { metrics, dataSource } = await open();
-        const waiter = new SessionLock(dataSource, kind, 50, 4, metrics);
+        const waiter = new SessionLock({ dataSource, kind, timeoutMs: 50, maxHolders: 4, metrics });
         const held = await withTransactionLock(dataSource, sessionLockKey(sid), 'try', () =>
           expect(waiter.run(sid, async () => 'never')).rejects.toBeInstanceOf(
             SessionLockTimeoutError,
@@ -328,7 +334,13 @@ describe.each(SESSION_BACKENDS)('session store metrics on %s', (kind) => {
 
       it('counts a lock on a closed database as sessionLock unavailable', async () => {
         const { metrics, dataSource } = await open();
-        const lock = new SessionLock(dataSource, kind, 15_000, 4, metrics);
+        const lock = new SessionLock({
+          dataSource,
+          kind,
+          timeoutMs: 15_000,
+          maxHolders: 4,
+          metrics,
+        });
         await dataSource.destroy();
         await expect(lock.run(sid, async () => 'never')).rejects.toThrow();
         expect(await storeErrors(metrics)).toEqual({ [`sessionLock@${kind}:unavailable`]: 1 });
@@ -336,7 +348,13 @@ describe.each(SESSION_BACKENDS)('session store metrics on %s', (kind) => {
 
       it('counts a COMMIT that failed (what the work saved is lost) as sessionLockCommit unavailable', async () => {
         const { metrics, dataSource, store } = await open();
-        const lock = new SessionLock(dataSource, kind, 15_000, 4, metrics);
+        const lock = new SessionLock({
+          dataSource,
+          kind,
+          timeoutMs: 15_000,
+          maxHolders: 4,
+          metrics,
+        });
         const lost = `${sid}-lost`;
         const { sql, params } = advisoryLockRowsQuery(sessionLockKey(lost));
         await expect(
