@@ -28,7 +28,8 @@ export { DefaultSessionService } from './lib/session/session.service.js';
 export { recordSessionDevice } from './lib/session/store/session-device.js';
 export type { ClientAddressMode, SessionSummary } from './lib/session/store/session-device.js';
 export { SessionStoreBackend, userNotBefore } from './lib/session/store/session-store.backend.js';
-export { pgSessionKey, sessionKey, sessionRef } from './lib/session/store/session-key.js';
+export { sessionKey, sessionRef } from './lib/session/store/session-key.js';
+export { pgSessionKey } from './lib/session/dialects/postgres/pg-session-key.js';
 export { SessionRevocations } from './lib/revocation/session-revocations.js';
 export type {
   PendingRevocation,
@@ -94,11 +95,12 @@ export {
 export {
   invalidationChannel,
   listenerApplicationName,
-  invalidationPayload,
-  parseInvalidation,
+  channelPayload,
+  parseChannelMessage,
   userKey,
-  type Invalidation,
-} from './lib/session/cluster/session-invalidation.js';
+  type ChannelMessage,
+  type SessionChange,
+} from './lib/session/cluster/channel-messages.js';
 export {
   describeSessionDb,
   InvalidSessionDbUrlError,

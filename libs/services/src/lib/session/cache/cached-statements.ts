@@ -11,7 +11,7 @@ import { MeasuredStatements } from '../sql/measured-statements.js';
 import { BodhiMetrics } from '../../metrics/bodhi-metrics.js';
 import type { SessionCache } from './session-cache.js';
 import { afterLockCommit, inLockTransaction } from '../dialects/postgres/pinned-connection.js';
-import { userKey, type Invalidation } from '../cluster/session-invalidation.js';
+import { userKey, type SessionChange } from '../cluster/channel-messages.js';
 
 /** The statements' interface the store and the revocation records run on. */
 export type StoreStatements<S extends StatementSet> = Pick<
@@ -125,7 +125,7 @@ export class CachedStatements<S extends StatementSet> implements StoreStatements
   }
 }
 
-function invalidationOf(effect: StatementEffect): Invalidation {
+function invalidationOf(effect: StatementEffect): SessionChange {
   if (effect === 'all') return { kind: 'all' };
   if ('key' in effect) return { kind: 'session', key: effect.key };
   return { kind: 'user', userKey: userKey(effect.userId) };

@@ -22,7 +22,7 @@ import { sessionKey } from '../store/session-key.js';
 import { userNotBefore } from '../store/session-store.backend.js';
 import { SessionCipher } from '../crypto/session-cipher.js';
 import { sessionDialect } from '../dialects/index.js';
-import { invalidationChannel } from '../cluster/session-invalidation.js';
+import { invalidationChannel } from '../cluster/channel-messages.js';
 
 const HOUR = 3_600_000;
 

@@ -1,8 +1,7 @@
 import { metricValues } from '@bodhi/testing';
 import { BodhiMetrics } from '../../metrics/bodhi-metrics.js';
 import { SessionCache, type SessionCacheOptions } from './session-cache.js';
-import type { Invalidation } from '../cluster/session-invalidation.js';
-import { userKey } from '../cluster/session-invalidation.js';
+import { type SessionChange, userKey } from '../cluster/channel-messages.js';
 import type { Row } from '../sql/session-sql.executor.js';
 
 /** The app clock `get` filters by (epoch ms): rows below expire at NOW + their lifetime. */
@@ -158,10 +157,10 @@ describe('SessionCache (injected clock)', () => {
       expect(cache.size).toBe(0);
     });
 
-    it('but another key dropped meanwhile, or a probe heard, does not stop it', () => {
+    // (A probe heard never reaches the cache: the listener routes it to ClusterPeers.)
+    it('but another key dropped meanwhile does not stop it', () => {
       const read = cache.beginRead('k1');
       cache.invalidate({ kind: 'session', key: 'k2' }, 'notify');
-      cache.invalidate({ kind: 'probe', token: 't' }, 'notify');
       cache.fill(read, row('u1'));
       expect(cache.lookup('k1', NOW)).toBeDefined();
     });
@@ -217,11 +216,10 @@ describe('SessionCache (injected clock)', () => {
     cache.lookup('k1', NOW);
     cache.lookup('k3', NOW);
     expect(await metricValues(metrics.sessionCacheEntries)).toEqual({ '': 2 });
-    const changes: [Invalidation, 'local' | 'notify'][] = [
+    const changes: [SessionChange, 'local' | 'notify'][] = [
       [{ kind: 'session', key: 'k1' }, 'local'],
       [{ kind: 'session', key: 'k9' }, 'notify'],
       [{ kind: 'user', userKey: userKey('u2') }, 'notify'],
-      [{ kind: 'probe', token: 't' }, 'notify'],
       [{ kind: 'all' }, 'local'],
     ];
     for (const [message, source] of changes) cache.invalidate(message, source);

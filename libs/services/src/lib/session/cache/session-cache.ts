@@ -1,6 +1,5 @@
 import type { Row } from '../sql/session-sql.executor.js';
-import type { Invalidation } from '../cluster/session-invalidation.js';
-import { userKey } from '../cluster/session-invalidation.js';
+import { type SessionChange, userKey } from '../cluster/channel-messages.js';
 import { BodhiMetrics } from '../../metrics/bodhi-metrics.js';
 
 /**
@@ -205,26 +204,22 @@ export class SessionCache {
     this.dropKey(key);
   }
 
-  /** Drops what `message` says changed (`source`: this instance's write, or a notification). */
-  invalidate(message: Invalidation, source: 'local' | 'notify'): void {
-    switch (message.kind) {
+  /** Drops what `change` changed (`source`: this instance's write, or a notification). */
+  invalidate(change: SessionChange, source: 'local' | 'notify'): void {
+    switch (change.kind) {
       case 'session':
-        this.dropKey(message.key);
+        this.dropKey(change.key);
         break;
       case 'user':
-        for (const key of this.byUser.get(message.userKey) ?? []) this.remove(key);
+        for (const key of this.byUser.get(change.userKey) ?? []) this.remove(key);
         // A read out now may be of this user's session: its row would predate the change.
         this.generation++;
         break;
       case 'all':
         this.clear();
         break;
-      case 'probe':
-      case 'barrier':
-      case 'ack':
-        return;
     }
-    this.metrics.sessionCacheInvalidations.inc({ kind: message.kind, source });
+    this.metrics.sessionCacheInvalidations.inc({ kind: change.kind, source });
     this.metrics.sessionCacheEntries.set(this.entries.size);
   }
 

@@ -1,4 +1,3 @@
-import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
@@ -7,12 +6,15 @@ import { BodhiMetrics } from '../../metrics/bodhi-metrics.js';
 import { redactUrlPasswords } from '../../util/redact.util.js';
 import { describeSessionDb } from '../config/session-db-url.util.js';
 import type { SessionCache } from '../cache/session-cache.js';
+import { ChannelSigner } from '../crypto/channel-signing.js';
 import {
-  type Invalidation,
-  invalidationPayload,
+  type ChannelMessage,
+  channelPayload,
   listenerApplicationName,
-  parseInvalidation,
-} from './session-invalidation.js';
+  parseChannelMessage,
+} from './channel-messages.js';
+import { ClusterPeers } from './cluster-peers.js';
+import { NOTIFY_QUEUE_WARN_AT, NotifyQueueMonitor } from './notify-queue.monitor.js';
 import { quoteIdent } from '../sql/session-sql.js';
 
 /** How often the listener proves it still hears the table's channel. */
@@ -30,22 +32,23 @@ export const LISTENER_PROBE_TIMEOUT_MS = 2000;
 export const LISTENER_BARRIER_TIMEOUT_MS = 1000;
 /** An instance whose probes have not been heard for this long is no longer waited for. */
 const PEER_TTL_MS = 3 * LISTENER_HEALTH_INTERVAL_MS;
-/**
- * Share of PostgreSQL's notification queue in use past which the listener warns (PostgreSQL
- * itself warns at half; at full, every session write fails): a listening connection of the
- * database has stopped reading.
- */
-export const NOTIFY_QUEUE_WARN_AT = 0.1;
 /** Reconnection waits, doubling from the first to the last. */
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5000;
+
+/**
+ * What the listener drives in the cache: the changes it hears, and whether the cache may
+ * serve. (An ending's wait for the other instances, `SessionCache.setBarrier`, is wired by
+ * the composition root: `barrier`.)
+ */
+export type ListenedCache = Pick<SessionCache, 'invalidate' | 'suspend' | 'resume'>;
 
 export interface SessionInvalidationListenerOptions {
   /** A direct PostgreSQL URL (LISTEN holds a connection of its own). */
   listenUrl: string;
   /** The table's channel (`invalidationChannel`). */
   channel: string;
-  cache: SessionCache;
+  cache: ListenedCache;
   /**
    * Where probes are sent from: the serving pool, the path every writer's notification
    * takes. A probe that arrives proves the whole path (writer → database → listener),
@@ -68,42 +71,6 @@ export interface SessionInvalidationListenerOptions {
   logger?: Logger;
 }
 
-/** Most instances remembered: more than any cluster, fewer than a flood of forged ids. */
-const MAX_PEERS = 1000;
-const MAC_HEX = 32;
-
-/** Signs and checks the listener's own messages (probes, answers) with the cluster's secrets. */
-class ListenerMac {
-  private readonly keys: Buffer[];
-
-  constructor(secrets: readonly string[]) {
-    this.keys = secrets.map((s) =>
-      createHmac('sha256', s).update('bodhi-session-cache-listener').digest(),
-    );
-  }
-
-  sign(body: string): string {
-    return `${body}.${this.mac(this.keys[0], body)}`;
-  }
-
-  /** The body of a signed token, or undefined when no key signed it. */
-  open(token: string): string | undefined {
-    const at = token.lastIndexOf('.');
-    if (at < 0) return undefined;
-    const body = token.slice(0, at);
-    const given = Buffer.from(token.slice(at + 1));
-    const ok = this.keys.some((key) => {
-      const expected = Buffer.from(this.mac(key, body));
-      return expected.length === given.length && timingSafeEqual(expected, given);
-    });
-    return ok ? body : undefined;
-  }
-
-  private mac(key: Buffer, body: string): string {
-    return createHmac('sha256', key).update(body).digest('hex').slice(0, MAC_HEX);
-  }
-}
-
 type State = 'stopped' | 'connecting' | 'proving' | 'serving' | 'suspended';
 
 /**
@@ -116,71 +83,55 @@ type State = 'stopped' | 'connecting' | 'proving' | 'serving' | 'suspended';
  * logs) as the cache starts and stops serving, and `acknowledged` (whether by this instance)
  * for each answer to one of its barriers.
  *
- * Every instance hears every other's probes, so each knows which instances serve from a
- * cache (`peers`). An ending asks them all (`barrier`): each listener answers once it has
- * handled everything before the request, in commit order, so when every serving instance
- * has answered, none of them can serve the ended session any more.
+ * The probes also tell the other instances this one is there, and whether it serves; the
+ * other listeners' messages (probes, barriers, answers) go to `ClusterPeers`, the changes
+ * to the cache.
  */
 export class SessionInvalidationListener extends EventEmitter {
   private client?: pg.Client;
   private state: State = 'stopped';
-  private readonly instance = randomUUID();
-  private probes = 0;
+  /** This instance's probes out, by body: called when one comes back. */
   private readonly awaited = new Map<string, () => void>();
-  /** Instances heard probing, by id: whether they serve, and when (monotonic ms). */
-  private readonly peers = new Map<string, { serving: boolean; at: number }>();
-  /** Barriers out, by token: called with each instance that acknowledged it. */
-  private readonly barriers = new Map<string, (instance: string) => void>();
-  private readonly barrierTimeoutMs: number;
-  private readonly mac: ListenerMac;
+  private readonly peers: ClusterPeers;
+  private readonly notifyQueue: NotifyQueueMonitor;
   private timer?: NodeJS.Timeout;
   private reconnectDelay = RECONNECT_MIN_MS;
   private readonly healthIntervalMs: number;
   private readonly probeTimeoutMs: number;
   private readonly logger: Logger;
   private readonly where: string;
-  private readonly metrics: BodhiMetrics;
-  private readonly notifyQueueWarnAt: number;
-  /** Whether the last usage read was past `notifyQueueWarnAt`: one warning per crossing. */
-  private queueFilling = false;
 
   constructor(private readonly options: SessionInvalidationListenerOptions) {
     super();
     this.healthIntervalMs = options.healthIntervalMs ?? LISTENER_HEALTH_INTERVAL_MS;
     this.probeTimeoutMs = options.probeTimeoutMs ?? LISTENER_PROBE_TIMEOUT_MS;
-    this.barrierTimeoutMs = options.barrierTimeoutMs ?? LISTENER_BARRIER_TIMEOUT_MS;
-    this.mac = new ListenerMac(options.secrets);
     this.logger = options.logger ?? new Logger('SessionCache');
-    this.metrics = options.metrics ?? new BodhiMetrics();
-    this.notifyQueueWarnAt = options.notifyQueueWarnAt ?? NOTIFY_QUEUE_WARN_AT;
     this.where = describeSessionDb({ kind: 'postgres', url: options.listenUrl });
-    options.cache.setBarrier(() => this.barrier());
+    this.peers = new ClusterPeers({
+      signer: new ChannelSigner(options.secrets),
+      peerTtlMs: PEER_TTL_MS,
+      barrierTimeoutMs: options.barrierTimeoutMs ?? LISTENER_BARRIER_TIMEOUT_MS,
+      onAcknowledged: (self) => this.emit('acknowledged', self),
+    });
+    this.notifyQueue = new NotifyQueueMonitor({
+      metrics: options.metrics ?? new BodhiMetrics(),
+      warnAt: options.notifyQueueWarnAt ?? NOTIFY_QUEUE_WARN_AT,
+      logger: this.logger,
+      where: this.where,
+    });
   }
 
   /**
    * Resolves once every instance that serves from its cache (this one included) has
    * acknowledged a request sent now, over the serving pool: each has then handled every
    * change committed before it. At most `barrierTimeoutMs`; at once when none serves.
+   * What the cache's `announced` waits for (`SessionCache.setBarrier`).
    */
-  private barrier(): Promise<void> {
-    const waiting = new Set(this.servingPeers());
-    if (this.state === 'serving') waiting.add(this.instance);
-    // Without a listening connection no answer could be heard.
-    if (waiting.size === 0 || !this.client) return Promise.resolve();
-    const token = randomUUID();
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.barriers.delete(token);
-        resolve();
-      };
-      const timer = setTimeout(done, this.barrierTimeoutMs);
-      this.barriers.set(token, (instance) => {
-        this.emit('acknowledged', instance === this.instance);
-        waiting.delete(instance);
-        if (waiting.size === 0) done();
-      });
-      this.notify(this.options.pool, { kind: 'barrier', token }).catch(done);
+  barrier(): Promise<void> {
+    return this.peers.barrier({
+      serving: this.state === 'serving',
+      listening: this.client !== undefined,
+      send: (message) => this.notify(this.options.pool, message),
     });
   }
 
@@ -206,22 +157,9 @@ export class SessionInvalidationListener extends EventEmitter {
     this.logger.log(`Session cache on: listening for session changes on ${this.where}`);
   }
 
-  private forgetStalePeers(): void {
-    const now = performance.now();
-    for (const [instance, peer] of this.peers) {
-      if (now - peer.at >= PEER_TTL_MS) this.peers.delete(instance);
-    }
-  }
-
-  /** The instances (this one included) heard lately saying they serve: what an ending waits for. */
-  private servingPeers(): string[] {
-    this.forgetStalePeers();
-    return [...this.peers].filter(([, peer]) => peer.serving).map(([instance]) => instance);
-  }
-
-  /** How many instances an ending waits for now (`servingPeers`). */
+  /** How many instances (this one included) an ending waits for now: those heard serving. */
   servingInstances(): number {
-    return this.servingPeers().length;
+    return this.peers.servingInstances();
   }
 
   /** Stops listening; the cache no longer serves. */
@@ -232,7 +170,7 @@ export class SessionInvalidationListener extends EventEmitter {
     this.options.cache.suspend('shutdown');
     // Tells the other instances not to wait for this one's answers any more.
     if (wasServing) {
-      await this.sendProbe(this.options.pool, this.probeBody(false)).catch(() => undefined);
+      await this.sendProbe(this.options.pool, this.peers.probeBody(false)).catch(() => undefined);
     }
     await this.closeClient();
   }
@@ -243,18 +181,13 @@ export class SessionInvalidationListener extends EventEmitter {
    */
   private notify(
     sender: Pool | pg.Client,
-    message: Invalidation,
+    message: ChannelMessage,
     columns = '',
   ): Promise<pg.QueryResult> {
     return sender.query(`SELECT pg_notify($1, $2)${columns}`, [
       this.options.channel,
-      invalidationPayload(message),
+      channelPayload(message),
     ]);
-  }
-
-  /** A probe's body: this instance, a sequence number, and whether it serves. */
-  private probeBody(serving: boolean): string {
-    return `${this.instance}:${++this.probes}:${serving ? 1 : 0}`;
   }
 
   /** Ends the listening connection, if any (its events are then ignored). */
@@ -288,38 +221,27 @@ export class SessionInvalidationListener extends EventEmitter {
     this.client = client;
   }
 
+  /** Routes a notification: a change to the cache, the listeners' own messages to the peers. */
   private heard(client: pg.Client, payload: string): void {
     if (client !== this.client) return;
-    const message = parseInvalidation(payload);
+    const message = parseChannelMessage(payload);
     switch (message.kind) {
+      case 'change':
+        this.options.cache.invalidate(message.change, 'notify');
+        return;
       case 'probe': {
-        const body = this.mac.open(message.token);
-        if (body === undefined) return;
-        const [instance = '', , serving] = body.split(':');
-        if (this.peers.size >= MAX_PEERS && !this.peers.has(instance)) this.forgetStalePeers();
-        if (this.peers.size < MAX_PEERS || this.peers.has(instance)) {
-          this.peers.set(instance, { serving: serving === '1', at: performance.now() });
-        }
-        this.awaited.get(body)?.();
+        const body = this.peers.heardProbe(message.token);
+        if (body !== undefined) this.awaited.get(body)?.();
         return;
       }
       case 'barrier':
         // Everything before it has been handled (notifications are handled as they come,
         // in commit order): say so, on this connection, to whoever asked.
-        this.notify(client, {
-          kind: 'ack',
-          token: this.mac.sign(`${message.token}:${this.instance}`),
-        }).catch(() => undefined);
+        this.notify(client, this.peers.answer(message.token)).catch(() => undefined);
         return;
-      case 'ack': {
-        const body = this.mac.open(message.token);
-        if (body === undefined) return;
-        const at = body.lastIndexOf(':');
-        this.barriers.get(body.slice(0, at))?.(body.slice(at + 1));
+      case 'ack':
+        this.peers.heardAnswer(message.token);
         return;
-      }
-      default:
-        this.options.cache.invalidate(message, 'notify');
     }
   }
 
@@ -354,7 +276,7 @@ export class SessionInvalidationListener extends EventEmitter {
   private async roundTrip(via: 'pool' | 'listener' = 'pool'): Promise<boolean> {
     const sender = via === 'pool' ? this.options.pool : this.client;
     if (!sender) return false;
-    const body = this.probeBody(this.state === 'serving');
+    const body = this.peers.probeBody(this.state === 'serving');
     let timer: NodeJS.Timeout | undefined;
     // True when it comes back; false at the timeout, or as soon as it cannot be sent.
     const arrived = new Promise<boolean>((resolve) => {
@@ -375,25 +297,10 @@ export class SessionInvalidationListener extends EventEmitter {
   private async sendProbe(sender: Pool | pg.Client, body: string): Promise<void> {
     const { rows } = await this.notify(
       sender,
-      { kind: 'probe', token: this.mac.sign(body) },
-      ', pg_notification_queue_usage() AS usage',
+      this.peers.probe(body),
+      `, ${NotifyQueueMonitor.usageColumn}`,
     );
-    this.queueUsage(Number(rows[0]?.usage ?? 0));
-  }
-
-  private queueUsage(usage: number): void {
-    this.metrics.sessionCacheNotifyQueueUsage.set(usage);
-    const filling = usage >= this.notifyQueueWarnAt;
-    if (filling && !this.queueFilling) {
-      this.logger.warn(
-        `PostgreSQL's notification queue is ${(usage * 100).toFixed(1)}% full on ${this.where}: ` +
-          'a connection listening on this database has stopped reading (a frozen instance?). ' +
-          'At full, every session write fails: end that connection (pg_terminate_backend)',
-      );
-    } else if (!filling && this.queueFilling) {
-      this.logger.log(`PostgreSQL's notification queue is emptying on ${this.where}`);
-    }
-    this.queueFilling = filling;
+    this.notifyQueue.report(rows[0]);
   }
 
   /** A periodic health check: a probe that does not come back suspends and reconnects. */

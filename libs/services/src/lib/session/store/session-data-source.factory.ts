@@ -12,7 +12,7 @@ import { sessionDialect, type SessionDialect } from '../dialects/index.js';
 import type { BodhiMetrics } from '../../metrics/bodhi-metrics.js';
 import { SessionCache } from '../cache/session-cache.js';
 import { SessionInvalidationListener } from '../cluster/session-invalidation.listener.js';
-import { invalidationChannel, tableSchema } from '../cluster/session-invalidation.js';
+import { invalidationChannel, tableSchema } from '../cluster/channel-messages.js';
 import { pgPool } from '../dialects/postgres/pinned-connection.js';
 
 /** The session database could not be opened or migrated; the message is safe to print. */
@@ -215,6 +215,8 @@ export async function startSessionCache(
       metrics,
       logger,
     });
+    // An ending answers once every serving instance has heard it: the listener's barrier.
+    cache.setBarrier(() => listener.barrier());
     await listener.start();
   } catch (e) {
     throw new SessionDbUnavailableError(e instanceof Error ? e.message : String(e));

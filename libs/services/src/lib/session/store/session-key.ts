@@ -22,8 +22,3 @@ export function keyRef(key: string): string {
 export function sessionRef(sid: string): string {
   return keyRef(sessionKey(sid));
 }
-
-/** `sessionKey` of the SQL text expression `expr`, computed by PostgreSQL. */
-export function pgSessionKey(expr: string): string {
-  return `encode(sha256(convert_to(${expr}, 'UTF8')), 'hex')`;
-}

@@ -1,9 +1,7 @@
 import { qualifiedTable, SessionTableRef } from '../../sql/session-sql.js';
-import { SESSION_KEY_PATTERN, pgSessionKey } from '../../store/session-key.js';
-import {
-  dropInvalidationTriggerSql,
-  invalidationTriggerSql,
-} from '../../cluster/session-invalidation.js';
+import { SESSION_KEY_PATTERN } from '../../store/session-key.js';
+import { pgSessionKey } from './pg-session-key.js';
+import { dropInvalidationTriggerSql, invalidationTriggerSql } from './notify-triggers.js';
 import type { DialectMigrationSteps } from '../session-dialect.js';
 
 /**
