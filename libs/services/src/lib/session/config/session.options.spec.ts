@@ -1,6 +1,7 @@
 import { TEST_SECRET } from '@bodhi/testing';
 import { parseSettings } from '../../settings/setting.schema.js';
 import { InvalidSessionOptionsError, resolveSessionOptions } from './session.options.js';
+import { PG_MAX_TABLE_NAME_LENGTH } from '../sql/table-names.js';
 
 const resolve = (extra: Record<string, unknown> = {}) =>
   resolveSessionOptions({ url: 'sqlite::memory:', secret: TEST_SECRET, ...extra });
@@ -29,6 +30,19 @@ describe('resolveSessionOptions', () => {
   ])('rejects %j with a clear error', (extra, message) => {
     expect(() => resolve(extra)).toThrow(InvalidSessionOptionsError);
     expect(() => resolve(extra)).toThrow(message);
+  });
+
+  it(`refuses a table name past ${PG_MAX_TABLE_NAME_LENGTH} characters on PostgreSQL, whose 63-byte identifiers would cut the names derived from it`, () => {
+    const longest = 's'.repeat(PG_MAX_TABLE_NAME_LENGTH);
+    const postgres = { url: 'postgres://u@h/db' };
+    expect(resolve({ ...postgres, tableName: longest }).tableName).toBe(longest);
+    expect(() => resolve({ ...postgres, tableName: `${longest}s` })).toThrow(
+      new RegExp(
+        `BODHI_SESSION_DB_TABLE is ${PG_MAX_TABLE_NAME_LENGTH + 1} characters; on PostgreSQL at most ${PG_MAX_TABLE_NAME_LENGTH}`,
+      ),
+    );
+    // SQLite cuts nothing: a name of any length it takes stays as it was.
+    expect(resolve({ tableName: `${longest}s` }).tableName).toBe(`${longest}s`);
   });
 
   it('shares its rules with the BODHI_SESSION_* settings: one schema, one message', () => {

@@ -1,3 +1,8 @@
+import {
+  longestDerivedName,
+  PG_MAX_IDENTIFIER_LENGTH,
+  PG_MAX_TABLE_NAME_LENGTH,
+} from '../sql/table-names.js';
 import { z } from 'zod';
 import { ConfigIssue, configIssues, formatConfigIssue } from '../../settings/config-issue.js';
 import {
@@ -261,6 +266,18 @@ export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSe
       {
         variable: BODHI_SESSION_DB_MIGRATION_URL,
         message: `must name the same kind of database as ${BODHI_SESSION_DB_URL} (a direct PostgreSQL URL beside a pooler's)`,
+      },
+    ]);
+  }
+  // A longer name would be cut where PostgreSQL names what the store derives from it.
+  if (target.kind === 'postgres' && o.tableName.length > PG_MAX_TABLE_NAME_LENGTH) {
+    throw new InvalidSessionOptionsError([
+      {
+        variable: BODHI_SESSION_DB_TABLE,
+        message:
+          `is ${o.tableName.length} characters; on PostgreSQL at most ${PG_MAX_TABLE_NAME_LENGTH}, ` +
+          `so that every name derived from it (the longest: ${longestDerivedName(o.tableName)}) ` +
+          `fit in PostgreSQL's ${PG_MAX_IDENTIFIER_LENGTH}-character identifiers`,
       },
     ]);
   }

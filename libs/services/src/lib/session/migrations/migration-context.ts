@@ -1,6 +1,7 @@
 import type { MigrationInterface } from 'typeorm';
 import { sessionDialect, type SessionDialect } from '../dialects/index.js';
 import { qualifiedTable, quoteIdent, type SessionTableRef } from '../sql/session-sql.js';
+import { indexName } from '../sql/table-names.js';
 
 export type MigrationClass = new () => MigrationInterface;
 
@@ -21,7 +22,7 @@ export function migrationContext(ref: SessionTableRef): MigrationContext {
   return {
     ref,
     table: qualifiedTable(ref),
-    index: (column) => quoteIdent(`${ref.table}_${column}_idx`),
+    index: (column) => quoteIdent(indexName(ref.table, column)),
     dialect: sessionDialect(ref.kind),
   };
 }

@@ -25,7 +25,12 @@ import {
 import { resolveSessionOptions } from '../config/session.options.js';
 import { advisoryLockRowsQuery } from '../dialects/postgres/transaction-lock.js';
 import { SESSION_KEY_PATTERN, sessionKey } from '../store/session-key.js';
-import { migrationsTableName, sessionMigrations } from './session.migrations.js';
+import { sessionMigrations } from './session.migrations.js';
+import {
+  derivedTableNames,
+  migrationsTableName,
+  PG_MAX_TABLE_NAME_LENGTH,
+} from '../sql/table-names.js';
 import { REKEY_BATCH_SIZE } from '../dialects/postgres/postgres-migration-steps.js';
 
 const HOUR = 3_600_000;
@@ -120,6 +125,25 @@ describe.each(SESSION_BACKENDS)('session table migrations on %s', (kind) => {
       'give_up_at',
     ]);
     expect(await migrationNames()).toEqual(ALL_MIGRATIONS);
+  });
+
+  it(`makes every object it names after the table, each its own, from the longest name allowed (${PG_MAX_TABLE_NAME_LENGTH} characters)`, async () => {
+    // PostgreSQL cuts a longer identifier to 63 bytes: from a longer name, two derived names
+    // came out the same and one object (an index) was silently never made.
+    const table = `sessions_${'x'.repeat(PG_MAX_TABLE_NAME_LENGTH - 'sessions_'.length)}`;
+    await db.drop();
+    db = await createTestSessionDb(kind, table);
+    await open();
+    const names = [table, ...derivedTableNames(table)];
+    const existing =
+      kind === 'sqlite'
+        ? await db.query<{ name: string }>('SELECT name FROM sqlite_master')
+        : await db.query<{ name: string }>(
+            'SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1',
+            [db.schema],
+          );
+    expect(new Set(names).size).toBe(names.length);
+    expect(names.filter((name) => !existing.some((e) => e.name === name))).toEqual([]);
   });
 
   it('runs again as a no-op and keeps the data', async () => {

@@ -29,8 +29,3 @@ export function sessionMigrations(ref: SessionTableRef): MigrationClass[] {
   const context = migrationContext(ref);
   return MIGRATIONS.map((migration) => migration(context));
 }
-
-/** Each session table keeps its own migration history, so tables sharing a schema never collide. */
-export function migrationsTableName(table: string): string {
-  return `${table}_migrations`;
-}

@@ -1,5 +1,6 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { companionTable, qualifiedTable, quoteIdent } from '../sql/session-sql.js';
+import { indexName } from '../sql/table-names.js';
 import type { MigrationClass, MigrationContext } from './migration-context.js';
 
 /** v3: what revocation keeps beside the sessions (see COMPANION_TABLES). */
@@ -19,7 +20,7 @@ export function addRevocationTables({ ref, dialect }: MigrationContext): Migrati
         `CREATE TABLE IF NOT EXISTS ${qualifiedTable(rt)} (jti text PRIMARY KEY NOT NULL, expires_at ${bigint} NOT NULL)`,
       );
       await q.query(
-        `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${rt.table}_expires_at_idx`)} ON ${qualifiedTable(rt)} (expires_at)`,
+        `CREATE INDEX IF NOT EXISTS ${quoteIdent(indexName(rt.table, 'expires_at'))} ON ${qualifiedTable(rt)} (expires_at)`,
       );
       await q.query(
         `CREATE TABLE IF NOT EXISTS ${rq} (` +

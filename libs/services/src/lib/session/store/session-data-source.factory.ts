@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { redactSecrets, urlPassword } from '../../util/redact.util.js';
-import { migrationsTableName, sessionMigrations } from '../migrations/session.migrations.js';
+import { sessionMigrations } from '../migrations/session.migrations.js';
+import { migrationsTableName } from '../sql/table-names.js';
 import { describeSessionDb, SessionDbTarget } from '../config/session-db-url.util.js';
 import type { ResolvedSessionOptions } from '../config/session.options.js';
 import { SessionTableRef } from '../sql/session-sql.js';
