@@ -67,6 +67,22 @@ describe.each(SESSION_BACKENDS)('session lifetime on %s', (backend) => {
     expect((await client.user()).body).toMatchObject({ auth_status: 'logged_out' });
   });
 
+  it("the cookie of a login in progress lives the login TTL; the logged-in session's lives the session TTL", async () => {
+    /** How long the cookie set by `response` lives, by the server's own clock (its Date). */
+    const cookieLifetime = (response: { headers: Headers }) => {
+      const [cookie] = response.headers.getSetCookie();
+      const expires = /expires=([^;]+)/i.exec(cookie ?? '')?.[1];
+      return Date.parse(expires ?? '') - Date.parse(response.headers.get('date') ?? '');
+    };
+    const client = new BodhiClient(url);
+    const initiate = await client.post('/bodhi/v1/auth/initiate');
+    expect(initiate.status).toBe(201);
+    // Whole seconds on both headers: at most a second either way.
+    expect(Math.abs(cookieLifetime(initiate) - LOGIN_TTL_SECONDS * 1000)).toBeLessThanOrEqual(1000);
+    await client.login(DEMO_USER.username, DEMO_USER.password);
+    expect(cookieLifetime(await client.user())).toBeGreaterThan(LOGIN_TTL_SECONDS * 1000 + 1000);
+  });
+
   it(`${INITIATES} anonymous initiates leave no row living longer than the login TTL`, async () => {
     const before = Date.now();
     const statuses = await Promise.all(

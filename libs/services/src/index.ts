@@ -70,6 +70,7 @@ export type { SessionStoreConfig } from './lib/session/store/session-store.backe
 export {
   InjectSessionDataSource,
   SESSION_CACHE,
+  SECURE_SESSION_COOKIE_NAME,
   SESSION_COOKIE_NAME,
   SESSION_DATA_SOURCE,
 } from './lib/session/session.constants.js';

@@ -23,7 +23,6 @@ import {
 import type { AuthContext } from '@bodhi/auth-middleware';
 import type { Request, Response } from 'express';
 import { AuthRateLimitGuard } from './auth-rate-limit.js';
-import { clearSessionCookie } from './ended-sessions.js';
 import { LoginMetrics, LoginRoute } from './login-metrics.js';
 import { providerErrorCode, providerErrorMessage } from './provider-errors.js';
 import { API_PREFIX, UI_CALLBACK_PATH, UI_HOME_PATH, UI_LOGIN_PATH } from './routes.constants.js';
@@ -146,6 +145,7 @@ export class AuthController {
     req.session.oauth_state = request.state;
     req.session.pkce_verifier = request.pkceVerifier;
     req.session.callback_url = callbackUrl;
+    this.sessions.expireAsLoginInProgress(req.session);
     // Stored before answering: a 201 tells the client a login is in progress. A session
     // from the store is saved under its lock, so a callback taking an earlier login cannot
     // write over this one; a new one's id is known to no other request (no lock to pay for).
@@ -274,7 +274,7 @@ export class AuthController {
         if (user_id || stored?.user_id) this.revocation.sessionsEnded('logout', 1);
       });
     }
-    clearSessionCookie(res);
+    this.sessions.clearCookie(res);
     await revokeHeldTokens(this.revocation, 'logout', ended);
     return { location: this.url(UI_LOGIN_PATH) };
   }

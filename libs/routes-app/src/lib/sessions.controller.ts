@@ -17,7 +17,6 @@ import {
 } from '@bodhi/auth-middleware';
 import type { AuthContext } from '@bodhi/auth-middleware';
 import type { Request, Response } from 'express';
-import { clearSessionCookie } from './ended-sessions.js';
 import { API_PREFIX } from './routes.constants.js';
 
 /** One session as its owner (or an admin) sees it: named by its handle, never its id. */
@@ -186,7 +185,7 @@ export class SessionsController {
   private logOut(req: Request, res: Response): void {
     // express-session would otherwise touch the removed row and send its cookie again.
     dropSession(req);
-    clearSessionCookie(res);
+    this.sessions.clearCookie(res);
   }
 
   private async ended(reason: RevocationReason, sessions: SessionData[]): Promise<SessionsEnded> {

@@ -1,4 +1,7 @@
-import { SESSION_COOKIE_NAME } from '@bodhi/services';
+import { SECURE_SESSION_COOKIE_NAME, SESSION_COOKIE_NAME } from '@bodhi/services';
+
+/** The session cookie's names: over http, and over https (`__Host-` prefixed). */
+const SESSION_COOKIE_NAMES = [SESSION_COOKIE_NAME, SECURE_SESSION_COOKIE_NAME];
 
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;
@@ -17,7 +20,7 @@ export type ServerTarget = string | { readonly url: string };
  */
 export class BodhiClient {
   /**
-   * The server's session cookie (`<SESSION_COOKIE_NAME>=<signed id>`), or undefined when the
+   * The server's session cookie (`<name>=<signed id>`, either name), or undefined when the
    * agent holds no session.
    */
   cookie?: string;
@@ -57,10 +60,13 @@ export class BodhiClient {
       redirect: 'manual',
     });
     for (const header of res.headers.getSetCookie()) {
-      if (!header.startsWith(`${SESSION_COOKIE_NAME}=`)) continue;
       const value = header.split(';')[0];
-      const cleared =
-        value === `${SESSION_COOKIE_NAME}=` || /expires=Thu, 01 Jan 1970/i.test(header);
+      const [name, signed] = [
+        value.slice(0, value.indexOf('=')),
+        value.slice(value.indexOf('=') + 1),
+      ];
+      if (!SESSION_COOKIE_NAMES.includes(name)) continue;
+      const cleared = signed === '' || /expires=Thu, 01 Jan 1970/i.test(header);
       this.cookie = cleared ? undefined : value;
     }
     const text = await res.text();
@@ -81,8 +87,7 @@ export class BodhiClient {
 
   /** The session id inside the signed cookie (`s:<id>.<signature>`). */
   sessionId(): string | undefined {
-    const raw =
-      this.cookie && decodeURIComponent(this.cookie.slice(SESSION_COOKIE_NAME.length + 1));
+    const raw = this.cookie && decodeURIComponent(this.cookie.slice(this.cookie.indexOf('=') + 1));
     return raw?.startsWith('s:') ? raw.slice(2, raw.lastIndexOf('.')) : undefined;
   }
 

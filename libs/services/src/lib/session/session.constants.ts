@@ -1,7 +1,14 @@
 import { Inject } from '@nestjs/common';
 
-/** Cookie carrying the signed session id, as BodhiApp names it. */
+/** Cookie carrying the signed session id, as BodhiApp names it (served over http). */
 export const SESSION_COOKIE_NAME = 'bodhiapp_session_id';
+/**
+ * The cookie's name served over https. A browser keeps a `__Host-` cookie only when it is
+ * Secure, for Path=/ and without a Domain: no sibling host (a.example.com beside
+ * bodhi.example.com) can set one this server reads, so none can plant a session of its
+ * choosing (a login in progress it started) in a victim's browser.
+ */
+export const SECURE_SESSION_COOKIE_NAME = `__Host-${SESSION_COOKIE_NAME}`;
 
 /** Token of the session store's TypeORM DataSource (already initialized and migrated). */
 export const SESSION_DATA_SOURCE = Symbol('SESSION_DATA_SOURCE');

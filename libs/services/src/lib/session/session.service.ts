@@ -1,8 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import session, { SessionData, SessionOptions, Store } from 'express-session';
 import { promisify } from 'node:util';
-import { InjectResolvedSessionOptions, SESSION_COOKIE_NAME } from './session.constants.js';
+import {
+  InjectResolvedSessionOptions,
+  SECURE_SESSION_COOKIE_NAME,
+  SESSION_COOKIE_NAME,
+} from './session.constants.js';
 import type { ResolvedSessionOptions } from './config/session.options.js';
 import { SessionStoreBackend } from './store/session-store.backend.js';
 import { SessionLock } from './locks/session-lock.js';
@@ -61,8 +65,23 @@ export class DefaultSessionService {
     });
   }
 
+  /** The session cookie's name: `__Host-` prefixed when it is Secure (served over https). */
+  get cookieName(): string {
+    return this.options.secureCookie ? SECURE_SESSION_COOKIE_NAME : SESSION_COOKIE_NAME;
+  }
+
+  /** Where and how the session cookie is set, and cleared. */
+  private get cookieScope() {
+    return {
+      httpOnly: true,
+      sameSite: 'strict',
+      secure: this.options.secureCookie,
+      path: '/',
+    } as const;
+  }
+
   /**
-   * express-session's options over the store: cookie `bodhiapp_session_id`, HttpOnly,
+   * express-session's options over the store: cookie `cookieName`, HttpOnly,
    * SameSite=Strict, Secure behind https, signed; no empty sessions stored, no rewrite of
    * unchanged ones. The cookie slides to now + TTL on every use (`rolling`); the row follows
    * through `touch`, written once it would move by `touchAfterSeconds` or more.
@@ -70,21 +89,30 @@ export class DefaultSessionService {
   sessionOptions(): SessionOptions {
     return {
       store: this.store,
-      name: SESSION_COOKIE_NAME,
+      name: this.cookieName,
       secret: this.options.secrets,
       saveUninitialized: false,
       resave: false,
       rolling: true,
       // Lets express-session see https through a TLS-terminating proxy when Secure is on.
       proxy: this.options.secureCookie ? true : undefined,
-      cookie: {
-        httpOnly: true,
-        sameSite: 'strict',
-        secure: this.options.secureCookie,
-        maxAge: this.options.ttlMs,
-        path: '/',
-      },
+      cookie: { ...this.cookieScope, maxAge: this.options.ttlMs },
     };
+  }
+
+  /** Tells the browser to drop the session cookie (of a session that has ended). */
+  clearCookie(res: Response): void {
+    res.clearCookie(this.cookieName, this.cookieScope);
+  }
+
+  /**
+   * Makes `session`, which holds only a login in progress, and its cookie live the login TTL
+   * (its row is stored for no longer): a browser keeps no cookie of an abandoned login for
+   * the hours of a logged-in session. The login's own session, made when it completes, has
+   * the session TTL again (a new session, a new cookie).
+   */
+  expireAsLoginInProgress(session: session.Session): void {
+    session.cookie.maxAge = this.options.loginTtlMs;
   }
 
   /** express-session over the store, with `sessionOptions()`; one per service. */

@@ -175,6 +175,24 @@ describe.each(SESSION_BACKENDS)('drop-in express-session store on %s', (kind) =>
     await request(app).get('/me').set('Cookie', forged).expect(200, { user: null });
   });
 
+  it('sessionMiddleware() over https: the cookie is __Host- prefixed, Secure, for Path=/ without a Domain, and one planted under the plain name is not read', async () => {
+    const app = serviceApp(true);
+    // Secure cookies go out over https only: here https as a TLS-terminating proxy says.
+    const https = { 'X-Forwarded-Proto': 'https' };
+    const login = await request(app).post('/login/hana').set(https).expect(200);
+    const raw = String(login.headers['set-cookie']?.[0]);
+    expect(raw).toMatch(/^__Host-bodhiapp_session_id=s%3A/);
+    expect(raw).toMatch(/; Path=\/(;|$)/);
+    expect(raw).toMatch(/; Secure/i);
+    expect(raw).not.toMatch(/; Domain=/i);
+    const cookie = cookieOf(login);
+    await request(app).get('/me').set(https).set('Cookie', cookie).expect(200, { user: 'hana' });
+    // What a sibling host can set for the parent domain: the same signed id, without the
+    // prefix (a browser refuses a __Host- cookie that carries a Domain).
+    const planted = cookie.replace(/^__Host-/, '');
+    await request(app).get('/me').set(https).set('Cookie', planted).expect(200, { user: null });
+  });
+
   it('sessionMiddleware(): a request slides the stored expiry only once it would move by a minute or more', async () => {
     const app = serviceApp();
     const cookie = cookieOf(await request(app).post('/login/dora').expect(200));
