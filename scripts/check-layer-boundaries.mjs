@@ -36,13 +36,15 @@ for (const [i, from] of layers.entries()) {
 }
 console.log(`layer boundaries: ${passed} passed, ${failed} failed`);
 
-// The shared kit and the identity provider's own kits (in-process provider and login form; its
+// The shared kit, the services' testing entry (store internals for the kit, specs and the
+// benchmark) and the identity provider's own kits (in-process provider and login form; its
 // settings), with the rules that must each reject an import of it from production code (and
 // none of which may reject one from a spec): the shared kit is kept out by its tag
-// (type:testing, taken in only for specs) and by name, the provider's by name only (the
-// boundary rule lets them through for specs and the shared kit).
+// (type:testing, taken in only for specs) and by name, the others by name only (the
+// boundary rule lets them through: they belong to a project production code may import).
 const TEST_KITS = {
   '@bodhi/testing': ['no-restricted-imports', '@nx/enforce-module-boundaries'],
+  '@bodhi/services/testing': ['no-restricted-imports'],
   '@bodhi/dev-auth-server/testing': ['no-restricted-imports'],
   '@bodhi/dev-auth-server/testing/config': ['no-restricted-imports'],
 };

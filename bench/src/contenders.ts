@@ -3,15 +3,15 @@
  * touch, destroy) so they are driven alike. Each gets its own table: its own PostgreSQL
  * schema, or its own SQLite file (WAL, synchronous=NORMAL), dropped afterwards.
  */
+import type { SessionDbKind } from '@bodhi/services';
 import {
   createSessionDataSource,
   createSessionStore,
   resolveSessionOptions,
   type ResolvedSessionOptions,
-  type SessionDbKind,
   type SessionDbStatementMode,
   type SessionModuleOptions,
-} from '@bodhi/services';
+} from '@bodhi/services/testing';
 import { tempHome } from '@bodhi/testing';
 import Database from 'better-sqlite3';
 import BetterSqlite3SessionStore from 'better-sqlite3-session-store';

@@ -1,4 +1,4 @@
-import { DEFAULT_SESSION_TTL_SECONDS } from '@bodhi/services';
+import { DEFAULT_SESSION_TTL_SECONDS } from '@bodhi/services/testing';
 import session, { CookieOptions, SessionData } from 'express-session';
 import { randomBytes, randomUUID } from 'node:crypto';
 

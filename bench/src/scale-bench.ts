@@ -6,19 +6,21 @@
  * where the pruner shares the event loop and the pool with request handling).
  */
 import {
+  DefaultSessionService,
+  sessionKey,
+  SessionPruner,
+  SessionRevocations,
+  type SessionDbKind,
+} from '@bodhi/services';
+import {
   createSessionDataSource,
   createSessionRevocations,
   createSessionStore,
-  DefaultSessionService,
   pgSessionKey,
-  sessionKey,
   SessionLock,
-  SessionPruner,
-  SessionRevocations,
   SessionStoreBackend,
   type ResolvedSessionOptions,
-  type SessionDbKind,
-} from '@bodhi/services';
+} from '@bodhi/services/testing';
 import { percentile } from '@bodhi/testing';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';

@@ -1,4 +1,7 @@
-import { DEFAULT_AUTH_RATE_LIMIT, DEFAULT_SESSION_LOGIN_TTL_SECONDS } from '@bodhi/services';
+import {
+  DEFAULT_AUTH_RATE_LIMIT,
+  DEFAULT_SESSION_LOGIN_TTL_SECONDS,
+} from '@bodhi/services/testing';
 import {
   type ApiResponse,
   BodhiClient,

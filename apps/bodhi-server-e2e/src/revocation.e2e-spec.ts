@@ -8,11 +8,10 @@ import {
 import {
   BODHI_HOME,
   BODHI_SESSION_ENCRYPTION_KEYS,
-  parseEncryptionKeys,
-  SessionCipher,
   sessionKey,
   type SessionDbKind,
 } from '@bodhi/services';
+import { parseEncryptionKeys, SessionCipher } from '@bodhi/services/testing';
 import {
   BodhiClient,
   DEMO_ADMIN,

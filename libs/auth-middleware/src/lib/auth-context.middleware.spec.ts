@@ -8,15 +8,18 @@ import {
   DefaultSessionService,
   IdentityProviderAdmin,
   InvalidAccessTokenError,
-  resolveSessionOptions,
   RevocationService,
-  SessionLock,
   SessionLockTimeoutError,
   sessionKey,
-  sessionLockKey,
   SessionRevocations,
 } from '@bodhi/services';
-import type { AccessTokenClaims, VerifiedAccessToken } from '@bodhi/services';
+import type { AccessTokenClaims } from '@bodhi/services';
+import {
+  resolveSessionOptions,
+  SessionLock,
+  sessionLockKey,
+  type VerifiedAccessToken,
+} from '@bodhi/services/testing';
 import {
   createTestSessionDb,
   openTestStore,

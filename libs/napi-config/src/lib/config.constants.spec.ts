@@ -1,4 +1,4 @@
-import { BODHI_SETTING_VARIABLES } from '@bodhi/services';
+import { BODHI_SETTING_VARIABLES } from '@bodhi/services/testing';
 import * as napiConfig from '../index.js';
 
 describe('@bodhi/napi-config setting names', () => {

@@ -3,7 +3,7 @@ import { INestApplication, Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { AppServicesModule } from '@bodhi/app-service-builder';
 import { ApiErrorFilter } from '@bodhi/auth-middleware';
-import { SESSION_DATA_SOURCE } from '@bodhi/services';
+import { SESSION_DATA_SOURCE } from '@bodhi/services/testing';
 import {
   createTestSessionDb,
   serverEnv,

@@ -10,11 +10,8 @@ import {
 } from '@bodhi/testing';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
-import {
-  DefaultSessionService,
-  SESSION_DATA_SOURCE,
-  SessionStoreUnavailableError,
-} from '@bodhi/services';
+import { DefaultSessionService, SessionStoreUnavailableError } from '@bodhi/services';
+import { SESSION_DATA_SOURCE } from '@bodhi/services/testing';
 import type { Env } from '@bodhi/services';
 import { jest } from '@jest/globals';
 import signature from 'cookie-signature';

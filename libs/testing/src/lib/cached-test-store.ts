@@ -4,8 +4,8 @@
  * front of that cache, all measured in a registry of its own, so that a test can tell
  * which instance served what (a hit, a miss, a bypass; the statements it ran).
  */
+import { BodhiMetrics } from '@bodhi/services';
 import {
-  BodhiMetrics,
   createSessionDataSource,
   createSessionRevocations,
   createSessionStore,
@@ -13,7 +13,7 @@ import {
   startSessionCache,
   type SessionCacheRuntime,
   type SessionModuleOptions,
-} from '@bodhi/services';
+} from '@bodhi/services/testing';
 import { Logger } from '@nestjs/common';
 import type { SessionData } from 'express-session';
 import { testSessionOptions, type TestSessionDb } from './session-db.js';

@@ -1,7 +1,7 @@
 // What the session-cache e2e needs beyond a stack: a server's cache as its /metrics shows it,
 // the cache's listening connections found (and killed) in pg_stat_activity, and many
 // sessions made at once, since every try of the delay measurement ends one.
-import { invalidationChannel, listenerApplicationName } from '@bodhi/services';
+import { invalidationChannel, listenerApplicationName } from '@bodhi/services/testing';
 import { BodhiClient } from './bodhi-client.js';
 import { scrapeMetrics } from './metrics.js';
 import type { TestSessionDb } from './session-db.js';

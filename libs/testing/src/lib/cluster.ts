@@ -2,17 +2,14 @@
 // from those of specs sharing the test PostgreSQL), requests timed against a hang bound,
 // instances booted together on a fresh schema, and a client that keeps using its session
 // while instances restart.
+import { BODHI_HOME, BODHI_PORT, BODHI_SESSION_DB_SCHEMA, sessionKey } from '@bodhi/services';
 import {
   advisoryLockRowsQuery,
   type AdvisoryLockKey,
-  BODHI_HOME,
-  BODHI_PORT,
-  BODHI_SESSION_DB_SCHEMA,
   migrationLockKey,
   pruneLockKey,
-  sessionKey,
   sessionLockKey,
-} from '@bodhi/services';
+} from '@bodhi/services/testing';
 import { BodhiClient } from './bodhi-client.js';
 import { ServerProcess } from './server-process.js';
 import type { TestSessionDb } from './session-db.js';

@@ -2,15 +2,14 @@
  * The both-backends test database: a throwaway session database per suite, on SQLite or
  * the test PostgreSQL, and what store tests build on it.
  */
+import { redactUrlPasswords, type SessionDbKind } from '@bodhi/services';
 import {
   createSessionDataSource,
   createSessionRevocations,
   createSessionStore,
-  redactUrlPasswords,
   resolveSessionOptions,
-  type SessionDbKind,
   type SessionModuleOptions,
-} from '@bodhi/services';
+} from '@bodhi/services/testing';
 import Database from 'better-sqlite3';
 import type { SessionData } from 'express-session';
 import { randomBytes } from 'node:crypto';

@@ -1,10 +1,5 @@
-import {
-  BODHI_SESSION_DB_STATEMENTS,
-  parseEncryptionKeys,
-  SessionCipher,
-  sessionKey,
-  type SessionDbKind,
-} from '@bodhi/services';
+import { BODHI_SESSION_DB_STATEMENTS, sessionKey, type SessionDbKind } from '@bodhi/services';
+import { parseEncryptionKeys, SessionCipher } from '@bodhi/services/testing';
 import { decodeJwt } from 'jose';
 import { EnvVars, OAuthClient, serverEnv } from './env.js';
 import { IdentityProviderProcess, providerStats } from './identity-provider.js';

@@ -83,9 +83,7 @@ export const DEPLOYMENT_MODES = ['standalone', 'cluster'] as const;
 export const PUBLIC_SCHEMES = ['http', 'https'] as const;
 export const ENV_TYPES = ['production', 'development'] as const;
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 export const LOG_FORMATS = ['json', 'pretty'] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
 export const METRICS_MODES = ['off', 'on'] as const;
 
 export const DEFAULT_HOST = 'localhost';

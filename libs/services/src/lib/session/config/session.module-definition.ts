@@ -4,8 +4,6 @@ import type { SessionModuleOptions } from './session.options.js';
 export const {
   ConfigurableModuleClass: ConfigurableSessionModule,
   MODULE_OPTIONS_TOKEN: SESSION_MODULE_OPTIONS,
-  OPTIONS_TYPE: SESSION_OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE: SESSION_ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<SessionModuleOptions>()
   .setClassMethodName('forRoot')
   .setExtras({ isGlobal: false }, (definition, extras) => ({
