@@ -17,6 +17,7 @@ import {
   type CachedTestStore,
   type TestSessionDb,
 } from '@bodhi/testing';
+import { PG_MAX_TABLE_NAME_LENGTH } from '../sql/table-names.js';
 import type { SessionCacheRuntime } from '../store/session-data-source.factory.js';
 import { sessionKey } from '../store/session-key.js';
 import { userNotBefore } from '../store/session-store.backend.js';
@@ -558,8 +559,8 @@ describe('session cache on postgres: where the table is, and who may speak on it
     }
   });
 
-  it('a table name of 55 characters keeps all three triggers (their names are fixed-length)', async () => {
-    const db = await createTestSessionDb('postgres', 's'.repeat(55));
+  it(`a table name of the longest allowed (${PG_MAX_TABLE_NAME_LENGTH} characters) keeps all three triggers (their names are fixed-length)`, async () => {
+    const db = await createTestSessionDb('postgres', 's'.repeat(PG_MAX_TABLE_NAME_LENGTH));
     const a = await openCachedTestStore(db);
     const b = await openCachedTestStore(db);
     try {

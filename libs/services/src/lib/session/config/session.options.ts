@@ -277,7 +277,7 @@ export function resolveSessionOptions(options: SessionModuleOptions): ResolvedSe
         message:
           `is ${o.tableName.length} characters; on PostgreSQL at most ${PG_MAX_TABLE_NAME_LENGTH}, ` +
           `so that every name derived from it (the longest: ${longestDerivedName(o.tableName)}) ` +
-          `fit in PostgreSQL's ${PG_MAX_IDENTIFIER_LENGTH}-character identifiers`,
+          `fits in PostgreSQL's ${PG_MAX_IDENTIFIER_LENGTH}-character identifiers`,
       },
     ]);
   }
