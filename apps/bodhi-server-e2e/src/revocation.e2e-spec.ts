@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -386,3 +387,39 @@ describe.each<{ backend: SessionDbKind; servers: number }>([
     }
   });
 });
+
+describe.each(SESSION_BACKENDS)(
+  "logout while the session's encryption key is missing, on %s",
+  (backend) => {
+    let stack: Stack;
+
+    beforeAll(async () => {
+      stack = await startStack({ backend });
+    });
+    afterAll(() => stack?.stop());
+
+    it('ends the row the cookie names, which restoring the key then does not bring back', async () => {
+      const server = stack.servers[0];
+      const restartWithKeys = async (keys: string | undefined) => {
+        server.env[BODHI_SESSION_ENCRYPTION_KEYS] = keys;
+        await server.stop();
+        await server.up();
+      };
+      const agent = new BodhiClient(server);
+      await agent.login(DEMO_USER.username, DEMO_USER.password);
+      const sid = agent.sessionId() as string;
+      const copied = agent.cookie;
+      const key = server.env[BODHI_SESSION_ENCRYPTION_KEYS];
+      // The operator restarts with another key only: the row is there, and unreadable.
+      await restartWithKeys(randomBytes(32).toString('base64'));
+      expect((await agent.user()).body).toEqual({ auth_status: 'logged_out' });
+      expect((await agent.logout()).status).toBe(200);
+      expect((await stack.rows()).filter((r) => r.id === sessionKey(sid))).toEqual([]);
+      // The key is back: the cookie (a copy a thief kept) is logged in no more.
+      await restartWithKeys(key);
+      const thief = new BodhiClient(server);
+      thief.cookie = copied;
+      expect((await thief.user()).body).toEqual({ auth_status: 'logged_out' });
+    });
+  },
+);

@@ -274,6 +274,13 @@ export class AuthController {
         if (user_id || stored?.user_id) this.revocation.sessionsEnded('logout', 1);
       });
     }
+    // The row the cookie names, when the store could not read it (its encryption key is not
+    // configured) and express-session went on with a fresh session: it ends too, or restoring
+    // the key would log it in again. Its tokens cannot be read, so none are revoked.
+    const unread = this.sessions.cookieSessionId(req);
+    if (unread !== undefined && unread !== req.sessionID) {
+      if (await this.sessions.endUnreadSession(unread)) this.revocation.sessionsEnded('logout', 1);
+    }
     this.sessions.clearCookie(res);
     await revokeHeldTokens(this.revocation, 'logout', ended);
     return { location: this.url(UI_LOGIN_PATH) };

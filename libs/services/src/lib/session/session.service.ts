@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import type { RequestHandler, Response } from 'express';
+import { parse as parseCookies } from 'cookie';
+import { unsign } from 'cookie-signature';
+import type { Request, RequestHandler, Response } from 'express';
 import session, { SessionData, SessionOptions, Store } from 'express-session';
 import { promisify } from 'node:util';
 import {
@@ -98,6 +100,32 @@ export class DefaultSessionService {
       proxy: this.options.secureCookie ? true : undefined,
       cookie: { ...this.cookieScope, maxAge: this.options.ttlMs },
     };
+  }
+
+  /**
+   * The session id the request's cookie names, its signature checked as express-session
+   * checks it (any of the secrets), whether or not the store gave back its session: a row
+   * that does not decrypt (its key not configured) is absent to express-session, which then
+   * works on a fresh id, yet ending the session must end that row. Undefined without a
+   * validly signed cookie.
+   */
+  cookieSessionId(req: Request): string | undefined {
+    const header = req.headers.cookie;
+    const raw = header ? parseCookies(header)[this.cookieName] : undefined;
+    if (!raw?.startsWith('s:')) return undefined;
+    for (const secret of this.options.secrets) {
+      const sid = unsign(raw.slice(2), secret);
+      if (sid !== false) return sid;
+    }
+    return undefined;
+  }
+
+  /**
+   * Removes the row of session `sid`, under its lock, without reading it: for a row the
+   * store could not decrypt. Whether there was one.
+   */
+  endUnreadSession(sid: string): Promise<boolean> {
+    return this.withSessionLock(sid, () => this.store.destroySession(sid));
   }
 
   /** Tells the browser to drop the session cookie (of a session that has ended). */
