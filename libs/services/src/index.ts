@@ -104,7 +104,13 @@ export {
   parseSessionDbUrl,
 } from './lib/session/config/session-db-url.util.js';
 export type { SessionDbKind, SessionDbTarget } from './lib/session/config/session-db-url.util.js';
-export { REDACTED, redactSecrets, redactUrlPasswords } from './lib/util/redact.util.js';
+export {
+  REDACTED,
+  redactJwts,
+  redactSecrets,
+  redactUrlPasswords,
+  type UserinfoSyntax,
+} from './lib/util/redact.util.js';
 
 export { AuthService } from './lib/auth/auth.service.js';
 export type {
