@@ -1,7 +1,7 @@
 /**
  * What hostile URLs cost everyone else (issue #28, part 3): an anonymous client sends
  * `attackers` requests at once for a long path shaped against the log's redaction (a plain
- * 404, logged at warn with its path), while a prober asks `GET /bodhi/v1/ping` back to back on
+ * 404, logged at warn with its path; and two controls, see PATHS), while a prober asks `GET /bodhi/v1/ping` back to back on
  * a connection of its own. The ping's latency during the attack, against the same prober on
  * the idle server, is the delay those requests impose on every other client: the log line is
  * written on the request thread, so time its redaction takes is time no request is served.
@@ -19,12 +19,19 @@ import { BENCH_SECRET } from './fixtures.js';
 import { builtScripts } from './http-bench.js';
 import { onInterrupt, progress, round, sleep } from './util.js';
 
-/** The paths sent, as the issue gives them (about 15.6 KB each, under Node's 16 KB header limit). */
-export const HOSTILE_PATHS = {
+/**
+ * The paths sent: the issue's two (about 15.6 KB each, under Node's 16 KB header limit), and
+ * two controls, each a plain 404 too: as long but with nothing for the redaction to look at
+ * (what a 15.6 KB request costs without it), and a short path (what 30 requests cost).
+ */
+export const PATHS = {
   'eyJ×5200 + @://': `/${'eyJ'.repeat(5200)}@://`,
   'a×15600 + @://': `/${'a'.repeat(15600)}@://`,
+  'b×15604 (control: nothing to redact)': `/${'b'.repeat(15604)}`,
+  '/nope (control: short)': '/nope',
 } as const;
-export type HostilePath = keyof typeof HOSTILE_PATHS;
+export type BenchPath = keyof typeof PATHS;
+const CONTROLS = [PATHS['b×15604 (control: nothing to redact)'], PATHS['/nope (control: short)']];
 
 export interface LatencySummary {
   samples: number;
@@ -36,7 +43,7 @@ export interface LatencySummary {
 export interface RedactionRow {
   backend: SessionDbKind;
   logFormat: 'pretty' | 'json';
-  path: HostilePath;
+  path: BenchPath;
   /** The prober alone, just before the attacks. */
   idle: LatencySummary;
   /** The prober while the attacks were in flight (every round). */
@@ -162,8 +169,13 @@ export async function runRedactionBench(config: BenchConfig): Promise<RedactionR
     const rows: RedactionRow[] = [];
     for (const t of targets) {
       const base = new URL(t.proc.url);
-      for (const name of Object.keys(HOSTILE_PATHS) as HostilePath[]) {
-        const hostile = HOSTILE_PATHS[name];
+      // Warm-up, untimed: the 404 path compiled before the first row (with the controls only,
+      // which cost the same before and after #28), so that row is not also a cold start.
+      for (const control of CONTROLS)
+        for (let round = 0; round < r.rounds; round++)
+          await Promise.all(Array.from({ length: r.attackers }, () => get(base, control, false)));
+      for (const name of Object.keys(PATHS) as BenchPath[]) {
+        const hostile = PATHS[name];
         const idle = await probeWhile(base, sleep(r.idleSeconds * 1000));
         const underAttack: number[] = [];
         const roundMaxMs: number[] = [];

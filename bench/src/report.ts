@@ -372,9 +372,9 @@ function redactionTable(r: RedactionResult): string[] {
   const out = [
     '## Hostile URLs and the log (issue #28)',
     '',
-    `${r.attackers} requests at once for a ~15.6 KB path (a 404, logged at warn with its path), ${r.rounds} rounds, ` +
+    `${r.attackers} requests at once for a path (a 404, logged at warn with its path), ${r.rounds} rounds, ` +
       'while one client pings `GET /bodhi/v1/ping` back to back on a connection of its own; ' +
-      `"idle": the same pings for ${r.idleSeconds} s before. Latency of the pings, ms; ` +
+      `"idle": the same pings for ${r.idleSeconds} s before. Each server first answers the two controls' rounds untimed (warm-up). Latency of the pings, ms; ` +
       'each server writes its log (BODHI_LOG_LEVEL=warn) to a file.',
     '',
     '| server | path | idle p50 / p99 / max | under attack p50 / p99 / max | worst ping per round | attack wall time per round | log bytes / request | statuses |',
