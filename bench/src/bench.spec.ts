@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { BENCH_ROOT, STORE_OPS, WORKSPACE_ROOT } from './config.js';
+import { PATHS } from './redaction-bench.js';
 import type { BenchResults } from './report.js';
 
 function must<T>(value: T | undefined): T {
@@ -48,6 +49,7 @@ describe('npm run bench -- --quick', () => {
     storeContenders();
     httpServers();
     observability();
+    redaction();
     scale();
     drivers();
     targets();
@@ -65,6 +67,7 @@ describe('npm run bench -- --quick', () => {
       '## Store level — SQLite',
       '## HTTP level',
       '## Observability: metrics and JSON logs on against off',
+      '## Hostile URLs and the log (issue #28)',
       '## Scale',
       '## SQLite drivers (why better-sqlite3)',
     ])
@@ -156,6 +159,24 @@ describe('npm run bench -- --quick', () => {
         scrapes: 0,
       });
       for (const m of [row.on, row.off]) expect(m.refreshesPerSec > 0).toBe(row.load === 'refresh');
+    }
+  }
+
+  /**
+   * The hostile-URL scenario on both servers and paths: every hostile request answered 404,
+   * and pings measured idle and under attack.
+   */
+  function redaction() {
+    const r = must(results.redaction);
+    expect(r.rows.map((row) => `${row.backend} ${row.path}`)).toEqual(
+      ['sqlite', 'postgres'].flatMap((backend) =>
+        Object.keys(PATHS).map((path) => `${backend} ${path}`),
+      ),
+    );
+    for (const row of r.rows) {
+      expect(row.statuses).toEqual({ 404: r.attackers * r.rounds });
+      expect(row.idle.samples > 0 && row.underAttack.samples > 0).toBe(true);
+      expect(positive(row.underAttack.maxMs) && positive(row.logBytesPerRequest)).toBe(true);
     }
   }
 

@@ -17,7 +17,14 @@ export const STORE_OPS = [
 ] as const;
 export type StoreOp = (typeof STORE_OPS)[number];
 
-export const SECTIONS = ['drivers', 'store', 'http', 'observability', 'scale'] as const;
+export const SECTIONS = [
+  'drivers',
+  'store',
+  'http',
+  'observability',
+  'redaction',
+  'scale',
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchConfig {
@@ -43,6 +50,14 @@ export interface BenchConfig {
     scrapeIntervalMs: number;
     /** The refresh load's access-token lifetime: each session refreshes about this often. */
     refreshTokenTtlSeconds: number;
+  };
+  /** Hostile URLs against the log's redaction, and a ping's delay meanwhile (issue #28). */
+  redaction: {
+    /** Hostile requests sent at once, each round. */
+    attackers: number;
+    rounds: number;
+    /** Seconds of pings on the idle server first (the baseline). */
+    idleSeconds: number;
   };
   scale: {
     /** The big table. */
@@ -80,6 +95,7 @@ const FULL: Omit<BenchConfig, 'outDir' | 'sections' | 'pgUrl'> = {
     scrapeIntervalMs: 1000,
     refreshTokenTtlSeconds: 1,
   },
+  redaction: { attackers: 30, rounds: 5, idleSeconds: 2 },
   scale: {
     rows: 1_000_000,
     smallRows: 1000,
@@ -107,6 +123,7 @@ const QUICK: typeof FULL = {
     scrapeIntervalMs: 500,
     refreshTokenTtlSeconds: 1,
   },
+  redaction: { attackers: 30, rounds: 1, idleSeconds: 0.3 },
   scale: {
     rows: 5000,
     smallRows: 1000,

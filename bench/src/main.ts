@@ -12,6 +12,7 @@ import { ensureBenchDeps } from './deps.js';
 import { runDriversBench } from './drivers-bench.js';
 import { runHttpBench } from './http-bench.js';
 import { runObservabilityBench } from './observability-bench.js';
+import { runRedactionBench } from './redaction-bench.js';
 import { BenchResults, describeMachine, evaluateTargets, renderMarkdown } from './report.js';
 import { runScaleBench } from './scale-bench.js';
 import { runStoreBench } from './store-bench.js';
@@ -55,6 +56,7 @@ async function main(): Promise<void> {
   }
   if (run('http')) results.http = await runHttpBench(config);
   if (run('observability')) results.observability = await runObservabilityBench(config);
+  if (run('redaction')) results.redaction = await runRedactionBench(config);
   if (run('scale')) {
     for (const kind of ['postgres', 'sqlite'] as const)
       results.scale[kind] = await runScaleBench(kind, config);

@@ -7,6 +7,7 @@ import { BENCH_ROOT, type BenchConfig, STORE_OPS, type StoreOp } from './config.
 import type { DriversResult } from './drivers-bench.js';
 import type { HttpResult } from './http-bench.js';
 import type { ObservabilityResult } from './observability-bench.js';
+import type { RedactionResult } from './redaction-bench.js';
 import type { ScaleBackendResult } from './scale-bench.js';
 import type { StoreBackendResult } from './store-bench.js';
 import type { Spread } from './util.js';
@@ -49,6 +50,7 @@ export interface BenchResults {
   store: Partial<Record<'postgres' | 'sqlite', StoreBackendResult>>;
   http?: HttpResult;
   observability?: ObservabilityResult;
+  redaction?: RedactionResult;
   scale: Partial<Record<'postgres' | 'sqlite', ScaleBackendResult>>;
   targets: Target[];
 }
@@ -366,6 +368,33 @@ function observabilityTable(results: BenchResults, o: ObservabilityResult): stri
   return out;
 }
 
+function redactionTable(r: RedactionResult): string[] {
+  const out = [
+    '## Hostile URLs and the log (issue #28)',
+    '',
+    `${r.attackers} requests at once for a path (a 404, logged at warn with its path), ${r.rounds} rounds, ` +
+      'while one client pings `GET /bodhi/v1/ping` back to back on a connection of its own; ' +
+      `"idle": the same pings for ${r.idleSeconds} s before. Each server first answers the two controls' rounds untimed (warm-up). Latency of the pings, ms; ` +
+      'each server writes its log (BODHI_LOG_LEVEL=warn) to a file.',
+    '',
+    '| server | path | idle p50 / p99 / max | under attack p50 / p99 / max | worst ping per round | attack wall time per round | log bytes / request | statuses |',
+    '|---|---|--:|--:|--:|--:|--:|---|',
+  ];
+  for (const row of r.rows) {
+    const l = (s: { p50Ms: number; p99Ms: number; maxMs: number }) =>
+      `${ms(s.p50Ms)} / ${ms(s.p99Ms)} / ${ms(s.maxMs)}`;
+    out.push(
+      `| ${BACKEND[row.backend]}, ${row.logFormat} logs | \`${row.path}\` | ${l(row.idle)} | ${l(row.underAttack)} | ` +
+        `${row.roundMaxMs.map(ms).join(', ')} | ${row.attackMs.map(ms).join(', ')} | ${count(row.logBytesPerRequest)} | ` +
+        `${Object.entries(row.statuses)
+          .map(([code, n]) => `${n} × ${code}`)
+          .join(', ')} |`,
+    );
+  }
+  out.push('');
+  return out;
+}
+
 export function renderMarkdown(results: BenchResults): string {
   const { machine: m, config } = results;
   const out: string[] = [];
@@ -443,6 +472,7 @@ export function renderMarkdown(results: BenchResults): string {
   }
 
   if (results.observability) out.push(...observabilityTable(results, results.observability));
+  if (results.redaction) out.push(...redactionTable(results.redaction));
 
   const scales = (['postgres', 'sqlite'] as const)
     .map((kind) => results.scale[kind])

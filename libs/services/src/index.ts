@@ -114,4 +114,10 @@ export { DevAuthServerAdmin } from './lib/auth/dev-auth-server-admin.js';
 // Metrics and log redaction.
 export { BodhiMetrics } from './lib/metrics/bodhi-metrics.js';
 export { MetricsModule } from './lib/metrics/metrics.module.js';
-export { REDACTED, redactSecrets, redactUrlPasswords } from './lib/util/redact.util.js';
+export {
+  REDACTED,
+  redactJwts,
+  redactSecrets,
+  redactUrlPasswords,
+  type UserinfoSyntax,
+} from './lib/util/redact.util.js';

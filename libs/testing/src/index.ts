@@ -48,6 +48,12 @@ export {
   tokenRequest,
   type TokenResponse,
 } from './lib/identity-provider.js';
+export {
+  editedVariants,
+  redosVerdict,
+  unlistedPatterns,
+  type PatternVerdict,
+} from './lib/linear-patterns.js';
 export { secretsIn, sessionSecrets, type SessionSecretSources } from './lib/log-secrets.js';
 export { ManagedProcess, type ManagedProcessOptions } from './lib/managed-process.js';
 export {

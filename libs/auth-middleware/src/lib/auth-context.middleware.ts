@@ -19,6 +19,15 @@ import { ApiError } from './api-error.js';
 import type { AuthContext } from './auth-context.js';
 import { clearLogin, saveSession } from './session.util.js';
 
+/** An Authorization header carrying a bearer token, and the token. */
+const BEARER = /^Bearer\s+(\S+)$/i;
+
+/**
+ * Every pattern this module applies to a request's headers: a spec runs a ReDoS checker over
+ * them, so a pattern added here must be added to this list.
+ */
+export const AUTH_HEADER_PATTERNS: readonly RegExp[] = [BEARER];
+
 /**
  * Resolves who is calling, once per request, into `req.authContext`: from an
  * `Authorization: Bearer` token of our provider, else from the session's tokens, else
@@ -50,7 +59,7 @@ export class AuthContextMiddleware implements NestMiddleware {
   }
 
   private async resolve(req: Request): Promise<AuthContext> {
-    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const bearer = BEARER.exec(req.headers.authorization ?? '')?.[1];
     if (bearer) return this.fromBearer(bearer);
     const accessToken = req.session?.access_token;
     if (!accessToken) return { kind: 'anonymous' };

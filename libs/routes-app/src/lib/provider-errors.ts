@@ -29,6 +29,12 @@ const UNKNOWN = 'The identity provider refused the login.';
 /** An error code as the specs spell them (and a little more): a bounded token, nothing else. */
 const ERROR_CODE = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/**
+ * Every pattern this module applies to a callback's parameters: a spec runs a ReDoS checker
+ * over them, so a pattern added here must be added to this list.
+ */
+export const PROVIDER_ERROR_PATTERNS: readonly RegExp[] = [ERROR_CODE];
+
 /** The provider's error code when it is a plain token, to log and report; else undefined. */
 export const providerErrorCode = (error: string): string | undefined =>
   ERROR_CODE.test(error) ? error : undefined;

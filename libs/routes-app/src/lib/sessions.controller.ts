@@ -43,6 +43,12 @@ export interface SessionsEnded {
 /** What a handle looks like: a session key, 64 lowercase hex digits. */
 const HANDLE = /^[0-9a-f]{64}$/;
 
+/**
+ * Every pattern this module applies to a request's path: a spec runs a ReDoS checker over
+ * them, so a pattern added here must be added to this list.
+ */
+export const SESSION_HANDLE_PATTERNS: readonly RegExp[] = [HANDLE];
+
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 const sessionNotFound = () =>

@@ -11,6 +11,12 @@ const LOOPBACK_ALIASES = ['localhost', '127.0.0.1', '[::1]'];
 const HOST = /^(?:(\[[0-9a-f:.]+\])|([a-z0-9._-]+))(?::\d{1,5})?$/i;
 
 /**
+ * Every pattern this module applies to a request's headers: a spec runs a ReDoS checker over
+ * them, so a pattern added here must be added to this list.
+ */
+export const HOST_PATTERNS: readonly RegExp[] = [HOST];
+
+/**
  * The name `host` (a Host header, `name[:port]`) stands for, in one spelling: lower case,
  * IPv6 compressed and in brackets, the port left off. Undefined when it is no host at all
  * (a path, user info, spaces, an empty name): such a request is refused, never guessed at.

@@ -1,4 +1,4 @@
-import { REDACTED } from '@bodhi/services';
+import { REDACTED, redactJwts, redactUrlPasswords, type UserinfoSyntax } from '@bodhi/services';
 import { pino } from 'pino';
 
 /**
@@ -96,23 +96,67 @@ export function loggedError(err: unknown): unknown {
 
 /**
  * A URL's password inside a serialized line: scheme://user:password@. Neither part may
- * cross a JSON string's quote or escape, so a match never spans two fields and the line
+ * cross a JSON string's quote or escape, so a redaction never spans two fields and the line
  * stays valid JSON; a URL's userinfo cannot hold those characters (or / ? #) unencoded.
  */
-const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s"\\]*:)[^@/?#\s"\\]*@/gi;
-/** A JWT (header.payload.signature, base64url; a header always starts `{"` = eyJ). */
-const JWT = /eyJ[\w-]+\.[\w-]+\.[\w-]+/g;
+const LINE_USERINFO: UserinfoSyntax = {
+  user: /[^:/?#@\s"\\]*/y,
+  password: /[^@/?#\s"\\]*/y,
+};
+
+/**
+ * Every pattern this module applies to a line or a logged field (request-derived text among
+ * them): a spec runs a ReDoS checker over them, so a pattern added here must be added to this
+ * list. The JWT scan is redactJwts's (@bodhi/services), whose module lists its own.
+ */
+export const LOG_REDACTION_PATTERNS: readonly RegExp[] = [
+  LINE_USERINFO.user,
+  LINE_USERINFO.password,
+];
 
 /**
  * The last pass over every serialized line before it is written (pino's streamWrite hook):
  * URL passwords and anything shaped like a JWT (access and id tokens are JWTs) go, wherever
  * they are (a message pino fills from an error after the logMethod hook, an object field, a
- * stack), whatever the call site. Lines with no `eyJ` and not both `@` and `://` (nearly
+ * stack), whatever the call site. Both are scans linear in the line (a request's 15 KB path
+ * used to cost seconds here: #28). Lines with no `eyJ` and not both `@` and `://` (nearly
  * all) are returned after substring scans: about 0.17 µs for a 250-byte request line.
  */
 export function redactLine(line: string): string {
   let out = line;
-  if (out.includes('@') && out.includes('://')) out = out.replace(URL_PASSWORD, `$1${REDACTED}@`);
-  if (out.includes('eyJ')) out = out.replace(JWT, REDACTED);
+  if (out.includes('@') && out.includes('://')) out = redactUrlPasswords(out, LINE_USERINFO);
+  if (out.includes('eyJ')) out = redactJwts(out);
   return out;
+}
+
+/**
+ * Longest request field (path, client address) a log line carries, in characters: real paths
+ * are far shorter, and a hostile one (up to Node's 16 KB header limit) is cut, so no line
+ * grows with what an anonymous client sends.
+ */
+export const MAX_LOGGED_FIELD = 2048;
+
+/** Characters that end both a JWT and a URL's password in a line: a cut after one splits neither. */
+const SECRET_BOUNDARIES = new Set([...' \t\n\r\f\v/?#@"\\']);
+
+/**
+ * `value` as a log line may carry it: whole when at most `max` characters, else its first
+ * `max` and a marker of the cut with the full length, `…(15604 chars)`. Cut before the line
+ * is redacted, so a secret the cut splits would no longer look like one: in the part after the
+ * last character that ends a secret, anything from an `eyJ` (a JWT's start) or after a `:`
+ * (a URL password's start) is dropped and written `***`. A password or JWT that ends before
+ * the cut is whole, and redactLine redacts it.
+ */
+export function capped(value: string, max = MAX_LOGGED_FIELD): string {
+  if (value.length <= max) return value;
+  // Not between the halves of a surrogate pair.
+  const last = value.charCodeAt(max - 1);
+  const head = value.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+  let tail = head.length;
+  while (tail > 0 && !SECRET_BOUNDARIES.has(head[tail - 1])) tail--;
+  const jwt = head.indexOf('eyJ', tail);
+  const colon = head.indexOf(':', tail);
+  const fragment = Math.min(jwt === -1 ? head.length : jwt, colon === -1 ? head.length : colon + 1);
+  const dropped = fragment < head.length ? REDACTED : '';
+  return `${head.slice(0, fragment)}${dropped}…(${value.length} chars)`;
 }

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import type { LevelWithSilent } from 'pino';
 import type { Options } from 'pino-http';
+import { capped } from './logging.redact.js';
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
 
@@ -13,6 +14,14 @@ export const REQUEST_ID_HEADER = 'X-Request-Id';
  * gets an id of our own.
  */
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** One trailing slash after at least one character (Express routes `/x/` as `/x`). */
+const TRAILING_SLASH = /(.)\/$/;
+
+/**
+ * Every pattern this module applies to a request's text: a spec runs a ReDoS checker over
+ * them, so a pattern added here must be added to this list.
+ */
+export const REQUEST_LOG_PATTERNS: readonly RegExp[] = [SANE_REQUEST_ID, TRAILING_SLASH];
 
 /** The id of a request: the caller's X-Request-Id when sane, else a new UUID. */
 export function requestId(header: string | string[] | undefined): string {
@@ -28,11 +37,14 @@ export function requestId(header: string | string[] | undefined): string {
 const UNLOGGED_PATHS = new Set([...PROBE_PATHS.map((path) => `/${path}`), '/metrics']);
 
 /** The path of a request, without its query (the callback's carries `code` and `state`). */
-const pathOf = (req: IncomingMessage) =>
-  ((req as Request).originalUrl ?? req.url ?? '').split('?')[0];
+function pathOf(req: IncomingMessage): string {
+  const url = (req as Request).originalUrl ?? req.url ?? '';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
 
 /** A path as Express routes it: case-insensitive, with or without one trailing slash. */
-const routedPath = (path: string) => path.toLowerCase().replace(/(.)\/$/, '$1');
+const routedPath = (path: string) => path.toLowerCase().replace(TRAILING_SLASH, '$1');
 
 /**
  * A completed request's level: a 5xx is the server failing (a store outage) → error; a 4xx is
@@ -46,12 +58,17 @@ function requestLevel(req: IncomingMessage, res: ServerResponse, err?: Error): L
   return UNLOGGED_PATHS.has(routedPath(pathOf(req))) ? 'silent' : 'info';
 }
 
+const cappedOrUndefined = (value: string | undefined) =>
+  value === undefined ? undefined : capped(value);
+
 /**
  * pino-http's options: the request id (echoed as X-Request-Id on every answer, refusals and
  * 404s included, and bound as `reqId` to every line logged while serving the request), and one
  * lean line per completed request: method, path, client address, status, response time. Not
  * its headers: the cookie and authorization never reach a request line (and are redacted by
- * the logger, should any line carry them).
+ * the logger, should any line carry them), nor the user agent or referer. The path and the
+ * client address (with `trust proxy`, whatever X-Forwarded-For says) are the client's to
+ * choose: each is capped at MAX_LOGGED_FIELD characters, with a marker of the cut.
  */
 export function requestLogging(): Options {
   return {
@@ -67,8 +84,8 @@ export function requestLogging(): Options {
     serializers: {
       req: (req: IncomingMessage) => ({
         method: req.method,
-        url: pathOf(req),
-        remoteAddress: (req as Request).ip ?? req.socket?.remoteAddress,
+        url: capped(pathOf(req)),
+        remoteAddress: cappedOrUndefined((req as Request).ip ?? req.socket?.remoteAddress),
       }),
       res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
     },

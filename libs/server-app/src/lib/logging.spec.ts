@@ -11,6 +11,7 @@ import {
 import { Writable } from 'node:stream';
 import request from 'supertest';
 import { bootLogger, createLogger, loggingConfig, type LoggingConfig } from './logging.js';
+import { MAX_LOGGED_FIELD } from './logging.redact.js';
 import { requestId } from './logging.request.js';
 import { createBodhiApp } from './server-app.factory.js';
 
@@ -263,6 +264,25 @@ describe('the app`s logs (JSON, trace)', () => {
     expect(ping.headers['x-request-id']).toBe('spec-ping');
     await requestLine('spec-403');
     expect(out.json().filter((l) => l.reqId === 'spec-ping')).toEqual([]);
+  });
+
+  it('answers the hostile 15.6 KB paths of #28 with a 404, logged with the path cut and marked', async () => {
+    const cases = [
+      ['spec-hostile-eyj', `/${'eyJ'.repeat(5200)}@://`, '/***…(15605 chars)'],
+      [
+        'spec-hostile-a',
+        `/${'a'.repeat(15_600)}@://`,
+        `/${'a'.repeat(MAX_LOGGED_FIELD - 1)}…(15605 chars)`,
+      ],
+    ];
+    for (const [id, path, logged] of cases) {
+      await http().get(path).set('X-Request-Id', id).expect(404);
+      expect(await requestLine(id)).toMatchObject({
+        level: 40,
+        req: { url: logged },
+        res: { statusCode: 404 },
+      });
+    }
   });
 
   it('binds the id to lines logged inside the request (a failed discovery, a 503 at error)', async () => {

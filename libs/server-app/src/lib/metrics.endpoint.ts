@@ -12,8 +12,17 @@ const READ_METHODS = new Set(['GET', 'HEAD']);
 /** `Sec-Fetch-Site` values of a request a page of our own origin, or no page, made. */
 const OWN_FETCH_SITES = new Set(['same-origin', 'none']);
 
+/** An IPv6 address in brackets, as `hostName` spells one. */
+const BRACKETED = /^\[(.*)\]$/;
+
+/**
+ * Every pattern this module applies to a request's headers: a spec runs a ReDoS checker over
+ * them, so a pattern added here must be added to this list.
+ */
+export const METRICS_REQUEST_PATTERNS: readonly RegExp[] = [BRACKETED];
+
 /** A host name as `hostName` spells it (IPv6 in brackets) that is an IP address. */
-const isIpLiteral = (name: string): boolean => isIP(name.replace(/^\[(.*)\]$/, '$1')) !== 0;
+const isIpLiteral = (name: string): boolean => isIP(name.replace(BRACKETED, '$1')) !== 0;
 
 /**
  * Whether the only host the request names is an IP address: one Host header naming one, an

@@ -50,6 +50,15 @@ export interface AuthorizationRequest {
   pkceVerifier: string;
 }
 
+/** `application/` before a media type's subtype (a JWT's `typ` may carry it, RFC 7515 §4.1.9). */
+const MEDIA_TYPE_PREFIX = /^application\//;
+
+/**
+ * Every pattern this module applies to a token (a bearer's, a client's to choose): a spec
+ * runs a ReDoS checker over them, so a pattern added here must be added to this list.
+ */
+export const TOKEN_PATTERNS: readonly RegExp[] = [MEDIA_TYPE_PREFIX];
+
 /** Revocation errors that no retry changes (RFC 7009 §2.2.1). */
 const FINAL_REVOCATION_ERRORS = new Set(['unsupported_token_type', 'invalid_request']);
 
@@ -209,7 +218,7 @@ export class AuthService {
       throw new InvalidAccessTokenError('token is not for this client');
     // RFC 9068's `typ` header; Keycloak marks its access tokens (and not its ID tokens) with
     // a `typ` claim instead.
-    const typ = header.typ?.toLowerCase().replace(/^application\//, '');
+    const typ = header.typ?.toLowerCase().replace(MEDIA_TYPE_PREFIX, '');
     if (typ !== 'at+jwt' && payload.typ !== 'Bearer')
       throw new InvalidAccessTokenError('token is not an access token');
     // RFC 9068 §2.2: a token of the client itself (client credentials) has the client as
