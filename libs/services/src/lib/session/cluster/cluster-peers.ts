@@ -14,6 +14,25 @@ export interface ClusterPeersOptions {
   barrierTimeoutMs: number;
   /** Called with each answer to one of this instance's barriers: whether this instance gave it. */
   onAcknowledged?: (self: boolean) => void;
+  /** Called as each of this instance's barriers ends, with how it ended. */
+  onBarrier?: (outcome: BarrierOutcome) => void;
+}
+
+/**
+ * How one barrier ended: whom it waited for, and whether every one of them answered before
+ * `barrierTimeoutMs` (an ending that timed out returned before they all had dropped it).
+ */
+export interface BarrierOutcome {
+  /** The instances it waited for (this one included when it serves), sorted. */
+  waitedFor: string[];
+  /** Those that had not answered when it ended, sorted: empty when `ended` is `answered`. */
+  unanswered: string[];
+  /**
+   * `answered`: every instance waited for answered (at once when none serves); `timed_out`:
+   * some had not within `barrierTimeoutMs`; `unsent`: the request could not be sent, or
+   * this instance does not listen (no answer could be heard), so it did not wait.
+   */
+  ended: 'answered' | 'timed_out' | 'unsent';
 }
 
 /** How a barrier goes out: what the listener knows of itself, and how it sends. */
@@ -94,21 +113,32 @@ export class ClusterPeers {
   barrier(request: BarrierRequest): Promise<void> {
     const waiting = new Set(this.servingPeers());
     if (request.serving) waiting.add(this.instance);
-    if (waiting.size === 0 || !request.listening) return Promise.resolve();
+    const waitedFor = [...waiting].sort();
+    const end = (ended: BarrierOutcome['ended']) =>
+      this.options.onBarrier?.({ waitedFor, unanswered: [...waiting].sort(), ended });
+    if (!request.listening) {
+      end('unsent');
+      return Promise.resolve();
+    }
+    if (waiting.size === 0) {
+      end('answered');
+      return Promise.resolve();
+    }
     const token = randomUUID();
     return new Promise<void>((resolve) => {
-      const done = () => {
+      const done = (ended: BarrierOutcome['ended']) => {
         clearTimeout(timer);
         this.barriers.delete(token);
+        end(ended);
         resolve();
       };
-      const timer = setTimeout(done, this.options.barrierTimeoutMs);
+      const timer = setTimeout(() => done('timed_out'), this.options.barrierTimeoutMs);
       this.barriers.set(token, (instance) => {
         this.options.onAcknowledged?.(instance === this.instance);
         waiting.delete(instance);
-        if (waiting.size === 0) done();
+        if (waiting.size === 0) done('answered');
       });
-      request.send({ kind: 'barrier', token }).catch(done);
+      request.send({ kind: 'barrier', token }).catch(() => done('unsent'));
     });
   }
 

@@ -80,8 +80,9 @@ type State = 'stopped' | 'connecting' | 'proving' | 'serving' | 'suspended';
  * itself, over the serving pool) that came back after LISTEN, until the connection ends or
  * a periodic probe does not come back in time; it is then suspended (flushed, bypassed),
  * the connection replaced, and proven again. Emits `serving` and `suspended` (for tests and
- * logs) as the cache starts and stops serving, and `acknowledged` (whether by this instance)
- * for each answer to one of its barriers.
+ * logs) as the cache starts and stops serving, `acknowledged` (whether by this instance)
+ * for each answer to one of its barriers, and `barrier` (a `BarrierOutcome`) as each of its
+ * barriers ends.
  *
  * The probes also tell the other instances this one is there, and whether it serves; the
  * other listeners' messages (probes, barriers, answers) go to `ClusterPeers`, the changes
@@ -112,6 +113,7 @@ export class SessionInvalidationListener extends EventEmitter {
       peerTtlMs: PEER_TTL_MS,
       barrierTimeoutMs: options.barrierTimeoutMs ?? LISTENER_BARRIER_TIMEOUT_MS,
       onAcknowledged: (self) => this.emit('acknowledged', self),
+      onBarrier: (outcome) => this.emit('barrier', outcome),
     });
     this.notifyQueue = new NotifyQueueMonitor({
       metrics: options.metrics ?? new BodhiMetrics(),
@@ -155,6 +157,11 @@ export class SessionInvalidationListener extends EventEmitter {
       return;
     }
     this.logger.log(`Session cache on: listening for session changes on ${this.where}`);
+  }
+
+  /** This instance's id on the channel: what its probes and answers name it by. */
+  get instance(): string {
+    return this.peers.instance;
   }
 
   /** How many instances (this one included) an ending waits for now: those heard serving. */
