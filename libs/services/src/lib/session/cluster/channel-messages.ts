@@ -14,7 +14,8 @@ export type SessionChange =
  * What the instances' listeners say to each other on the channel: one's probe of its own
  * listener (which also tells the others it is there, and whether it serves), an ending's
  * request that every serving instance say it has heard everything before it (`barrier`),
- * and one instance's answer (`ack`).
+ * and one instance's answer (`ack`). Each `token` is a signed body (`ChannelSigner`, in the
+ * kind's own domain; the bodies: `peer-bodies.ts`), opened by `ClusterPeers`.
  */
 export type PeerMessage =
   | { kind: 'probe'; token: string }
@@ -30,7 +31,9 @@ export type ChannelMessage = { kind: 'change'; change: SessionChange } | PeerMes
 
 /**
  * What a payload starts with, by kind; `PAYLOAD_ALL` is a whole payload. The notifying
- * triggers write the same (other releases parse them): never change them.
+ * triggers write the changes' (other releases parse them): never change them. The peer
+ * messages' tokens changed in issue #28 (signed per kind, with freshness); an earlier
+ * release's do not verify here, nor ours there, and are ignored both ways.
  */
 export const PAYLOAD_PREFIX = {
   session: 's:',

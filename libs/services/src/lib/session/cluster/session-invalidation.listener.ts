@@ -10,10 +10,11 @@ import { ChannelSigner } from '../crypto/channel-signing.js';
 import {
   type ChannelMessage,
   channelPayload,
+  type PeerMessage,
   listenerApplicationName,
   parseChannelMessage,
 } from './channel-messages.js';
-import { ClusterPeers } from './cluster-peers.js';
+import { ClusterPeers, FRESHNESS_WINDOW_MS } from './cluster-peers.js';
 import { NOTIFY_QUEUE_WARN_AT, NotifyQueueMonitor } from './notify-queue.monitor.js';
 import { quoteIdent } from '../sql/session-sql.js';
 
@@ -59,9 +60,10 @@ export interface SessionInvalidationListenerOptions {
   probeTimeoutMs?: number;
   barrierTimeoutMs?: number;
   /**
-   * The cluster's session secrets (the first signs): what the instances' probes and answers
-   * are signed with, so that another role of the database, which may NOTIFY on any channel,
-   * cannot pose as a serving instance (every ending would wait for it) or answer for one.
+   * The cluster's session secrets (the first signs): what the instances' probes, barriers
+   * and answers are signed with (each kind with keys of its own), so that another role of
+   * the database, which may NOTIFY on any channel, cannot pose as a serving instance (every
+   * ending would wait for it), silence one, ask for answers, or answer for one.
    */
   secrets: readonly string[];
   /** Where the notification queue's usage is reported (each probe reads it). */
@@ -80,8 +82,9 @@ type State = 'stopped' | 'connecting' | 'proving' | 'serving' | 'suspended';
  * itself, over the serving pool) that came back after LISTEN, until the connection ends or
  * a periodic probe does not come back in time; it is then suspended (flushed, bypassed),
  * the connection replaced, and proven again. Emits `serving` and `suspended` (for tests and
- * logs) as the cache starts and stops serving, and `acknowledged` (whether by this instance)
- * for each answer to one of its barriers.
+ * logs) as the cache starts and stops serving, `acknowledged` (whether by this instance)
+ * for each answer to one of its barriers, and `barrier` (a `BarrierOutcome`) as each of its
+ * barriers ends.
  *
  * The probes also tell the other instances this one is there, and whether it serves; the
  * other listeners' messages (probes, barriers, answers) go to `ClusterPeers`, the changes
@@ -90,8 +93,10 @@ type State = 'stopped' | 'connecting' | 'proving' | 'serving' | 'suspended';
 export class SessionInvalidationListener extends EventEmitter {
   private client?: pg.Client;
   private state: State = 'stopped';
-  /** This instance's probes out, by body: called when one comes back. */
-  private readonly awaited = new Map<string, () => void>();
+  /** This instance's probes out, by number: called when one comes back. */
+  private readonly awaited = new Map<number, () => void>();
+  /** Whether the clock-skew warning was given (once per process: a replay looks the same). */
+  private skewWarned = false;
   private readonly peers: ClusterPeers;
   private readonly notifyQueue: NotifyQueueMonitor;
   private timer?: NodeJS.Timeout;
@@ -112,6 +117,8 @@ export class SessionInvalidationListener extends EventEmitter {
       peerTtlMs: PEER_TTL_MS,
       barrierTimeoutMs: options.barrierTimeoutMs ?? LISTENER_BARRIER_TIMEOUT_MS,
       onAcknowledged: (self) => this.emit('acknowledged', self),
+      onBarrier: (outcome) => this.emit('barrier', outcome),
+      onClockSkew: (skewMs) => this.clockSkewed(skewMs),
     });
     this.notifyQueue = new NotifyQueueMonitor({
       metrics: options.metrics ?? new BodhiMetrics(),
@@ -157,9 +164,14 @@ export class SessionInvalidationListener extends EventEmitter {
     this.logger.log(`Session cache on: listening for session changes on ${this.where}`);
   }
 
+  /** This instance's id on the channel: what its probes and answers name it by. */
+  get instance(): string {
+    return this.peers.instance;
+  }
+
   /** How many instances (this one included) an ending waits for now: those heard serving. */
   servingInstances(): number {
-    return this.peers.servingInstances();
+    return this.peers.waitedFor(this.state === 'serving').length;
   }
 
   /** Stops listening; the cache no longer serves. */
@@ -170,7 +182,9 @@ export class SessionInvalidationListener extends EventEmitter {
     this.options.cache.suspend('shutdown');
     // Tells the other instances not to wait for this one's answers any more.
     if (wasServing) {
-      await this.sendProbe(this.options.pool, this.peers.probeBody(false)).catch(() => undefined);
+      await this.sendProbe(this.options.pool, this.peers.probe(false).message).catch(
+        () => undefined,
+      );
     }
     await this.closeClient();
   }
@@ -230,15 +244,17 @@ export class SessionInvalidationListener extends EventEmitter {
         this.options.cache.invalidate(message.change, 'notify');
         return;
       case 'probe': {
-        const body = this.peers.heardProbe(message.token);
-        if (body !== undefined) this.awaited.get(body)?.();
+        const own = this.peers.heardProbe(message.token);
+        if (own !== undefined) this.awaited.get(own)?.();
         return;
       }
-      case 'barrier':
+      case 'barrier': {
         // Everything before it has been handled (notifications are handled as they come,
-        // in commit order): say so, on this connection, to whoever asked.
-        this.notify(client, this.peers.answer(message.token)).catch(() => undefined);
+        // in commit order): say so, on this connection, to the instance that asked.
+        const answer = this.peers.heardBarrier(message.token);
+        if (answer) this.notify(client, answer).catch(() => undefined);
         return;
+      }
       case 'ack':
         this.peers.heardAnswer(message.token);
         return;
@@ -276,30 +292,26 @@ export class SessionInvalidationListener extends EventEmitter {
   private async roundTrip(via: 'pool' | 'listener' = 'pool'): Promise<boolean> {
     const sender = via === 'pool' ? this.options.pool : this.client;
     if (!sender) return false;
-    const body = this.peers.probeBody(this.state === 'serving');
+    const probe = this.peers.probe(this.state === 'serving');
     let timer: NodeJS.Timeout | undefined;
     // True when it comes back; false at the timeout, or as soon as it cannot be sent.
     const arrived = new Promise<boolean>((resolve) => {
-      this.awaited.set(body, () => resolve(true));
+      this.awaited.set(probe.counter, () => resolve(true));
       timer = setTimeout(() => resolve(false), this.probeTimeoutMs);
-      this.sendProbe(sender, body).catch(() => resolve(false));
+      this.sendProbe(sender, probe.message).catch(() => resolve(false));
     });
     const ok = await arrived;
     clearTimeout(timer);
-    this.awaited.delete(body);
+    this.awaited.delete(probe.counter);
     return ok;
   }
 
   /**
-   * Sends the probe `body`, signed, and reads in the same statement how full PostgreSQL's
-   * notification queue is (the queue every instance's notifications share).
+   * Sends a probe (`ClusterPeers.probe`), and reads in the same statement how full
+   * PostgreSQL's notification queue is (the queue every instance's notifications share).
    */
-  private async sendProbe(sender: Pool | pg.Client, body: string): Promise<void> {
-    const { rows } = await this.notify(
-      sender,
-      this.peers.probe(body),
-      `, ${NotifyQueueMonitor.usageColumn}`,
-    );
+  private async sendProbe(sender: Pool | pg.Client, probe: PeerMessage): Promise<void> {
+    const { rows } = await this.notify(sender, probe, `, ${NotifyQueueMonitor.usageColumn}`);
     this.notifyQueue.report(rows[0]);
   }
 
@@ -312,6 +324,23 @@ export class SessionInvalidationListener extends EventEmitter {
       `Session cache suspended: a probe did not come back over ${this.where} within ${this.probeTimeoutMs} ms`,
     );
     this.suspend('health_check');
+  }
+
+  /**
+   * A signed probe or barrier sent too far from this host's clock: refused (`ClusterPeers`),
+   * and said once, since an instance that is not waited for only shows in the endings' wait.
+   */
+  private clockSkewed(skewMs: number): void {
+    if (this.skewWarned) return;
+    this.skewWarned = true;
+    const by = `${Math.round(Math.abs(skewMs) / 1000)} s ${skewMs < 0 ? 'behind' : 'ahead of'}`;
+    this.logger.warn(
+      `Session cache: a signed message on the channel of ${this.where} says it was sent ` +
+        `${by} this host's clock, past the ${FRESHNESS_WINDOW_MS / 1000} s allowed, and was ` +
+        "ignored: instances whose clocks differ by more do not wait for each other's caches " +
+        "(synchronize the hosts' clocks). An old message replayed on the channel looks the " +
+        'same; this is said once.',
+    );
   }
 
   private lost(client: pg.Client, reason: string): void {
