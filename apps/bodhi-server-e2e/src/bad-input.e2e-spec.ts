@@ -166,4 +166,22 @@ describe.each(SESSION_BACKENDS)('bad input on %s', (backend) => {
     expect(res.status).toBe(404);
     expect(res.body).toMatchObject({ error: { type: 'not_found_error' } });
   });
+
+  it.each([
+    [
+      'a role change for a 5,000-character user id',
+      'PUT',
+      `/bodhi/v1/users/${'u'.repeat(5000)}/role`,
+    ],
+    ['a 404 for a 5,000-character path', 'POST', `/bodhi/v1/${'p'.repeat(5000)}`],
+  ])('an error answer quotes bounded input only: %s', async (_name, method, path) => {
+    // The bystander is the admin: the role change reaches the provider, which knows no such user.
+    const res = await bystander.request<{ error: { message: string } }>(method, path, {
+      role: 'resource_user',
+    });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.body.error.message.length).toBeLessThanOrEqual(301);
+    expect(JSON.stringify(res.body)).not.toContain('u'.repeat(400));
+    expect(JSON.stringify(res.body)).not.toContain('p'.repeat(400));
+  });
 });

@@ -28,6 +28,19 @@ const TYPE_BY_STATUS: Record<number, ApiErrorType> = {
 };
 
 /**
+ * Longest error message an answer carries, in characters. Messages quote what a request
+ * sent (a user id in a path, a provider's answer): an answer never grows with it.
+ */
+const MAX_ERROR_MESSAGE = 300;
+
+/** `body` with its message cut to MAX_ERROR_MESSAGE, the cut marked. */
+function bounded(body: ApiErrorBody): ApiErrorBody {
+  const { message } = body.error;
+  if (message.length <= MAX_ERROR_MESSAGE) return body;
+  return { error: { ...body.error, message: `${message.slice(0, MAX_ERROR_MESSAGE)}…` } };
+}
+
+/**
  * Turns every exception into the one JSON error shape. Unknown errors become a 500 whose
  * body says nothing of the cause (it may hold secrets); the log gets the message only.
  */
@@ -39,7 +52,7 @@ export class ApiErrorFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     const [status, body] = this.toBody(exception);
     if (res.headersSent) return;
-    res.status(status).json(body);
+    res.status(status).json(bounded(body));
   }
 
   private toBody(exception: unknown): [number, ApiErrorBody] {
