@@ -139,6 +139,8 @@ export interface TrafficOutcome {
   ms: number;
   status?: number;
   authStatus?: unknown;
+  /** The error answer's code (`auth_provider_unavailable`), when it was one. */
+  errorCode?: unknown;
   failure?: string;
 }
 
@@ -214,6 +216,7 @@ export class SessionTraffic {
       ms,
       status: answer?.status,
       authStatus: answer?.body.auth_status,
+      errorCode: (answer?.body.error as { code?: unknown } | undefined)?.code,
       failure,
     });
   }
