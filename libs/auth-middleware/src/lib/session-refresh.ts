@@ -233,9 +233,7 @@ export class SessionRefresh {
     sid: string,
     { lease, refreshToken }: Extract<Claim, { kind: 'claimed' }>,
   ): Promise<RefreshedLogin> {
-    this.logger.debug(
-      `Refreshing the tokens of session ${sessionRef(sid)} at the identity provider`,
-    );
+    this.logger.debug(`Refreshing tokens of session ${sessionRef(sid)} at the identity provider`);
     let issued;
     try {
       issued = await this.auth.refresh(refreshToken);
@@ -284,7 +282,7 @@ export class SessionRefresh {
         );
     }
     if (!verified) throw unchecked;
-    this.logger.debug(`Refreshed the tokens of session ${sessionRef(sid)}`);
+    this.logger.debug(`Refreshed tokens of session ${sessionRef(sid)}`);
     return { claims: verified.claims, tokens, outcome: 'refreshed' };
   }
 
