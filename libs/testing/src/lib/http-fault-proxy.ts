@@ -85,6 +85,9 @@ export class HttpFaultProxy {
         method: req.method,
         path: req.url,
         headers: req.headers,
+        // A connection per request, as a client's own would be: a pooled one idle across
+        // the target's pause is closed by the target as it resumes, the request with it.
+        agent: false,
       },
       (answered) => {
         res.writeHead(answered.statusCode ?? 502, answered.headers);
