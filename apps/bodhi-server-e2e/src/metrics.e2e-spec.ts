@@ -8,6 +8,7 @@ import {
   Stack,
   startStackOnPrivatePostgres,
   until,
+  untilReading,
 } from '@bodhi/testing';
 
 /** Where a counter or histogram stood at one scrape, against the next. */
@@ -77,10 +78,15 @@ describe('/metrics on a real stack (BODHI_METRICS=on, PostgreSQL)', () => {
     ).toBeGreaterThan(0);
 
     await browser.logout();
-    const loggedOut = await scrape();
-    // The session ended here, and its refresh token revoked at the provider.
-    const logout = (outcome: string) =>
-      moved(recovered, loggedOut, 'bodhi_revocations_total', { reason: 'logout', outcome });
+    const revokedSince = (from: Exposition, to: Exposition, outcome: string) =>
+      moved(from, to, 'bodhi_revocations_total', { reason: 'logout', outcome });
+    // The session ended here, and its refresh token revoked at the provider, in the
+    // background: the first scrape to show it.
+    const loggedOut = await untilReading(
+      scrape,
+      (reading) => revokedSince(recovered, reading, 'revoked') > 0,
+    );
+    const logout = (outcome: string) => revokedSince(recovered, loggedOut, outcome);
     expect([logout('ended'), logout('revoked')]).toEqual([1, 1]);
     expect(moved(recovered, loggedOut, 'bodhi_logins_total')).toBe(0);
   });

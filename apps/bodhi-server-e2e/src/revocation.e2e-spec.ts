@@ -22,6 +22,7 @@ import {
   startStack,
   TEST_ENCRYPTION_KEY,
   tokenRequest,
+  untilRefreshTokenInactive,
   untilNextSecond,
 } from '@bodhi/testing';
 
@@ -61,6 +62,8 @@ describe.each(SESSION_BACKENDS)('ending a session ends its access on %s', (backe
     const replay = await asBearer(url, accessToken);
     expect(replay.status).toBe(401);
     expect(replay.body).toMatchObject({ error: { code: 'token_revoked' } });
+    // Revoked at the provider in the background: the logout waited for no provider.
+    await untilRefreshTokenInactive(stack.client, refreshToken);
     const refresh = await tokenRequest(stack.client, {
       grant_type: 'refresh_token',
       refresh_token: refreshToken,
@@ -285,6 +288,7 @@ describe.each(SESSION_BACKENDS)(
         const bearer = await asBearer(server.url, tokens.accessToken);
         expect(bearer.status).toBe(401);
         expect(bearer.body).toMatchObject({ error: { code: 'token_revoked' } });
+        await untilRefreshTokenInactive(stack.client, tokens.refreshToken);
         const refresh = await tokenRequest(stack.client, {
           grant_type: 'refresh_token',
           refresh_token: tokens.refreshToken,

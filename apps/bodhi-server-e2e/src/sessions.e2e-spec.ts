@@ -11,6 +11,7 @@ import {
   Stack,
   startStack,
   tokenRequest,
+  untilRefreshTokenInactive,
 } from '@bodhi/testing';
 
 /** The handle the session list names an agent's session by. */
@@ -132,6 +133,8 @@ describe('ending a session in a cluster of two servers on one PostgreSQL', () =>
     expect((await phoneOnB.user()).body).toEqual({ auth_status: 'logged_out' });
     expect((await phoneOnB.on(a).user()).body).toEqual({ auth_status: 'logged_out' });
     expect((await laptopOnA.on(b).user()).body).toMatchObject({ auth_status: 'logged_in' });
+    // Revoked at the provider in the background: the ending waited for no provider.
+    await untilRefreshTokenInactive(stack.client, String(refreshToken));
     const refresh = await tokenRequest(stack.client, {
       grant_type: 'refresh_token',
       refresh_token: String(refreshToken),

@@ -1,6 +1,7 @@
 export { RoutesAppModule } from './lib/routes-app.module.js';
 export {
   API_PREFIX,
+  LOGOUT_PATH,
   PROBE_PATHS,
   UI_CALLBACK_PATH,
   UI_HOME_PATH,

@@ -10,6 +10,7 @@ export {
   BODHI_AUTH_RATE_LIMIT,
   BODHI_AUTH_RATE_LIMIT_WINDOW_SECONDS,
   BODHI_AUTH_TOKEN_ALGORITHMS,
+  BODHI_AUTH_TIMEOUT_MS,
   BODHI_AUTH_URL,
   BODHI_DEPLOYMENT,
   BODHI_ENV_TYPE,
@@ -94,7 +95,7 @@ export {
 export { revokeHeldTokens, type HeldTokens } from './lib/revocation/held-tokens.js';
 
 // Auth: the OIDC client, roles, the identity-provider admin port.
-export { AuthService } from './lib/auth/auth.service.js';
+export { AuthService, type VerifiedAccessToken } from './lib/auth/auth.service.js';
 export type { AccessTokenClaims } from './lib/auth/auth.service.js';
 export { requireAuthSettings } from './lib/auth/auth.settings.js';
 export { isRole, roleAtLeast, ROLES } from './lib/auth/auth.constants.js';

@@ -42,6 +42,3 @@ export {
   type AdvisoryLockKey,
 } from './lib/session/locks/lock-keys.js';
 export { advisoryLockRowsQuery } from './lib/session/dialects/postgres/transaction-lock.js';
-
-// Auth: the verified token a fake AuthService returns.
-export type { VerifiedAccessToken } from './lib/auth/auth.service.js';

@@ -40,12 +40,19 @@ export {
   type ServerEnvOptions,
 } from './lib/env.js';
 export {
+  BAD_GATEWAY_PAGE,
+  HTML_PAGE,
+  HttpFaultProxy,
+  type ProxyAnswer,
+} from './lib/http-fault-proxy.js';
+export {
   DEMO_ADMIN,
   DEMO_USER,
   DEV_AUTH_SERVER_SCRIPT,
   IdentityProviderProcess,
   providerStats,
   tokenRequest,
+  untilRefreshTokenInactive,
   type TokenResponse,
 } from './lib/identity-provider.js';
 export {

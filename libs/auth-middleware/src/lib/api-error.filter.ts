@@ -50,14 +50,15 @@ export class ApiErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
-    const [status, body] = this.toBody(exception);
+    const answered = this.fromSessionError(exception) ?? exception;
+    const [status, body] = this.toBody(answered);
     if (res.headersSent) return;
+    if (answered instanceof ApiError && answered.retryAfterSeconds !== undefined)
+      res.setHeader('Retry-After', String(answered.retryAfterSeconds));
     res.status(status).json(bounded(body));
   }
 
   private toBody(exception: unknown): [number, ApiErrorBody] {
-    const known = this.fromSessionError(exception);
-    if (known) return this.toBody(known);
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const response = exception.getResponse();

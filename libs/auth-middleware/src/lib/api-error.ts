@@ -25,8 +25,18 @@ export interface ApiErrorBody {
 /** What an error may carry beside its message, type and code. */
 export type ApiErrorDetails = Pick<ApiErrorBody['error'], 'provider_error'>;
 
+/**
+ * How long a client is told to wait (`Retry-After`, seconds) when the identity provider did
+ * not answer: about one bounded provider call (BODHI_AUTH_TIMEOUT_MS's default), by which a
+ * restart is often over and a stall has shown itself again.
+ */
+export const PROVIDER_RETRY_AFTER_SECONDS = 5;
+
 /** An HTTP error that answers in the one JSON error shape. */
 export class ApiError extends HttpException {
+  /** Seconds the client should wait before trying again: the answer's `Retry-After`. */
+  retryAfterSeconds?: number;
+
   constructor(
     status: HttpStatus,
     type: ApiErrorType,
@@ -59,5 +69,19 @@ export class ApiError extends HttpException {
 
   static unavailable(code: string, message: string): ApiError {
     return new ApiError(HttpStatus.SERVICE_UNAVAILABLE, 'service_unavailable', code, message);
+  }
+
+  /**
+   * The identity provider did not answer (AuthProviderUnavailableError): 503
+   * `auth_provider_unavailable` with `Retry-After`. The one answer for it, whichever route
+   * needed the provider; whatever the request's session held is kept.
+   */
+  static providerUnavailable(): ApiError {
+    const error = ApiError.unavailable(
+      'auth_provider_unavailable',
+      'The identity provider is unavailable; try again',
+    );
+    error.retryAfterSeconds = PROVIDER_RETRY_AFTER_SECONDS;
+    return error;
   }
 }

@@ -13,24 +13,24 @@ import {
   sessionKey,
   SessionRevocations,
 } from '@bodhi/services';
-import type { AccessTokenClaims } from '@bodhi/services';
-import {
-  resolveSessionOptions,
-  SessionLock,
-  sessionLockKey,
-  type VerifiedAccessToken,
-} from '@bodhi/services/testing';
+import type { AccessTokenClaims, VerifiedAccessToken } from '@bodhi/services';
+import { resolveSessionOptions, SessionLock, sessionLockKey } from '@bodhi/services/testing';
 import {
   createTestSessionDb,
   openTestStore,
+  deferred,
   parseExposition,
   SESSION_BACKENDS,
   sessionFixture,
   testSessionOptions,
   TEST_PG_URL,
   TestSessionDb,
+  timed,
+  tracked,
+  until,
 } from '@bodhi/testing';
 import type { Request } from 'express';
+import type { SessionData } from 'express-session';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { ApiError } from './api-error.js';
@@ -46,9 +46,31 @@ class FakeAuth {
   refreshes = 0;
   failRefresh = false;
   down = false;
+  /** While set, a refresh waits for it before answering: the provider stalls. */
+  stalled?: Promise<void>;
+  /** Resolves at each refresh call, once it has reached the provider. */
+  atProvider = deferred();
+  /** How a refreshed token ("fresh-<n>") verifies: the key set cannot be had, or it is refused. */
+  freshTokens: 'valid' | 'unverifiable' | 'refused' = 'valid';
+  /** BODHI_AUTH_TIMEOUT_MS: what a request waits on the provider (long here, unless a test stalls it). */
+  requestWaitMs = 30_000;
+
+  timeoutMs(): number {
+    return this.requestWaitMs;
+  }
+
+  refreshTimeoutMs(): number {
+    return 60_000;
+  }
 
   async verifyAccessToken(token: string): Promise<VerifiedAccessToken> {
     if (token === 'garbage') throw new InvalidAccessTokenError('bad signature');
+    if (token.startsWith('fresh-') && this.freshTokens === 'unverifiable')
+      throw new AuthProviderUnavailableError('key set fetch failed');
+    if (token.startsWith('fresh-') && this.freshTokens === 'refused')
+      throw new InvalidAccessTokenError(
+        'access token rejected: ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+      );
     const now = Math.floor(Date.now() / 1000);
     const claims: AccessTokenClaims = {
       sub: 'user-1',
@@ -64,9 +86,11 @@ class FakeAuth {
   }
 
   async refresh(refreshToken: string) {
+    this.atProvider.resolve();
     // A turn of the event loop, as a provider round trip would take: the other requests
     // of the session reach the lock meanwhile.
     await new Promise((resolve) => setImmediate(resolve));
+    await this.stalled;
     if (this.down) throw new AuthProviderUnavailableError('identity provider unreachable');
     if (this.failRefresh || refreshToken === 'revoked')
       throw new AuthGrantRejectedError('invalid_grant');
@@ -140,9 +164,11 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
       ...Object.getOwnPropertyDescriptors(data),
     });
     Object.assign(session, {
+      // As express-session saves a session it loaded: an update, which never re-creates a
+      // row deleted meanwhile (a logout).
       save(cb: (err?: unknown) => void) {
         const { save: _save, ...plain } = session;
-        store.saveSession(sid, plain).then(() => cb(), cb);
+        store.updateSession(sid, plain).then(() => cb(), cb);
       },
     });
     return { headers, session, sessionID: sid } as unknown as Request;
@@ -211,9 +237,13 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
     expect((err as ApiError).getStatus()).toBe(503);
     expect(await refreshesCounted('unavailable')).toBe(1);
     expect(await counted('bodhi_token_refreshes_total')).toBe(1);
-    expect(await sessions.getSessionStore().findSession('provider-down')).toMatchObject({
-      refresh_token: 'r0',
-    });
+    const kept = await sessions.getSessionStore().findSession('provider-down');
+    expect(kept).toMatchObject({ access_token: 'expired:a', refresh_token: 'r0' });
+    // Its lease is gone with it: the next request refreshes at once.
+    expect(kept).not.toHaveProperty('refresh_lease');
+    auth.down = false;
+    expect(await run(await requestFor('provider-down'))).toBeUndefined();
+    expect(auth.refreshes).toBe(1);
   });
 
   if (kind === 'postgres') {
@@ -272,10 +302,10 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
     const errors = await Promise.all(requests.map((req) => run(req)));
     expect(errors.every((e) => e === undefined)).toBe(true);
     expect(auth.refreshes).toBe(1);
-    // One called the provider; each of the others found its tokens once it had the lock.
+    // One called the provider; the others waited for its refresh, taking no lock.
     expect(await refreshesCounted('refreshed')).toBe(1);
     expect(await refreshesCounted('reused')).toBe(19);
-    expect(await lockWaits()).toBe(20);
+    expect(await lockWaits()).toBe(1);
     for (const req of requests)
       expect(req.authContext).toMatchObject({ kind: 'session', userId: 'user-1' });
     expect(await sessions.getSessionStore().findSession('race')).toMatchObject({
@@ -283,6 +313,167 @@ describe.each(SESSION_BACKENDS)('AuthContextMiddleware on %s', (kind) => {
       refresh_token: 'refresh-1',
     });
   });
+
+  /** Stores session `sid` logged in with an expired access token: its next request refreshes. */
+  const expiredLogin = (sid: string, extra: Record<string, unknown> = {}) =>
+    sessions.getSessionStore().saveSession(
+      sid,
+      sessionFixture(60_000, {
+        user_id: 'user-1',
+        access_token: 'expired:a',
+        refresh_token: 'r0',
+        ...extra,
+      }),
+    );
+  const stored = (sid: string) => sessions.getSessionStore().findSession(sid);
+  /** The refresh-token revocations the middleware sends (to no provider here). */
+  const revokedAtProvider = () =>
+    jest
+      .spyOn(RevocationService.prototype, 'revokeRefreshToken')
+      .mockImplementation(() => undefined);
+
+  it('holds no session lock while the provider answers: the lock is free meanwhile', async () => {
+    await expiredLogin('no-lock-held');
+    const stall = deferred();
+    auth.stalled = stall.promise;
+    const refreshing = tracked(run(await requestFor('no-lock-held')));
+    await auth.atProvider.promise;
+    // What a logout of the session takes: had at once, while the refresh still waits.
+    const locked = await timed(
+      () => sessions.withSessionLock('no-lock-held', async () => 'had'),
+      5_000,
+    );
+    expect(locked).toMatchObject({ answer: 'had' });
+    expect(refreshing.settled).toBe(false);
+    stall.resolve();
+    expect(await refreshing.work).toBeUndefined();
+    const after = await stored('no-lock-held');
+    expect(after).toMatchObject({ access_token: 'fresh-1', refresh_token: 'refresh-1' });
+    expect(after).not.toHaveProperty('refresh_lease');
+  });
+
+  it('a logout while the provider answers: the session stays ended, the new tokens are revoked, not stored', async () => {
+    const revoked = revokedAtProvider();
+    await expiredLogin('logged-out-meanwhile');
+    const stall = deferred();
+    auth.stalled = stall.promise;
+    const refreshing = run(await requestFor('logged-out-meanwhile'));
+    await auth.atProvider.promise;
+    // The logout, under the session's lock as AuthController's.
+    await sessions.withSessionLock('logged-out-meanwhile', () =>
+      sessions.getSessionStore().destroySession('logged-out-meanwhile'),
+    );
+    stall.resolve();
+    const err = await refreshing;
+    expect((err as ApiError).getResponse()).toMatchObject({
+      error: { code: 'token_refresh_failed' },
+    });
+    expect(revoked).toHaveBeenCalledWith('refresh-1', 'session_ended');
+    revoked.mockRestore();
+    expect(await stored('logged-out-meanwhile')).toBeNull();
+  });
+
+  it('a provider silent past BODHI_AUTH_TIMEOUT_MS: 503 with the login kept; the refresh goes on, and its late answer serves the next request', async () => {
+    auth.requestWaitMs = 100;
+    middleware = middlewareOver();
+    await expiredLogin('late-answer');
+    const stall = deferred();
+    auth.stalled = stall.promise;
+    const err = await run(await requestFor('late-answer'));
+    expect((err as ApiError).getStatus()).toBe(503);
+    expect(await refreshesCounted('unavailable')).toBe(1);
+    expect(await stored('late-answer')).toMatchObject({
+      access_token: 'expired:a',
+      refresh_token: 'r0',
+    });
+    stall.resolve();
+    await until(async () => (await stored('late-answer'))?.access_token === 'fresh-1');
+    expect(await run(await requestFor('late-answer'))).toBeUndefined();
+    expect(auth.refreshes).toBe(1);
+  });
+
+  it("another instance's refresh in progress (its lease in the session): waits for its tokens, calling no provider", async () => {
+    await expiredLogin('leased', {
+      refresh_lease: { id: 'other-instance', until: Date.now() + 60_000 },
+    });
+    const waiting = run(await requestFor('leased'));
+    // The other instance saves its refresh, as SessionRefresh does.
+    await sessions.withSessionLock('leased', async () => {
+      const store = sessions.getSessionStore();
+      const current = await store.findSession('leased');
+      await store.updateSession('leased', {
+        ...current,
+        access_token: 'other-fresh',
+        refresh_token: 'other-refresh',
+        refresh_lease: undefined,
+      } as SessionData);
+    });
+    expect(await waiting).toBeUndefined();
+    expect(auth.refreshes).toBe(0);
+    expect(await refreshesCounted('reused')).toBe(1);
+  });
+
+  it('a lease whose holder is gone (its term has passed) is taken over', async () => {
+    await expiredLogin('holder-gone', { refresh_lease: { id: 'gone', until: Date.now() - 1 } });
+    expect(await run(await requestFor('holder-gone'))).toBeUndefined();
+    expect(auth.refreshes).toBe(1);
+    const after = await stored('holder-gone');
+    expect(after).toMatchObject({ access_token: 'fresh-1' });
+    expect(after).not.toHaveProperty('refresh_lease');
+  });
+
+  it('new tokens the key set cannot check yet are kept, and the answer is 503', async () => {
+    auth.freshTokens = 'unverifiable';
+    await expiredLogin('unchecked');
+    const err = await run(await requestFor('unchecked'));
+    expect((err as ApiError).getStatus()).toBe(503);
+    const after = await stored('unchecked');
+    expect(after).toMatchObject({ access_token: 'fresh-1', refresh_token: 'refresh-1' });
+    expect(after).not.toHaveProperty('refresh_lease');
+    auth.freshTokens = 'valid';
+    expect(await run(await requestFor('unchecked'))).toBeUndefined();
+    expect(auth.refreshes).toBe(1);
+  });
+
+  it('new tokens that fail verification end the login, their refresh token revoked', async () => {
+    const revoked = revokedAtProvider();
+    auth.freshTokens = 'refused';
+    await expiredLogin('refused-fresh');
+    const err = await run(await requestFor('refused-fresh'));
+    expect((err as ApiError).getResponse()).toMatchObject({
+      error: { code: 'token_refresh_failed' },
+    });
+    expect(revoked).toHaveBeenCalledWith('refresh-1', 'session_ended');
+    revoked.mockRestore();
+    expect(await stored('refused-fresh')).not.toHaveProperty('access_token');
+  });
+
+  if (kind === 'postgres') {
+    it('10 requests on each of two instances refresh once', async () => {
+      // Another instance: its own connections, session lock and middleware.
+      const other = await openTestStore(db);
+      try {
+        const onB = middlewareOver(
+          new DefaultSessionService(
+            other.store,
+            resolveSessionOptions(testSessionOptions(db)),
+            new SessionLock({ dataSource: other.dataSource, kind }),
+            other.revocations,
+          ),
+        );
+        await expiredLogin('two-instances');
+        const errors = await Promise.all(
+          Array.from({ length: 20 }, async (_, i) =>
+            run(await requestFor('two-instances'), i % 2 ? onB : middleware),
+          ),
+        );
+        expect(errors.filter((e) => e !== undefined)).toEqual([]);
+        expect(auth.refreshes).toBe(1);
+      } finally {
+        await other.dataSource.destroy();
+      }
+    });
+  }
 
   it('a failed refresh removes the auth keys and answers 401', async () => {
     await sessions.getSessionStore().saveSession(

@@ -17,7 +17,8 @@ import {
 import type { NextFunction, Request, Response } from 'express';
 import { ApiError } from './api-error.js';
 import type { AuthContext } from './auth-context.js';
-import { clearLogin, saveSession } from './session.util.js';
+import { SessionRefresh } from './session-refresh.js';
+import { clearLogin } from './session.util.js';
 
 /** An Authorization header carrying a bearer token, and the token. */
 const BEARER = /^Bearer\s+(\S+)$/i;
@@ -34,20 +35,24 @@ export const AUTH_HEADER_PATTERNS: readonly RegExp[] = [BEARER];
  * anonymous. A revoked token is refused either way (401 `token_revoked`): a bearer by its
  * own revocation record and its user's not-before instant (one read), a session by the
  * not-before read with the session itself (no extra read). An expired session token is
- * refreshed under the session's lock (which holds across instances on PostgreSQL): the
- * first request refreshes, the others wait, re-read the session and use the new tokens —
- * one refresh however many requests race.
+ * refreshed once however many requests race, on however many instances (SessionRefresh).
+ * The provider failing (AuthProviderUnavailableError: no answer, a 5xx, a key set that
+ * cannot be fetched) is a 503 that keeps the session as it is; only its final word ends a
+ * login (401).
  */
 @Injectable()
 export class AuthContextMiddleware implements NestMiddleware {
   private readonly logger = new Logger(AuthContextMiddleware.name);
+  private readonly refreshes: SessionRefresh;
 
   constructor(
     private readonly auth: AuthService,
-    private readonly sessions: DefaultSessionService,
+    sessions: DefaultSessionService,
     private readonly revocation: RevocationService,
     private readonly metrics: BodhiMetrics,
-  ) {}
+  ) {
+    this.refreshes = new SessionRefresh(auth, sessions, revocation, metrics);
+  }
 
   async use(req: Request, _res: Response, next: NextFunction): Promise<void> {
     try {
@@ -113,46 +118,18 @@ export class AuthContextMiddleware implements NestMiddleware {
     };
   }
 
+  /**
+   * The login with refreshed tokens (SessionRefresh), each refresh counted by how it ended.
+   * Only a refusal ends the login (401); the provider or the store failing leaves the session
+   * and its tokens as they were (503), for a request after their return to refresh.
+   */
   private async refresh(req: Request, staleToken: string): Promise<AccessTokenClaims> {
     const sid = req.sessionID;
-    // The wait ends when the lock is had, or when asking for it failed (a lock timeout):
-    // those are the longest waits, and the histogram must show them.
-    const lockWait = this.metrics.refreshLockWait.startTimer();
-    let waitEnded = false;
-    const endWait = () => {
-      if (!waitEnded) lockWait();
-      waitEnded = true;
-    };
     try {
-      // Counted once the lock is let go: a save that fails to commit is a failed refresh.
-      const { claims, outcome } = await this.sessions.withSessionLock(sid, async () => {
-        endWait();
-        // Another request (or instance) may have refreshed while we waited for the lock.
-        const current = await this.sessions.getSessionStore().findSession(sid);
-        if (!current?.access_token) throw new AuthGrantRejectedError('the session has ended');
-        if (current.access_token !== staleToken) {
-          const fresh = await this.auth.verifyAccessToken(current.access_token);
-          if (!fresh.expired) {
-            req.session.access_token = current.access_token;
-            req.session.refresh_token = current.refresh_token;
-            return { claims: fresh.claims, outcome: 'reused' as const };
-          }
-        }
-        if (!current.refresh_token)
-          throw new AuthGrantRejectedError('the session has no refresh token');
-        const tokens = await this.auth.refresh(current.refresh_token);
-        const fresh = await this.auth.verifyAccessToken(tokens.accessToken);
-        req.session.access_token = tokens.accessToken;
-        req.session.refresh_token = tokens.refreshToken;
-        // Saved inside the lock, so the next waiter reads the new tokens.
-        await saveSession(req);
-        this.logger.debug(`Refreshed tokens of session ${sessionRef(sid)}`);
-        return { claims: fresh.claims, outcome: 'refreshed' as const };
-      });
+      const { claims, outcome } = await this.refreshes.refresh(req, staleToken);
       this.metrics.refreshes.inc({ outcome });
       return claims;
     } catch (e) {
-      endWait();
       this.metrics.refreshes.inc({ outcome: refreshFailure(e) });
       if (!(e instanceof AuthGrantRejectedError || e instanceof InvalidAccessTokenError)) throw e;
       this.logger.log(`Ending login of session ${sessionRef(sid)}: ${e.message}`);
@@ -177,10 +154,9 @@ export class AuthContextMiddleware implements NestMiddleware {
 /**
  * How a refresh that threw ended, as `bodhi_token_refreshes_total{outcome}` counts it beside
  * `refreshed` (this request got new tokens from the provider) and `reused` (another request
- * or instance had, while this one waited for the lock): `rejected` (the provider refused the
- * refresh token, or the session had none left: 401), `unavailable` (the provider or the
- * store failed: 503), `lock_timeout` (another instance held the session's lock too long),
- * `other` (anything else, a 500).
+ * or instance had): `rejected` (the provider refused the refresh token, or the session had
+ * none left: 401), `unavailable` (the provider or the store failed: 503), `lock_timeout`
+ * (the session's lock was not had in time), `other` (anything else, a 500).
  */
 function refreshFailure(e: unknown): 'rejected' | 'unavailable' | 'lock_timeout' | 'other' {
   if (e instanceof AuthGrantRejectedError || e instanceof InvalidAccessTokenError)
@@ -196,11 +172,5 @@ const revoked = () =>
 
 /** Provider outages are 503s; anything already an ApiError passes through. */
 function toApiError(e: unknown): unknown {
-  if (e instanceof AuthProviderUnavailableError) {
-    return ApiError.unavailable(
-      'auth_provider_unavailable',
-      'The identity provider is unavailable; try again',
-    );
-  }
-  return e;
+  return e instanceof AuthProviderUnavailableError ? ApiError.providerUnavailable() : e;
 }

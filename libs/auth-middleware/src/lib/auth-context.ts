@@ -15,9 +15,21 @@ export type AuthContext =
   | { kind: 'api_token'; subject: string; role: Role | null };
 
 /** Session keys that hold a login; removed together when the login ends. */
-export const AUTH_SESSION_KEYS = ['user_id', 'access_token', 'refresh_token', 'login_at'] as const;
+export const AUTH_SESSION_KEYS = [
+  'user_id',
+  'access_token',
+  'refresh_token',
+  'login_at',
+  'refresh_lease',
+] as const;
 /** Session keys of a login in progress (authorization-code flow). */
 export const OAUTH_SESSION_KEYS = ['oauth_state', 'pkce_verifier', 'callback_url'] as const;
+
+/** Who is refreshing a session's tokens, and until when the claim holds (epoch ms). */
+export interface RefreshLease {
+  id: string;
+  until: number;
+}
 
 declare module 'express-session' {
   interface SessionData {
@@ -25,6 +37,11 @@ declare module 'express-session' {
     refresh_token?: string;
     /** When the login's code exchange began (epoch ms): what a revocation is ordered against. */
     login_at?: number;
+    /**
+     * A request (of any instance) is refreshing the login's tokens at the provider: the others
+     * wait for its outcome rather than spend the same refresh token (SessionRefresh).
+     */
+    refresh_lease?: RefreshLease;
     oauth_state?: string;
     pkce_verifier?: string;
     callback_url?: string;

@@ -25,7 +25,13 @@ import type { Request, Response } from 'express';
 import { AuthRateLimitGuard } from './auth-rate-limit.js';
 import { LoginMetrics, LoginRoute } from './login-metrics.js';
 import { providerErrorCode, providerErrorMessage } from './provider-errors.js';
-import { API_PREFIX, UI_CALLBACK_PATH, UI_HOME_PATH, UI_LOGIN_PATH } from './routes.constants.js';
+import {
+  API_PREFIX,
+  LOGOUT_ROUTE,
+  UI_CALLBACK_PATH,
+  UI_HOME_PATH,
+  UI_LOGIN_PATH,
+} from './routes.constants.js';
 
 /** Body of POST /auth/callback: the authorization response the callback page received. */
 export interface AuthCallbackBody {
@@ -186,8 +192,11 @@ export class AuthController {
   }
 
   private async completeLogin(body: AuthCallbackBody, req: Request): Promise<{ location: string }> {
+    // A request whose cookie named no stored session has no login to complete: it takes no
+    // lock and reads nothing.
+    if (!this.sessions.getSessionStore().isLoaded(req.session)) throw noLoginInProgress();
     const state = stringField(body?.state);
-    // No row (none loaded, or it was removed meanwhile: a role change, a reset) is no login.
+    // No row (it was removed meanwhile: a role change, a reset) is no login.
     const login = await this.sessions.updateStoredSession(
       req.sessionID,
       (stored) => takeLogin(stored, req.session, state),
@@ -243,12 +252,16 @@ export class AuthController {
   /**
    * Ends the session and what it held. Under the session's lock, with the row read again: a
    * refresh that saved new tokens since this request loaded the session is seen, and none can
-   * land between the read and the delete. The session goes first (a store that fails keeps
-   * the login whole, and the answer is an error), then its tokens are revoked as every ended
+   * land between the read and the delete (a refresh holds the lock for database work only,
+   * never while the provider answers). The session goes first (a store that fails keeps the
+   * login whole, and the answer is an error), then its tokens are revoked as every ended
    * session's are (`revokeHeldTokens`): the access tokens here, the refresh token at the
-   * provider, whose failure never keeps the user logged in (the revocation is retried).
+   * provider in the background, so that no provider, stalled or down, holds a logout up (the
+   * revocation is retried). It needs no caller identity (no auth context is resolved for
+   * it, so no token is refreshed), and a request whose cookie names no stored session takes
+   * no lock and writes nothing.
    */
-  @Post('logout')
+  @Post(LOGOUT_ROUTE)
   @UseGuards(AuthRateLimitGuard)
   @HttpCode(200)
   async logout(
@@ -256,7 +269,7 @@ export class AuthController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<{ location: string }> {
     const ended: (HeldTokens | null)[] = [];
-    if (req.session) {
+    if (req.session && this.sessions.getSessionStore().isLoaded(req.session)) {
       const sid = req.sessionID;
       await this.sessions.withSessionLock(sid, async () => {
         let stored: SessionData | null;
@@ -299,12 +312,7 @@ export class AuthController {
         this.logger.log(`Login refused: ${e.message}`);
         throw ApiError.unauthorized('login_failed', `Login failed: ${e.message}`);
       }
-      if (e instanceof AuthProviderUnavailableError) {
-        throw ApiError.unavailable(
-          'auth_provider_unavailable',
-          'The identity provider is unavailable; try again',
-        );
-      }
+      if (e instanceof AuthProviderUnavailableError) throw ApiError.providerUnavailable();
       throw e;
     }
   }

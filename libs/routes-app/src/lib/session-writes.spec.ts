@@ -7,6 +7,7 @@ import {
   AuthService,
   BodhiMetrics,
   DefaultSessionService,
+  RevocationService,
   SESSION_COOKIE_NAME,
 } from '@bodhi/services';
 import type { SessionDbKind } from '@bodhi/services';
@@ -246,7 +247,8 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
 
     await agent.post('/bodhi/v1/logout').expect(200);
     expect(await logins()).toEqual([]);
-    // One session ended here, its refresh token revoked at the provider.
+    // One session ended here, its refresh token revoked at the provider (in the background).
+    await app.get(RevocationService).settled();
     expect(await counted('bodhi_revocations_total', { reason: 'logout', outcome: 'ended' })).toBe(
       1,
     );
@@ -372,6 +374,36 @@ describe.each(SESSION_BACKENDS)('routes writing the session on %s', (kind: Sessi
       expect(lock).toHaveBeenCalledTimes(1);
     } finally {
       lock.mockRestore();
+    }
+  });
+
+  it('a logout or a callback whose cookie names no stored session takes no lock and writes nothing', async () => {
+    const sessions = app.get(DefaultSessionService);
+    const store = sessions.getSessionStore();
+    const spies = [
+      jest.spyOn(sessions, 'withSessionLock'),
+      jest.spyOn(store, 'saveSession'),
+      jest.spyOn(store, 'destroySession'),
+      jest.spyOn(store, 'touchSession'),
+    ];
+    try {
+      const unknown = `${SESSION_COOKIE_NAME}=s%3Anever-stored.bad-signature`;
+      for (const cookie of [undefined, unknown]) {
+        const logout = request(app.getHttpServer()).post('/bodhi/v1/logout');
+        const callback = request(app.getHttpServer())
+          .post('/bodhi/v1/auth/callback')
+          .send({ code: 'c', state: 's' });
+        if (cookie) {
+          logout.set('Cookie', cookie);
+          callback.set('Cookie', cookie);
+        }
+        await logout.expect(200);
+        expect((await callback.expect(400)).body.error.code).toBe('no_login_in_progress');
+      }
+      for (const spy of spies) expect(spy).not.toHaveBeenCalled();
+      expect(await rows()).toEqual([]);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
     }
   });
 

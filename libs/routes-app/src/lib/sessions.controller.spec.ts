@@ -5,6 +5,7 @@ import { ApiErrorFilter, AuthContextMiddleware } from '@bodhi/auth-middleware';
 import {
   BodhiMetrics,
   DefaultSessionService,
+  RevocationService,
   SESSION_COOKIE_NAME,
   sessionKey,
 } from '@bodhi/services';
@@ -116,12 +117,17 @@ describe.each(SESSION_BACKENDS)('the session routes on %s', (kind: SessionDbKind
     app.get(BodhiMetrics).registry.resetMetrics();
   });
 
-  /** bodhi_revocations_total{reason, outcome} since the test began, as a scrape reads it. */
-  const revocations = async (reason: string, outcome: string) =>
-    parseExposition((await app.get(BodhiMetrics).exposition()).body).sum(
+  /**
+   * bodhi_revocations_total{reason, outcome} since the test began, as a scrape reads it, once
+   * the provider revocations sent in the background have been answered.
+   */
+  const revocations = async (reason: string, outcome: string) => {
+    await app.get(RevocationService).settled();
+    return parseExposition((await app.get(BodhiMetrics).exposition()).body).sum(
       'bodhi_revocations_total',
       { reason, outcome },
     );
+  };
 
   /** A browser's real login (the provider's form), from a browser with `userAgent`. */
   async function loggedIn(
@@ -280,6 +286,8 @@ describe.each(SESSION_BACKENDS)('the session routes on %s', (kind: SessionDbKind
     const { refreshToken } = await storedWith(IPHONE);
 
     await laptop.agent.delete(`/bodhi/v1/user/sessions/${phone.handle}`).expect(200);
+    // Sent in the background: the ending waited for no provider.
+    await app.get(RevocationService).settled();
 
     const refresh = await tokenRequest(
       { issuer: idp.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },

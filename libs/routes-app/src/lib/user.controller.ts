@@ -76,12 +76,7 @@ export class UserController {
           'role_change_unsupported',
           e.message,
         );
-      if (e instanceof AuthProviderUnavailableError) {
-        throw ApiError.unavailable(
-          'auth_provider_unavailable',
-          'The identity provider is unavailable; try again',
-        );
-      }
+      if (e instanceof AuthProviderUnavailableError) throw ApiError.providerUnavailable();
       throw e;
     }
     const cleared = await this.revocation.revokeUser(userId, 'role_change');

@@ -9,6 +9,7 @@ import { AppServicesModule, AppServicesOptions } from '@bodhi/app-service-builde
 import { AuthContextMiddleware, SameOriginMiddleware } from '@bodhi/auth-middleware';
 import {
   API_PREFIX,
+  LOGOUT_PATH,
   PROBE_PATHS,
   RoutesAppModule,
   UI_CALLBACK_PATH,
@@ -82,7 +83,8 @@ export class ServerAppModule implements NestModule {
     // then no-store on API answers, so refusals carry it too; then a request naming another host
     // (DNS rebinding) is refused, then a cross-origin write: both before the body is read
     // and before the session is loaded, so they create and change none. Then the body is
-    // parsed, the session loaded, a page's CSP set, and, for API routes, the caller
+    // parsed, the session loaded, a page's CSP set, and, for API routes but logout (which
+    // ends whatever session it names, and must not wait on the provider), the caller
     // identified (and tokens refreshed).
     // Liveness and health never load a session: they must answer while the store is down.
     // Nor do they check the Host: load balancers and kubelets probe by IP address, and
@@ -104,7 +106,7 @@ export class ServerAppModule implements NestModule {
     }
     consumer
       .apply(AuthContextMiddleware)
-      .exclude(...PROBE_PATHS)
+      .exclude(...PROBE_PATHS, { path: LOGOUT_PATH, method: RequestMethod.POST })
       .forRoutes(`${API_PREFIX}/*path`);
   }
 }

@@ -136,6 +136,8 @@ export interface TrafficOutcome {
   ms: number;
   status?: number;
   authStatus?: unknown;
+  /** The error answer's code (`auth_provider_unavailable`), when it was one. */
+  errorCode?: unknown;
   failure?: string;
 }
 
@@ -211,6 +213,7 @@ export class SessionTraffic {
       ms,
       status: answer?.status,
       authStatus: answer?.body.auth_status,
+      errorCode: (answer?.body.error as { code?: unknown } | undefined)?.code,
       failure,
     });
   }

@@ -98,6 +98,7 @@ describe('testSettings', () => {
         ...UNREACHABLE_PROVIDER,
         adminApi: 'dev-auth-server',
         tokenAlgorithms: ['RS256'],
+        timeoutMs: 5000,
       });
     } finally {
       home.remove();

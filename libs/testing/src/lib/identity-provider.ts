@@ -5,6 +5,7 @@ import {
 } from '@bodhi/dev-auth-server/testing/config';
 import { identityProviderEnv, IdentityProviderOptions, OAuthClient } from './env.js';
 import { ManagedProcess, ManagedProcessOptions } from './managed-process.js';
+import { until } from './wait.js';
 
 /** The demo users of apps/dev-auth-server/users.json. */
 export const DEMO_USER = { username: 'user@bodhi.test', password: 'user-pass' };
@@ -27,8 +28,20 @@ export class IdentityProviderProcess extends ManagedProcess {
 
   /** The issuer URL of the running provider; throws before it listens. */
   get issuer(): string {
+    return this.listeningAt().issuer;
+  }
+
+  /**
+   * Where the provider itself listens (`http://127.0.0.1:<port>`), which is its issuer
+   * unless it was given another (a proxy in front of it).
+   */
+  get origin(): string {
+    return `http://127.0.0.1:${this.listeningAt().port}`;
+  }
+
+  private listeningAt(): ProviderListening {
     if (!this.listening) throw new Error(`${this.name} is not listening`);
-    return this.listening.issuer;
+    return this.listening;
   }
 
   /**
@@ -95,14 +108,26 @@ export interface TokenResponse {
  * A request of the Bodhi server's client to the provider's token endpoint
  * (client_secret_basic): what a test sends to see which grants the provider still honours.
  */
-export async function tokenRequest(
+export function tokenRequest(
   client: OAuthClient,
+  params: Record<string, string>,
+): Promise<TokenResponse> {
+  return clientPost(client, 'token_endpoint', params);
+}
+
+/**
+ * A form POST of the Bodhi server's client (client_secret_basic) to the provider's
+ * `endpoint`, as its discovery document names it; the answer's status and JSON body.
+ */
+async function clientPost(
+  client: OAuthClient,
+  endpoint: 'token_endpoint' | 'introspection_endpoint',
   params: Record<string, string>,
 ): Promise<TokenResponse> {
   const discovery = (await (
     await fetch(`${client.issuer}/.well-known/openid-configuration`)
-  ).json()) as { token_endpoint: string };
-  const response = await fetch(discovery.token_endpoint, {
+  ).json()) as Record<typeof endpoint, string>;
+  const response = await fetch(discovery[endpoint], {
     method: 'POST',
     headers: {
       authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`,
@@ -111,6 +136,26 @@ export async function tokenRequest(
     body: new URLSearchParams(params).toString(),
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/**
+ * Resolves once the provider reports `refreshToken` inactive (RFC 7662 introspection, which
+ * spends nothing): the signal that a revocation sent in the background (a logout's, a session
+ * ending's) has reached the provider. Rejects after `timeoutMs`, a hang guard.
+ */
+export async function untilRefreshTokenInactive(
+  client: OAuthClient,
+  refreshToken: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const inactive = async () =>
+    (
+      await clientPost(client, 'introspection_endpoint', {
+        token: refreshToken,
+        token_type_hint: 'refresh_token',
+      })
+    ).body.active === false;
+  await until(inactive, timeoutMs);
 }
 
 /** Token-endpoint grants by grant_type: those the provider served, and those it refused. */

@@ -27,6 +27,8 @@ export class ManagedProcess {
   /** The messages of the current run (cleared by each start). */
   private messages: TypedMessage[] = [];
   exited = false;
+  /** Stopped by `pause()` (SIGSTOP) and not yet resumed. */
+  paused = false;
 
   constructor(
     readonly name: string,
@@ -38,6 +40,7 @@ export class ManagedProcess {
   /** Starts (or, after it stopped, restarts) the process. */
   start(): void {
     this.exited = false;
+    this.paused = false;
     this.messages = [];
     const child = spawn(process.execPath, [path.resolve(WORKSPACE_ROOT, this.script)], {
       cwd: WORKSPACE_ROOT,
@@ -122,16 +125,38 @@ export class ManagedProcess {
     return message;
   }
 
+  private signal(signal: NodeJS.Signals): void {
+    if (!this.child || this.exited) throw new Error(`${this.name} is not running`);
+    this.child.kill(signal);
+  }
+
   /** Resolves with the exit code (null after a signal) once the started process ends. */
   waitForExit(): Promise<number | null> {
     if (!this.exit) throw new Error(`${this.name} was never started`);
     return this.exit;
   }
 
+  /**
+   * Freezes the process (SIGSTOP), as a host that stalls does: it answers nothing, while the
+   * kernel still accepts connections to its ports and queues what they send. `resume()`
+   * (SIGCONT) lets it go on from where it was.
+   */
+  pause(): void {
+    this.signal('SIGSTOP');
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.signal('SIGCONT');
+    this.paused = false;
+  }
+
   /** Stops the process (SIGTERM: a clean shutdown; SIGKILL: a crash) and waits for it. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const child = this.child;
     if (!child || this.exited) return;
+    // A frozen process would hold a SIGTERM until it is let go.
+    if (this.paused) this.resume();
     const exited = this.waitForExit();
     child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);

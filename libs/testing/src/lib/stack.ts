@@ -2,6 +2,7 @@ import { BODHI_SESSION_DB_STATEMENTS, sessionKey, type SessionDbKind } from '@bo
 import { parseEncryptionKeys, SessionCipher } from '@bodhi/services/testing';
 import { decodeJwt } from 'jose';
 import { EnvVars, OAuthClient, serverEnv } from './env.js';
+import { HttpFaultProxy } from './http-fault-proxy.js';
 import { IdentityProviderProcess, providerStats } from './identity-provider.js';
 import { ServerProcess } from './server-process.js';
 import {
@@ -62,10 +63,18 @@ export interface StackOptions {
   logLevel?: string;
   /** Further settings of the servers (e.g. BODHI_SESSION_TOUCH_AFTER_SECONDS). */
   env?: EnvVars;
+  /**
+   * The provider behind an HttpFaultProxy (`Stack.providerProxy`): its issuer is the proxy's
+   * URL, so the servers and the login form reach it only through the proxy, which a test can
+   * make answer 502 or an HTML page.
+   */
+  providerProxy?: boolean;
 }
 
 export interface Stack<S extends StackServer = ServerProcess> {
   idp: IdentityProviderProcess;
+  /** What stands between everyone and `idp` with `providerProxy`; none otherwise. */
+  providerProxy?: HttpFaultProxy;
   /** The servers' client at `idp`. */
   client: OAuthClient;
   servers: S[];
@@ -114,21 +123,25 @@ export async function startStack(
   const pooled = options.pooler === 'pgbouncer';
   // The same schema and table, reached through PgBouncer: only the URL differs.
   const serverDb = pooled ? { ...db, url: TEST_PGBOUNCER_URL } : db;
+  const providerProxy = options.providerProxy ? await HttpFaultProxy.start() : undefined;
   const idp = new IdentityProviderProcess({
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,
     accessTokenTtlSeconds: options.accessTokenTtlSeconds,
+    issuer: providerProxy?.url,
   });
   const homes = Array.from({ length: count }, () => tempHome('bodhi-e2e-home-'));
   const servers: StackServer[] = [];
   const stop = async () => {
     await Promise.allSettled([...servers, idp].map((s) => s.stop()));
+    await providerProxy?.close();
     await db.drop();
     for (const home of homes) home.remove();
   };
   let client: OAuthClient;
   try {
     await idp.up();
+    providerProxy?.forwardTo(idp.origin);
     client = idp.client;
     const onListening = (url: string) => idp.registerRedirectUri(url);
     for (const [index, home] of homes.entries())
@@ -172,6 +185,7 @@ export async function startStack(
   };
   return {
     idp,
+    providerProxy,
     client,
     servers,
     db,

@@ -53,12 +53,16 @@ const MANY_ROLES = {
   roles: ['resource_power_user', 'resource_admin', 'resource_user', 'reports_viewer'],
 };
 
-/** An AuthService configured for `issuer`, with BODHI_HOME in the suite's temp dir. */
-function authService(issuer: string, home: TempHome): AuthService {
+/**
+ * An AuthService configured for `issuer`, with BODHI_HOME in the suite's temp dir, and each
+ * call to the provider bounded to `timeoutMs` (BODHI_AUTH_TIMEOUT_MS; its default unless given).
+ */
+function authService(issuer: string, home: TempHome, timeoutMs?: number): AuthService {
   return new AuthService(
     testSettings({
       home: home.dir,
       provider: { issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+      env: { BODHI_AUTH_TIMEOUT_MS: timeoutMs?.toString() },
     }),
   );
 }
@@ -96,50 +100,63 @@ const rejection = (promise: Promise<unknown>): Promise<unknown> =>
     (e: unknown) => e,
   );
 
-/** What a fake issuer's revocation endpoint answers. */
+/** What a fake issuer's endpoint answers. */
 interface EndpointAnswer {
   status: number;
   type: string;
   body: string;
+  headers?: Record<string, string>;
 }
 
 /**
- * An issuer of a few lines: a discovery document naming a revocation endpoint that answers
- * `answer`, and the revocation requests it got (their form bodies).
+ * What a fake issuer's endpoint does: answer, answer nothing ever (a provider that stalls),
+ * or drop the connection as the request arrives (a reset).
  */
-async function fakeIssuer(answer: EndpointAnswer) {
-  const revocations: Record<string, string>[] = [];
+type EndpointBehaviour = EndpointAnswer | 'stall' | 'reset';
+
+const DISCOVERY = '/.well-known/openid-configuration';
+type FakeEndpoint = typeof DISCOVERY | '/token' | '/token/revocation' | '/jwks';
+
+/**
+ * An issuer of a few lines: a discovery document naming its endpoints (unless `endpoints`
+ * says otherwise of discovery too), each doing what `endpoints` says (404 when it says
+ * nothing), and the requests each got (their form bodies).
+ */
+async function fakeIssuer(endpoints: Partial<Record<FakeEndpoint, EndpointBehaviour>>) {
+  const received: Partial<Record<FakeEndpoint, Record<string, string>[]>> = {};
   let issuer = '';
+  const discovery = (): EndpointAnswer => ({
+    status: 200,
+    type: 'application/json',
+    body: JSON.stringify({
+      issuer,
+      authorization_endpoint: `${issuer}/auth`,
+      token_endpoint: `${issuer}/token`,
+      jwks_uri: `${issuer}/jwks`,
+      revocation_endpoint: `${issuer}/token/revocation`,
+    }),
+  });
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      if (req.method === 'GET' && req.url === '/.well-known/openid-configuration') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            issuer,
-            authorization_endpoint: `${issuer}/auth`,
-            token_endpoint: `${issuer}/token`,
-            jwks_uri: `${issuer}/jwks`,
-            revocation_endpoint: `${issuer}/token/revocation`,
-          }),
-        );
-      } else if (req.method === 'POST' && req.url === '/token/revocation') {
-        revocations.push(Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString())));
-        res.writeHead(answer.status, { 'content-type': answer.type });
-        res.end(answer.body);
-      } else {
-        res.writeHead(404);
-        res.end();
-      }
+      const path = req.url as FakeEndpoint;
+      const behaviour = endpoints[path] ?? (path === DISCOVERY ? discovery() : undefined);
+      if (!behaviour) return res.writeHead(404).end();
+      (received[path] ??= []).push(
+        Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString())),
+      );
+      if (behaviour === 'stall') return;
+      if (behaviour === 'reset') return req.socket.destroy();
+      res.writeHead(behaviour.status, { 'content-type': behaviour.type, ...behaviour.headers });
+      res.end(behaviour.body);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     issuer,
-    revocations,
+    received,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -679,12 +696,12 @@ describe('AuthService against the development identity provider', () => {
       (failure) => expect(failure).toBeUndefined(),
     ],
   ])('sorts a revocation endpoint answering %s', async (_, answer, check) => {
-    const issuer = await fakeIssuer(answer);
+    const issuer = await fakeIssuer({ '/token/revocation': answer });
     try {
       const service = authService(issuer.issuer, home);
       check(await rejection(service.revokeRefreshToken('rt-of-the-fake')));
       // The request reached the endpoint: its answer, not discovery, decided.
-      expect(issuer.revocations).toEqual([
+      expect(issuer.received['/token/revocation']).toEqual([
         { token: 'rt-of-the-fake', token_type_hint: 'refresh_token' },
       ]);
     } finally {
@@ -730,5 +747,174 @@ describe('AuthService against the development identity provider', () => {
       await up?.close();
       warn.mockRestore();
     }
+  });
+});
+
+/** BODHI_AUTH_TIMEOUT_MS of the services below: what a fake that never answers costs a call. */
+const STALL_BOUND_MS = 300;
+
+const html = (status: number): EndpointAnswer => ({
+  status,
+  type: 'text/html',
+  body: '<html><body><h1>Bad Gateway</h1></body></html>',
+});
+const json = (status: number, body: object): EndpointAnswer => ({
+  status,
+  type: 'application/json',
+  body: JSON.stringify(body),
+});
+
+/** The provider failing to answer, whatever it was asked: never a refusal. */
+const PROVIDER_FAILURES: [string, EndpointBehaviour][] = [
+  ['502 with an HTML page', html(502)],
+  ['200 with an HTML page', html(200)],
+  ['500 with {"error":"server_error"}', json(500, { error: 'server_error' })],
+  ['503 with {"error":"temporarily_unavailable"}', json(503, { error: 'temporarily_unavailable' })],
+  ['400 with {"error":"temporarily_unavailable"}', json(400, { error: 'temporarily_unavailable' })],
+  [
+    '401 with {"error":"invalid_client"} (our client, not the login)',
+    json(401, { error: 'invalid_client' }),
+  ],
+  [
+    'a redirect',
+    {
+      status: 302,
+      type: 'text/plain',
+      body: '',
+      headers: { location: 'http://127.0.0.1:9/elsewhere' },
+    },
+  ],
+  ['a reset connection', 'reset'],
+];
+
+describe('AuthService sorting what a failing provider answers: refused, or unavailable', () => {
+  let home: TempHome;
+  beforeAll(() => {
+    home = tempHome('bodhi-auth-faults-');
+  });
+  afterAll(() => home?.remove());
+
+  /** `check` run against an AuthService of a fake issuer whose endpoints do `endpoints`. */
+  async function against(
+    endpoints: Partial<Record<FakeEndpoint, EndpointBehaviour>>,
+    check: (service: AuthService, issuer: Awaited<ReturnType<typeof fakeIssuer>>) => Promise<void>,
+  ): Promise<void> {
+    const issuer = await fakeIssuer(endpoints);
+    try {
+      await check(authService(issuer.issuer, home, STALL_BOUND_MS), issuer);
+    } finally {
+      await issuer.close();
+    }
+  }
+
+  const grants: [string, (service: AuthService) => Promise<unknown>][] = [
+    ['refresh', (service) => service.refresh('rt-of-the-fake')],
+    [
+      'code exchange',
+      (service) =>
+        service.exchangeCode(
+          REDIRECT_URI,
+          { code: 'code-of-the-fake', state: 'st' },
+          { state: 'st', pkceVerifier: 'v'.repeat(43) },
+        ),
+    ],
+  ];
+
+  describe.each(grants)('a %s', (what, grant) => {
+    it('refused with invalid_grant is rejected: the grant is no good', () =>
+      against({ '/token': json(400, { error: 'invalid_grant' }) }, async (service) => {
+        const refused = await rejection(grant(service));
+        expect(refused).toBeInstanceOf(AuthGrantRejectedError);
+        expect((refused as Error).message).toBe(
+          `${what} rejected by the identity provider: invalid_grant`,
+        );
+      }));
+
+    it.each(PROVIDER_FAILURES)('answered %s is unavailable', (_, behaviour) =>
+      against({ '/token': behaviour }, async (service, issuer) => {
+        expect(await rejection(grant(service))).toBeInstanceOf(AuthProviderUnavailableError);
+        // The request reached the endpoint: its answer, not discovery, decided.
+        expect(issuer.received['/token']).toHaveLength(1);
+      }),
+    );
+  });
+
+  it('a refresh answered 200 with JSON that holds no tokens is unavailable', () =>
+    against({ '/token': json(200, { not: 'tokens' }) }, async (service) => {
+      expect(await rejection(service.refresh('rt'))).toBeInstanceOf(AuthProviderUnavailableError);
+    }));
+
+  it('a provider that stops answering costs a call BODHI_AUTH_TIMEOUT_MS, then is unavailable', async () => {
+    const calls: [FakeEndpoint, (service: AuthService) => Promise<unknown>][] = [
+      [DISCOVERY, (service) => service.authorizationRequest(REDIRECT_URI)],
+      ['/token', grants[1][1]],
+      ['/token/revocation', (service) => service.revokeRefreshToken('rt')],
+      [
+        '/jwks',
+        (service) => service.verifyAccessToken('eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.e30.c2ln'),
+      ],
+    ];
+    for (const [endpoint, call] of calls) {
+      await against({ [endpoint]: 'stall' }, async (service, issuer) => {
+        expect(await rejection(call(service))).toBeInstanceOf(AuthProviderUnavailableError);
+        expect(issuer.received[endpoint]).toHaveLength(1);
+      });
+    }
+  });
+
+  describe('its key set', () => {
+    type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+    let keys: { kid: string; privateKey: PrivateKey; jwk: JWK }[];
+    beforeAll(async () => {
+      keys = await Promise.all(
+        ['k1', 'k2'].map(async (kid) => {
+          const { privateKey, publicKey } = await generateKeyPair('RS256');
+          const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
+          return { kid, privateKey, jwk };
+        }),
+      );
+    });
+
+    /** An access token of the fake issuer for a user, signed with key `kid`. */
+    const tokenOf = (issuer: string, kid: string) =>
+      new SignJWT({ sub: USER.sub, jti: `jti-${kid}`, azp: CLIENT_ID, aud: CLIENT_ID })
+        .setProtectedHeader({ alg: 'RS256', kid, typ: 'at+jwt' })
+        .setIssuer(issuer)
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(keys.find((k) => k.kid === kid)?.privateKey as PrivateKey);
+    const keySet = (...kids: string[]) =>
+      json(200, { keys: keys.filter((k) => kids.includes(k.kid)).map((k) => k.jwk) });
+
+    it.each<[string, EndpointBehaviour]>([
+      ...PROVIDER_FAILURES,
+      ['200 with JSON that is not a key set', json(200, { keys: 'none' })],
+    ])('answered %s is unavailable: the token is not refused', (_, behaviour) =>
+      against({ '/jwks': behaviour }, async (service, issuer) => {
+        const failure = await rejection(
+          service.verifyAccessToken(await tokenOf(issuer.issuer, 'k1')),
+        );
+        expect(failure).toBeInstanceOf(AuthProviderUnavailableError);
+      }),
+    );
+
+    it("fetched for the check, and without the token's key, refuses the token", () =>
+      against({ '/jwks': keySet('k1') }, async (service, issuer) => {
+        await expect(service.verifyAccessToken(await tokenOf(issuer.issuer, 'k2'))).rejects.toThrow(
+          new InvalidAccessTokenError('access token rejected: ERR_JWKS_NO_MATCHING_KEY'),
+        );
+        expect(issuer.received['/jwks']).toHaveLength(1);
+      }));
+
+    it('fetched moments before, without a key the token names, is unavailable until it may be fetched again', () =>
+      against({ '/jwks': keySet('k1') }, async (service, issuer) => {
+        const { claims } = await service.verifyAccessToken(await tokenOf(issuer.issuer, 'k1'));
+        expect(claims.sub).toBe(USER.sub);
+        // A key the provider may have added since: jose fetches again only after 30 s.
+        expect(
+          await rejection(service.verifyAccessToken(await tokenOf(issuer.issuer, 'k2'))),
+        ).toBeInstanceOf(AuthProviderUnavailableError);
+        expect(issuer.received['/jwks']).toHaveLength(1);
+      }));
   });
 });

@@ -1,20 +1,28 @@
 import { Injectable, Logger } from '@nestjs/common';
 import {
   createRemoteJWKSet,
+  customFetch as joseCustomFetch,
   decodeProtectedHeader,
   errors as joseErrors,
   JWTPayload,
   jwtVerify,
+  type JWTVerifyGetKey,
 } from 'jose';
 import * as oidc from 'openid-client';
 import type { AuthSettings } from './auth.settings.js';
 import { SettingService } from '../settings/setting.service.js';
 import { LOGIN_SCOPES, Role, ROLES } from './auth.constants.js';
+import { AuthProviderUnavailableError, InvalidAccessTokenError } from './auth.errors.js';
+import { boundedFetch, type ProviderFetch } from './provider-fetch.js';
 import {
-  AuthGrantRejectedError,
-  AuthProviderUnavailableError,
-  InvalidAccessTokenError,
-} from './auth.errors.js';
+  CLIENT_CREDENTIALS,
+  CODE_EXCHANGE,
+  keySetFailure,
+  providerCallFailure,
+  REFRESH,
+  REVOCATION,
+  type ProviderCall,
+} from './provider-failures.js';
 
 export interface TokenSet {
   accessToken: string;
@@ -44,6 +52,15 @@ export interface VerifiedAccessToken {
 /** Claims every access token must carry; jose checks they are there. */
 const REQUIRED_CLAIMS = ['exp', 'iat', 'sub', 'jti'];
 
+/**
+ * How long a refresh's call to the provider may take, however long the request that needs
+ * it waits (BODHI_AUTH_TIMEOUT_MS). A provider that stalled may act on the refresh once it
+ * resumes, spending the old refresh token (rotation: it is refused from then on, and a
+ * replay may end the whole grant); its answer must still find the call waiting then, or the
+ * login is lost. A minute covers a pause or a restart; a provider away longer has failed.
+ */
+export const REFRESH_CALL_TIMEOUT_MS = 60_000;
+
 export interface AuthorizationRequest {
   url: string;
   state: string;
@@ -59,25 +76,40 @@ const MEDIA_TYPE_PREFIX = /^application\//;
  */
 export const TOKEN_PATTERNS: readonly RegExp[] = [MEDIA_TYPE_PREFIX];
 
-/** Revocation errors that no retry changes (RFC 7009 §2.2.1). */
-const FINAL_REVOCATION_ERRORS = new Set(['unsupported_token_type', 'invalid_request']);
-
 /**
  * The server's OpenID Connect client: discovery, the authorization-code flow with PKCE,
  * refresh, refresh-token revocation, access-token verification against the provider's JWKS,
  * and client-credentials tokens for the provider's admin API (`IdentityProviderAdmin`).
  * Discovery is lazy and retried after a failure, so the server boots even while the provider
- * is still starting.
+ * is still starting. Every call to the provider goes through `fetch`, bounded by
+ * BODHI_AUTH_TIMEOUT_MS, and its failures are sorted in one place (provider-failures.ts):
+ * AuthGrantRejectedError / InvalidAccessTokenError only for the provider's final word,
+ * AuthProviderUnavailableError for everything else.
  */
 @Injectable()
 export class AuthService {
   private readonly logger = new Logger(AuthService.name);
   private readonly settings: AuthSettings;
   private configuration?: Promise<oidc.Configuration>;
-  private jwks?: ReturnType<typeof createRemoteJWKSet>;
+  /** The discovered configuration, with the refresh's longer bound (REFRESH_CALL_TIMEOUT_MS). */
+  private refreshConfiguration?: oidc.Configuration;
+  private keys?: JWTVerifyGetKey;
+  /** fetch as every call to the provider makes it: bounded by BODHI_AUTH_TIMEOUT_MS. */
+  readonly fetch: ProviderFetch;
 
   constructor(settings: SettingService) {
     this.settings = settings.auth;
+    this.fetch = boundedFetch(this.settings.timeoutMs);
+  }
+
+  /** How long one call to the provider may take (BODHI_AUTH_TIMEOUT_MS), a refresh's aside. */
+  timeoutMs(): number {
+    return this.settings.timeoutMs;
+  }
+
+  /** How long a refresh's call to the provider may take (REFRESH_CALL_TIMEOUT_MS, or more). */
+  refreshTimeoutMs(): number {
+    return Math.max(REFRESH_CALL_TIMEOUT_MS, this.settings.timeoutMs);
   }
 
   clientId(): string {
@@ -112,7 +144,7 @@ export class AuthService {
     const config = await this.config();
     const currentUrl = new URL(redirectUri);
     for (const [key, value] of Object.entries(response)) currentUrl.searchParams.set(key, value);
-    const tokens = await this.grant('code exchange', () =>
+    const tokens = await this.call(CODE_EXCHANGE, () =>
       oidc.authorizationCodeGrant(config, currentUrl, {
         expectedState: checks.state,
         pkceCodeVerifier: checks.pkceVerifier,
@@ -121,9 +153,16 @@ export class AuthService {
     return { accessToken: tokens.access_token, refreshToken: tokens.refresh_token };
   }
 
+  /**
+   * A refresh grant. Its call may take `refreshTimeoutMs()`, longer than any other: a caller
+   * that cannot wait as long (a request) stops waiting, not the call (see
+   * REFRESH_CALL_TIMEOUT_MS).
+   */
   async refresh(refreshToken: string): Promise<TokenSet> {
-    const config = await this.config();
-    const tokens = await this.grant('refresh', () => oidc.refreshTokenGrant(config, refreshToken));
+    const discovered = await this.config();
+    this.refreshConfiguration ??= this.client(discovered.serverMetadata(), this.refreshTimeoutMs());
+    const config = this.refreshConfiguration;
+    const tokens = await this.call(REFRESH, () => oidc.refreshTokenGrant(config, refreshToken));
     return { accessToken: tokens.access_token, refreshToken: tokens.refresh_token ?? refreshToken };
   }
 
@@ -131,20 +170,22 @@ export class AuthService {
    * Checks that `token` is an access token of our provider for this client and a user:
    * signature (JWKS, the configured algorithms only), issuer, the required claims, audience
    * (`aud` or `azp`), type, and a subject that is not the client. Reports expiry instead of
-   * throwing on it, once every other check has passed.
+   * throwing on it, once every other check has passed. InvalidAccessTokenError when a check
+   * fails against a key the provider's key set holds (or, fetched for this very check, does
+   * not hold); AuthProviderUnavailableError when the key set could not be had.
    */
   async verifyAccessToken(token: string): Promise<VerifiedAccessToken> {
     const config = await this.config();
-    this.jwks ??= createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri as string));
     try {
-      const { protectedHeader, payload } = await jwtVerify(token, this.jwks, {
+      const { protectedHeader, payload } = await jwtVerify(token, this.keySet(config), {
         issuer: config.serverMetadata().issuer,
         algorithms: this.settings.tokenAlgorithms,
         requiredClaims: REQUIRED_CLAIMS,
       });
       return { claims: this.accessTokenClaims(protectedHeader, payload), expired: false };
     } catch (e) {
-      if (e instanceof InvalidAccessTokenError) throw e;
+      if (e instanceof InvalidAccessTokenError || e instanceof AuthProviderUnavailableError)
+        throw e;
       if (e instanceof joseErrors.JWTExpired) {
         // jose reports expiry only once the algorithm, signature, issuer and required
         // claims have passed (after it comes only maxTokenAge, not used here): our own
@@ -170,17 +211,9 @@ export class AuthService {
    */
   async revokeRefreshToken(refreshToken: string): Promise<void> {
     const config = await this.config();
-    try {
-      await oidc.tokenRevocation(config, refreshToken, { token_type_hint: 'refresh_token' });
-    } catch (e) {
-      // RFC 7009 answers 200 for a token that is already dead, so anything else means the
-      // token may still work: a failure to retry (an outage, a 5xx, a rotated client
-      // secret). Only a refusal of the request itself is final.
-      if (e instanceof oidc.ResponseBodyError && FINAL_REVOCATION_ERRORS.has(e.error))
-        throw new AuthGrantRejectedError(`revocation refused by the identity provider: ${e.error}`);
-      const reason = e instanceof oidc.ResponseBodyError ? e.error : (e as Error).message;
-      throw new AuthProviderUnavailableError(`revocation failed: ${reason}`);
-    }
+    await this.call(REVOCATION, () =>
+      oidc.tokenRevocation(config, refreshToken, { token_type_hint: 'refresh_token' }),
+    );
   }
 
   /**
@@ -197,7 +230,7 @@ export class AuthService {
   /** An access token of this client itself (client-credentials grant), for admin APIs. */
   async clientCredentialsToken(): Promise<string> {
     const config = await this.config();
-    const { access_token } = await this.grant('client credentials', () =>
+    const { access_token } = await this.call(CLIENT_CREDENTIALS, () =>
       oidc.clientCredentialsGrant(config),
     );
     return access_token;
@@ -235,10 +268,7 @@ export class AuthService {
         this.settings.clientId,
         undefined,
         oidc.ClientSecretBasic(this.settings.clientSecret),
-        // Local providers (development, tests) speak plain http.
-        new URL(this.settings.issuer).protocol === 'http:'
-          ? { execute: [oidc.allowInsecureRequests] }
-          : undefined,
+        this.clientOptions(this.settings.timeoutMs),
       )
       .catch((e: Error) => {
         this.configuration = undefined;
@@ -250,20 +280,66 @@ export class AuthService {
     return this.configuration;
   }
 
-  /** Runs a token- or revocation-endpoint call, sorting provider refusals from outages. */
-  private async grant<T>(what: string, call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (e) {
-      if (e instanceof oidc.ResponseBodyError || e instanceof oidc.AuthorizationResponseError) {
-        throw new AuthGrantRejectedError(`${what} rejected by the identity provider: ${e.error}`);
+  /** openid-client's options for calls bounded to `timeoutMs` each. */
+  private clientOptions(timeoutMs: number) {
+    return {
+      [oidc.customFetch]: boundedFetch(timeoutMs),
+      // openid-client's own bound, in whole seconds, never before ours.
+      timeout: Math.ceil(timeoutMs / 1000),
+      // Local providers (development, tests) speak plain http.
+      execute:
+        new URL(this.settings.issuer).protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
+    };
+  }
+
+  /** A configuration of this client at the discovered provider, its calls bounded to `timeoutMs`. */
+  private client(server: oidc.ServerMetadata, timeoutMs: number): oidc.Configuration {
+    const config = new oidc.Configuration(
+      server,
+      this.settings.clientId,
+      undefined,
+      oidc.ClientSecretBasic(this.settings.clientSecret),
+    );
+    const options = this.clientOptions(timeoutMs);
+    config[oidc.customFetch] = options[oidc.customFetch];
+    config.timeout = options.timeout;
+    for (const extension of options.execute) extension(config);
+    return config;
+  }
+
+  /**
+   * The provider's key set, fetched when first needed (and by jose again when stale, or for
+   * a key it does not hold, at most every 30 s), with each failure to get a key sorted: a
+   * key the provider does not have is final only when the set was fetched for this call.
+   */
+  private keySet(config: oidc.Configuration): JWTVerifyGetKey {
+    if (this.keys) return this.keys;
+    let fetched = 0;
+    const remote = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri as string), {
+      timeoutDuration: this.settings.timeoutMs,
+      [joseCustomFetch]: async (url, init) => {
+        const response = await this.fetch(url, init);
+        if (response.status === 200) fetched++;
+        return response;
+      },
+    });
+    this.keys = async (header, token) => {
+      const before = fetched;
+      try {
+        return await remote(header, token);
+      } catch (e) {
+        throw keySetFailure(e, fetched > before);
       }
-      // With a code, a response that failed the protocol's checks (a state mismatch, say).
-      // Without one, openid-client wraps a failure it does not know: under Jest's module
-      // realm that includes fetch's network errors, elsewhere plain TypeErrors.
-      if (e instanceof oidc.ClientError && e.code !== undefined)
-        throw new AuthGrantRejectedError(`${what} failed: ${e.message}`);
-      throw new AuthProviderUnavailableError(`${what} failed: identity provider unreachable`);
+    };
+    return this.keys;
+  }
+
+  /** Runs an openid-client call of kind `call`, its failure sorted (providerCallFailure). */
+  private async call<T>(call: ProviderCall, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (e) {
+      throw providerCallFailure(call, e);
     }
   }
 }

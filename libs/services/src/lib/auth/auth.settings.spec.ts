@@ -42,3 +42,24 @@ describe('BODHI_AUTH_TOKEN_ALGORITHMS', () => {
     },
   );
 });
+
+describe('BODHI_AUTH_TIMEOUT_MS', () => {
+  it('defaults to 5 s and reads a whole number of milliseconds', () => {
+    expect(parseSettings(PROVIDER).auth.timeoutMs).toBe(5000);
+    expect(parseSettings({ ...PROVIDER, BODHI_AUTH_TIMEOUT_MS: '1500' }).auth.timeoutMs).toBe(
+      1500,
+    );
+  });
+
+  it.each(['0', '99', '30001', '2.5', 'five', '-1'])(
+    'stops boot on %j, naming the variable',
+    (value) => {
+      expect(issuesOf({ BODHI_AUTH_TIMEOUT_MS: value })).toEqual([
+        {
+          variable: 'BODHI_AUTH_TIMEOUT_MS',
+          message: 'must be a whole number of milliseconds from 100 to 30000',
+        },
+      ]);
+    },
+  );
+});

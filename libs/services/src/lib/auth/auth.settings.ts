@@ -4,8 +4,10 @@ import {
   BODHI_AUTH_ADMIN_API,
   BODHI_AUTH_CLIENT_ID,
   BODHI_AUTH_CLIENT_SECRET,
+  BODHI_AUTH_TIMEOUT_MS,
   BODHI_AUTH_TOKEN_ALGORITHMS,
   BODHI_AUTH_URL,
+  DEFAULT_AUTH_TIMEOUT_MS,
   IDENTITY_PROVIDER_ADMIN_APIS,
   IdentityProviderAdminApi,
 } from '../settings/setting.constants.js';
@@ -22,7 +24,21 @@ export interface AuthSettings {
   adminApi: IdentityProviderAdminApi;
   /** The JWS algorithms the provider's access tokens may be signed with. */
   tokenAlgorithms: AccessTokenAlgorithm[];
+  /**
+   * How long one call to the provider (discovery, a grant, a revocation, the key set, its
+   * admin API) may take; a call that takes longer failed as an outage does.
+   */
+  timeoutMs: number;
 }
+
+/**
+ * Below 100 ms a healthy provider fails too; above 30 s (openid-client's own bound) a stalled
+ * one holds requests for half a minute, which is what the setting is there to prevent.
+ */
+const MIN_TIMEOUT_MS = 100;
+const MAX_TIMEOUT_MS = 30_000;
+
+const TIMEOUT_MESSAGE = `must be a whole number of milliseconds from ${MIN_TIMEOUT_MS} to ${MAX_TIMEOUT_MS}`;
 
 const TOKEN_ALGORITHMS_MESSAGE = `must list JWS algorithms among ${ACCESS_TOKEN_ALGORITHMS.join(', ')} (asymmetric ones only)`;
 
@@ -36,6 +52,12 @@ const authSchema = z.object({
       .array(z.enum(ACCESS_TOKEN_ALGORITHMS, TOKEN_ALGORITHMS_MESSAGE))
       .min(1, TOKEN_ALGORITHMS_MESSAGE),
   ).default(['RS256']),
+  timeoutMs: z.coerce
+    .number({ error: TIMEOUT_MESSAGE })
+    .int(TIMEOUT_MESSAGE)
+    .min(MIN_TIMEOUT_MS, TIMEOUT_MESSAGE)
+    .max(MAX_TIMEOUT_MS, TIMEOUT_MESSAGE)
+    .default(DEFAULT_AUTH_TIMEOUT_MS),
 });
 
 /**
@@ -48,6 +70,7 @@ export const AUTH_SETTINGS = settingSection(authSchema, {
   clientSecret: BODHI_AUTH_CLIENT_SECRET,
   adminApi: BODHI_AUTH_ADMIN_API,
   tokenAlgorithms: BODHI_AUTH_TOKEN_ALGORITHMS,
+  timeoutMs: BODHI_AUTH_TIMEOUT_MS,
 });
 
 export type PartialAuthSettings = z.output<typeof authSchema>;

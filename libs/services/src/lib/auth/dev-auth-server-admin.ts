@@ -4,9 +4,6 @@ import { AuthGrantRejectedError, AuthProviderUnavailableError } from './auth.err
 import { AuthService } from './auth.service.js';
 import { IdentityProviderAdmin } from './identity-provider-admin.js';
 
-/** How long one admin API call may take before it counts as an outage. */
-const ADMIN_REQUEST_TIMEOUT_MS = 10_000;
-
 /**
  * `IdentityProviderAdmin` over the development provider's admin API (apps/dev-auth-server:
  * `PUT <issuer>/admin/users/<id>/role`, `POST <issuer>/admin/users/<id>/logout`), which
@@ -29,8 +26,8 @@ export class DevAuthServerAdmin extends IdentityProviderAdmin {
 
   /**
    * `method <issuer>/admin/users/<userId>/<action>` with a client-credentials token and `body`
-   * as JSON. A 404 means the provider does not know the user; any other failure is the
-   * provider's (`what` names the request in the error).
+   * as JSON. A 404 in JSON means the provider does not know the user; any other failure is
+   * the provider's (`what` names the request in the error).
    */
   private async userRequest(
     method: 'PUT' | 'POST',
@@ -46,26 +43,28 @@ export class DevAuthServerAdmin extends IdentityProviderAdmin {
     const url = new URL(`admin/users/${encodeURIComponent(userId)}/${action}`, base);
     let response: Response;
     try {
-      response = await fetch(url, {
+      // Bounded as every call to the provider is (BODHI_AUTH_TIMEOUT_MS).
+      response = await this.auth.fetch(url, {
         method,
         headers: {
           authorization: `Bearer ${token}`,
           ...(body && { 'content-type': 'application/json' }),
         },
         body: body && JSON.stringify(body),
-        // A provider that stops answering must not hold a request (or shutdown) for long.
-        signal: AbortSignal.timeout(ADMIN_REQUEST_TIMEOUT_MS),
       });
     } catch (e) {
       throw new AuthProviderUnavailableError(
         `identity provider unreachable: ${(e as Error).message}`,
       );
     }
-    if (response.status === 404)
+    // The admin API answers JSON, its 404 included: anything else (a proxy's error page, a
+    // login page) is not the provider's answer.
+    const json = /^application\/json\b/i.test(response.headers.get('content-type') ?? '');
+    if (response.status === 404 && json)
       throw new AuthGrantRejectedError(`user ${userId} is unknown to the identity provider`);
-    if (!response.ok)
+    if (!response.ok || !json)
       throw new AuthProviderUnavailableError(
-        `identity provider refused ${what} (HTTP ${response.status})`,
+        `identity provider refused ${what} (HTTP ${response.status}${json ? '' : ', not JSON'})`,
       );
   }
 }

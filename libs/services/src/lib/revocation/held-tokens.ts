@@ -9,10 +9,10 @@ export interface HeldTokens {
 /**
  * Revokes what ended sessions held, the same for every way a session ends (logout, the
  * session routes): their access tokens here (a bearer of one gets 401 on every instance until
- * it expires), then their refresh tokens at the provider (RFC 7009; never throws, queued and
- * retried when the provider does not answer). The refresh tokens go even when revoking an
- * access token throws (the database failing): the sessions are gone already, and their grants
- * must not outlive them. A token two copies of a session share is revoked once. The
+ * it expires), then their refresh tokens at the provider (RFC 7009; in the background, never
+ * waited for: queued and retried when the provider does not answer). The refresh tokens go
+ * even when revoking an access token throws (the database failing): the sessions are gone
+ * already, and their grants must not outlive them. A token two copies of a session share is revoked once. The
  * provider's revocations are counted by `reason` (the sessions themselves by their route).
  */
 export async function revokeHeldTokens(
@@ -27,7 +27,7 @@ export async function revokeHeldTokens(
     }
   } finally {
     for (const refreshToken of new Set(held.map((s) => s.refresh_token))) {
-      await revocation.revokeRefreshToken(refreshToken, reason);
+      revocation.revokeRefreshToken(refreshToken, reason);
     }
   }
 }

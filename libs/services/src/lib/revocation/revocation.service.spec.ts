@@ -4,6 +4,7 @@ import { SignJWT } from 'jose';
 import type { DataSource } from 'typeorm';
 import {
   createTestSessionDb,
+  deferred,
   openTestStore,
   parseExposition,
   SESSION_BACKENDS,
@@ -11,6 +12,7 @@ import {
   TEST_ENCRYPTION_KEY,
   testSessionOptions,
   TestSessionDb,
+  tracked,
 } from '@bodhi/testing';
 import type { AuthService } from '../auth/auth.service.js';
 import { AuthGrantRejectedError, AuthProviderUnavailableError } from '../auth/auth.errors.js';
@@ -26,6 +28,7 @@ import {
   REVOCATION_RETRY_FIRST_MS,
   RevocationService,
   TokenRevokedError,
+  type RevocationReason,
 } from './revocation.service.js';
 
 /**
@@ -35,6 +38,8 @@ import {
 class FakeProvider {
   down = false;
   refusing = false;
+  /** While set, a refresh-token revocation waits for it: a provider that stalls. */
+  stalled?: Promise<void>;
   revokedTokens: string[] = [];
   revokedUsers: string[] = [];
 
@@ -44,6 +49,7 @@ class FakeProvider {
   }
 
   async revokeRefreshToken(token: string): Promise<void> {
+    await this.stalled;
     this.answer();
     this.revokedTokens.push(token);
   }
@@ -113,8 +119,27 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
   });
   afterEach(() => jest.restoreAllMocks());
 
+  /** A refresh-token revocation, and its wait until the provider took it (or it was queued). */
+  const revoke = async (token: string, reason: RevocationReason) => {
+    service.revokeRefreshToken(token, reason);
+    await service.settled();
+  };
+
+  it('revokes a refresh token in the background: the caller never waits on the provider', async () => {
+    const stall = deferred();
+    provider.stalled = stall.promise;
+    service.revokeRefreshToken('rt-stalled', 'logout');
+    const settled = tracked(service.settled());
+    expect(provider.revokedTokens).toEqual([]);
+    expect(settled.settled).toBe(false);
+    stall.resolve();
+    await settled.work;
+    expect(provider.revokedTokens).toEqual(['rt-stalled']);
+    expect(await revocationsCounted('logout', 'revoked')).toBe(1);
+  });
+
   it('revokes a refresh token at once when the provider answers', async () => {
-    await service.revokeRefreshToken('rt-1', 'logout');
+    await revoke('rt-1', 'logout');
     expect(provider.revokedTokens).toEqual(['rt-1']);
     expect(await queue()).toEqual([]);
     expect(await revocationsCounted('logout', 'revoked')).toBe(1);
@@ -122,7 +147,7 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
 
   it('queues a revocation the provider failed, encrypted, and retries it with backoff until it is taken', async () => {
     provider.down = true;
-    await service.revokeRefreshToken('rt-secret-2', 'session_ended');
+    await revoke('rt-secret-2', 'session_ended');
     expect(await revocationsCounted('session_ended', 'queued')).toBe(1);
     const [queued] = await queue();
     expect(queued).toMatchObject({ kind: 'refresh_token', attempts: 0 });
@@ -147,13 +172,13 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
 
   it('drops what the provider refuses (nothing left to revoke) and gives up after a day', async () => {
     provider.refusing = true;
-    await service.revokeRefreshToken('rt-unknown', 'logout');
+    await revoke('rt-unknown', 'logout');
     expect(await queue()).toEqual([]);
     expect(await revocationsCounted('logout', 'refused')).toBe(1);
 
     provider.refusing = false;
     provider.down = true;
-    await service.revokeRefreshToken('rt-3', 'logout');
+    await revoke('rt-3', 'logout');
     const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
     now += REVOCATION_GIVE_UP_MS;
     expect(await service.retryPending()).toBe(0);
@@ -170,7 +195,7 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
     // The queue's table gone for the moment: its insert fails as a failing database's would.
     await db.query(`ALTER TABLE ${table} RENAME TO ${away}`);
     try {
-      await service.revokeRefreshToken('rt-lost', 'logout');
+      await revoke('rt-lost', 'logout');
     } finally {
       await db.query(
         `ALTER TABLE ${db.besideTable('revocation_queue_away')} RENAME TO "${db.table}_revocation_queue"`,
@@ -223,8 +248,8 @@ describe.each(SESSION_BACKENDS)('RevocationService on %s', (kind) => {
 
   it('drops a queued refresh token it can no longer decrypt, and goes on with the rest', async () => {
     provider.down = true;
-    await service.revokeRefreshToken('rt-lost-key', 'logout');
-    await service.revokeRefreshToken('rt-kept', 'logout');
+    await revoke('rt-lost-key', 'logout');
+    await revoke('rt-kept', 'logout');
     // The first one's key is gone (rotated out of the configuration): its row no longer decrypts.
     const table = db.besideTable('revocation_queue');
     const [first] = await db.query<{ id: number }>(`SELECT id FROM ${table} ORDER BY id LIMIT 1`);

@@ -46,9 +46,9 @@ const RETRY_BATCH = 50;
  * everywhere") moves the user's not-before instant, so every token issued to them earlier
  * stops working on every instance, ends their sessions, and ends their grants at the
  * provider. Ending a login (logout) revokes its access token here until it expires and its
- * refresh token at the provider (RFC 7009). The provider's part never holds the user's
- * part up: when the provider does not answer, the revocation is queued in the session
- * database, logged, and retried (by any instance) with backoff.
+ * refresh token at the provider (RFC 7009), in the background. The provider's part never
+ * holds the user's part up: when the provider does not answer, the revocation is queued in
+ * the session database, logged, and retried (by any instance) with backoff.
  */
 @Injectable()
 export class RevocationService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -57,6 +57,8 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
   private retrying?: Promise<number>;
   /** Set at shutdown: a retry round in flight stops after the item it is sending. */
   private stopping = false;
+  /** Refresh-token revocations being sent in the background (`revokeRefreshToken`). */
+  private readonly sending = new Set<Promise<void>>();
 
   constructor(
     private readonly auth: AuthService,
@@ -76,6 +78,7 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
     clearInterval(this.timer);
     this.timer = undefined;
     await this.retrying?.catch(() => undefined);
+    await this.settled();
   }
 
   /**
@@ -140,19 +143,28 @@ export class RevocationService implements OnApplicationBootstrap, OnModuleDestro
   }
 
   /**
-   * Revokes a logged-out session's refresh token at the provider (RFC 7009). Never throws:
-   * the session has ended already; a failure is logged and queued for retry.
+   * Revokes an ended session's refresh token at the provider (RFC 7009), in the background:
+   * the session has ended already, and its ending waits on no provider (a stalled one would
+   * hold a logout for as long as BODHI_AUTH_TIMEOUT_MS). Never throws: a failure is logged
+   * and queued for retry. `settled()` waits for the ones in flight.
    */
-  async revokeRefreshToken(
-    refreshToken: string | undefined,
-    reason: RevocationReason,
-  ): Promise<void> {
+  revokeRefreshToken(refreshToken: string | undefined, reason: RevocationReason): void {
     if (!refreshToken) return;
-    try {
-      await this.atProvider('refresh_token', refreshToken, reason);
-    } catch (e) {
-      this.logger.error(`Could not queue a refresh-token revocation: ${(e as Error).message}`);
-    }
+    const sent: Promise<void> = this.atProvider('refresh_token', refreshToken, reason)
+      .catch((e: Error) =>
+        this.logger.error(`Could not queue a refresh-token revocation: ${e.message}`),
+      )
+      .finally(() => this.sending.delete(sent));
+    this.sending.add(sent);
+  }
+
+  /**
+   * Resolves once every refresh-token revocation started so far has been sent, refused or
+   * queued: each is one provider call, bounded by BODHI_AUTH_TIMEOUT_MS, and at most one
+   * write. Shutdown waits for it, so a revocation in flight is never lost to a clean stop.
+   */
+  async settled(): Promise<void> {
+    await Promise.all([...this.sending]);
   }
 
   /** One round of queued revocations that are due; returns how many the provider took. */

@@ -27,6 +27,8 @@ export const IDENTITY_PROVIDER_ADMIN_APIS = ['none', 'dev-auth-server'] as const
 export type IdentityProviderAdminApi = (typeof IDENTITY_PROVIDER_ADMIN_APIS)[number];
 /** Comma-separated JWS algorithms access tokens may be signed with (asymmetric only). */
 export const BODHI_AUTH_TOKEN_ALGORITHMS = 'BODHI_AUTH_TOKEN_ALGORITHMS';
+/** How long one call to the identity provider may take before it counts as the provider failing. */
+export const BODHI_AUTH_TIMEOUT_MS = 'BODHI_AUTH_TIMEOUT_MS';
 export const BODHI_SESSION_DB_URL = 'BODHI_SESSION_DB_URL';
 export const BODHI_DEPLOYMENT = 'BODHI_DEPLOYMENT';
 export const BODHI_PUBLIC_SCHEME = 'BODHI_PUBLIC_SCHEME';
@@ -103,6 +105,11 @@ export const DEFAULT_SESSION_MAX_BYTES = 65_536;
 export const DEFAULT_SESSION_MAX_LIFETIME_SECONDS = 12 * 60 * 60;
 /** 10 minutes: time enough to sign in at the provider; an abandoned login goes soon after. */
 export const DEFAULT_SESSION_LOGIN_TTL_SECONDS = 10 * 60;
+/**
+ * 5 s: a provider answers in well under a second, so a call this slow is a stalled provider,
+ * and a request waiting on it costs its user seconds, not openid-client's 30.
+ */
+export const DEFAULT_AUTH_TIMEOUT_MS = 5000;
 /** Writes wait this long for another process's SQLite lock (a backup, the admin CLI). */
 export const DEFAULT_SESSION_DB_BUSY_TIMEOUT_MS = 5000;
 /**

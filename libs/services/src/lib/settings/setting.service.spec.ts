@@ -136,6 +136,7 @@ describe('settings', () => {
       // No admin API unless one is named: role changes are refused, not sent anywhere.
       adminApi: 'none',
       tokenAlgorithms: ['RS256'],
+      timeoutMs: 5000,
     });
   });
 

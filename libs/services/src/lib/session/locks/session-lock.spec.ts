@@ -9,7 +9,7 @@ import {
   TestSessionDb,
   until,
 } from '@bodhi/testing';
-import { SessionLock, sessionLockKey } from './session-lock.js';
+import { SessionLock, sessionLockKey, SessionLockTimeoutError } from './session-lock.js';
 import { advisoryLockRowsQuery } from '../dialects/postgres/transaction-lock.js';
 
 describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
@@ -152,6 +152,24 @@ describe.each(SESSION_BACKENDS)('SessionLock on %s', (kind) => {
       );
       release.resolve();
       await held;
+    });
+
+    it("gives up waiting for a holder's slot after its timeout: holders that never finish cost a 503, not a hang", async () => {
+      const lock = new SessionLock({ dataSource: sources[0], kind, timeoutMs: 100, maxHolders: 1 });
+      const holding = deferred();
+      const release = deferred();
+      const held = lock.run(sidOf('slot-holder'), async () => {
+        holding.resolve();
+        await release.promise;
+      });
+      await holding.promise;
+      // Another session: no lock of its own is contended, only the one slot.
+      await expect(lock.run(sidOf('slot-waiter'), async () => 'never')).rejects.toThrow(
+        SessionLockTimeoutError,
+      );
+      release.resolve();
+      await held;
+      await expect(lock.run(sidOf('slot-after'), async () => 'next')).resolves.toBe('next');
     });
 
     /** Another instance holding a session's lock in an open transaction of its own. */

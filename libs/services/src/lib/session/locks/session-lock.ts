@@ -22,7 +22,8 @@ export interface SessionLockOptions {
   kind: SessionDbKind;
   /**
    * How long a holder waits for another instance's lock (in PostgreSQL, as its
-   * lock_timeout) before giving up with SessionLockTimeoutError; default 15 s.
+   * lock_timeout), and before that for a holder's slot in this process (`maxHolders`),
+   * before giving up with SessionLockTimeoutError; default 15 s.
    */
   timeoutMs?: number;
   /**
@@ -90,8 +91,11 @@ export class SessionLock {
     work: () => Promise<T>,
   ): Promise<T> {
     // `while`: a caller arriving as a slot frees may take it before the woken waiter runs.
-    while (this.holders >= this.maxHolders)
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    const giveUpAt = Date.now() + this.timeoutMs;
+    while (this.holders >= this.maxHolders) {
+      if (!(await this.slotFreed(giveUpAt - Date.now())))
+        throw new SessionLockTimeoutError(this.timeoutMs);
+    }
     this.holders++;
     try {
       return await this.holdClusterLock(lock, sid, work);
@@ -99,6 +103,26 @@ export class SessionLock {
       this.holders--;
       this.waiting.shift()?.();
     }
+  }
+
+  /**
+   * Resolves true once a holder lets its slot go, false when none has within `withinMs`: a
+   * wait for a slot has the lock's own deadline, so holders that do not finish (a database
+   * that stopped answering) cost waiters a 503, not a hang.
+   */
+  private slotFreed(withinMs: number): Promise<boolean> {
+    if (withinMs <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.waiting.splice(this.waiting.indexOf(wake), 1);
+        resolve(false);
+      }, withinMs);
+      this.waiting.push(wake);
+    });
   }
 
   private async holdClusterLock<T>(
