@@ -36,7 +36,8 @@ const MAX_ERROR_MESSAGE = 300;
 /** `body` with its message cut to MAX_ERROR_MESSAGE, the cut marked. */
 function bounded(body: ApiErrorBody): ApiErrorBody {
   const { message } = body.error;
-  if (message.length <= MAX_ERROR_MESSAGE) return body;
+  // Not every body with an `error` is ours: a health check's lists what is down, no message.
+  if (typeof message !== 'string' || message.length <= MAX_ERROR_MESSAGE) return body;
   return { error: { ...body.error, message: `${message.slice(0, MAX_ERROR_MESSAGE)}…` } };
 }
 
