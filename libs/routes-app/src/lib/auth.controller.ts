@@ -194,7 +194,7 @@ export class AuthController {
   private async completeLogin(body: AuthCallbackBody, req: Request): Promise<{ location: string }> {
     // A request whose cookie named no stored session has no login to complete: it takes no
     // lock and reads nothing.
-    if (!this.sessions.getSessionStore().isLoaded(req.session)) throw noLoginInProgress();
+    if (!this.sessions.isStoredSession(req)) throw noLoginInProgress();
     const state = stringField(body?.state);
     // No row (it was removed meanwhile: a role change, a reset) is no login.
     const login = await this.sessions.updateStoredSession(
@@ -269,7 +269,7 @@ export class AuthController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<{ location: string }> {
     const ended: (HeldTokens | null)[] = [];
-    if (req.session && this.sessions.getSessionStore().isLoaded(req.session)) {
+    if (req.session && this.sessions.isStoredSession(req)) {
       const sid = req.sessionID;
       await this.sessions.withSessionLock(sid, async () => {
         let stored: SessionData | null;

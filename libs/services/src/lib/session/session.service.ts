@@ -128,6 +128,15 @@ export class DefaultSessionService {
     return this.withSessionLock(sid, () => this.store.destroySession(sid));
   }
 
+  /**
+   * Whether the request's session was read from its store (its cookie named a stored one),
+   * rather than made for this request. Of a stand-in store the session middleware was given
+   * (a benchmark's MemoryStore) that cannot be told: it counts as stored.
+   */
+  isStoredSession(req: Request): boolean {
+    return (req.sessionStore as unknown) !== this.store || this.store.isLoaded(req.session);
+  }
+
   /** Tells the browser to drop the session cookie (of a session that has ended). */
   clearCookie(res: Response): void {
     res.clearCookie(this.cookieName, this.cookieScope);
